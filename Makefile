@@ -1,0 +1,87 @@
+# ngx_http_victorops_module
+#
+#   make run            build, then start nginx with the example configuration
+#   make test           build and run the whole suite
+#   make test-valgrind  the suite under valgrind
+#   make fuzz           the libFuzzer target for the parser and classifier
+#   make static         nginx with the module linked in (--add-module)
+#   NGINX_SRC=/path make   build against another nginx source tree
+
+SHELL      := /bin/bash
+TOP        := $(CURDIR)
+BUILD      := $(TOP)/build
+SRCS       := $(wildcard $(TOP)/src/*.c $(TOP)/src/*.h) $(TOP)/config
+JOBS       ?= $(shell nproc)
+
+ifdef NGINX_SRC
+NGX_TREE   := $(abspath $(NGINX_SRC))
+NGX_FLAGS  := --with-compat --with-http_ssl_module --with-debug
+NGINX_BIN  := $(NGX_TREE)/objs/nginx
+NGX_TARGET := build
+else
+NGX_TREE   := $(BUILD)/nginx
+NGX_FLAGS   = $(shell . /usr/share/nginx/src/conf_flags 2>/dev/null \
+                      && echo "$${NGX_CONF_FLAGS[@]}")
+NGINX_BIN  := /usr/sbin/nginx
+NGX_TARGET := modules
+endif
+
+MODULE     := $(NGX_TREE)/objs/ngx_http_victorops_module.so
+
+TEST_FILES ?= t/
+PROVE_INC  := $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/lib)
+TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
+              TEST_NGINX_LOAD_MODULES=$(MODULE) \
+              VOMOCK_OPENAPI=$(OPENAPI)
+OPENAPI    ?= $(firstword $(wildcard $(TOP)/../shared/reference/rootly-openapi.json \
+                                     $(TOP)/t/mock/rootly-openapi.json))
+
+.PHONY: all deps module run stop test test-valgrind fuzz static clean
+
+all: module
+
+deps:
+	@tools/deps.sh build
+
+module: deps $(MODULE)
+
+$(MODULE): $(SRCS)
+ifndef NGINX_SRC
+	@if [ ! -d $(NGX_TREE) ]; then \
+	    mkdir -p $(BUILD) && cp -r /usr/share/nginx/src $(NGX_TREE); fi
+endif
+	@if [ ! -f $(NGX_TREE)/objs/Makefile ] \
+	    || [ $(TOP)/config -nt $(NGX_TREE)/objs/Makefile ]; then \
+	    cd $(NGX_TREE) && ./configure $(NGX_FLAGS) \
+	        --add-dynamic-module=$(TOP) >$(BUILD)/configure.log 2>&1 \
+	    || { tail -20 $(BUILD)/configure.log; exit 1; }; fi
+	$(MAKE) -C $(NGX_TREE) -f objs/Makefile -j$(JOBS) $(NGX_TARGET)
+	@ls -l $(MODULE)
+
+run: module
+	@tools/deps.sh run
+	@tools/run.sh start
+
+stop:
+	@tools/run.sh stop
+
+test: module
+	@tools/deps.sh test
+	$(TEST_ENV) prove $(PROVE_INC) -I t/lib -r $(TEST_FILES)
+
+test-valgrind: module
+	@tools/deps.sh valgrind
+	$(TEST_ENV) TEST_NGINX_USE_VALGRIND=1 \
+	    TEST_NGINX_VALGRIND_SUPPRESSIONS=$(TOP)/t/valgrind.suppress \
+	    prove $(PROVE_INC) -I t/lib -r $(TEST_FILES)
+
+fuzz:
+	@tools/deps.sh fuzz
+	@$(MAKE) -C fuzz run
+
+static:
+	@tools/deps.sh build
+	@tools/static.sh
+
+clean:
+	rm -rf $(BUILD) t/servroot* fuzz/build

@@ -1,0 +1,374 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * Webhook authentication: the shared secret (query, bearer or header),
+ * compared in constant time, and the X-VictorOps-Signature of
+ * escalation-policy webhooks.  Secrets are never logged.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+#define NGX_HTTP_VICTOROPS_MASK  "***"
+
+
+static ngx_uint_t ngx_http_victorops_secret_match(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *candidate);
+static ngx_int_t ngx_http_victorops_member_cmp(const void *one,
+    const void *two);
+
+
+static ngx_str_t  ngx_http_victorops_secret_header =
+    ngx_string("X-Webhook-Secret");
+static ngx_str_t  ngx_http_victorops_signature_header =
+    ngx_string("X-VictorOps-Signature");
+
+
+void
+ngx_http_victorops_digest(ngx_str_t *secret, u_char *digest)
+{
+    SHA256(secret->data, secret->len, digest);
+}
+
+
+/*
+ * NGX_OK: a presented secret matches one of the integration's secrets;
+ * NGX_DECLINED: none was presented; NGX_ABORT: none matched;
+ * NGX_ERROR: no memory.
+ */
+
+ngx_int_t
+ngx_http_victorops_auth_secret(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi)
+{
+    u_char           *dst, *src;
+    ngx_str_t         value, arg;
+    ngx_uint_t        i, presented, matched;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    presented = 0;
+    matched = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == ngx_http_victorops_secret_header.len
+            && ngx_strncasecmp(h[i].key.data,
+                               ngx_http_victorops_secret_header.data,
+                               h[i].key.len)
+               == 0)
+        {
+            presented = 1;
+            matched |= ngx_http_victorops_secret_match(vi, &h[i].value);
+        }
+    }
+
+    if (r->headers_in.authorization) {
+        value = r->headers_in.authorization->value;
+
+        if (value.len > sizeof("Bearer ") - 1
+            && ngx_strncasecmp(value.data, (u_char *) "Bearer ",
+                               sizeof("Bearer ") - 1)
+               == 0)
+        {
+            value.data += sizeof("Bearer ") - 1;
+            value.len -= sizeof("Bearer ") - 1;
+
+            presented = 1;
+            matched |= ngx_http_victorops_secret_match(vi, &value);
+        }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "secret", sizeof("secret") - 1, &arg)
+        == NGX_OK)
+    {
+        value.data = ngx_pnalloc(r->pool, arg.len);
+        if (value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        dst = value.data;
+        src = arg.data;
+        ngx_unescape_uri(&dst, &src, arg.len, 0);
+        value.len = dst - value.data;
+
+        presented = 1;
+        matched |= ngx_http_victorops_secret_match(vi, &value);
+    }
+
+    if (matched) {
+        return NGX_OK;
+    }
+
+    return presented ? NGX_ABORT : NGX_DECLINED;
+}
+
+
+/* every configured secret is compared, digest to digest, in full */
+
+static ngx_uint_t
+ngx_http_victorops_secret_match(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *candidate)
+{
+    u_char                        digest[SHA256_DIGEST_LENGTH];
+    ngx_uint_t                    i, matched;
+    ngx_http_victorops_secret_t  *secret;
+
+    ngx_http_victorops_digest(candidate, digest);
+
+    secret = vi->webhook_secrets->elts;
+    matched = 0;
+
+    for (i = 0; i < vi->webhook_secrets->nelts; i++) {
+        matched |= (CRYPTO_memcmp(digest, secret[i].digest,
+                                  SHA256_DIGEST_LENGTH)
+                    == 0);
+    }
+
+    return matched;
+}
+
+
+/*
+ * X-VictorOps-Signature: Base64(HMAC-SHA1(auth code, the webhook URL as
+ * configured in VictorOps followed by each key and value, sorted by
+ * key, with no delimiter)).  Values are compared URL-decoded with their
+ * literal quotes.  NGX_OK: valid; NGX_DECLINED: missing or wrong.
+ */
+
+ngx_int_t
+ngx_http_victorops_auth_escalation(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form)
+{
+    size_t                       len;
+    u_char                      *data, *p;
+    u_char                       mac[EVP_MAX_MD_SIZE];
+    u_char                       expected[64];
+    ngx_str_t                    url, header, decoded;
+    ngx_uint_t                   i, n;
+    unsigned int                 maclen;
+    ngx_list_part_t             *part;
+    ngx_table_elt_t             *h, *sig;
+    ngx_http_victorops_json_t   *m, **members;
+
+    if (vi->escalation_auth_code.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    sig = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == ngx_http_victorops_signature_header.len
+            && ngx_strncasecmp(h[i].key.data,
+                               ngx_http_victorops_signature_header.data,
+                               h[i].key.len)
+               == 0)
+        {
+            sig = &h[i];
+            break;
+        }
+    }
+
+    if (sig == NULL) {
+        return NGX_DECLINED;
+    }
+
+    header = sig->value;
+
+    if (ngx_base64_decoded_length(header.len) > sizeof(expected)) {
+        return NGX_DECLINED;
+    }
+
+    decoded.data = expected;
+
+    if (ngx_decode_base64(&decoded, &header) != NGX_OK
+        || decoded.len != SHA_DIGEST_LENGTH)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the URL VictorOps was configured with */
+
+    if (vi->escalation_url.len) {
+        url = vi->escalation_url;
+
+    } else {
+        if (r->headers_in.host == NULL) {
+            return NGX_DECLINED;
+        }
+
+        url.len = sizeof("https://") - 1 + r->headers_in.host->value.len
+                  + r->unparsed_uri.len;
+        url.data = ngx_pnalloc(r->pool, url.len);
+        if (url.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        url.len = ngx_sprintf(url.data, "%s://%V%V",
+#if (NGX_HTTP_SSL)
+                              r->connection->ssl ? "https" : "http",
+#else
+                              "http",
+#endif
+                              &r->headers_in.host->value, &r->unparsed_uri)
+                  - url.data;
+    }
+
+    n = 0;
+    len = url.len;
+
+    for (m = form->child; m; m = m->next) {
+        n++;
+        len += m->key.len + m->value.len;
+    }
+
+    members = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_victorops_json_t *));
+    data = ngx_pnalloc(r->pool, len + 1);
+    if (members == NULL || data == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (m = form->child; m; m = m->next) {
+        members[n++] = m;
+    }
+
+    ngx_sort(members, n, sizeof(ngx_http_victorops_json_t *),
+             ngx_http_victorops_member_cmp);
+
+    p = ngx_cpymem(data, url.data, url.len);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_cpymem(p, members[i]->key.data, members[i]->key.len);
+        p = ngx_cpymem(p, members[i]->value.data, members[i]->value.len);
+    }
+
+    if (HMAC(EVP_sha1(), vi->escalation_auth_code.data,
+             (int) vi->escalation_auth_code.len, data, p - data, mac, &maclen)
+        == NULL
+        || maclen != SHA_DIGEST_LENGTH)
+    {
+        return NGX_ERROR;
+    }
+
+    if (CRYPTO_memcmp(mac, expected, SHA_DIGEST_LENGTH) != 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_member_cmp(const void *one, const void *two)
+{
+    ngx_http_victorops_json_t  *a, *b;
+
+    a = *(ngx_http_victorops_json_t **) one;
+    b = *(ngx_http_victorops_json_t **) two;
+
+    return ngx_memn2cmp(a->key.data, b->key.data, a->key.len, b->key.len);
+}
+
+
+/*
+ * A copy of a URI or request line with the value of every "secret"
+ * query argument replaced by "***".
+ */
+
+ngx_int_t
+ngx_http_victorops_mask_secret(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst)
+{
+    u_char  *p, *end, *q, *arg, *eq, *next;
+
+    end = src->data + src->len;
+
+    q = ngx_strlchr(src->data, end, '?');
+    if (q == NULL) {
+        *dst = *src;
+        return NGX_OK;
+    }
+
+    /* "secret=&" grows to "secret=***&" at the most */
+
+    dst->data = ngx_pnalloc(pool, 2 * src->len + sizeof(NGX_HTTP_VICTOROPS_MASK));
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(dst->data, src->data, q + 1 - src->data);
+
+    for (arg = q + 1; arg < end; arg = next) {
+
+        for (next = arg;
+             next < end && *next != '&' && *next != ' ' && *next != '#';
+             next++)
+        {
+            /* void */
+        }
+
+        eq = ngx_strlchr(arg, next, '=');
+
+        if (eq && eq - arg == sizeof("secret") - 1
+            && ngx_strncasecmp(arg, (u_char *) "secret", eq - arg) == 0)
+        {
+            p = ngx_cpymem(p, arg, eq + 1 - arg);
+            p = ngx_cpymem(p, NGX_HTTP_VICTOROPS_MASK,
+                           sizeof(NGX_HTTP_VICTOROPS_MASK) - 1);
+
+        } else {
+            p = ngx_cpymem(p, arg, next - arg);
+        }
+
+        if (next < end && *next != '&') {
+            p = ngx_cpymem(p, next, end - next);
+            break;
+        }
+
+        if (next < end) {
+            *p++ = '&';
+            next++;
+        }
+    }
+
+    dst->len = p - dst->data;
+
+    return NGX_OK;
+}

@@ -1,0 +1,718 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * The "victorops_integration NAME { ... }" block and the directives
+ * that refer to an integration by name.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+#define NGX_HTTP_VICTOROPS_FILE_MAX  4096
+
+
+static char *ngx_http_victorops_integration_directive(ngx_conf_t *cf,
+    ngx_command_t *dummy, void *conf);
+static char *ngx_http_victorops_integration_check(ngx_conf_t *cf,
+    ngx_http_victorops_integration_t *vi);
+static char *ngx_http_victorops_conf_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_victorops_conf_value(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_victorops_conf_secret(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_victorops_conf_read(ngx_conf_t *cf,
+    ngx_str_t *path, ngx_str_t *value);
+static ngx_int_t ngx_http_victorops_conf_header_safe(ngx_str_t *value);
+static ngx_int_t ngx_http_victorops_url_valid(ngx_str_t *url);
+
+
+#define NGX_HTTP_VICTOROPS_FROM_FILE  (void *) 1
+
+
+static ngx_command_t  ngx_http_victorops_integration_commands[] = {
+
+    { ngx_string("rootly_url"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_url,
+      0,
+      offsetof(ngx_http_victorops_integration_t, rootly_url),
+      NULL },
+
+    { ngx_string("rootly_token"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, rootly_token),
+      NULL },
+
+    { ngx_string("rootly_token_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, rootly_token),
+      NGX_HTTP_VICTOROPS_FROM_FILE },
+
+    { ngx_string("rootly_timeout"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, rootly_timeout),
+      NULL },
+
+    { ngx_string("webhook_secret"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_secret,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("webhook_secret_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_secret,
+      0,
+      0,
+      NGX_HTTP_VICTOROPS_FROM_FILE },
+
+    { ngx_string("escalation_auth_code"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, escalation_auth_code),
+      NULL },
+
+    { ngx_string("escalation_auth_code_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, escalation_auth_code),
+      NGX_HTTP_VICTOROPS_FROM_FILE },
+
+    { ngx_string("escalation_url"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_url,
+      0,
+      offsetof(ngx_http_victorops_integration_t, escalation_url),
+      NULL },
+
+    { ngx_string("api_url"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_url,
+      0,
+      offsetof(ngx_http_victorops_integration_t, api_url),
+      NULL },
+
+    { ngx_string("api_id"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, api_id),
+      NULL },
+
+    { ngx_string("api_key"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, api_key),
+      NULL },
+
+    { ngx_string("api_key_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, api_key),
+      NGX_HTTP_VICTOROPS_FROM_FILE },
+
+    { ngx_string("api_user"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, api_user),
+      NULL },
+
+    { ngx_string("portal_url"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_url,
+      0,
+      offsetof(ngx_http_victorops_integration_t, portal_url),
+      NULL },
+
+    { ngx_string("store"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, store),
+      NULL },
+
+    { ngx_string("json_max_depth"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, json_max_depth),
+      NULL },
+
+      ngx_null_command
+};
+
+
+char *
+ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_victorops_main_conf_t  *vmcf = conf;
+
+    char                               *rv;
+    ngx_str_t                          *value;
+    ngx_uint_t                          i;
+    ngx_conf_t                          save;
+    ngx_http_victorops_integration_t   *vi, **vip;
+
+    value = cf->args->elts;
+
+    vip = vmcf->integrations.elts;
+
+    for (i = 0; i < vmcf->integrations.nelts; i++) {
+        if (vip[i]->name.len == value[1].len
+            && ngx_strncmp(vip[i]->name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate victorops integration \"%V\", "
+                               "first defined in %s:%ui",
+                               &value[1], vip[i]->file, vip[i]->line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    vi = ngx_pcalloc(cf->pool, sizeof(ngx_http_victorops_integration_t));
+    if (vi == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    vip = ngx_array_push(&vmcf->integrations);
+    if (vip == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *vip = vi;
+
+    vi->name = value[1];
+    vi->file = cf->conf_file->file.name.data;
+    vi->line = cf->conf_file->line;
+    vi->rootly_timeout = NGX_CONF_UNSET_MSEC;
+    vi->json_max_depth = NGX_CONF_UNSET_UINT;
+
+    vi->webhook_secrets = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_http_victorops_secret_t));
+    if (vi->webhook_secrets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    save = *cf;
+    cf->handler = ngx_http_victorops_integration_directive;
+    cf->handler_conf = (char *) vi;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_http_victorops_integration_check(cf, vi);
+}
+
+
+static char *
+ngx_http_victorops_integration_directive(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf)
+{
+    ngx_http_victorops_integration_t  *vi = conf;
+
+    char           *rv;
+    ngx_str_t      *value;
+    ngx_command_t  *cmd;
+
+    value = cf->args->elts;
+
+    for (cmd = ngx_http_victorops_integration_commands; cmd->name.len; cmd++)
+    {
+        if (cmd->name.len != value[0].len
+            || ngx_strcmp(cmd->name.data, value[0].data) != 0)
+        {
+            continue;
+        }
+
+        if (cf->args->nelts != 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid number of arguments in \"%V\" "
+                               "directive", &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        rv = cmd->set(cf, cmd, vi);
+
+        if (rv == NGX_CONF_OK || rv == NGX_CONF_ERROR) {
+            return rv;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" directive %s",
+                           &cmd->name, rv);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown directive \"%V\" in victorops_integration "
+                       "\"%V\"", &value[0], &vi->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_victorops_integration_check(ngx_conf_t *cf,
+    ngx_http_victorops_integration_t *vi)
+{
+    u_char      *p;
+    size_t       len;
+    const char  *err;
+
+    err = NULL;
+
+    if (vi->rootly_token.len == 0) {
+        err = "has no rootly_token or rootly_token_file";
+
+    } else if ((vi->api_id.len == 0) != (vi->api_key.len == 0)) {
+        err = "needs both api_id and api_key (or api_key_file)";
+
+    } else if (vi->json_max_depth != NGX_CONF_UNSET_UINT
+               && (vi->json_max_depth == 0 || vi->json_max_depth > 1024))
+    {
+        err = "has a json_max_depth outside 1..1024";
+    }
+
+    if (err) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "victorops integration \"%V\" %s in %s:%ui",
+                      &vi->name, err, vi->file, vi->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (vi->rootly_url.len == 0) {
+        ngx_str_set(&vi->rootly_url, "https://api.rootly.com");
+    }
+
+    if (vi->api_url.len == 0) {
+        ngx_str_set(&vi->api_url, "https://api.victorops.com");
+    }
+
+    if (vi->portal_url.len == 0) {
+        ngx_str_set(&vi->portal_url, "https://portal.victorops.com");
+    }
+
+    ngx_conf_init_msec_value(vi->rootly_timeout, 10000);
+    ngx_conf_init_uint_value(vi->json_max_depth, NGX_HTTP_VICTOROPS_MAX_DEPTH);
+
+    if (vi->store.len == 0) {
+        len = sizeof("victorops/.db") - 1 + vi->name.len;
+
+        p = ngx_pnalloc(cf->pool, len + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        vi->store.data = p;
+        vi->store.len = ngx_sprintf(p, "victorops/%V.db%Z", &vi->name) - p - 1;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &vi->store, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    len = sizeof("Authorization: Bearer ") - 1 + vi->rootly_token.len;
+
+    p = ngx_pnalloc(cf->pool, len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    vi->rootly_auth.data = p;
+    vi->rootly_auth.len = ngx_sprintf(p, "Authorization: Bearer %V%Z",
+                                      &vi->rootly_token)
+                          - p - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a single value, given inline or read from a file ("..._file") */
+
+static char *
+ngx_http_victorops_conf_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t  *field, *value;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cmd->post == NGX_HTTP_VICTOROPS_FROM_FILE) {
+        if (ngx_http_victorops_conf_read(cf, &value[1], field) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        if (value[1].len == 0) {
+            return "has an empty value";
+        }
+
+        *field = value[1];
+    }
+
+    if (ngx_http_victorops_conf_header_safe(field) != NGX_OK) {
+        return "has a value with control characters";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* webhook secrets are repeatable (rotation) and kept as digests only */
+
+static char *
+ngx_http_victorops_conf_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_victorops_integration_t  *vi = conf;
+
+    ngx_str_t                    *value, secret;
+    ngx_http_victorops_secret_t  *s;
+
+    value = cf->args->elts;
+
+    if (cmd->post == NGX_HTTP_VICTOROPS_FROM_FILE) {
+        if (ngx_http_victorops_conf_read(cf, &value[1], &secret) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        secret = value[1];
+
+        if (secret.len == 0) {
+            return "has an empty value";
+        }
+    }
+
+    s = ngx_array_push(vi->webhook_secrets);
+    if (s == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_victorops_digest(&secret, s->digest);
+
+    if (cmd->post == NGX_HTTP_VICTOROPS_FROM_FILE) {
+        ngx_explicit_memzero(secret.data, secret.len);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_victorops_conf_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t  *field, *value;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_victorops_url_valid(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" in \"%V\" directive: "
+                           "expected http:// or https:// with a host "
+                           "and no query", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    *field = value[1];
+
+    if (cmd->offset != offsetof(ngx_http_victorops_integration_t,
+                                escalation_url))
+    {
+        while (field->len && field->data[field->len - 1] == '/') {
+            field->len--;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_url_valid(ngx_str_t *url)
+{
+    char       *scheme, *host, *query;
+    CURLU      *u;
+    ngx_int_t   rc;
+
+    if (ngx_strlen(url->data) != url->len) {
+        return NGX_ERROR;
+    }
+
+    u = curl_url();
+    if (u == NULL) {
+        return NGX_ERROR;
+    }
+
+    scheme = NULL;
+    host = NULL;
+    query = NULL;
+    rc = NGX_ERROR;
+
+    if (curl_url_set(u, CURLUPART_URL, (char *) url->data, 0) == CURLUE_OK
+        && curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK
+        && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK
+        && (ngx_strcmp(scheme, "http") == 0 || ngx_strcmp(scheme, "https") == 0)
+        && host[0] != '\0'
+        && curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_NO_QUERY
+        && ngx_strlchr(url->data, url->data + url->len, '#') == NULL)
+    {
+        rc = NGX_OK;
+    }
+
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(query);
+    curl_url_cleanup(u);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_conf_read(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *value)
+{
+    u_char          *start, *end;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_str_t        name;
+    ngx_file_info_t  fi;
+
+    name = *path;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read \"%s\"", name.data);
+        return NGX_ERROR;
+    }
+
+    n = NGX_ERROR;
+    start = NULL;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", name.data);
+        goto done;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_VICTOROPS_FILE_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is larger than %d bytes",
+                           name.data, NGX_HTTP_VICTOROPS_FILE_MAX);
+        goto done;
+    }
+
+    start = ngx_pnalloc(cf->pool, NGX_HTTP_VICTOROPS_FILE_MAX + 1);
+    if (start == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_fd(fd, start, NGX_HTTP_VICTOROPS_FILE_MAX + 1);
+
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read \"%s\"", name.data);
+    }
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (n > NGX_HTTP_VICTOROPS_FILE_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is larger than %d bytes",
+                           name.data, NGX_HTTP_VICTOROPS_FILE_MAX);
+        return NGX_ERROR;
+    }
+
+    /* one value, surrounding white space (the final newline) ignored */
+
+    end = start + n;
+
+    while (start < end && (*start == ' ' || *start == '\t'
+                           || *start == CR || *start == LF))
+    {
+        start++;
+    }
+
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t'
+                           || end[-1] == CR || end[-1] == LF))
+    {
+        end--;
+    }
+
+    if (start == end) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%s\" is empty",
+                           name.data);
+        return NGX_ERROR;
+    }
+
+    *end = '\0';
+
+    value->data = start;
+    value->len = end - start;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_conf_header_safe(ngx_str_t *value)
+{
+    u_char  *p, *end;
+
+    end = value->data + value->len;
+
+    for (p = value->data; p < end; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* "victorops_webhook NAME": the integration is looked up once http{} ends */
+
+char *
+ngx_http_victorops_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_victorops_loc_conf_t  *vlcf = conf;
+
+    ngx_str_t                       *value;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_victorops_main_conf_t  *vmcf;
+    ngx_http_victorops_reference_t  *ref;
+
+    if (vlcf->integration != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    vmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_victorops_module);
+
+    ref = ngx_array_push(&vmcf->references);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref->name = value[1];
+    ref->file = cf->conf_file->file.name.data;
+    ref->line = cf->conf_file->line;
+    ref->conf = vlcf;
+    ref->directive = (const char *) cmd->name.data;
+
+    vlcf->integration = NULL;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_victorops_webhook_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_victorops_resolve_references(ngx_conf_t *cf,
+    ngx_http_victorops_main_conf_t *vmcf)
+{
+    ngx_uint_t                          i, j;
+    ngx_http_victorops_reference_t     *ref;
+    ngx_http_victorops_integration_t  **vip, *vi;
+
+    ref = vmcf->references.elts;
+    vip = vmcf->integrations.elts;
+
+    for (i = 0; i < vmcf->references.nelts; i++) {
+        vi = NULL;
+
+        for (j = 0; j < vmcf->integrations.nelts; j++) {
+            if (vip[j]->name.len == ref[i].name.len
+                && ngx_strncmp(vip[j]->name.data, ref[i].name.data,
+                               ref[i].name.len)
+                   == 0)
+            {
+                vi = vip[j];
+                break;
+            }
+        }
+
+        if (vi == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "unknown victorops integration \"%V\" in "
+                          "\"%s\" directive in %s:%ui",
+                          &ref[i].name, ref[i].directive, ref[i].file,
+                          ref[i].line);
+            return NGX_ERROR;
+        }
+
+        if (vi->webhook_secrets->nelts == 0
+            && vi->escalation_auth_code.len == 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "victorops integration \"%V\" has no "
+                          "webhook_secret, webhook_secret_file or "
+                          "escalation_auth_code, needed by \"%s\" "
+                          "in %s:%ui", &vi->name, ref[i].directive,
+                          ref[i].file, ref[i].line);
+            return NGX_ERROR;
+        }
+
+        ref[i].conf->integration = vi;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,635 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * libcurl's multi socket interface inside the worker's event loop: one
+ * CURLM per worker; curl sockets become nginx connections with level
+ * triggered events, curl's timeout becomes one nginx timer.  Nothing
+ * here blocks and libcurl is never called from its own callbacks.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+typedef struct {
+    CURLM                        *multi;
+    ngx_log_t                    *log;
+    ngx_event_t                   timer;
+    ngx_connection_t              dummy;
+    ngx_queue_t                   transfers;
+    ngx_uint_t                    active;
+} ngx_http_victorops_curl_t;
+
+
+static int ngx_http_victorops_curl_socket(CURL *easy, curl_socket_t s,
+    int what, void *userp, void *socketp);
+static int ngx_http_victorops_curl_timer(CURLM *multi, long timeout_ms,
+    void *userp);
+static ngx_int_t ngx_http_victorops_curl_event(ngx_connection_t *c,
+    ngx_event_t *ev, ngx_uint_t want, ngx_uint_t event);
+static void ngx_http_victorops_curl_release(ngx_connection_t *c);
+static void ngx_http_victorops_curl_io_handler(ngx_event_t *ev);
+static void ngx_http_victorops_curl_timer_handler(ngx_event_t *ev);
+static void ngx_http_victorops_curl_action(curl_socket_t s, int action);
+static void ngx_http_victorops_curl_collect(void);
+static void ngx_http_victorops_curl_abort(const char *reason);
+static void ngx_http_victorops_transfer_finish(
+    ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_transfer_cleanup(void *data);
+static size_t ngx_http_victorops_transfer_write(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static size_t ngx_http_victorops_transfer_header_line(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+
+
+static ngx_http_victorops_curl_t  ngx_http_victorops_curl;
+
+
+ngx_int_t
+ngx_http_victorops_curl_init(ngx_cycle_t *cycle, ngx_uint_t max_connections)
+{
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    vc->multi = curl_multi_init();
+    if (vc->multi == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "victorops: curl_multi_init() failed");
+        return NGX_ERROR;
+    }
+
+    vc->log = cycle->log;
+    vc->active = 0;
+    ngx_queue_init(&vc->transfers);
+
+    vc->dummy.fd = (ngx_socket_t) -1;
+
+    vc->timer.handler = ngx_http_victorops_curl_timer_handler;
+    vc->timer.data = &vc->dummy;
+    vc->timer.log = cycle->log;
+    vc->timer.cancelable = 1;
+
+    if (curl_multi_setopt(vc->multi, CURLMOPT_SOCKETFUNCTION,
+                          ngx_http_victorops_curl_socket) != CURLM_OK
+        || curl_multi_setopt(vc->multi, CURLMOPT_SOCKETDATA, vc) != CURLM_OK
+        || curl_multi_setopt(vc->multi, CURLMOPT_TIMERFUNCTION,
+                             ngx_http_victorops_curl_timer) != CURLM_OK
+        || curl_multi_setopt(vc->multi, CURLMOPT_TIMERDATA, vc) != CURLM_OK
+        || curl_multi_setopt(vc->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                             (long) max_connections) != CURLM_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "victorops: curl_multi_setopt() failed");
+        curl_multi_cleanup(vc->multi);
+        vc->multi = NULL;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_victorops_curl_done(ngx_cycle_t *cycle)
+{
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    if (vc->multi == NULL) {
+        return;
+    }
+
+    ngx_http_victorops_curl_abort("the worker is exiting");
+
+    /* cached connections close here, through the socket callback */
+
+    curl_multi_cleanup(vc->multi);
+    vc->multi = NULL;
+
+    if (vc->timer.timer_set) {
+        ngx_del_timer(&vc->timer);
+    }
+}
+
+
+static int
+ngx_http_victorops_curl_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp)
+{
+    ngx_http_victorops_curl_t  *vc = userp;
+
+    ngx_connection_t  *c;
+
+    c = socketp;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, vc->log, 0,
+                   "victorops curl socket %d what:%d conn:%p", s, what, c);
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c) {
+            ngx_http_victorops_curl_release(c);
+        }
+
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, vc->log);
+        if (c == NULL) {
+            return -1;
+        }
+
+        c->data = vc;
+        c->log = vc->log;
+        c->read->log = vc->log;
+        c->write->log = vc->log;
+        c->read->handler = ngx_http_victorops_curl_io_handler;
+        c->write->handler = ngx_http_victorops_curl_io_handler;
+
+        if (curl_multi_assign(vc->multi, s, c) != CURLM_OK) {
+            ngx_free_connection(c);
+            c->fd = (ngx_socket_t) -1;
+            return -1;
+        }
+    }
+
+    if (ngx_http_victorops_curl_event(c, c->read, what & CURL_POLL_IN,
+                                      NGX_READ_EVENT)
+        != NGX_OK
+        || ngx_http_victorops_curl_event(c, c->write, what & CURL_POLL_OUT,
+                                         NGX_WRITE_EVENT)
+           != NGX_OK)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* level-triggered, exactly as curl asks: nobody else reads these sockets */
+
+static ngx_int_t
+ngx_http_victorops_curl_event(ngx_connection_t *c, ngx_event_t *ev,
+    ngx_uint_t want, ngx_uint_t event)
+{
+    if (want && !ev->active) {
+        return ngx_add_event(ev, event, 0);
+    }
+
+    if (!want && ev->active) {
+        return ngx_del_event(ev, event, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+/* curl owns the descriptor: release the connection, never close it */
+
+static void
+ngx_http_victorops_curl_release(ngx_connection_t *c)
+{
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+static int
+ngx_http_victorops_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    ngx_http_victorops_curl_t  *vc = userp;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, vc->log, 0,
+                   "victorops curl timer %l", timeout_ms);
+
+    /* ngx_add_timer() would keep an old timer less than 300 ms off */
+
+    if (vc->timer.timer_set) {
+        ngx_del_timer(&vc->timer);
+    }
+
+    if (timeout_ms >= 0) {
+        ngx_add_timer(&vc->timer, (ngx_msec_t) timeout_ms);
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_victorops_curl_io_handler(ngx_event_t *ev)
+{
+    ngx_connection_t  *c;
+
+    c = ev->data;
+
+    if (c->close) {
+
+        /* worker_shutdown_timeout has expired */
+
+        ngx_http_victorops_curl_abort("worker_shutdown_timeout expired");
+        return;
+    }
+
+    ngx_http_victorops_curl_action(c->fd, ev->write ? CURL_CSELECT_OUT
+                                                    : CURL_CSELECT_IN);
+}
+
+
+static void
+ngx_http_victorops_curl_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_victorops_curl_action(CURL_SOCKET_TIMEOUT, 0);
+}
+
+
+static void
+ngx_http_victorops_curl_action(curl_socket_t s, int action)
+{
+    int         running;
+    CURLMcode   rc;
+
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    if (vc->multi == NULL) {
+        return;
+    }
+
+    rc = curl_multi_socket_action(vc->multi, s, action, &running);
+
+    if (rc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, vc->log, 0,
+                      "victorops: curl_multi_socket_action() failed: %s",
+                      curl_multi_strerror(rc));
+    }
+
+    ngx_http_victorops_curl_collect();
+}
+
+
+static void
+ngx_http_victorops_curl_collect(void)
+{
+    int                             left;
+    CURL                           *easy;
+    CURLcode                        code;
+    CURLMsg                        *msg;
+    ngx_http_victorops_transfer_t  *t;
+
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    for ( ;; ) {
+        msg = curl_multi_info_read(vc->multi, &left);
+        if (msg == NULL) {
+            break;
+        }
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        easy = msg->easy_handle;
+        code = msg->data.result;
+
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t)
+            != CURLE_OK)
+        {
+            continue;
+        }
+
+        t->code = code;
+        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->status);
+
+        ngx_http_victorops_transfer_finish(t);
+    }
+}
+
+
+static void
+ngx_http_victorops_curl_abort(const char *reason)
+{
+    ngx_queue_t                    *q;
+    ngx_http_victorops_transfer_t  *t;
+
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    while (!ngx_queue_empty(&vc->transfers)) {
+        q = ngx_queue_head(&vc->transfers);
+        t = ngx_queue_data(q, ngx_http_victorops_transfer_t, queue);
+
+        t->code = CURLE_ABORTED_BY_CALLBACK;
+        t->status = 0;
+        ngx_cpystrn((u_char *) t->error, (u_char *) reason, CURL_ERROR_SIZE);
+
+        ngx_http_victorops_transfer_finish(t);
+    }
+}
+
+
+ngx_http_victorops_transfer_t *
+ngx_http_victorops_transfer_create(ngx_log_t *log)
+{
+    ngx_pool_t                     *pool;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_victorops_transfer_t  *t;
+
+    pool = ngx_create_pool(2048, log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    t = ngx_pcalloc(pool, sizeof(ngx_http_victorops_transfer_t));
+    if (t == NULL) {
+        goto failed;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        goto failed;
+    }
+
+    cln->handler = ngx_http_victorops_transfer_cleanup;
+    cln->data = t;
+
+    t->pool = pool;
+    t->log = log;
+    t->ratelimit_remaining = -1;
+
+    t->easy = curl_easy_init();
+    if (t->easy == NULL) {
+        goto failed;
+    }
+
+    return t;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_victorops_transfer_header(ngx_http_victorops_transfer_t *t,
+    ngx_str_t *header)
+{
+    u_char             *p;
+    struct curl_slist  *list;
+
+    p = ngx_pnalloc(t->pool, header->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn(p, header->data, header->len + 1);
+
+    list = curl_slist_append(t->headers, (char *) p);
+    if (list == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->headers = list;
+
+    return NGX_OK;
+}
+
+
+/* t->url, t->method and t->body must be NUL-terminated */
+
+ngx_int_t
+ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t)
+{
+    CURL                       *easy;
+    ngx_str_t                   expect = ngx_string("Expect:");
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    if (vc->multi == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                      "victorops: no curl multi handle in this process");
+        return NGX_ERROR;
+    }
+
+    easy = t->easy;
+
+    /* no "Expect: 100-continue" round trip for larger bodies */
+
+    if (ngx_http_victorops_transfer_header(t, &expect) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (curl_easy_setopt(easy, CURLOPT_URL, t->url.data) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_PRIVATE, t) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
+#if (LIBCURL_VERSION_NUM >= 0x075500)
+        || curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+           != CURLE_OK
+#endif
+        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) t->timeout)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_USERAGENT,
+                            "ngx_http_victorops_module/" NGX_HTTP_VICTOROPS_VERSION)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                            ngx_http_victorops_transfer_write) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
+                            ngx_http_victorops_transfer_header_line)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HEADERDATA, t) != CURLE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                      "victorops: curl_easy_setopt() failed");
+        return NGX_ERROR;
+    }
+
+    if (t->body.data) {
+        if (curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->body.data)
+            != CURLE_OK
+            || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                                (curl_off_t) t->body.len)
+               != CURLE_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_strcmp(t->method.data, "GET") != 0
+        && ngx_strcmp(t->method.data, "POST") != 0
+        && curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, t->method.data)
+           != CURLE_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (curl_multi_add_handle(vc->multi, easy) != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                      "victorops: curl_multi_add_handle() failed");
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&vc->transfers, &t->queue);
+
+    vc->active++;
+    vc->timer.cancelable = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_victorops_transfer_finish(ngx_http_victorops_transfer_t *t)
+{
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    (void) curl_multi_remove_handle(vc->multi, t->easy);
+
+    ngx_queue_remove(&t->queue);
+
+    /* the worker may exit once no transfer is in flight */
+
+    if (--vc->active == 0) {
+        vc->timer.cancelable = 1;
+    }
+
+    t->handler(t);
+
+    ngx_destroy_pool(t->pool);
+}
+
+
+static void
+ngx_http_victorops_transfer_cleanup(void *data)
+{
+    ngx_http_victorops_transfer_t  *t = data;
+
+    if (t->easy) {
+        curl_easy_cleanup(t->easy);
+    }
+
+    if (t->headers) {
+        curl_slist_free_all(t->headers);
+    }
+}
+
+
+static size_t
+ngx_http_victorops_transfer_write(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    ngx_http_victorops_transfer_t  *t = userdata;
+
+    u_char  *p;
+    size_t   len, want;
+
+    len = size * nmemb;
+    want = t->response.len + len;
+
+    if (want > NGX_HTTP_VICTOROPS_RESPONSE_MAX) {
+        t->truncated = 1;
+        len = NGX_HTTP_VICTOROPS_RESPONSE_MAX - t->response.len;
+        want = NGX_HTTP_VICTOROPS_RESPONSE_MAX;
+    }
+
+    if (want > t->response_size) {
+        t->response_size = ngx_max(want, ngx_min(2 * t->response_size + 1024,
+                                            NGX_HTTP_VICTOROPS_RESPONSE_MAX));
+
+        p = ngx_pnalloc(t->pool, t->response_size);
+        if (p == NULL) {
+            return 0;
+        }
+
+        if (t->response.len) {
+            ngx_memcpy(p, t->response.data, t->response.len);
+        }
+
+        t->response.data = p;
+    }
+
+    if (len) {
+        ngx_memcpy(t->response.data + t->response.len, ptr, len);
+        t->response.len += len;
+    }
+
+    return size * nmemb;
+}
+
+
+/* the rate-limit headers of Rootly and the Retry-After of both APIs */
+
+static size_t
+ngx_http_victorops_transfer_header_line(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    ngx_http_victorops_transfer_t  *t = userdata;
+
+    u_char     *p, *end, *colon;
+    size_t      len;
+    ngx_int_t   n;
+
+    len = size * nmemb;
+    p = (u_char *) ptr;
+    end = p + len;
+
+    while (end > p && (end[-1] == CR || end[-1] == LF || end[-1] == ' ')) {
+        end--;
+    }
+
+    colon = ngx_strlchr(p, end, ':');
+    if (colon == NULL) {
+        return len;
+    }
+
+    for (colon++; colon < end && *colon == ' '; colon++) { /* void */ }
+
+    n = ngx_atoi(colon, end - colon);
+
+    if (n == NGX_ERROR) {
+        return len;
+    }
+
+#define ngx_http_victorops_header_is(name)                                    \
+    ((size_t) (ngx_strlchr(p, end, ':') - p) == sizeof(name) - 1              \
+     && ngx_strncasecmp(p, (u_char *) name, sizeof(name) - 1) == 0)
+
+    if (ngx_http_victorops_header_is("X-RateLimit-Remaining")
+        || ngx_http_victorops_header_is("RateLimit-Remaining"))
+    {
+        t->ratelimit_remaining = n;
+
+    } else if (ngx_http_victorops_header_is("X-RateLimit-Reset")
+               || ngx_http_victorops_header_is("RateLimit-Reset"))
+    {
+        t->ratelimit_reset = (time_t) n;
+
+    } else if (ngx_http_victorops_header_is("Retry-After")) {
+        t->retry_after = (time_t) n;
+    }
+
+#undef ngx_http_victorops_header_is
+
+    return len;
+}

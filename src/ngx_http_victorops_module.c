@@ -1,0 +1,266 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * ngx_http_victorops_module: Splunk On-Call (VictorOps) and Rootly,
+ * connected at the edge.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+static ngx_int_t ngx_http_victorops_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_victorops_request_uri_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static void *ngx_http_victorops_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_victorops_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_victorops_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_victorops_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_victorops_init_process(ngx_cycle_t *cycle);
+static void ngx_http_victorops_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_victorops_connections_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+
+static ngx_command_t  ngx_http_victorops_commands[] = {
+
+    { ngx_string("victorops_integration"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_victorops_integration_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("victorops_max_connections"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_victorops_main_conf_t, max_connections),
+      &ngx_http_victorops_connections_bounds },
+
+    { ngx_string("victorops_webhook"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_victorops_webhook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_victorops_module_ctx = {
+    ngx_http_victorops_add_variables,      /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_victorops_create_main_conf,   /* create main configuration */
+    ngx_http_victorops_init_main_conf,     /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_victorops_create_loc_conf,    /* create location configuration */
+    ngx_http_victorops_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_victorops_module = {
+    NGX_MODULE_V1,
+    &ngx_http_victorops_module_ctx,        /* module context */
+    ngx_http_victorops_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_victorops_init_module,        /* init module */
+    ngx_http_victorops_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_victorops_exit_process,       /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_victorops_vars[] = {
+
+    { ngx_string("victorops_request_uri"), NULL,
+      ngx_http_victorops_request_uri_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_victorops_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_victorops_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* $request_uri with the value of every "secret" argument masked */
+
+static ngx_int_t
+ngx_http_victorops_request_uri_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  masked;
+
+    if (r->unparsed_uri.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ngx_http_victorops_mask_secret(r->pool, &r->unparsed_uri, &masked)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    v->len = masked.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = masked.data;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_victorops_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_victorops_main_conf_t  *vmcf;
+
+    vmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_victorops_main_conf_t));
+    if (vmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&vmcf->integrations, cf->pool, 2,
+                       sizeof(ngx_http_victorops_integration_t *))
+        != NGX_OK
+        || ngx_array_init(&vmcf->references, cf->pool, 2,
+                          sizeof(ngx_http_victorops_reference_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    vmcf->max_connections = NGX_CONF_UNSET_UINT;
+
+    return vmcf;
+}
+
+
+static char *
+ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_victorops_main_conf_t  *vmcf = conf;
+
+    ngx_conf_init_uint_value(vmcf->max_connections, 16);
+
+    if (ngx_http_victorops_resolve_references(cf, vmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_victorops_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_victorops_loc_conf_t  *vlcf;
+
+    vlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_victorops_loc_conf_t));
+    if (vlcf == NULL) {
+        return NULL;
+    }
+
+    vlcf->integration = NGX_CONF_UNSET_PTR;
+
+    return vlcf;
+}
+
+
+static char *
+ngx_http_victorops_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_victorops_loc_conf_t  *prev = parent;
+    ngx_http_victorops_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->integration, prev->integration, NULL);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_init_module(ngx_cycle_t *cycle)
+{
+    CURLcode  rc;
+
+    /* before any worker forks; libcurl counts the calls */
+
+    rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    if (rc != CURLE_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "victorops: curl_global_init() failed: %s",
+                      curl_easy_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_victorops_main_conf_t  *vmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    vmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_victorops_module);
+
+    if (vmcf == NULL || vmcf->integrations.nelts == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_victorops_curl_init(cycle, vmcf->max_connections);
+}
+
+
+static void
+ngx_http_victorops_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_victorops_curl_done(cycle);
+}

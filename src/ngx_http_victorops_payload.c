@@ -1,0 +1,622 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * Field lookup and classification of VictorOps deliveries, following
+ * the rule in fixtures/victorops/README.md, and the form-encoded body
+ * of escalation-policy webhooks.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_victorops_payload.h"
+
+
+#define ngx_http_victorops_fields(a)  a, sizeof(a) / sizeof(ngx_str_t)
+
+
+static ngx_int_t ngx_http_victorops_form_decode(ngx_pool_t *pool,
+    u_char *start, u_char *end, ngx_str_t *out);
+static ngx_int_t ngx_http_victorops_utf8_valid(ngx_str_t *s);
+static ngx_uint_t ngx_http_victorops_field(ngx_http_victorops_json_t *root,
+    ngx_str_t *names, ngx_uint_t n, ngx_str_t *value);
+static ngx_uint_t ngx_http_victorops_value_set(ngx_http_victorops_json_t *v);
+static ngx_uint_t ngx_http_victorops_is(ngx_str_t *value, const char *word);
+
+
+static ngx_str_t  ngx_http_victorops_notification_fields[] = {
+    ngx_string("notification_type"),
+    ngx_string("notificationType"),
+    ngx_string("NOTIFICATIONTYPE"),
+    ngx_string("STATE.NOTIFICATIONTYPE"),
+    ngx_string("ALERT.notificationtype")
+};
+
+
+static ngx_str_t  ngx_http_victorops_phase_fields[] = {
+    ngx_string("STATE.CURRENT_ALERT_PHASE"),
+    ngx_string("INCIDENT.CURRENT_PHASE"),
+    ngx_string("alert_phase"),
+    ngx_string("ALERT.message_type"),
+    ngx_string("message_type")
+};
+
+
+static ngx_str_t  ngx_http_victorops_incident_fields[] = {
+    ngx_string("STATE.INCIDENT_NAME"),
+    ngx_string("INCIDENT.INCIDENT_NAME"),
+    ngx_string("INCIDENT.INCIDENT_ID"),
+    ngx_string("incident_number"),
+    ngx_string("incident")
+};
+
+
+static ngx_str_t  ngx_http_victorops_entity_fields[] = {
+    ngx_string("ALERT.entity_id"),
+    ngx_string("STATE.ENTITY_ID"),
+    ngx_string("entity_id")
+};
+
+
+static ngx_str_t  ngx_http_victorops_display_fields[] = {
+    ngx_string("ALERT.entity_display_name"),
+    ngx_string("INCIDENT.ENTITY_DISPLAY_NAME"),
+    ngx_string("entity_display_name")
+};
+
+
+static ngx_str_t  ngx_http_victorops_summary_fields[] = {
+    ngx_string("summary")
+};
+
+
+static ngx_str_t  ngx_http_victorops_description_fields[] = {
+    ngx_string("ALERT.state_message"),
+    ngx_string("STATE.STATE_MESSAGE"),
+    ngx_string("state_message")
+};
+
+
+static ngx_str_t  ngx_http_victorops_org_fields[] = {
+    ngx_string("ALERT.VO_ORGANIZATION_ID"),
+    ngx_string("vo_organization_id"),
+    ngx_string("organization")
+};
+
+
+static ngx_str_t  ngx_http_victorops_routing_fields[] = {
+    ngx_string("ALERT.routing_key"),
+    ngx_string("INCIDENT.ROUTING_KEY"),
+    ngx_string("routing_key")
+};
+
+
+static ngx_str_t  ngx_http_victorops_tool_fields[] = {
+    ngx_string("ALERT.monitoring_tool"),
+    ngx_string("monitoring_tool")
+};
+
+
+static ngx_str_t  ngx_http_victorops_host_fields[] = {
+    ngx_string("ALERT.host_name"),
+    ngx_string("host_name"),
+    ngx_string("host")
+};
+
+
+static ngx_str_t  ngx_http_victorops_message_type_fields[] = {
+    ngx_string("ALERT.message_type"),
+    ngx_string("message_type"),
+    ngx_string("alert_type")
+};
+
+
+static ngx_str_t  ngx_http_victorops_time_fields[] = {
+    ngx_string("INCIDENT.INCIDENT_TIMESTAMP"),
+    ngx_string("STATE.STATE_START_TIME"),
+    ngx_string("ALERT.timestamp"),
+    ngx_string("timestamp"),
+    ngx_string("started_at")
+};
+
+
+static ngx_str_t  ngx_http_victorops_ack_user_fields[] = {
+    ngx_string("STATE.ACKED_BY"),
+    ngx_string("ALERT.ack_author"),
+    ngx_string("STATE.ACK_USER"),
+    ngx_string("ack_user"),
+    ngx_string("ack_author"),
+    ngx_string("user")
+};
+
+
+static ngx_str_t  ngx_http_victorops_ack_message_fields[] = {
+    ngx_string("STATE.ACK_MSG"),
+    ngx_string("ALERT.ack_msg"),
+    ngx_string("ack_msg"),
+    ngx_string("ack_message")
+};
+
+
+static ngx_str_t  ngx_http_victorops_resolve_user_fields[] = {
+    ngx_string("STATE.RESOLVED_BY"),
+    ngx_string("resolved_by"),
+    ngx_string("user")
+};
+
+
+static ngx_str_t  ngx_http_victorops_resolve_message_fields[] = {
+    ngx_string("ALERT.state_message"),
+    ngx_string("state_message")
+};
+
+
+static const char  *ngx_http_victorops_class_names[] = {
+    "alert",
+    "acknowledgement",
+    "recovery",
+    "ignored"
+};
+
+
+const char *
+ngx_http_victorops_class_name(ngx_uint_t class)
+{
+    return ngx_http_victorops_class_names[class];
+}
+
+
+/*
+ * A dotted name matches a member of the same name (flat keys such as
+ * "STATE.NOTIFICATIONTYPE") or the path through nested objects
+ * ({"STATE": {"NOTIFICATIONTYPE": ...}}), case-insensitively.
+ */
+
+ngx_http_victorops_json_t *
+ngx_http_victorops_json_lookup(ngx_http_victorops_json_t *obj,
+    ngx_str_t *name)
+{
+    ngx_str_t                   rest;
+    ngx_http_victorops_json_t  *m, *v;
+
+    if (obj == NULL || obj->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
+        return NULL;
+    }
+
+    for (m = obj->child; m; m = m->next) {
+        if (m->key.len == name->len
+            && ngx_strncasecmp(m->key.data, name->data, name->len) == 0)
+        {
+            return m;
+        }
+    }
+
+    for (m = obj->child; m; m = m->next) {
+        if (m->type != NGX_HTTP_VICTOROPS_JSON_OBJECT
+            || m->key.len == 0
+            || m->key.len >= name->len
+            || name->data[m->key.len] != '.'
+            || ngx_strncasecmp(m->key.data, name->data, m->key.len) != 0)
+        {
+            continue;
+        }
+
+        rest.len = name->len - m->key.len - 1;
+        rest.data = name->data + m->key.len + 1;
+
+        v = ngx_http_victorops_json_lookup(m, &rest);
+        if (v) {
+            return v;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_victorops_classify(ngx_pool_t *pool,
+    ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev)
+{
+    size_t                      len;
+    u_char                     *p;
+    ngx_str_t                   phase;
+    ngx_http_victorops_json_t  *v;
+
+    ngx_memzero(ev, sizeof(ngx_http_victorops_event_t));
+
+    ev->payload = root;
+
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(ngx_http_victorops_incident_fields),
+               &ev->incident);
+
+    if (ev->incident.len && ev->incident.data[0] == '#') {
+        ev->incident.len--;
+        ev->incident.data++;
+    }
+
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(ngx_http_victorops_entity_fields),
+               &ev->entity_id);
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(ngx_http_victorops_display_fields),
+               &ev->display_name);
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(
+                                       ngx_http_victorops_description_fields),
+               &ev->description);
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(ngx_http_victorops_org_fields),
+               &ev->organization);
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(ngx_http_victorops_routing_fields),
+               &ev->routing_key);
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(ngx_http_victorops_tool_fields),
+               &ev->monitoring_tool);
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(ngx_http_victorops_host_fields),
+               &ev->host);
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(
+                                      ngx_http_victorops_message_type_fields),
+               &ev->message_type);
+    (void) ngx_http_victorops_field(root,
+               ngx_http_victorops_fields(ngx_http_victorops_time_fields),
+               &ev->started_at);
+
+    /* summary: display name, "summary", "VictorOps incident #N", entity */
+
+    if (ev->display_name.len) {
+        ev->summary = ev->display_name;
+
+    } else if (ngx_http_victorops_field(root,
+                  ngx_http_victorops_fields(ngx_http_victorops_summary_fields),
+                  &ev->summary))
+    {
+        /* void */
+
+    } else if (ev->incident.len) {
+        len = sizeof("VictorOps incident #") - 1 + ev->incident.len;
+
+        p = ngx_pnalloc(pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ev->summary.len = len;
+        ev->summary.data = p;
+        ngx_sprintf(p, "VictorOps incident #%V", &ev->incident);
+
+    } else {
+        ev->summary = ev->entity_id;
+    }
+
+    /* the class: notification type first, then the lifecycle fields */
+
+    if (ngx_http_victorops_field(root,
+            ngx_http_victorops_fields(ngx_http_victorops_notification_fields),
+            &ev->notification_type))
+    {
+        if (ngx_http_victorops_is(&ev->notification_type, "ACKNOWLEDGEMENT")) {
+            ev->class = NGX_HTTP_VICTOROPS_ACK;
+
+        } else if (ngx_http_victorops_is(&ev->notification_type, "RECOVERY"))
+        {
+            ev->class = NGX_HTTP_VICTOROPS_RECOVERY;
+
+        } else {
+            ev->class = NGX_HTTP_VICTOROPS_IGNORED;
+
+            len = ngx_min(ev->notification_type.len, 64);
+
+            while (len < ev->notification_type.len
+                   && len > 0
+                   && (ev->notification_type.data[len] & 0xc0) == 0x80)
+            {
+                len--;   /* do not split a UTF-8 sequence */
+            }
+
+            p = ngx_pnalloc(pool, sizeof("unsupported notification type ")
+                                  + len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ev->reason.data = p;
+            ev->reason.len = ngx_sprintf(p, "unsupported notification type %*s",
+                                         len, ev->notification_type.data)
+                             - p;
+            return NGX_OK;
+        }
+
+    } else if (ngx_http_victorops_field(root,
+                   ngx_http_victorops_fields(ngx_http_victorops_phase_fields),
+                   &phase))
+    {
+        if (ngx_http_victorops_is(&phase, "ACKED")
+            || ngx_http_victorops_is(&phase, "ACKNOWLEDGEMENT"))
+        {
+            ev->class = NGX_HTTP_VICTOROPS_ACK;
+
+        } else if (ngx_http_victorops_is(&phase, "RESOLVED")
+                   || ngx_http_victorops_is(&phase, "RECOVERY")
+                   || ngx_http_victorops_is(&phase, "OK"))
+        {
+            ev->class = NGX_HTTP_VICTOROPS_RECOVERY;
+
+        } else if (ngx_http_victorops_is(&phase, "INFO")) {
+            ev->class = NGX_HTTP_VICTOROPS_IGNORED;
+            ngx_str_set(&ev->reason, "informational message");
+            return NGX_OK;
+
+        } else {
+            ev->class = NGX_HTTP_VICTOROPS_ALERT;
+        }
+
+    } else {
+        ev->class = NGX_HTTP_VICTOROPS_ALERT;
+    }
+
+    if (ev->incident.len == 0
+        && ev->entity_id.len == 0
+        && ev->display_name.len == 0)
+    {
+        ev->class = NGX_HTTP_VICTOROPS_IGNORED;
+        ngx_str_set(&ev->reason, "not an incident event");
+        return NGX_OK;
+    }
+
+    if (ev->class == NGX_HTTP_VICTOROPS_ACK) {
+        (void) ngx_http_victorops_field(root,
+                 ngx_http_victorops_fields(ngx_http_victorops_ack_user_fields),
+                 &ev->user);
+        (void) ngx_http_victorops_field(root,
+                 ngx_http_victorops_fields(
+                                       ngx_http_victorops_ack_message_fields),
+                 &ev->message);
+
+        /* STATE.ACK_USER reads "SYSTEM" until somebody acknowledges */
+
+        if (ngx_http_victorops_is(&ev->user, "SYSTEM")) {
+            v = ngx_http_victorops_json_lookup(root,
+                                  &ngx_http_victorops_ack_user_fields[0]);
+            if (v && ngx_http_victorops_value_set(v)) {
+                ev->user = v->value;
+            }
+        }
+
+    } else if (ev->class == NGX_HTTP_VICTOROPS_RECOVERY) {
+        (void) ngx_http_victorops_field(root,
+                 ngx_http_victorops_fields(
+                                        ngx_http_victorops_resolve_user_fields),
+                 &ev->user);
+        (void) ngx_http_victorops_field(root,
+                 ngx_http_victorops_fields(
+                                     ngx_http_victorops_resolve_message_fields),
+                 &ev->message);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_victorops_field(ngx_http_victorops_json_t *root, ngx_str_t *names,
+    ngx_uint_t n, ngx_str_t *value)
+{
+    ngx_uint_t                  i;
+    ngx_http_victorops_json_t  *v;
+
+    for (i = 0; i < n; i++) {
+        v = ngx_http_victorops_json_lookup(root, &names[i]);
+
+        if (v && ngx_http_victorops_value_set(v)) {
+            *value = v->value;
+            return 1;
+        }
+    }
+
+    value->len = 0;
+    value->data = NULL;
+
+    return 0;
+}
+
+
+/*
+ * Unset: null, empty, not a scalar, or an unresolved template
+ * variable such as "${{ALERT.entity_id}}", which VictorOps sends as is.
+ */
+
+static ngx_uint_t
+ngx_http_victorops_value_set(ngx_http_victorops_json_t *v)
+{
+    switch (v->type) {
+
+    case NGX_HTTP_VICTOROPS_JSON_STRING:
+        if (v->value.len == 0) {
+            return 0;
+        }
+
+        return ngx_strlcasestrn(v->value.data, v->value.data + v->value.len,
+                                (u_char *) "${{", 3 - 1)
+               == NULL;
+
+    case NGX_HTTP_VICTOROPS_JSON_NUMBER:
+        return 1;
+
+    case NGX_HTTP_VICTOROPS_JSON_TRUE:
+        ngx_str_set(&v->value, "true");
+        return 1;
+
+    case NGX_HTTP_VICTOROPS_JSON_FALSE:
+        ngx_str_set(&v->value, "false");
+        return 1;
+
+    default:
+        return 0;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_victorops_is(ngx_str_t *value, const char *word)
+{
+    size_t  len;
+
+    len = ngx_strlen(word);
+
+    return value->len == len
+           && ngx_strncasecmp(value->data, (u_char *) word, len) == 0;
+}
+
+
+/*
+ * An escalation-policy webhook: "a=%22x%22&b=y".  Members keep their
+ * decoded values, quotes included, because the signature covers them;
+ * ngx_http_victorops_form_unquote() strips the quotes afterwards.
+ */
+
+ngx_int_t
+ngx_http_victorops_form_parse(ngx_pool_t *pool, u_char *data, size_t len,
+    ngx_http_victorops_json_t **root)
+{
+    u_char                     *p, *end, *amp, *eq;
+    ngx_http_victorops_json_t  *obj, *m, *last;
+
+    obj = ngx_pcalloc(pool, sizeof(ngx_http_victorops_json_t));
+    if (obj == NULL) {
+        return NGX_ERROR;
+    }
+
+    obj->type = NGX_HTTP_VICTOROPS_JSON_OBJECT;
+    last = NULL;
+
+    p = data;
+    end = data + len;
+
+    while (p < end) {
+        amp = ngx_strlchr(p, end, '&');
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        if (amp == p) {
+            p++;
+            continue;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        m = ngx_pcalloc(pool, sizeof(ngx_http_victorops_json_t));
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        m->type = NGX_HTTP_VICTOROPS_JSON_STRING;
+
+        if (ngx_http_victorops_form_decode(pool, p, eq, &m->key) != NGX_OK
+            || ngx_http_victorops_form_decode(pool, eq < amp ? eq + 1 : amp,
+                                              amp, &m->value)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (!ngx_http_victorops_utf8_valid(&m->key)
+            || !ngx_http_victorops_utf8_valid(&m->value))
+        {
+            return NGX_DECLINED;
+        }
+
+        if (last == NULL) {
+            obj->child = m;
+
+        } else {
+            last->next = m;
+        }
+
+        last = m;
+        p = amp + 1;
+    }
+
+    *root = obj;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_victorops_form_unquote(ngx_http_victorops_json_t *root)
+{
+    ngx_http_victorops_json_t  *m;
+
+    for (m = root->child; m; m = m->next) {
+        if (m->value.len >= 2
+            && m->value.data[0] == '"'
+            && m->value.data[m->value.len - 1] == '"')
+        {
+            m->value.data++;
+            m->value.len -= 2;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_victorops_form_decode(ngx_pool_t *pool, u_char *start, u_char *end,
+    ngx_str_t *out)
+{
+    u_char  *p, *dst, *src;
+
+    p = ngx_pnalloc(pool, end - start + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = p;
+
+    for (src = start; src < end; src++) {
+        *dst++ = (*src == '+') ? ' ' : *src;
+    }
+
+    src = p;
+    dst = p;
+    ngx_unescape_uri(&dst, &src, end - start, 0);
+
+    *dst = '\0';
+    out->data = p;
+    out->len = dst - p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_utf8_valid(ngx_str_t *s)
+{
+    u_char  *p, *end;
+
+    p = s->data;
+    end = s->data + s->len;
+
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        if (ngx_utf8_decode(&p, end - p) > 0x10ffff) {
+            return 0;
+        }
+    }
+
+    return 1;
+}

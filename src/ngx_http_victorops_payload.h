@@ -1,0 +1,116 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * VictorOps payload parsing, classification and normalization.
+ * Nothing here knows about ngx_http_request_t: the functions work on
+ * bytes and pools only, so they can be unit-tested and fuzzed alone.
+ */
+
+
+#ifndef _NGX_HTTP_VICTOROPS_PAYLOAD_H_INCLUDED_
+#define _NGX_HTTP_VICTOROPS_PAYLOAD_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <yajl/yajl_gen.h>
+
+
+#define NGX_HTTP_VICTOROPS_JSON_NULL      0
+#define NGX_HTTP_VICTOROPS_JSON_FALSE     1
+#define NGX_HTTP_VICTOROPS_JSON_TRUE      2
+#define NGX_HTTP_VICTOROPS_JSON_NUMBER    3
+#define NGX_HTTP_VICTOROPS_JSON_STRING    4
+#define NGX_HTTP_VICTOROPS_JSON_OBJECT    5
+#define NGX_HTTP_VICTOROPS_JSON_ARRAY     6
+
+
+#define NGX_HTTP_VICTOROPS_ALERT          0
+#define NGX_HTTP_VICTOROPS_ACK            1
+#define NGX_HTTP_VICTOROPS_RECOVERY       2
+#define NGX_HTTP_VICTOROPS_IGNORED        3
+
+
+#define NGX_HTTP_VICTOROPS_MAX_DEPTH      32
+
+
+typedef struct ngx_http_victorops_json_s  ngx_http_victorops_json_t;
+
+struct ngx_http_victorops_json_s {
+    ngx_http_victorops_json_t    *child;
+    ngx_http_victorops_json_t    *next;
+    ngx_str_t                     key;
+    ngx_str_t                     value;
+    ngx_uint_t                    type;
+};
+
+
+typedef struct ngx_http_victorops_parser_s  ngx_http_victorops_parser_t;
+
+
+typedef struct {
+    ngx_http_victorops_json_t    *payload;
+
+    ngx_uint_t                    class;
+    ngx_str_t                     reason;
+
+    ngx_str_t                     notification_type;
+    ngx_str_t                     incident;
+    ngx_str_t                     entity_id;
+    ngx_str_t                     display_name;
+    ngx_str_t                     summary;
+    ngx_str_t                     description;
+    ngx_str_t                     organization;
+    ngx_str_t                     routing_key;
+    ngx_str_t                     monitoring_tool;
+    ngx_str_t                     host;
+    ngx_str_t                     message_type;
+    ngx_str_t                     started_at;
+    ngx_str_t                     user;
+    ngx_str_t                     message;
+} ngx_http_victorops_event_t;
+
+
+typedef struct {
+    ngx_str_t                     portal_url;
+    ngx_str_t                     organization;
+} ngx_http_victorops_alert_conf_t;
+
+
+ngx_http_victorops_parser_t *ngx_http_victorops_parser_create(
+    ngx_pool_t *pool, ngx_uint_t max_depth);
+ngx_int_t ngx_http_victorops_parser_feed(ngx_http_victorops_parser_t *p,
+    u_char *data, size_t len);
+ngx_int_t ngx_http_victorops_parser_finish(ngx_http_victorops_parser_t *p,
+    ngx_http_victorops_json_t **root);
+void ngx_http_victorops_parser_error(ngx_http_victorops_parser_t *p,
+    ngx_str_t *error, off_t *offset);
+
+ngx_int_t ngx_http_victorops_form_parse(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_http_victorops_json_t **root);
+void ngx_http_victorops_form_unquote(ngx_http_victorops_json_t *root);
+
+ngx_http_victorops_json_t *ngx_http_victorops_json_lookup(
+    ngx_http_victorops_json_t *obj, ngx_str_t *name);
+ngx_int_t ngx_http_victorops_classify(ngx_pool_t *pool,
+    ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev);
+const char *ngx_http_victorops_class_name(ngx_uint_t class);
+
+yajl_gen ngx_http_victorops_gen_create(ngx_pool_t *pool);
+ngx_int_t ngx_http_victorops_gen_value(yajl_gen g,
+    ngx_http_victorops_json_t *value);
+ngx_int_t ngx_http_victorops_gen_cstr(yajl_gen g, const char *key);
+ngx_int_t ngx_http_victorops_gen_str(yajl_gen g, const char *key,
+    ngx_str_t *value);
+ngx_int_t ngx_http_victorops_gen_finish(yajl_gen g, ngx_pool_t *pool,
+    ngx_str_t *out);
+
+ngx_int_t ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
+    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
+    ngx_str_t *body);
+ngx_int_t ngx_http_victorops_iso8601(ngx_pool_t *pool, ngx_str_t *epoch,
+    ngx_str_t *iso);
+
+
+#endif /* _NGX_HTTP_VICTOROPS_PAYLOAD_H_INCLUDED_ */

@@ -1,0 +1,271 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * Rootly API request bodies (JSON:API), built from classified
+ * VictorOps events; they validate against Rootly's OpenAPI schemas.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_victorops_payload.h"
+
+
+typedef struct {
+    const char                   *key;
+    size_t                        offset;
+} ngx_http_victorops_label_t;
+
+
+static ngx_int_t ngx_http_victorops_rootly_key(ngx_pool_t *pool,
+    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
+    ngx_str_t *key);
+static ngx_int_t ngx_http_victorops_rootly_portal(ngx_pool_t *pool,
+    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
+    ngx_str_t *url);
+
+
+static ngx_http_victorops_label_t  ngx_http_victorops_labels[] = {
+    { "routing_key",
+      offsetof(ngx_http_victorops_event_t, routing_key) },
+    { "monitoring_tool",
+      offsetof(ngx_http_victorops_event_t, monitoring_tool) },
+    { "host",
+      offsetof(ngx_http_victorops_event_t, host) },
+    { "incident_number",
+      offsetof(ngx_http_victorops_event_t, incident) },
+    { "entity_id",
+      offsetof(ngx_http_victorops_event_t, entity_id) },
+    { "message_type",
+      offsetof(ngx_http_victorops_event_t, message_type) },
+    { NULL, 0 }
+};
+
+
+/*
+ * POST /v1/alerts, schema "new_alert":
+ * {"data":{"type":"alerts","attributes":{"summary":...,...}}}
+ */
+
+ngx_int_t
+ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
+    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
+    ngx_str_t *body)
+{
+    yajl_gen                     g;
+    ngx_str_t                    key, url, started, *value;
+    ngx_http_victorops_label_t  *label;
+
+    if (ngx_http_victorops_rootly_key(pool, ev, conf, &key) != NGX_OK
+        || ngx_http_victorops_rootly_portal(pool, ev, conf, &url) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_null(&started);
+
+    if (ev->started_at.len
+        && ngx_http_victorops_iso8601(pool, &ev->started_at, &started)
+           == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    g = ngx_http_victorops_gen_create(pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "alerts") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "summary", &ev->summary) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ev->description.len
+        && ngx_http_victorops_gen_str(g, "description", &ev->description)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_gen_str(g, "external_id", &key) != NGX_OK
+        || ngx_http_victorops_gen_str(g, "deduplication_key", &key) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (url.len
+        && ngx_http_victorops_gen_str(g, "external_url", &url) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (started.len
+        && ngx_http_victorops_gen_str(g, "started_at", &started) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_gen_cstr(g, "labels") != NGX_OK
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    for (label = ngx_http_victorops_labels; label->key; label++) {
+        value = (ngx_str_t *) ((u_char *) ev + label->offset);
+
+        if (value->len == 0) {
+            continue;
+        }
+
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "key") != NGX_OK
+            || ngx_http_victorops_gen_cstr(g, label->key) != NGX_OK
+            || ngx_http_victorops_gen_str(g, "value", value) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
+        || ngx_http_victorops_gen_value(g, ev->payload) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_victorops_gen_finish(g, pool, body);
+}
+
+
+/* "victorops:<organization>:<entity id, else incident number, else name>" */
+
+static ngx_int_t
+ngx_http_victorops_rootly_key(ngx_pool_t *pool,
+    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
+    ngx_str_t *key)
+{
+    u_char     *p;
+    ngx_str_t  *org, *id;
+
+    org = ev->organization.len ? &ev->organization : &conf->organization;
+
+    if (ev->entity_id.len) {
+        id = &ev->entity_id;
+
+    } else if (ev->incident.len) {
+        id = &ev->incident;
+
+    } else {
+        id = &ev->display_name;
+    }
+
+    p = ngx_pnalloc(pool, sizeof("victorops::") - 1 + org->len + id->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->data = p;
+    key->len = ngx_sprintf(p, "victorops:%V:%V", org, id) - p;
+
+    return NGX_OK;
+}
+
+
+/* "<portal>/ui/<organization>/incident/<number>/details" */
+
+static ngx_int_t
+ngx_http_victorops_rootly_portal(ngx_pool_t *pool,
+    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
+    ngx_str_t *url)
+{
+    u_char  *p;
+
+    ngx_str_null(url);
+
+    if (ev->organization.len == 0 || ev->incident.len == 0
+        || conf->portal_url.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, conf->portal_url.len + sizeof("/ui//incident//details")
+                          + ev->organization.len + ev->incident.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    url->data = p;
+
+    p = ngx_sprintf(p, "%V/ui/", &conf->portal_url);
+    p = (u_char *) ngx_escape_uri(p, ev->organization.data,
+                                  ev->organization.len, NGX_ESCAPE_URI);
+    p = ngx_sprintf(p, "/incident/");
+    p = (u_char *) ngx_escape_uri(p, ev->incident.data, ev->incident.len,
+                                  NGX_ESCAPE_URI);
+    p = ngx_sprintf(p, "/details");
+
+    url->len = p - url->data;
+
+    return NGX_OK;
+}
+
+
+/* epoch seconds or milliseconds, as VictorOps sends them, to ISO 8601 */
+
+ngx_int_t
+ngx_http_victorops_iso8601(ngx_pool_t *pool, ngx_str_t *epoch, ngx_str_t *iso)
+{
+    time_t     sec;
+    ngx_tm_t   tm;
+    ngx_int_t  n, ms;
+
+    n = ngx_atoi(epoch->data, epoch->len);
+
+    if (n == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    if (n >= 100000000000) {
+        sec = n / 1000;
+        ms = n % 1000;
+
+    } else {
+        sec = n;
+        ms = 0;
+    }
+
+    /* years 1970 to 9999 */
+
+    if (sec > 253402300799) {
+        return NGX_DECLINED;
+    }
+
+    ngx_gmtime(sec, &tm);
+
+    iso->data = ngx_pnalloc(pool, sizeof("1970-01-01T00:00:00.000Z") - 1);
+    if (iso->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    iso->len = ngx_sprintf(iso->data, "%4d-%02d-%02dT%02d:%02d:%02d.%03iZ",
+                           tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                           tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec, ms)
+               - iso->data;
+
+    return NGX_OK;
+}

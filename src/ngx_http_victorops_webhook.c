@@ -1,0 +1,720 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * The "victorops_webhook" content handler: VictorOps outgoing webhooks
+ * (JSON) and escalation-policy webhooks (form-encoded) in, Rootly jobs
+ * out.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+#define NGX_HTTP_VICTOROPS_JSON      1
+#define NGX_HTTP_VICTOROPS_FORM      2
+
+#define NGX_HTTP_VICTOROPS_READ_BUF  16384
+
+
+typedef ngx_int_t (*ngx_http_victorops_chunk_pt)(void *data, u_char *buf,
+    size_t len);
+
+
+typedef struct {
+    ngx_http_victorops_integration_t  *integration;
+    ngx_uint_t                         type;
+    unsigned                           need_signature:1;
+} ngx_http_victorops_webhook_ctx_t;
+
+
+typedef struct {
+    u_char                            *start;
+    u_char                            *last;
+    u_char                            *end;
+} ngx_http_victorops_collect_t;
+
+
+static ngx_uint_t ngx_http_victorops_content_type(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_has_signature(ngx_http_request_t *r);
+static void ngx_http_victorops_webhook_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_webhook_process(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx);
+static ngx_int_t ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root);
+static ngx_int_t ngx_http_victorops_webhook_alert(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev);
+static ngx_int_t ngx_http_victorops_body_chunks(ngx_http_request_t *r,
+    ngx_http_victorops_chunk_pt handler, void *data);
+static ngx_int_t ngx_http_victorops_parser_chunk(void *data, u_char *buf,
+    size_t len);
+static ngx_int_t ngx_http_victorops_collect_chunk(void *data, u_char *buf,
+    size_t len);
+static ngx_int_t ngx_http_victorops_reply(ngx_http_request_t *r,
+    ngx_uint_t status, const char *result, ngx_http_victorops_event_t *ev,
+    ngx_str_t *id);
+static ngx_int_t ngx_http_victorops_error(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *message);
+static ngx_int_t ngx_http_victorops_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+static ngx_int_t ngx_http_victorops_reject(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, const char *why);
+
+
+static ngx_str_t  ngx_http_victorops_no_link =
+    ngx_string("no linked Rootly incident or alert");
+
+
+ngx_int_t
+ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                          rc;
+    ngx_str_t                          masked, msg;
+    ngx_uint_t                         type;
+    ngx_table_elt_t                   *h;
+    ngx_http_victorops_loc_conf_t     *vlcf;
+    ngx_http_victorops_webhook_ctx_t  *ctx;
+    ngx_http_victorops_integration_t  *vi;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_victorops_module);
+    vi = vlcf->integration;
+
+    /* error log lines and $request must not show a ?secret= */
+
+    if (ngx_http_victorops_mask_secret(r->pool, &r->request_line, &masked)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->request_line = masked;
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "POST");
+
+        ngx_str_set(&msg, "method not allowed, use POST");
+        return ngx_http_victorops_error(r, NGX_HTTP_NOT_ALLOWED, &msg);
+    }
+
+    type = ngx_http_victorops_content_type(r);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_victorops_webhook_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->integration = vi;
+    ctx->type = type;
+
+    switch (ngx_http_victorops_auth_secret(r, vi)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    case NGX_DECLINED:
+
+        /* no secret: an escalation-policy webhook may be signed instead */
+
+        if (type == NGX_HTTP_VICTOROPS_FORM
+            && vi->escalation_auth_code.len
+            && ngx_http_victorops_has_signature(r))
+        {
+            ctx->need_signature = 1;
+            break;
+        }
+
+        return ngx_http_victorops_reject(r, vi, "no secret");
+
+    default: /* NGX_ABORT */
+        return ngx_http_victorops_reject(r, vi, "wrong secret");
+    }
+
+    if (type == 0) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": unsupported "
+                      "content type", &vi->name);
+
+        ngx_str_set(&msg, "unsupported content type, use application/json "
+                          "or application/x-www-form-urlencoded");
+        return ngx_http_victorops_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                        &msg);
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_victorops_module);
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_victorops_webhook_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_uint_t
+ngx_http_victorops_content_type(ngx_http_request_t *r)
+{
+    u_char     *p, *end;
+    ngx_str_t   type;
+
+    if (r->headers_in.content_type == NULL) {
+        return 0;
+    }
+
+    type = r->headers_in.content_type->value;
+
+    end = ngx_strlchr(type.data, type.data + type.len, ';');
+    if (end == NULL) {
+        end = type.data + type.len;
+    }
+
+    while (end > type.data && end[-1] == ' ') {
+        end--;
+    }
+
+    p = type.data;
+    type.len = end - p;
+
+#define ngx_http_victorops_type_is(s)                                         \
+    (type.len == sizeof(s) - 1                                                \
+     && ngx_strncasecmp(p, (u_char *) s, sizeof(s) - 1) == 0)
+
+    if (ngx_http_victorops_type_is("application/json")
+        || ngx_http_victorops_type_is("text/json"))
+    {
+        return NGX_HTTP_VICTOROPS_JSON;
+    }
+
+    if (ngx_http_victorops_type_is("application/x-www-form-urlencoded")) {
+        return NGX_HTTP_VICTOROPS_FORM;
+    }
+
+#undef ngx_http_victorops_type_is
+
+    /* application/vnd.something+json */
+
+    if (type.len > sizeof("application/+json") - 1
+        && ngx_strncasecmp(p, (u_char *) "application/",
+                           sizeof("application/") - 1) == 0
+        && ngx_strncasecmp(end - 5, (u_char *) "+json", 5) == 0)
+    {
+        return NGX_HTTP_VICTOROPS_JSON;
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_has_signature(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("X-VictorOps-Signature") - 1
+            && ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "X-VictorOps-Signature",
+                               h[i].key.len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+}
+
+
+static void
+ngx_http_victorops_webhook_body(ngx_http_request_t *r)
+{
+    ngx_http_victorops_webhook_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_victorops_module);
+
+    ngx_http_finalize_request(r, ngx_http_victorops_webhook_process(r, ctx));
+}
+
+
+static ngx_int_t
+ngx_http_victorops_webhook_process(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx)
+{
+    ngx_int_t                          rc;
+    ngx_http_victorops_json_t         *root;
+    ngx_http_victorops_event_t         ev;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->integration;
+
+    rc = ngx_http_victorops_webhook_parse(r, ctx, &root);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_victorops_classify(r->pool, root, &ev) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (ev.class) {
+
+    case NGX_HTTP_VICTOROPS_ALERT:
+        return ngx_http_victorops_webhook_alert(r, vi, &ev);
+
+    case NGX_HTTP_VICTOROPS_ACK:
+    case NGX_HTTP_VICTOROPS_RECOVERY:
+
+        /* linked incident activity needs the link store */
+
+        ev.reason = ngx_http_victorops_no_link;
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_IGNORED */
+        break;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "victorops integration \"%V\": ignored %s%s%V%s: %V",
+                  &vi->name,
+                  ev.class == NGX_HTTP_VICTOROPS_IGNORED
+                      ? "delivery" : ngx_http_victorops_class_name(ev.class),
+                  ev.incident.len ? " for incident \"" : "", &ev.incident,
+                  ev.incident.len ? "\"" : "", &ev.reason);
+
+    return ngx_http_victorops_reply(r, NGX_HTTP_OK, "ignored", &ev, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root)
+{
+    off_t                              offset;
+    size_t                             size;
+    u_char                            *p;
+    ngx_int_t                          rc;
+    ngx_str_t                          msg, error;
+    ngx_chain_t                       *cl;
+    ngx_http_victorops_parser_t       *parser;
+    ngx_http_victorops_collect_t       collect;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->integration;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": empty body", &vi->name);
+
+        ngx_str_set(&msg, "empty body");
+        return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
+    }
+
+    if (ctx->type == NGX_HTTP_VICTOROPS_JSON) {
+        parser = ngx_http_victorops_parser_create(r->pool,
+                                                  vi->json_max_depth);
+        if (parser == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_victorops_body_chunks(r,
+                                            ngx_http_victorops_parser_chunk,
+                                            parser);
+        if (rc == NGX_OK) {
+            rc = ngx_http_victorops_parser_finish(parser, root);
+        }
+
+        if (rc == NGX_OK && (*root)->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
+            ngx_str_set(&msg, "payload is not a JSON object");
+            return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_victorops_parser_error(parser, &error, &offset);
+
+            p = ngx_pnalloc(r->pool, error.len + NGX_OFF_T_LEN
+                                     + sizeof("invalid JSON at byte : "));
+            if (p == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            msg.data = p;
+            msg.len = ngx_sprintf(p, "invalid JSON at byte %O: %V",
+                                  offset, &error)
+                      - p;
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "victorops integration \"%V\": %V",
+                          &vi->name, &msg);
+
+            return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    /* form-encoded: small, signed over the whole, parsed in one piece */
+
+    size = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    collect.start = ngx_pnalloc(r->pool, size + 1);
+    if (collect.start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    collect.last = collect.start;
+    collect.end = collect.start + size;
+
+    if (ngx_http_victorops_body_chunks(r, ngx_http_victorops_collect_chunk,
+                                       &collect)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_victorops_form_parse(r->pool, collect.start,
+                                       collect.last - collect.start, root);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&msg, "invalid UTF-8 in form body");
+        return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->need_signature) {
+        rc = ngx_http_victorops_auth_escalation(r, vi, *root);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_http_victorops_reject(r, vi,
+                                             "bad X-VictorOps-Signature");
+        }
+    }
+
+    ngx_http_victorops_form_unquote(*root);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_webhook_alert(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev)
+{
+    ngx_http_victorops_job_t         job;
+    ngx_http_victorops_alert_conf_t  conf;
+
+    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+
+    conf.portal_url = vi->portal_url;
+    conf.organization = vi->name;
+
+    if (ngx_http_victorops_rootly_alert(r->pool, ev, &conf, &job.body)
+        != NGX_OK
+        || ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job.integration = vi;
+    job.what = "alert";
+    job.incident = ev->incident.len ? ev->incident : ev->entity_id;
+    ngx_str_set(&job.method, "POST");
+    ngx_str_set(&job.path, "/v1/alerts");
+
+    if (ngx_http_victorops_job_submit(&job, r->connection->log) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "victorops integration \"%V\": cannot start sending "
+                      "alert for incident \"%V\"", &vi->name, &job.incident);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "victorops integration \"%V\": accepted alert for "
+                  "incident \"%V\" (job %V)", &vi->name, &job.incident,
+                  &job.id);
+
+    return ngx_http_victorops_reply(r, NGX_HTTP_ACCEPTED, "accepted", ev,
+                                    &job.id);
+}
+
+
+/* every piece of the body, in memory or in the temporary file */
+
+static ngx_int_t
+ngx_http_victorops_body_chunks(ngx_http_request_t *r,
+    ngx_http_victorops_chunk_pt handler, void *data)
+{
+    off_t         offset;
+    u_char       *buf;
+    ssize_t       n;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    buf = NULL;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            rc = handler(data, b->pos, b->last - b->pos);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            continue;
+        }
+
+        if (!b->in_file) {
+            continue;
+        }
+
+        if (buf == NULL) {
+            buf = ngx_palloc(r->pool, NGX_HTTP_VICTOROPS_READ_BUF);
+            if (buf == NULL) {
+                return NGX_ABORT;
+            }
+        }
+
+        for (offset = b->file_pos; offset < b->file_last; offset += n) {
+            n = ngx_read_file(b->file, buf,
+                              (size_t) ngx_min(b->file_last - offset,
+                                               NGX_HTTP_VICTOROPS_READ_BUF),
+                              offset);
+            if (n == NGX_ERROR || n == 0) {
+                return NGX_ABORT;
+            }
+
+            rc = handler(data, buf, n);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_parser_chunk(void *data, u_char *buf, size_t len)
+{
+    return ngx_http_victorops_parser_feed(data, buf, len);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_collect_chunk(void *data, u_char *buf, size_t len)
+{
+    ngx_http_victorops_collect_t  *collect = data;
+
+    if ((size_t) (collect->end - collect->last) < len) {
+        return NGX_ABORT;
+    }
+
+    collect->last = ngx_cpymem(collect->last, buf, len);
+
+    return NGX_OK;
+}
+
+
+/* {"result":...,"class":...,"incident":...,"id"|"reason":...} */
+
+static ngx_int_t
+ngx_http_victorops_reply(ngx_http_request_t *r, ngx_uint_t status,
+    const char *result, ngx_http_victorops_event_t *ev, ngx_str_t *id)
+{
+    yajl_gen   g;
+    ngx_str_t  body;
+
+    g = ngx_http_victorops_gen_create(r->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "result") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, result) != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "class") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g,
+                          ngx_http_victorops_class_name(ev->class)) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ev->incident.len
+        && ngx_http_victorops_gen_str(g, "incident", &ev->incident) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (id && ngx_http_victorops_gen_str(g, "id", id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ev->reason.len
+        && ngx_http_victorops_gen_str(g, "reason", &ev->reason) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_finish(g, r->pool, &body) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len++;     /* the trailing newline */
+
+    return ngx_http_victorops_send(r, status, &body);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_reject(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, const char *why)
+{
+    ngx_int_t         rc;
+    ngx_str_t         msg;
+    ngx_table_elt_t  *h;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "victorops integration \"%V\": webhook from %V "
+                  "unauthorized: %s", &vi->name, &r->connection->addr_text,
+                  why);
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer realm=\"victorops\"");
+
+    ngx_str_set(&msg, "unauthorized");
+
+    return ngx_http_victorops_error(r, NGX_HTTP_UNAUTHORIZED, &msg);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_error(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *message)
+{
+    yajl_gen   g;
+    ngx_str_t  body;
+
+    g = ngx_http_victorops_gen_create(r->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "error", message) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_finish(g, r->pool, &body) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len++;
+
+    return ngx_http_victorops_send(r, status, &body);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
