@@ -45,7 +45,8 @@ static void ngx_http_victorops_webhook_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_victorops_webhook_process(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx);
 static ngx_int_t ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
-    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root);
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
+    ngx_str_t *msg);
 static ngx_int_t ngx_http_victorops_webhook_alert(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev);
 static ngx_int_t ngx_http_victorops_body_chunks(ngx_http_request_t *r,
@@ -62,6 +63,8 @@ static ngx_int_t ngx_http_victorops_error(ngx_http_request_t *r,
 static ngx_int_t ngx_http_victorops_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_victorops_reject(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, const char *why);
+static ngx_int_t ngx_http_victorops_unauthorized(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, const char *why);
 
 
@@ -280,14 +283,30 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx)
 {
     ngx_int_t                          rc;
+    ngx_str_t                          msg;
     ngx_http_victorops_json_t         *root;
     ngx_http_victorops_event_t         ev;
     ngx_http_victorops_integration_t  *vi;
 
     vi = ctx->integration;
 
-    rc = ngx_http_victorops_webhook_parse(r, ctx, &root);
-    if (rc != NGX_OK) {
+    rc = ngx_http_victorops_webhook_parse(r, ctx, &root, &msg);
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_HTTP_BAD_REQUEST:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": %V", &vi->name, &msg);
+        return ngx_http_victorops_error(r, rc, &msg);
+
+    case NGX_HTTP_UNAUTHORIZED:
+        return ngx_http_victorops_unauthorized(r, vi,
+                                               "bad X-VictorOps-Signature");
+
+    default:
         return rc;
     }
 
@@ -326,13 +345,14 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
-    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root)
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
+    ngx_str_t *msg)
 {
     off_t                              offset;
     size_t                             size;
     u_char                            *p;
     ngx_int_t                          rc;
-    ngx_str_t                          msg, error;
+    ngx_str_t                          error;
     ngx_chain_t                       *cl;
     ngx_http_victorops_parser_t       *parser;
     ngx_http_victorops_collect_t       collect;
@@ -341,11 +361,8 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
     vi = ctx->integration;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "victorops integration \"%V\": empty body", &vi->name);
-
-        ngx_str_set(&msg, "empty body");
-        return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
+        ngx_str_set(msg, "empty body");
+        return NGX_HTTP_BAD_REQUEST;
     }
 
     if (ctx->type == NGX_HTTP_VICTOROPS_JSON) {
@@ -362,13 +379,15 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
             rc = ngx_http_victorops_parser_finish(parser, root);
         }
 
-        if (rc == NGX_OK && (*root)->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
-            ngx_str_set(&msg, "payload is not a JSON object");
-            return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
-        }
-
         if (rc == NGX_ERROR) {
             ngx_http_victorops_parser_error(parser, &error, &offset);
+
+            if (offset == 0 && error.len == sizeof("empty body") - 1
+                && ngx_strncmp(error.data, "empty body", error.len) == 0)
+            {
+                *msg = error;
+                return NGX_HTTP_BAD_REQUEST;
+            }
 
             p = ngx_pnalloc(r->pool, error.len + NGX_OFF_T_LEN
                                      + sizeof("invalid JSON at byte : "));
@@ -376,20 +395,21 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            msg.data = p;
-            msg.len = ngx_sprintf(p, "invalid JSON at byte %O: %V",
-                                  offset, &error)
-                      - p;
+            msg->data = p;
+            msg->len = ngx_sprintf(p, "invalid JSON at byte %O: %V",
+                                   offset, &error)
+                       - p;
 
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "victorops integration \"%V\": %V",
-                          &vi->name, &msg);
-
-            return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
+            return NGX_HTTP_BAD_REQUEST;
         }
 
         if (rc != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if ((*root)->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
+            ngx_str_set(msg, "payload is not a JSON object");
+            return NGX_HTTP_BAD_REQUEST;
         }
 
         return NGX_OK;
@@ -422,8 +442,8 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
                                        collect.last - collect.start, root);
 
     if (rc == NGX_DECLINED) {
-        ngx_str_set(&msg, "invalid UTF-8 in form body");
-        return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
+        ngx_str_set(msg, "invalid UTF-8 in form body");
+        return NGX_HTTP_BAD_REQUEST;
     }
 
     if (rc != NGX_OK) {
@@ -438,8 +458,7 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
         }
 
         if (rc != NGX_OK) {
-            return ngx_http_victorops_reject(r, vi,
-                                             "bad X-VictorOps-Signature");
+            return NGX_HTTP_UNAUTHORIZED;
         }
     }
 
@@ -627,7 +646,21 @@ static ngx_int_t
 ngx_http_victorops_reject(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, const char *why)
 {
-    ngx_int_t         rc;
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_victorops_unauthorized(r, vi, why);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_unauthorized(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, const char *why)
+{
     ngx_str_t         msg;
     ngx_table_elt_t  *h;
 
@@ -635,11 +668,6 @@ ngx_http_victorops_reject(ngx_http_request_t *r,
                   "victorops integration \"%V\": webhook from %V "
                   "unauthorized: %s", &vi->name, &r->connection->addr_text,
                   why);
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {

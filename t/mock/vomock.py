@@ -77,6 +77,20 @@ def media_type(value):
     return (value or "").split(";", 1)[0].strip().lower()
 
 
+FORMAT_CHECKER = jsonschema.FormatChecker()
+
+
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+def is_date_time(value):
+    """RFC 3339 date-time (jsonschema only checks it when extra packages are installed)."""
+    if not isinstance(value, str):
+        return True
+    parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None or "T" not in value.upper():
+        raise ValueError("RFC 3339 date-time needs a T separator and a time zone")
+    return True
+
+
 class Reply:
     """One HTTP answer: status, body bytes, content type, extra headers."""
 
@@ -146,7 +160,6 @@ class Recorder:
             }
             self._records.append(record)
             self._cond.notify_all()
-            return record
 
     def clear(self):
         with self._cond:
@@ -269,7 +282,12 @@ class Faults:
 
 
 class MockApi:
-    """Common request flow: rate limiting, faults, dispatch, error bodies."""
+    """Common request flow: rate limiting, faults, dispatch.
+
+    Subclasses set kind, error_type and fault_modes and implement reset(), seed(data),
+    dump(), dispatch(req), error(status, title, detail), rate_limited(rule) and
+    auth_failure(wrong); Rootly also counts requests and adds rate-limit headers.
+    """
 
     kind = None
     fault_modes = FaultRule.MODES
@@ -349,20 +367,28 @@ class RateWindow:
 
 
 class Operation:
+    """One method + path of the OpenAPI document, with its request-body validator."""
+
     def __init__(self, method, template, spec_op, components):
         self.method = method
         self.template = template
         self.operation_id = spec_op.get("operationId")
         self.query_params = {p.get("name") for p in spec_op.get("parameters", [])}
-        self.body_schema = None
+        self.validator = None
         self.body_required = False
         body = spec_op.get("requestBody")
         if body:
             content = body.get("content", {})
             media = content.get(JSON_API) or next(iter(content.values()))
             # "$ref"s resolve against the root schema, so carry the components along.
-            self.body_schema = dict(media["schema"], components=components)
+            schema = dict(media["schema"], components=components)
+            self.validator = jsonschema.Draft4Validator(schema, format_checker=FORMAT_CHECKER)
             self.body_required = bool(body.get("required"))
+
+    def validate(self, doc):
+        """Return a message for the most relevant schema violation, or None."""
+        error = best_match(self.validator.iter_errors(doc))
+        return None if error is None else "%s at %s" % (error.message, error.json_path)
 
 
 class OpenApiSpec:
@@ -382,9 +408,6 @@ class OpenApiSpec:
                     op = Operation(method.upper(), template, spec_op, doc["components"])
                     self.routes.append((len(names), re.compile(pattern + "$"), names, op))
         self.routes.sort(key=lambda route: route[0])  # literal segments win over {params}
-        self.format_checker = jsonschema.FormatChecker()
-        self.format_checker.checks("date-time", raises=ValueError)(self.check_date_time)
-        self._validators = {}
 
     @staticmethod
     def to_json_schema(node):
@@ -404,15 +427,6 @@ class OpenApiSpec:
                 out = {"anyOf": [{"type": "null"}, out]}
         return out
 
-    @staticmethod
-    def check_date_time(value):
-        if not isinstance(value, str):
-            return True
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        if parsed.tzinfo is None or "T" not in value.upper():
-            raise ValueError("RFC 3339 date-time needs a T separator and a time zone")
-        return True
-
     def match(self, method, path):
         for _, regex, names, op in self.routes:
             if op.method == method:
@@ -420,15 +434,6 @@ class OpenApiSpec:
                 if m:
                     return op, {name: unquote(value) for name, value in zip(names, m.groups())}
         return None, None
-
-    def validate(self, op, doc):
-        """Return a message for the most relevant schema violation, or None."""
-        validator = self._validators.get(op.template + op.method)
-        if validator is None:
-            validator = jsonschema.Draft4Validator(op.body_schema, format_checker=self.format_checker)
-            self._validators[op.template + op.method] = validator
-        error = best_match(validator.iter_errors(doc))
-        return None if error is None else "%s at %s" % (error.message, error.json_path)
 
     def blank(self, schema_name):
         """Attributes of a resource schema, all empty: [] for arrays, else null."""
@@ -531,10 +536,10 @@ class RootlyApi(MockApi):
         return handler(req, params, self.request_body(req, op))
 
     def request_body(self, req, op):
-        if op.body_schema is None or (not req.raw.strip() and not op.body_required):
+        if op.validator is None or (not req.raw.strip() and not op.body_required):
             return None
         doc = self.json_body(req, self.body_types) if req.raw.strip() else {}
-        problem = self.spec.validate(op, doc)
+        problem = op.validate(doc)  # under self.lock: jsonschema's ref resolver is not thread-safe
         if problem:
             raise Abort(self.error(422, "Invalid request body", problem, "invalid"))
         return doc
@@ -544,7 +549,8 @@ class RootlyApi(MockApi):
     def not_found(self, what, ident):
         return Abort(self.error(404, "Not Found", "Couldn't find %s with id %r" % (what, ident), "not_found"))
 
-    def resource(self, ident, rtype, attributes):
+    @staticmethod
+    def resource(ident, rtype, attributes):
         return {"id": ident, "type": rtype, "attributes": attributes}
 
     def single(self, status, resource):
@@ -586,7 +592,9 @@ class RootlyApi(MockApi):
     def filter_value(value):
         if isinstance(value, bool):
             return "true" if value else "false"
-        return value if isinstance(value, str) else None if value is None else str(value)
+        if value is None or isinstance(value, (list, dict)):
+            return None
+        return str(value)
 
     # -- alerts
 
@@ -731,13 +739,15 @@ class RootlyApi(MockApi):
             attrs["severity"] = {"data": {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, "severity/" + severity)),
                                           "type": "severities",
                                           "attributes": {"name": severity, "slug": slugify(severity)}}}
-        attrs["groups"] = [self.named_ref(g) for g in attrs["groups"]]
+        if not isinstance(attrs["groups"], list):
+            raise ValueError("incident groups must be an array")
+        attrs["groups"] = [self.group_ref(g) for g in attrs["groups"]]
         self.incidents[ident] = self.resource(ident, "incidents", attrs)
         self.incident_events[ident] = []
 
     @staticmethod
-    def named_ref(item):
-        """A team/service reference given as a plain name becomes {id, name, slug}."""
+    def group_ref(item):
+        """A team given as a plain name becomes {id, name, slug}."""
         if isinstance(item, str):
             return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, "group/" + item)), "name": item, "slug": slugify(item)}
         return item
@@ -866,10 +876,7 @@ class VictorOpsApi(MockApi):
         super().__init__()
 
     def reset(self):
-        with self.lock:
-            self.users, self.teams, self.incidents = {}, {}, {}
-            self.next_number = self.first_incident_number
-            self.seed(DEFAULT_VICTOROPS_SEED)
+        self.seed(DEFAULT_VICTOROPS_SEED)  # replaces users, teams and incidents
 
     # -- common flow
 
@@ -932,7 +939,7 @@ class VictorOpsApi(MockApi):
         return None, None
 
     def check_targets(self, targets):
-        """Validate [{type, slug}] and return (user names, policy infos, errors)."""
+        """Validate [{type, slug}]; return (user names, (team, policy) pairs, (slug, problem) pairs)."""
         if not isinstance(targets, list) or not targets:
             raise self.bad_request("targets must be a non-empty array")
         users, policies, errors = [], [], []
@@ -1105,15 +1112,14 @@ class VictorOpsApi(MockApi):
 
     def team_schedule(self, body, slug):
         team = self.find_team(slug)
-        start = datetime.datetime.now(datetime.timezone.utc).replace(minute=0, second=0, microsecond=0)
-        end = start + datetime.timedelta(days=7)
+        shift_start = datetime.datetime.now(datetime.timezone.utc).replace(minute=0, second=0, microsecond=0)
+        start, end = (moment.isoformat().replace("+00:00", "Z")
+                      for moment in (shift_start, shift_start + datetime.timedelta(days=7)))
         schedules = []
         for policy in team["policies"]:
             entries = [{"onCallType": "rotation_group", "rotationName": policy["name"], "shiftName": "Weekly",
-                        "shiftRoll": end.isoformat().replace("+00:00", "Z"), "onCallUser": {"username": u},
-                        "rolls": [{"start": start.isoformat().replace("+00:00", "Z"),
-                                   "end": end.isoformat().replace("+00:00", "Z"),
-                                   "onCallUser": {"username": u}, "isRoll": False}]}
+                        "shiftRoll": end, "onCallUser": {"username": u},
+                        "rolls": [{"start": start, "end": end, "onCallUser": {"username": u}, "isRoll": False}]}
                        for u in policy["onCall"]]
             schedules.append({"policy": {"name": policy["name"], "slug": policy["slug"]},
                               "schedule": entries, "overrides": []})
@@ -1234,10 +1240,9 @@ class MockApp:
             stream.flush()
 
     def record(self, req, status):
-        record = self.recorder.add(req, status)
+        self.recorder.add(req, status)
         self.log(("%s <- %s %s %s %s" % (self.api.kind, req.method, req.path, status or "RST",
                                           describe(req.json))).rstrip())
-        return record
 
     def control(self, method, path, query, body):
         try:
@@ -1346,7 +1351,7 @@ class Handler(BaseHTTPRequestHandler):
             chunks = []
             while True:
                 line = self.rfile.readline(65537)
-                size = int(line.split(b";", 1)[0].strip() or b"x", 16)
+                size = int(line.split(b";", 1)[0].strip(), 16)  # ValueError on garbage or EOF
                 if size == 0:
                     break
                 chunk = self.rfile.read(size)

@@ -1,0 +1,295 @@
+# Configuration: what "nginx -t" accepts and what it refuses, with the
+# file and line of the mistake.
+
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use VoTest;
+
+$ENV{TEST_NGINX_SECRET_FILE} = secret_file('webhook.secret', "from-a-file\n");
+$ENV{TEST_NGINX_TOKEN_FILE} = secret_file('rootly.token', "token-from-file\n");
+$ENV{TEST_NGINX_EMPTY_FILE} = secret_file('empty.secret', "\n \n");
+$ENV{TEST_NGINX_MISSING_FILE} = "$ENV{PWD}/t/servroot-data/does-not-exist";
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a complete integration loads; secrets and token from files
+--- http_config
+    victorops_integration acme {
+        rootly_url          http://127.0.0.1:1;
+        rootly_token_file   $TEST_NGINX_TOKEN_FILE;
+        webhook_secret_file $TEST_NGINX_SECRET_FILE;
+        webhook_secret      rotated-secret;
+        api_url             https://api.victorops.com;
+        api_id              0123abcd;
+        api_key             k3y;
+        api_user            rootly-bot;
+        store               victorops/acme.db;
+        rootly_timeout      3s;
+        json_max_depth      16;
+    }
+    victorops_integration other {
+        rootly_token t;
+        webhook_secret s;
+    }
+    victorops_max_connections 8;
+--- config
+    location = /hook { victorops_webhook acme; }
+    location = /other { victorops_webhook other; }
+--- request
+GET /hook
+--- error_code: 405
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 2: an integration may be defined after the location that uses it
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /hook { victorops_webhook late; }
+    }
+    victorops_integration late {
+        rootly_token t;
+        webhook_secret s;
+    }
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+
+
+
+=== TEST 3: unknown integration name
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+    }
+--- config
+    location = /hook { victorops_webhook acmee; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] unknown victorops integration "acmee" in "victorops_webhook" directive in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 4: duplicate integration
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+    }
+    victorops_integration acme {
+        rootly_token t2;
+        webhook_secret s2;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] duplicate victorops integration "acme", first defined in \S+nginx\.conf:\d+ in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 5: missing Rootly token
+--- http_config
+    victorops_integration acme {
+        webhook_secret s;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] victorops integration "acme" has no rootly_token or rootly_token_file in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 6: unreadable secret file
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret_file $TEST_NGINX_MISSING_FILE;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] cannot read "\S+does-not-exist" \(2: No such file or directory\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 7: empty secret file
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret_file $TEST_NGINX_EMPTY_FILE;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] "\S+empty\.secret" is empty in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 8: invalid Rootly URL (scheme)
+--- http_config
+    victorops_integration acme {
+        rootly_url ftp://api.rootly.com;
+        rootly_token t;
+        webhook_secret s;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] invalid URL "ftp:\/\/api\.rootly\.com" in "rootly_url" directive: .* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 9: invalid VictorOps URL (not a URL)
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        api_url "http://exa mple.com";
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] invalid URL "http:\/\/exa mple\.com" in "api_url" directive/
+
+
+
+=== TEST 10: a URL with a query string is refused
+--- http_config
+    victorops_integration acme {
+        rootly_url https://api.rootly.com/?x=1;
+        rootly_token t;
+        webhook_secret s;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] invalid URL .* in "rootly_url" directive/
+
+
+
+=== TEST 11: unknown directive inside the block
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        rootly_tokne t;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] unknown directive "rootly_tokne" in victorops_integration "acme" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 12: nested blocks are refused
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        api_user { x; }
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] unexpected "\{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 13: wrong number of arguments
+--- http_config
+    victorops_integration acme {
+        rootly_token t u;
+        webhook_secret s;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] invalid number of arguments in "rootly_token" directive in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 14: duplicate token, inline and from a file
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        rootly_token_file $TEST_NGINX_TOKEN_FILE;
+        webhook_secret s;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] "rootly_token_file" directive is duplicate in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 15: an integration used by victorops_webhook needs a secret
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+    }
+--- config
+    location = /hook { victorops_webhook acme; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] victorops integration "acme" has no webhook_secret, webhook_secret_file or escalation_auth_code, needed by "victorops_webhook" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 16: api_id without api_key
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        api_id abc;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] victorops integration "acme" needs both api_id and api_key/
+
+
+
+=== TEST 17: victorops_integration is not allowed in a server block
+--- config
+    victorops_integration acme {
+        rootly_token t;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] "victorops_integration" directive is not allowed here in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 18: control characters in a token are refused (header injection)
+--- http_config
+    victorops_integration acme {
+        rootly_token "a\rb";
+        webhook_secret s;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] "rootly_token" directive has a value with control characters/
+
+
+
+=== TEST 19: json_max_depth out of range
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        json_max_depth 0;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] victorops integration "acme" has a json_max_depth outside 1\.\.1024/
