@@ -5,6 +5,7 @@
 #   make test-valgrind  the suite under valgrind
 #   make fuzz           the libFuzzer target for the parser and classifier
 #   make static         nginx with the module linked in (--add-module)
+#   make test-static    the suite against that nginx
 #   NGINX_SRC=/path make   build against another nginx source tree
 
 SHELL      := /bin/bash
@@ -36,7 +37,8 @@ TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
 OPENAPI    ?= $(firstword $(wildcard $(TOP)/../shared/reference/rootly-openapi.json \
                                      $(TOP)/t/mock/rootly-openapi.json))
 
-.PHONY: all deps module run stop test test-valgrind fuzz static clean
+.PHONY: all deps module run stop test test-valgrind test-static fuzz \
+        fuzz-regress static clean
 
 all: module
 
@@ -75,9 +77,19 @@ test-valgrind: module
 	    TEST_NGINX_VALGRIND_SUPPRESSIONS=$(TOP)/t/valgrind.suppress \
 	    prove $(PROVE_INC) -I t/lib -r $(TEST_FILES)
 
+test-static: static
+	@tools/deps.sh test
+	TEST_NGINX_BINARY=$(BUILD)/static/objs/nginx TEST_NGINX_LOAD_MODULES= \
+	    VOMOCK_OPENAPI=$(OPENAPI) \
+	    prove $(PROVE_INC) -I t/lib -r $(TEST_FILES)
+
 fuzz:
 	@tools/deps.sh fuzz
 	@$(MAKE) -C fuzz run
+
+fuzz-regress:
+	@tools/deps.sh fuzz
+	@$(MAKE) -C fuzz regress
 
 static:
 	@tools/deps.sh build
