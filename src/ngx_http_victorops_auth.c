@@ -33,6 +33,48 @@ static ngx_str_t  ngx_http_victorops_signature_header =
     ngx_string("X-VictorOps-Signature");
 
 
+/* the next request header named "name" after "prev" (NULL: the first) */
+
+ngx_table_elt_t *
+ngx_http_victorops_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_table_elt_t *prev)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (prev) {
+            if (&h[i] == prev) {
+                prev = NULL;
+            }
+
+            continue;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
 void
 ngx_http_victorops_digest(ngx_str_t *secret, u_char *digest)
 {
@@ -52,37 +94,19 @@ ngx_http_victorops_auth_secret(ngx_http_request_t *r,
 {
     u_char           *dst, *src;
     ngx_str_t         value, arg;
-    ngx_uint_t        i, presented, matched;
-    ngx_list_part_t  *part;
+    ngx_uint_t        presented, matched;
     ngx_table_elt_t  *h;
 
     presented = 0;
     matched = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == ngx_http_victorops_secret_header.len
-            && ngx_strncasecmp(h[i].key.data,
-                               ngx_http_victorops_secret_header.data,
-                               h[i].key.len)
-               == 0)
-        {
-            presented = 1;
-            matched |= ngx_http_victorops_secret_match(vi, &h[i].value);
-        }
+    for (h = ngx_http_victorops_header(r, &ngx_http_victorops_secret_header,
+                                       NULL);
+         h;
+         h = ngx_http_victorops_header(r, &ngx_http_victorops_secret_header, h))
+    {
+        presented = 1;
+        matched |= ngx_http_victorops_secret_match(vi, &h->value);
     }
 
     if (r->headers_in.authorization) {
@@ -169,41 +193,15 @@ ngx_http_victorops_auth_escalation(ngx_http_request_t *r,
     ngx_str_t                    url, header, decoded;
     ngx_uint_t                   i, n;
     unsigned int                 maclen;
-    ngx_list_part_t             *part;
-    ngx_table_elt_t             *h, *sig;
+    ngx_table_elt_t             *sig;
     ngx_http_victorops_json_t   *m, **members;
 
     if (vi->escalation_auth_code.len == 0) {
         return NGX_DECLINED;
     }
 
-    sig = NULL;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == ngx_http_victorops_signature_header.len
-            && ngx_strncasecmp(h[i].key.data,
-                               ngx_http_victorops_signature_header.data,
-                               h[i].key.len)
-               == 0)
-        {
-            sig = &h[i];
-            break;
-        }
-    }
-
+    sig = ngx_http_victorops_header(r, &ngx_http_victorops_signature_header,
+                                    NULL);
     if (sig == NULL) {
         return NGX_DECLINED;
     }

@@ -130,6 +130,8 @@ char *ngx_http_victorops_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_victorops_resolve_references(ngx_conf_t *cf,
     ngx_http_victorops_main_conf_t *vmcf);
 
+ngx_table_elt_t *ngx_http_victorops_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_table_elt_t *prev);
 ngx_int_t ngx_http_victorops_auth_secret(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi);
 ngx_int_t ngx_http_victorops_auth_escalation(ngx_http_request_t *r,

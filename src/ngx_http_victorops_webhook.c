@@ -236,34 +236,9 @@ ngx_http_victorops_content_type(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_victorops_has_signature(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_str_t  name = ngx_string("X-VictorOps-Signature");
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("X-VictorOps-Signature") - 1
-            && ngx_strncasecmp(h[i].key.data,
-                               (u_char *) "X-VictorOps-Signature",
-                               h[i].key.len)
-               == 0)
-        {
-            return 1;
-        }
-    }
+    return ngx_http_victorops_header(r, &name, NULL) != NULL;
 }
 
 
