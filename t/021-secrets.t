@@ -110,7 +110,7 @@ POST /hook?secret=the-real-secret
 {"entity_id":"a"}
 --- error_code: 202
 --- rootly_received eval: {count => 1, status => 401}
---- wait: 0.5
+--- wait eval: slow(0.5)
 --- error_log
 rootly answered 401
 --- no_error_log

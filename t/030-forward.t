@@ -56,7 +56,7 @@ that must answer.
     }
 --- request eval: fixture_request('flat-triggered.json')
 --- error_code: 202
---- wait: 0.5
+--- wait eval: slow(0.5)
 --- error_log
 delivered: rootly answered 201, id "7d3c0b6e-in-the-same-worker"
 --- no_error_log
@@ -102,7 +102,7 @@ not-the-token
 --- request eval: fixture_request('simple-unset.json')
 --- error_code: 202
 --- rootly_received eval: {count => 1, status => 500}
---- wait: 0.5
+--- wait eval: slow(0.5)
 --- error_log
 alert for incident "3101"
 not delivered: rootly answered 500
@@ -122,7 +122,7 @@ not delivered: rootly answered 500
 --- rootly_fault eval: {mode => 'slow', delay => 3, count => 1}
 --- request eval: fixture_request('simple-unset.json')
 --- error_code: 202
---- wait: 2
+--- wait eval: slow(2)
 --- error_log eval
 qr/alert for incident "3101" \(job \w+\) not delivered to rootly: Operation timed out after 1\d\d\d milliseconds/
 
@@ -141,7 +141,7 @@ qr/alert for incident "3101" \(job \w+\) not delivered to rootly: Operation time
 --- rootly_fault eval: {mode => 'reset', count => 2}
 --- request eval: fixture_request('simple-unset.json')
 --- error_code: 202
---- wait: 0.5
+--- wait eval: slow(0.5)
 --- error_log eval
 qr/alert for incident "3101" \(job \w+\) not delivered to rootly: (Recv failure: Connection reset by peer|Empty reply from server)/
 
@@ -156,7 +156,7 @@ qr/alert for incident "3101" \(job \w+\) not delivered to rootly: (Recv failure:
     }
 --- request eval: fixture_request('simple-unset.json')
 --- error_code: 202
---- wait: 0.5
+--- wait eval: slow(0.5)
 --- error_log eval
 qr/not delivered to rootly: Failed to connect to 127\.0\.0\.1 port \d+/
 

@@ -28,7 +28,7 @@ use Test::More;
 use VoMock;
 
 our @EXPORT = qw(fixture fixture_request expected rootly victorops
-                 rootly_requests secret_file vo_setup eval_helpers);
+                 rootly_requests secret_file vo_setup eval_helpers slow);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../..');
 my $FIXTURES = "$ROOT/t/fixtures/victorops";
@@ -98,6 +98,10 @@ sub eval_helpers {
 
     return;
 }
+
+# seconds to wait for something asynchronous, longer under valgrind
+
+sub slow { $_[0] * $SLOW }
 
 sub rootly { $rootly }
 sub victorops { $victorops }
