@@ -19,12 +19,10 @@ my $http_config = <<'_EOC_';
     }
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', $http_config) unless defined $block->http_config;
-    $block->set_value('config', "location = /hook { victorops_webhook acme; }\n")
-        unless defined $block->config;
-});
+vo_defaults(
+    http_config => $http_config,
+    config => "location = /hook { victorops_webhook acme; }\n",
+);
 
 sub status_of {
     return expected(shift)->{class} eq 'alert' ? 202 : 200;

@@ -19,10 +19,9 @@ my $http_config = <<'_EOC_';
     log_format masked '$remote_addr "$request" $status uri=$victorops_request_uri';
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', $http_config) unless defined $block->http_config;
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
+vo_defaults(
+    http_config => $http_config,
+    config => <<'_EOC_',
     location = /hook {
         access_log logs/masked.log masked;
         victorops_webhook acme;
@@ -31,9 +30,8 @@ add_block_preprocessor(sub {
         alias logs/masked.log;
     }
 _EOC_
-    $block->set_value('more_headers', "Content-Type: application/json\n")
-        unless defined $block->more_headers;
-});
+    more_headers => "Content-Type: application/json\n",
+);
 
 eval_helpers();
 

@@ -17,14 +17,11 @@ my $http_config = <<'_EOC_';
     }
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', $http_config) unless defined $block->http_config;
-    $block->set_value('config', "location = /hook { victorops_webhook acme; }\n")
-        unless defined $block->config;
-    $block->set_value('more_headers', "Content-Type: application/json\n")
-        unless defined $block->more_headers;
-});
+vo_defaults(
+    http_config => $http_config,
+    config => "location = /hook { victorops_webhook acme; }\n",
+    more_headers => "Content-Type: application/json\n",
+);
 
 eval_helpers();
 

@@ -28,7 +28,8 @@ use Test::More;
 use VoMock;
 
 our @EXPORT = qw(fixture fixture_request expected rootly victorops
-                 rootly_requests secret_file vo_setup eval_helpers slow);
+                 rootly_requests secret_file vo_setup eval_helpers slow
+                 vo_defaults);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../..');
 my $FIXTURES = "$ROOT/t/fixtures/victorops";
@@ -95,6 +96,23 @@ sub eval_helpers {
     for my $name (@names) {
         *{"Test::Base::Filter::$name"} = \&{"${caller}::$name"};
     }
+
+    return;
+}
+
+# Sections every block of a file gets unless it has its own.
+
+sub vo_defaults {
+    my (%sections) = @_;
+
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my ($block) = @_;
+
+        for my $name (sort keys %sections) {
+            my $has = $block->can($name) && defined $block->$name;
+            $block->set_value($name, $sections{$name}) unless $has;
+        }
+    });
 
     return;
 }
