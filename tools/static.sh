@@ -18,5 +18,5 @@ fi
 make -C "$tree" -f objs/Makefile -j"$(nproc)" >"$top/build/static-make.log" 2>&1 \
     || { tail -30 "$top/build/static-make.log"; exit 1; }
 
-"$tree/objs/nginx" -V 2>&1 | head -1
+"$tree/objs/nginx" -v
 echo "$tree/objs/nginx"
