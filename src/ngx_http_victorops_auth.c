@@ -93,17 +93,18 @@ ngx_http_victorops_auth_secret(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi)
 {
     u_char           *dst, *src;
-    ngx_str_t         value, arg;
+    ngx_str_t         value, arg, *name;
     ngx_uint_t        presented, matched;
     ngx_table_elt_t  *h;
 
     presented = 0;
     matched = 0;
 
-    for (h = ngx_http_victorops_header(r, &ngx_http_victorops_secret_header,
-                                       NULL);
+    name = &ngx_http_victorops_secret_header;
+
+    for (h = ngx_http_victorops_header(r, name, NULL);
          h;
-         h = ngx_http_victorops_header(r, &ngx_http_victorops_secret_header, h))
+         h = ngx_http_victorops_header(r, name, h))
     {
         presented = 1;
         matched |= ngx_http_victorops_secret_match(vi, &h->value);
@@ -255,7 +256,8 @@ ngx_http_victorops_auth_escalation(ngx_http_request_t *r,
         len += m->key.len + m->value.len;
     }
 
-    members = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_victorops_json_t *));
+    members = ngx_palloc(r->pool,
+                         (n + 1) * sizeof(ngx_http_victorops_json_t *));
     data = ngx_pnalloc(r->pool, len + 1);
     if (members == NULL || data == NULL) {
         return NGX_ERROR;
@@ -326,7 +328,8 @@ ngx_http_victorops_mask_secret(ngx_pool_t *pool, ngx_str_t *src,
 
     /* "secret=&" grows to "secret=***&" at the most */
 
-    dst->data = ngx_pnalloc(pool, 2 * src->len + sizeof(NGX_HTTP_VICTOROPS_MASK));
+    dst->data = ngx_pnalloc(pool,
+                            2 * src->len + sizeof(NGX_HTTP_VICTOROPS_MASK));
     if (dst->data == NULL) {
         return NGX_ERROR;
     }

@@ -491,7 +491,8 @@ ngx_http_victorops_url_valid(ngx_str_t *url)
     if (curl_url_set(u, CURLUPART_URL, (char *) url->data, 0) == CURLUE_OK
         && curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK
         && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK
-        && (ngx_strcmp(scheme, "http") == 0 || ngx_strcmp(scheme, "https") == 0)
+        && (ngx_strcmp(scheme, "http") == 0
+            || ngx_strcmp(scheme, "https") == 0)
         && host[0] != '\0'
         && curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_NO_QUERY
         && ngx_strlchr(url->data, url->data + url->len, '#') == NULL)

@@ -449,8 +449,7 @@ ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t)
            != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_USERAGENT,
-                            "ngx_http_victorops_module/" NGX_HTTP_VICTOROPS_VERSION)
-           != CURLE_OK
+                            NGX_HTTP_VICTOROPS_USER_AGENT) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
                             ngx_http_victorops_transfer_write) != CURLE_OK

@@ -119,7 +119,8 @@ ngx_http_victorops_job_submit(ngx_http_victorops_job_t *job, ngx_log_t *log)
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "victorops job %V: %V %s", &copy->id, &t->method, t->url.data);
+                   "victorops job %V: %V %s",
+                   &copy->id, &t->method, t->url.data);
 
     return NGX_OK;
 

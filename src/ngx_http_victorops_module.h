@@ -18,6 +18,8 @@
 
 
 #define NGX_HTTP_VICTOROPS_VERSION        "0.1.0"
+#define NGX_HTTP_VICTOROPS_USER_AGENT                                         \
+    "ngx_http_victorops_module/" NGX_HTTP_VICTOROPS_VERSION
 
 #define NGX_HTTP_VICTOROPS_RESPONSE_MAX   65536
 
@@ -34,7 +36,7 @@ typedef struct {
 
     ngx_str_t                     rootly_url;
     ngx_str_t                     rootly_token;
-    ngx_str_t                     rootly_auth;        /* "Authorization: ..." */
+    ngx_str_t                     rootly_auth;     /* "Authorization: ..." */
 
     ngx_array_t                  *webhook_secrets;    /* secret_t */
     ngx_str_t                     escalation_auth_code;

@@ -17,6 +17,13 @@
 #define ngx_http_victorops_fields(a)  a, sizeof(a) / sizeof(ngx_str_t)
 
 
+typedef struct {
+    ngx_str_t                    *names;
+    ngx_uint_t                    n;
+    size_t                        offset;
+} ngx_http_victorops_field_t;
+
+
 static ngx_int_t ngx_http_victorops_form_decode(ngx_pool_t *pool,
     u_char *start, u_char *end, ngx_str_t *out);
 static ngx_int_t ngx_http_victorops_utf8_valid(ngx_str_t *s);
@@ -140,16 +147,45 @@ static ngx_str_t  ngx_http_victorops_ack_message_fields[] = {
 };
 
 
-static ngx_str_t  ngx_http_victorops_resolve_user_fields[] = {
+static ngx_str_t  ngx_http_victorops_resolve_users[] = {
     ngx_string("STATE.RESOLVED_BY"),
     ngx_string("resolved_by"),
     ngx_string("user")
 };
 
 
-static ngx_str_t  ngx_http_victorops_resolve_message_fields[] = {
+static ngx_str_t  ngx_http_victorops_resolve_messages[] = {
     ngx_string("ALERT.state_message"),
     ngx_string("state_message")
+};
+
+
+#define ngx_http_victorops_event_field(names, field)                          \
+    { names, sizeof(names) / sizeof(ngx_str_t),                               \
+      offsetof(ngx_http_victorops_event_t, field) }
+
+
+static ngx_http_victorops_field_t  ngx_http_victorops_event_fields[] = {
+    ngx_http_victorops_event_field(ngx_http_victorops_incident_fields,
+                                   incident),
+    ngx_http_victorops_event_field(ngx_http_victorops_entity_fields,
+                                   entity_id),
+    ngx_http_victorops_event_field(ngx_http_victorops_display_fields,
+                                   display_name),
+    ngx_http_victorops_event_field(ngx_http_victorops_description_fields,
+                                   description),
+    ngx_http_victorops_event_field(ngx_http_victorops_org_fields,
+                                   organization),
+    ngx_http_victorops_event_field(ngx_http_victorops_routing_fields,
+                                   routing_key),
+    ngx_http_victorops_event_field(ngx_http_victorops_tool_fields,
+                                   monitoring_tool),
+    ngx_http_victorops_event_field(ngx_http_victorops_host_fields, host),
+    ngx_http_victorops_event_field(ngx_http_victorops_message_type_fields,
+                                   message_type),
+    ngx_http_victorops_event_field(ngx_http_victorops_time_fields,
+                                   started_at),
+    { NULL, 0, 0 }
 };
 
 
@@ -220,53 +256,26 @@ ngx_int_t
 ngx_http_victorops_classify(ngx_pool_t *pool,
     ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev)
 {
-    size_t                      len;
-    u_char                     *p;
-    ngx_str_t                   phase;
-    ngx_http_victorops_json_t  *v;
+    size_t                       len;
+    u_char                      *p;
+    ngx_str_t                    phase;
+    ngx_http_victorops_json_t   *v;
+    ngx_http_victorops_field_t  *f;
 
     ngx_memzero(ev, sizeof(ngx_http_victorops_event_t));
 
     ev->payload = root;
 
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(ngx_http_victorops_incident_fields),
-               &ev->incident);
+    for (f = ngx_http_victorops_event_fields; f->names; f++) {
+        (void) ngx_http_victorops_field(root, f->names, f->n,
+                                        (ngx_str_t *) ((u_char *) ev
+                                                       + f->offset));
+    }
 
     if (ev->incident.len && ev->incident.data[0] == '#') {
         ev->incident.len--;
         ev->incident.data++;
     }
-
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(ngx_http_victorops_entity_fields),
-               &ev->entity_id);
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(ngx_http_victorops_display_fields),
-               &ev->display_name);
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(
-                                       ngx_http_victorops_description_fields),
-               &ev->description);
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(ngx_http_victorops_org_fields),
-               &ev->organization);
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(ngx_http_victorops_routing_fields),
-               &ev->routing_key);
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(ngx_http_victorops_tool_fields),
-               &ev->monitoring_tool);
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(ngx_http_victorops_host_fields),
-               &ev->host);
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(
-                                      ngx_http_victorops_message_type_fields),
-               &ev->message_type);
-    (void) ngx_http_victorops_field(root,
-               ngx_http_victorops_fields(ngx_http_victorops_time_fields),
-               &ev->started_at);
 
     /* summary: display name, "summary", "VictorOps incident #N", entity */
 
@@ -327,7 +336,8 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
             }
 
             ev->reason.data = p;
-            ev->reason.len = ngx_sprintf(p, "unsupported notification type %*s",
+            ev->reason.len = ngx_sprintf(p,
+                                         "unsupported notification type %*s",
                                          len, ev->notification_type.data)
                              - p;
             return NGX_OK;
@@ -391,13 +401,12 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
 
     } else if (ev->class == NGX_HTTP_VICTOROPS_RECOVERY) {
         (void) ngx_http_victorops_field(root,
-                 ngx_http_victorops_fields(
-                                        ngx_http_victorops_resolve_user_fields),
-                 &ev->user);
+                   ngx_http_victorops_fields(ngx_http_victorops_resolve_users),
+                   &ev->user);
         (void) ngx_http_victorops_field(root,
-                 ngx_http_victorops_fields(
-                                     ngx_http_victorops_resolve_message_fields),
-                 &ev->message);
+                   ngx_http_victorops_fields(
+                                          ngx_http_victorops_resolve_messages),
+                   &ev->message);
     }
 
     return NGX_OK;

@@ -203,8 +203,11 @@ ngx_http_victorops_rootly_portal(ngx_pool_t *pool,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(pool, conf->portal_url.len + sizeof("/ui//incident//details")
-                          + ev->organization.len + ev->incident.len);
+    /* ngx_escape_uri() triples an escaped byte at the most */
+
+    p = ngx_pnalloc(pool, conf->portal_url.len
+                          + sizeof("/ui//incident//details")
+                          + 3 * (ev->organization.len + ev->incident.len));
     if (p == NULL) {
         return NGX_ERROR;
     }
