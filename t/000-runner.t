@@ -5,8 +5,8 @@
 # missing log lines, nginx dying, ...).
 
 use Test::Nginx::Socket;
-use File::Path ();
 use File::Spec ();
+use File::Temp ();
 
 # This file tests the t/lib runner itself; with the real Test::Nginx
 # installed there is nothing to test here.
@@ -55,14 +55,15 @@ run_tests();
 
 my $LibDir = File::Spec->rel2abs(
     ($INC{'Test/Nginx/Socket.pm'} =~ m{^(.*)/Test/Nginx/Socket\.pm$})[0]);
-my $MetaDir = server_root() . '/meta';
+# outside t/, so that "prove -r t/" does not pick the scripts up
+my $MetaDir = File::Temp::tempdir('nginx-runner-meta-XXXXXX', TMPDIR => 1,
+                                  CLEANUP => 1);
 
 # Run $script (a .t file body) with a child perl; returns its exit status,
 # its whole output, and {test name => 1 (ok) / 0 (not ok)}.
 sub run_child {
     my ($tag, $script, %env) = @_;
 
-    File::Path::make_path($MetaDir);
     my $file = "$MetaDir/$tag.t";
     open my $out, '>', $file or die "$file: $!";
     print {$out} $script;

@@ -87,7 +87,11 @@ our $ServerPort = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT}
 $ENV{TEST_NGINX_SERVER_PORT} = $ServerPort;
 our $ServerPortForClient = $ENV{TEST_NGINX_CLIENT_PORT};
 
-our $ServRoot = File::Spec->rel2abs($ENV{TEST_NGINX_SERVROOT} || 't/servroot');
+# TEST_NGINX_RANDOMIZE (as in Test::Nginx): a server root of its own per
+# test file, so that several files can run at once (prove -j).
+our $ServRoot = File::Spec->rel2abs(
+    $ENV{TEST_NGINX_SERVROOT}
+    || ($ENV{TEST_NGINX_RANDOMIZE} ? "t/servroot_$ServerPort" : 't/servroot'));
 $ServRoot =~ s{/+\z}{};
 $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 
@@ -99,6 +103,7 @@ our $ErrLogFile  = "$LogDir/error.log";
 our $AccLogFile  = "$LogDir/access.log";
 our $StderrFile  = "$LogDir/stderr.log";
 our $PidFile     = "$LogDir/nginx.pid";
+$ENV{TEST_NGINX_HTML_DIR} //= $HtmlDir;
 
 our $NginxVersion;      # canonical, e.g. 1.022001; only computed on demand
 
@@ -106,6 +111,7 @@ our $NginxVersion;      # canonical, e.g. 1.022001; only computed on demand
 our $ChildPid;          # nginx (or valgrind) process we started
 our %LogPos;            # read offsets into stderr.log / error.log
 our $LogDumped;         # error log context already printed for this block
+our %LogEnd;            # log sizes when the requests were done
 
 # ---------------------------------------------------------------------------
 # exported configuration functions (prototypes as in Test::Nginx::Socket)
@@ -218,9 +224,11 @@ sub cleanup () {
     _stop_nginx();
 }
 
+# Stop the nginx we started; returns its wait status (undef if none was
+# running) and, in list context, the last signal that had to be sent.
 sub _stop_nginx {
     my ($grace) = @_;
-    return undef unless defined $ChildPid;
+    return unless defined $ChildPid;
     my $pid = $ChildPid;
     undef $ChildPid;
     return stop_process($pid, $grace // ($UseValgrind ? 30 : 5));
@@ -246,6 +254,7 @@ sub run_tests () {
 
     local $SIG{INT}  = sub { cleanup(); exit 130 };
     local $SIG{TERM} = sub { cleanup(); exit 143 };
+    local $SIG{HUP}  = sub { cleanup(); exit 129 };
 
     my @blocks = Test::Base::blocks();
     @blocks = List::Util::shuffle(@blocks) unless $NoShuffle;
@@ -277,6 +286,7 @@ sub run_test ($) {
 
     my $failed_before = _failed_count();
     local $LogDumped = 0;
+    local %LogEnd;
     my $ok = eval { _run_block($block); 1 };
     my $err = $@;
     _stop_nginx();
@@ -384,6 +394,9 @@ sub _run_block {
         _check_access_log($block, $rep) unless defined $block->ignore_response;
     }
 
+    # remember where the request phase ended, for _dump_error_log()
+    %LogEnd = map { $_ => file_size($_) } $StderrFile, $ErrLogFile;
+
     # Did nginx die while we were talking to it?
     if (defined $ChildPid) {
         my $status = reap_process($ChildPid);
@@ -396,7 +409,12 @@ sub _run_block {
         }
     }
 
-    my $status = _stop_nginx();
+    my $grace = $UseValgrind ? 30 : 5;
+    my ($status, $sig) = _stop_nginx($grace);
+    if (defined $sig && $sig ne 'QUIT') {
+        Test::More::diag("WARNING: $name - nginx did not exit within "
+                         . "${grace}s of SIGQUIT; SIG$sig was needed");
+    }
     if (defined $status && $status != 0) {
         Test::More::fail("$name - nginx did not exit cleanly on SIGQUIT ("
                          . _describe_status($status) . ")");
@@ -428,8 +446,10 @@ sub _check_binary {
     bail_out("cannot find \"$bin\" in PATH (set TEST_NGINX_BINARY)");
 }
 
+my $VersionChecked;
+
 sub _nginx_version {
-    return $NginxVersion if defined $NginxVersion;
+    return $NginxVersion if $VersionChecked++;
     my $out = `$NginxBinary -V 2>&1`;
     if (defined $out && $out =~ m{nginx[^/]*/(\d+)\.(\d+)\.(\d+)}) {
         $NginxVersion = sprintf '%d.%03d%03d', $1, $2, $3;
@@ -615,8 +635,15 @@ _EOC_
 # ---------------------------------------------------------------------------
 # starting nginx
 
+# nginx >= 1.19.5 gets "-e logs/error.log": messages logged before the
+# configuration is read then go to error.log (not to stderr, the default
+# of e.g. Debian's build), and stderr gets the short "nginx: [emerg] ..."
+# copies -- just like with a default build under the real Test::Nginx.
 sub _nginx_cmd {
-    return ($NginxBinary, '-p', "$ServRoot/", '-c', $ConfFile, @_);
+    my @cmd = ($NginxBinary, '-p', "$ServRoot/", '-c', $ConfFile);
+    my $ver = _nginx_version();
+    push @cmd, '-e', $ErrLogFile if defined $ver && $ver >= 1.019005;
+    return (@cmd, @_);
 }
 
 sub _valgrind_cmd {
@@ -712,10 +739,11 @@ sub _run_must_die {
         }
 
         my $exit_code = $status == -1 ? -1 : $status >> 8;
-        if ($status & 127) {
+        if ($status != -1 && $status & 127) {
             Test::More::fail("$name - nginx died on a signal ("
                              . _describe_status($status) . ")");
-        } elsif (length $must_die && Scalar::Util::looks_like_number($must_die))
+        } elsif (length $must_die
+                 && Scalar::Util::looks_like_number($must_die))
         {
             Test::More::is($exit_code, $must_die,
                            "$name - die with the expected exit code");
@@ -732,7 +760,8 @@ sub _describe_status {
     return 'not our child any more' if $status == -1;
     my $sig = $status & 127;
     if ($sig) {
-        return "killed by signal $sig" . ($status & 128 ? ', core dumped' : '');
+        return "killed by signal $sig"
+               . ($status & 128 ? ', core dumped' : '');
     }
     return 'exit code ' . ($status >> 8);
 }
@@ -1118,18 +1147,25 @@ sub _diag_log_lines {
         }
     }
 
-    my @interesting = grep { !/^\S+ \S+ \[debug\]/ } @entries;
+    # skip debug output and the usual start-up/shutdown chatter
+    my @interesting = grep {
+        !m{^\S+ \S+ \[(?:debug|notice)\]}
+        && !/epoll_wait\(\) failed \(4: Interrupted system call\)/
+    } @entries;
     my @show = @interesting > 40 ? @interesting[-40 .. -1] : @interesting;
-    my @tail = @entries > 15 ? @entries[-15 .. -1] : @entries;
+    my @tail = @entries > 10 ? @entries[-10 .. -1] : @entries;
     my $msg = '';
-    $msg .= "$what (non-debug entries):\n" . join('', @show) if @show;
+    $msg .= "$what (entries above [debug]/[notice]):\n" . join('', @show)
+        if @show;
     $msg .= "$what (last entries):\n" . join('', @tail)
         if @tail && (!@show || $tail[-1] ne $show[-1]);
     $msg = "$what is empty\n" if $msg eq '';
     Test::More::diag($msg);
 }
 
-# Print the useful part of this block's nginx logs (once per block).
+# Print the useful part of this block's nginx logs (once per block; with
+# $force also when something was printed already).  Unless $force is given,
+# only what was logged until the requests were done is considered.
 sub _dump_error_log {
     my ($name, $force) = @_;
     return if $LogDumped && !$force;
@@ -1137,7 +1173,10 @@ sub _dump_error_log {
     my @lines;
     for my $f ($StderrFile, $ErrLogFile) {
         my $data = slurp($f);
-        push @lines, split /^/, $data if defined $data;
+        next unless defined $data;
+        $data = substr $data, 0, $LogEnd{$f}
+            if !$force && defined $LogEnd{$f} && $LogEnd{$f} < length $data;
+        push @lines, split /^/, $data;
     }
     _diag_log_lines('nginx stderr + error.log', \@lines);
 }
@@ -1177,15 +1216,17 @@ sub _check_valgrind {
         }
     }
 
-    my $ok = !@problems && !$definitely_lost;
-    Test::More::ok($ok, "$name - valgrind: no errors")
-        or do {
-            my @lines = split /^/, join '', @problems;
-            splice @lines, 200 if @lines > 200;
-            Test::More::diag("valgrind reports ($definitely_lost bytes "
-                             . "definitely lost) in @files:\n" . join '', @lines);
-        };
-    Test::More::diag("$name - no valgrind log found in $LogDir") unless @files;
+    my $ok = @files && !@problems && !$definitely_lost;
+    Test::More::ok($ok, "$name - valgrind: no errors") and return;
+
+    if (!@files) {
+        Test::More::diag("no valgrind log found in $LogDir");
+        return;
+    }
+    my @lines = split /^/, join '', @problems;
+    splice @lines, 200 if @lines > 200;
+    Test::More::diag("valgrind reports ($definitely_lost bytes definitely "
+                     . "lost) in @files:\n" . join '', @lines);
 }
 
 # ---------------------------------------------------------------------------
@@ -1245,3 +1286,80 @@ sub _todo_reason {
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+Test::Nginx::Socket - minimal stand-in for openresty's Test::Nginx::Socket
+
+=head1 SYNOPSIS
+
+    use Test::Nginx::Socket 'no_plan';   # or: tests => N, or plan later
+    no_shuffle();
+    run_tests();
+
+    __DATA__
+
+    === TEST 1: hello
+    --- config
+        location = /t { return 200 "ok\n"; }
+    --- request
+    GET /t
+    --- response_body
+    ok
+
+=head1 DESCRIPTION
+
+Written from scratch on top of Test::Base for suites that must also run
+where the real Test::Nginx is not installed.  Each block gets a fresh
+server root (F<t/servroot>, C<$TEST_NGINX_SERVROOT>, or
+F<t/servroot_PORT> with C<TEST_NGINX_RANDOMIZE>) and its own nginx
+process ("daemon off", started with C<-p SERVROOT/ -c conf/nginx.conf>
+after a successful C<nginx -t>), stopped with SIGQUIT, then SIGTERM, then
+SIGKILL before the next block.  Every check is one Test::More test named
+"C<$0 TEST n: name - ...>" as in Test::Nginx.
+
+=head2 Functions
+
+run_tests, run_test, repeat_each, no_shuffle, no_long_string, log_level,
+master_on, master_off, master_process_enabled, workers,
+worker_connections, env_to_nginx, config_preamble, add_block_preprocessor,
+add_cleanup_handler, add_response_body_check, no_root_location,
+check_accum_error_log, server_port (alias port), server_port_for_client,
+server_addr, server_name, server_root, html_dir, timeout, bail_out,
+is_str; plus Test::Base's blocks, filters, ... and Test::More's plan, is,
+like, ok, diag, ...
+
+=head2 Sections
+
+Configuration: main_config, http_config, config, post_main_config,
+user_files, log_level, server_name.  C<$TEST_NGINX_*> is replaced by the
+environment variable of that name in these and in request and
+more_headers; C<$TEST_NGINX_SERVER_PORT> and C<$TEST_NGINX_RAND_PORT_N>
+are free loopback ports.
+
+Requests: request (string or, with C<eval>, an array of requests, each a
+string or an array of packets), more_headers (string or array), raw_request
+(string or array of packets), raw_request_middle_delay, timeout, wait,
+init (Perl run after nginx started), abort, ignore_response.
+
+Checks: error_code, error_code_like, response_headers (C<!Name> = absent),
+response_headers_like, raw_response_headers_like/unlike, response_body,
+response_body_like/unlike, response_body_filters, error_log, no_error_log,
+grep_error_log + grep_error_log_out, access_log, no_access_log,
+shutdown_error_log, no_shutdown_error_log, must_die (optionally an exit
+code).  Control: ONLY, SKIP, LAST, skip_eval, skip_nginx, skip_nginx2,
+todo.
+
+=head2 Environment
+
+TEST_NGINX_BINARY, TEST_NGINX_LOAD_MODULES, TEST_NGINX_SERVER_PORT (or
+TEST_NGINX_PORT), TEST_NGINX_CLIENT_PORT, TEST_NGINX_SERVROOT,
+TEST_NGINX_RANDOMIZE, TEST_NGINX_LOG_LEVEL, TEST_NGINX_MASTER_PROCESS,
+TEST_NGINX_TIMEOUT, TEST_NGINX_NO_SHUFFLE, TEST_NGINX_CHECK_ACCUM_ERR_LOG,
+TEST_NGINX_SLEEP, TEST_NGINX_VERBOSE, TEST_NGINX_USE_VALGRIND (adds a
+"valgrind: no errors" test per block; master process forced off) and
+TEST_NGINX_VALGRIND_SUPPRESSIONS.
+
+=cut

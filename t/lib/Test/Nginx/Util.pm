@@ -7,6 +7,7 @@ package Test::Nginx::Util;
 use strict;
 use warnings;
 
+use Config ();
 use Exporter 'import';
 use Errno ();
 use IO::Select ();
@@ -31,12 +32,50 @@ our $ServerAddr = '127.0.0.1';
 
 my %HandedOut;
 
-# Ask the kernel for a free TCP port on the loopback interface.  Ports
-# already handed out by this process (and any given in @avoid) are skipped
-# so that one block never gets the same port twice.
+# The kernel's range for automatically chosen (ephemeral) local ports.
+sub _ephemeral_range {
+    if (open my $in, '<', '/proc/sys/net/ipv4/ip_local_port_range') {
+        my ($lo, $hi) = split ' ', scalar <$in> // '';
+        close $in;
+        return ($lo, $hi) if $lo && $hi;
+    }
+    return (32768, 60999);
+}
+
+sub _port_is_free {
+    my ($port) = @_;
+    # no SO_REUSEADDR: also refuses ports with connections in TIME_WAIT
+    my $sock = IO::Socket::INET->new(
+        LocalAddr => $ServerAddr,
+        LocalPort => $port,
+        Proto     => 'tcp',
+        Listen    => 1,
+    ) or return 0;
+    close $sock;
+    return 1;
+}
+
+# Find a free TCP port on the loopback interface.  Ports are picked at
+# random below the kernel's ephemeral range, so that no outgoing
+# connection (of this test or of anything else on the machine) can be
+# holding them when nginx binds; ports already handed out by this process
+# (and any given in @avoid) are skipped.  Falls back to a kernel-chosen
+# port.
 sub find_free_port {
     my (@avoid) = @_;
     my %avoid = map { $_ => 1 } grep { defined } @avoid;
+
+    my ($eph_lo) = _ephemeral_range();
+    my ($lo, $hi) = (10000, $eph_lo - 1);
+    if ($hi - $lo >= 1000) {
+        for (1 .. 200) {
+            my $port = $lo + int rand($hi - $lo + 1);
+            next if $avoid{$port} || $HandedOut{$port};
+            next unless _port_is_free($port);
+            $HandedOut{$port} = 1;
+            return $port;
+        }
+    }
 
     for (1 .. 100) {
         my $sock = IO::Socket::INET->new(
@@ -96,11 +135,13 @@ sub port_is_listening {
 sub spawn_process {
     my ($cmd, $out_file) = @_;
 
+    my $parent = $$;
     my $pid = fork;
     die "fork() failed: $!\n" unless defined $pid;
 
     if ($pid == 0) {
         # child: never return into the test script
+        _die_with_parent($parent);
         open STDIN, '<', '/dev/null';
         if (open STDOUT, '>>', $out_file) {
             open STDERR, '>&', \*STDOUT;
@@ -111,6 +152,22 @@ sub spawn_process {
     }
 
     return $pid;
+}
+
+# prctl(PR_SET_PDEATHSIG, SIGTERM) on Linux: nginx gets SIGTERM (fast
+# shutdown) should the test process die without cleaning up (SIGKILL,
+# SIGPIPE, ...).  Best effort; the syscall number depends on the CPU.
+my %SYS_prctl = (x86_64 => 157, aarch64 => 167, i386 => 172, i486 => 172,
+                 i586 => 172, i686 => 172, arm => 172, ppc64le => 171,
+                 ppc64 => 171, s390x => 172, riscv64 => 167);
+
+sub _die_with_parent {
+    my ($parent) = @_;
+    return unless $^O eq 'linux';
+    my ($arch) = ($Config::Config{archname} // '') =~ /^([^-]+)/;
+    my $nr = $SYS_prctl{$arch // ''} or return;
+    eval { syscall($nr, 1, POSIX::SIGTERM(), 0, 0, 0) };
+    POSIX::_exit(1) if getppid() != $parent;    # parent already gone
 }
 
 # Run @$cmd to completion, capturing stdout+stderr in $out_file (appended).
@@ -171,20 +228,22 @@ sub child_pids {
 
 # Stop a child we started: SIGQUIT (graceful) and wait up to $grace seconds,
 # then SIGTERM (3 s), then SIGKILL for it and its own children.  Always
-# reaps the child.  Returns its wait status (-1 if it was already gone).
+# reaps the child.  Returns its wait status (-1 if it was already gone) and,
+# in list context, also the last signal sent (undef if none was needed).
 sub stop_process {
     my ($pid, $grace) = @_;
     $grace //= 5;
 
     my $status = reap_process($pid);
-    return $status if defined $status;
+    return wantarray ? ($status, undef) : $status if defined $status;
 
     my @steps = (($grace > 0 ? ([QUIT => $grace]) : ()),
                  [TERM => 3],
                  [KILL => 5]);
 
+    my $sig;
     for my $step (@steps) {
-        my ($sig, $wait) = @$step;
+        ($sig, my $wait) = @$step;
         if ($sig eq 'KILL') {
             # workers of a master process that refused to die
             my @kids = child_pids($pid);
@@ -194,13 +253,13 @@ sub stop_process {
         my $deadline = Time::HiRes::time() + $wait;
         while (Time::HiRes::time() < $deadline) {
             $status = reap_process($pid);
-            return $status if defined $status;
+            return wantarray ? ($status, $sig) : $status if defined $status;
             Time::HiRes::sleep(0.02);
         }
     }
 
     waitpid $pid, 0;
-    return $?;
+    return wantarray ? ($?, $sig) : $?;
 }
 
 # ---------------------------------------------------------------------------
@@ -359,7 +418,8 @@ sub send_request {
         last if $sock;
         Time::HiRes::sleep(0.05 * $try);
     }
-    return (undef, "cannot connect to $addr:$port: " . ($@ || $!)) unless $sock;
+    return (undef, "cannot connect to $addr:$port: " . ($@ || $!))
+        unless $sock;
 
     binmode $sock;
     local $SIG{PIPE} = 'IGNORE';
