@@ -36,6 +36,20 @@ static ngx_int_t ngx_http_victorops_url_valid(ngx_str_t *url);
 #define NGX_HTTP_VICTOROPS_FROM_FILE  (void *) 1
 
 
+static ngx_conf_enum_t  ngx_http_victorops_store_sync[] = {
+    { ngx_string("normal"), 0 },
+    { ngx_string("full"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_victorops_overflow[] = {
+    { ngx_string("queue"), 0 },
+    { ngx_string("reject"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_victorops_integration_commands[] = {
 
     { ngx_string("rootly_url"),
@@ -150,6 +164,69 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
       offsetof(ngx_http_victorops_integration_t, store),
       NULL },
 
+    { ngx_string("store_sync"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, store_sync),
+      &ngx_http_victorops_store_sync },
+
+    { ngx_string("store_busy_timeout"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, store_busy_timeout),
+      NULL },
+
+    { ngx_string("alert_limit"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, alert_limit),
+      NULL },
+
+    { ngx_string("alert_limit_overflow"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, alert_limit_reject),
+      &ngx_http_victorops_overflow },
+
+    { ngx_string("duplicate_window"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, duplicate_window),
+      NULL },
+
+    { ngx_string("retry_max_delay"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, retry_max_delay),
+      NULL },
+
+    { ngx_string("max_age"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, max_age),
+      NULL },
+
+    { ngx_string("admin_token"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, admin_token),
+      NULL },
+
+    { ngx_string("admin_token_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, admin_token),
+      NGX_HTTP_VICTOROPS_FROM_FILE },
+
     { ngx_string("json_max_depth"),
       NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -207,6 +284,13 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
     vi->line = cf->conf_file->line;
     vi->rootly_timeout = NGX_CONF_UNSET_MSEC;
     vi->json_max_depth = NGX_CONF_UNSET_UINT;
+    vi->store_sync = NGX_CONF_UNSET_UINT;
+    vi->store_busy_timeout = NGX_CONF_UNSET_MSEC;
+    vi->alert_limit = NGX_CONF_UNSET_UINT;
+    vi->alert_limit_reject = NGX_CONF_UNSET_UINT;
+    vi->duplicate_window = NGX_CONF_UNSET_MSEC;
+    vi->retry_max_delay = NGX_CONF_UNSET_MSEC;
+    vi->max_age = NGX_CONF_UNSET_MSEC;
 
     vi->webhook_secrets = ngx_array_create(cf->pool, 2,
                                        sizeof(ngx_http_victorops_secret_t));
@@ -319,6 +403,20 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
 
     ngx_conf_init_msec_value(vi->rootly_timeout, 10000);
     ngx_conf_init_uint_value(vi->json_max_depth, NGX_HTTP_VICTOROPS_MAX_DEPTH);
+    ngx_conf_init_uint_value(vi->store_sync, 0);
+    ngx_conf_init_msec_value(vi->store_busy_timeout, 200);
+    ngx_conf_init_uint_value(vi->alert_limit, 50);
+    ngx_conf_init_uint_value(vi->alert_limit_reject, 0);
+    ngx_conf_init_msec_value(vi->duplicate_window, 600000);
+    ngx_conf_init_msec_value(vi->retry_max_delay, 3600000);
+    ngx_conf_init_msec_value(vi->max_age, 86400000);
+
+    if (vi->retry_max_delay < 1000) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "victorops integration \"%V\" has a retry_max_delay "
+                      "under 1s in %s:%ui", &vi->name, vi->file, vi->line);
+        return NGX_CONF_ERROR;
+    }
 
     if (vi->store.len == 0) {
         len = sizeof("victorops/.db") - 1 + vi->name.len;

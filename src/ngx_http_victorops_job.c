@@ -2,9 +2,9 @@
 /*
  * Copyright (C) The ngx_http_victorops_module authors
  *
- * Jobs: an accepted event turned into one Rootly API call.  A job is
- * sent at once and its outcome logged; the durable queue slots in here,
- * between accepting a job and sending it.
+ * Jobs: an accepted event turned into one Rootly API call, built when
+ * the job is claimed from the queue (activity goes to whatever Rootly
+ * incident or alert is linked by then).
  */
 
 
@@ -19,8 +19,6 @@
 
 
 static void ngx_http_victorops_job_done(ngx_http_victorops_transfer_t *t);
-static void ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
-    ngx_str_t *id, ngx_str_t *reason);
 static ngx_int_t ngx_http_victorops_job_copy(ngx_pool_t *pool,
     ngx_str_t *dst, ngx_str_t *src);
 
@@ -52,11 +50,18 @@ ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id)
 }
 
 
+/*
+ * Starts the Rootly call for a claimed job.  NGX_DECLINED: activity for
+ * an incident with no Rootly incident or alert linked, nothing to send.
+ */
+
 ngx_int_t
-ngx_http_victorops_job_submit(ngx_http_victorops_job_t *job, ngx_log_t *log)
+ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
 {
     u_char                            *p;
-    ngx_str_t                         *h;
+    ngx_str_t                          path, body, rootly_incident;
+    ngx_str_t                          rootly_alert, *h;
+    const char                        *what;
     ngx_http_victorops_job_t          *copy;
     ngx_http_victorops_transfer_t     *t;
     ngx_http_victorops_integration_t  *vi;
@@ -68,27 +73,121 @@ ngx_http_victorops_job_submit(ngx_http_victorops_job_t *job, ngx_log_t *log)
         return NGX_ERROR;
     }
 
-    copy = ngx_pcalloc(t->pool, sizeof(ngx_http_victorops_job_t));
+    if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT) {
+        ngx_str_set(&path, "/v1/alerts");
+        body = job->body;
+        what = "alert";
+
+    } else {
+        switch (ngx_http_victorops_store_link_get(vi, t->pool, &job->key,
+                                                  &job->incident,
+                                                  &job->entity,
+                                                  &rootly_incident,
+                                                  &rootly_alert))
+        {
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                          "victorops integration \"%V\": %s for incident "
+                          "\"%V\" (job %V) ignored: no linked Rootly "
+                          "incident or alert", &vi->name,
+                          ngx_http_victorops_class_name(job->class),
+                          ngx_http_victorops_job_incident(job), &job->id);
+            ngx_destroy_pool(t->pool);
+            return NGX_DECLINED;
+
+        default:
+            goto failed;
+        }
+
+        if (rootly_incident.len) {
+            what = "incident event";
+            p = ngx_pnalloc(t->pool, sizeof("/v1/incidents//events") - 1
+                                     + 3 * rootly_incident.len);
+            if (p == NULL) {
+                goto failed;
+            }
+
+            path.data = p;
+            p = ngx_cpymem(p, "/v1/incidents/", sizeof("/v1/incidents/") - 1);
+            p = (u_char *) ngx_escape_uri(p, rootly_incident.data,
+                                          rootly_incident.len,
+                                          NGX_ESCAPE_URI_COMPONENT);
+            p = ngx_cpymem(p, "/events", sizeof("/events") - 1);
+            path.len = p - path.data;
+
+            if (ngx_http_victorops_rootly_event(t->pool, &job->body, &body)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+        } else if (rootly_alert.len
+                   && job->class != NGX_HTTP_VICTOROPS_ALERT)
+        {
+            p = ngx_pnalloc(t->pool, sizeof("/v1/alerts//acknowledge") - 1
+                                     + 3 * rootly_alert.len);
+            if (p == NULL) {
+                goto failed;
+            }
+
+            path.data = p;
+            p = ngx_cpymem(p, "/v1/alerts/", sizeof("/v1/alerts/") - 1);
+            p = (u_char *) ngx_escape_uri(p, rootly_alert.data,
+                                          rootly_alert.len,
+                                          NGX_ESCAPE_URI_COMPONENT);
+
+            if (job->class == NGX_HTTP_VICTOROPS_ACK) {
+                what = "alert acknowledgement";
+                p = ngx_cpymem(p, "/acknowledge", sizeof("/acknowledge") - 1);
+                ngx_str_null(&body);
+
+            } else {
+                what = "alert resolution";
+                p = ngx_cpymem(p, "/resolve", sizeof("/resolve") - 1);
+
+                if (ngx_http_victorops_rootly_resolve(t->pool, &job->body,
+                                                      &body)
+                    != NGX_OK)
+                {
+                    goto failed;
+                }
+            }
+
+            path.len = p - path.data;
+
+        } else {
+            ngx_destroy_pool(t->pool);
+            return NGX_DECLINED;
+        }
+    }
+
+    copy = ngx_palloc(t->pool, sizeof(ngx_http_victorops_job_t));
     if (copy == NULL) {
         goto failed;
     }
 
-    copy->integration = vi;
-    copy->what = job->what;
+    *copy = *job;
 
     if (ngx_http_victorops_job_copy(t->pool, &copy->id, &job->id) != NGX_OK
+        || ngx_http_victorops_job_copy(t->pool, &copy->key, &job->key)
+           != NGX_OK
         || ngx_http_victorops_job_copy(t->pool, &copy->incident,
                                        &job->incident)
            != NGX_OK
-        || ngx_http_victorops_job_copy(t->pool, &t->method, &job->method)
+        || ngx_http_victorops_job_copy(t->pool, &copy->entity, &job->entity)
            != NGX_OK
-        || ngx_http_victorops_job_copy(t->pool, &t->body, &job->body)
-           != NGX_OK)
+        || ngx_http_victorops_job_copy(t->pool, &t->body, &body) != NGX_OK)
     {
         goto failed;
     }
 
-    t->url.len = vi->rootly_url.len + job->path.len;
+    ngx_str_null(&copy->body);
+    ngx_str_set(&t->method, "POST");
+
+    t->url.len = vi->rootly_url.len + path.len;
 
     p = ngx_pnalloc(t->pool, t->url.len + 1);
     if (p == NULL) {
@@ -97,7 +196,7 @@ ngx_http_victorops_job_submit(ngx_http_victorops_job_t *job, ngx_log_t *log)
 
     t->url.data = p;
     p = ngx_cpymem(p, vi->rootly_url.data, vi->rootly_url.len);
-    p = ngx_cpymem(p, job->path.data, job->path.len);
+    p = ngx_cpymem(p, path.data, path.len);
     *p = '\0';
 
     if (ngx_http_victorops_transfer_header(t, &vi->rootly_auth) != NGX_OK) {
@@ -113,14 +212,15 @@ ngx_http_victorops_job_submit(ngx_http_victorops_job_t *job, ngx_log_t *log)
     t->timeout = vi->rootly_timeout;
     t->handler = ngx_http_victorops_job_done;
     t->data = copy;
+    t->what = what;
 
     if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
         goto failed;
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "victorops job %V: %V %s",
-                   &copy->id, &t->method, t->url.data);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, t->log, 0,
+                   "victorops job %V: %s: POST %s, attempt %ui",
+                   &copy->id, what, t->url.data, copy->attempts);
 
     return NGX_OK;
 
@@ -134,36 +234,7 @@ failed:
 static void
 ngx_http_victorops_job_done(ngx_http_victorops_transfer_t *t)
 {
-    ngx_http_victorops_job_t  *job = t->data;
-
-    ngx_str_t  id, reason;
-
-    if (t->code != CURLE_OK) {
-        ngx_log_error(NGX_LOG_ERR, t->log, 0,
-                      "victorops integration \"%V\": %s for incident \"%V\" "
-                      "(job %V) not delivered to rootly: %s",
-                      &job->integration->name, job->what, &job->incident,
-                      &job->id,
-                      t->error[0] ? t->error : curl_easy_strerror(t->code));
-        return;
-    }
-
-    ngx_http_victorops_job_response(t, &id, &reason);
-
-    if (t->status >= 200 && t->status < 300) {
-        ngx_log_error(NGX_LOG_INFO, t->log, 0,
-                      "victorops integration \"%V\": %s for incident \"%V\" "
-                      "(job %V) delivered: rootly answered %l, id \"%V\"",
-                      &job->integration->name, job->what, &job->incident,
-                      &job->id, t->status, &id);
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, t->log, 0,
-                  "victorops integration \"%V\": %s for incident \"%V\" "
-                  "(job %V) not delivered: rootly answered %l: \"%V\"",
-                  &job->integration->name, job->what, &job->incident,
-                  &job->id, t->status, &reason);
+    ngx_http_victorops_job_finished(t->data, t);
 }
 
 
@@ -173,7 +244,7 @@ ngx_http_victorops_job_done(ngx_http_victorops_transfer_t *t)
  * {"error":"..."}).
  */
 
-static void
+void
 ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
     ngx_str_t *id, ngx_str_t *reason)
 {

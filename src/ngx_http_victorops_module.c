@@ -22,6 +22,8 @@ static char *ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_victorops_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_victorops_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_victorops_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
 static ngx_int_t ngx_http_victorops_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_victorops_init_process(ngx_cycle_t *cycle);
 static void ngx_http_victorops_exit_process(ngx_cycle_t *cycle);
@@ -51,6 +53,13 @@ static ngx_command_t  ngx_http_victorops_commands[] = {
     { ngx_string("victorops_webhook"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_victorops_webhook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("victorops_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_victorops_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -179,13 +188,128 @@ ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_victorops_main_conf_t  *vmcf = conf;
 
+    ngx_str_t                           name = ngx_string("victorops");
+    ngx_uint_t                          i;
+    ngx_http_victorops_integration_t  **vip;
+
     ngx_conf_init_uint_value(vmcf->max_connections, 16);
 
     if (ngx_http_victorops_resolve_references(cf, vmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
+    if (vmcf->integrations.nelts == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (vmcf->integrations.nelts > NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "more than %d victorops integrations",
+                           NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS);
+        return NGX_CONF_ERROR;
+    }
+
+    vip = vmcf->integrations.elts;
+
+    for (i = 0; i < vmcf->integrations.nelts; i++) {
+        vip[i]->index = i;
+
+        if (vip[i]->name.len > NGX_HTTP_VICTOROPS_NAME_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "victorops integration name \"%V\" is "
+                               "longer than %d", &vip[i]->name,
+                               NGX_HTTP_VICTOROPS_NAME_MAX);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* counters, rate limits and credential health, shared by workers */
+
+    vmcf->shm_zone = ngx_shared_memory_add(cf, &name,
+                          8 * ngx_pagesize
+                          + NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS
+                            * sizeof(ngx_http_victorops_shctx_t),
+                          &ngx_http_victorops_module);
+    if (vmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    vmcf->shm_zone->init = ngx_http_victorops_init_zone;
+    vmcf->shm_zone->data = vmcf;
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * One table of integration states for the zone's lifetime; across
+ * reloads an integration finds its state again by name.
+ */
+
+static ngx_int_t
+ngx_http_victorops_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_victorops_main_conf_t  *vmcf = shm_zone->data;
+
+    ngx_uint_t                          i, j, free;
+    ngx_slab_pool_t                    *shpool;
+    ngx_http_victorops_shctx_t         *sh;
+    ngx_http_victorops_integration_t  **vip, *vi;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shpool->data == NULL || (data == NULL && !shm_zone->shm.exists)) {
+        sh = ngx_slab_calloc(shpool, NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS
+                                     * sizeof(ngx_http_victorops_shctx_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = sh;
+
+    } else {
+        sh = shpool->data;
+    }
+
+    vip = vmcf->integrations.elts;
+
+    for (i = 0; i < vmcf->integrations.nelts; i++) {
+        vi = vip[i];
+        free = NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS;
+
+        for (j = 0; j < NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS; j++) {
+            if (sh[j].name_len == vi->name.len
+                && ngx_strncmp(sh[j].name, vi->name.data, vi->name.len) == 0)
+            {
+                break;
+            }
+
+            if (sh[j].name_len == 0 && free == NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS)
+            {
+                free = j;
+            }
+        }
+
+        if (j == NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS) {
+            if (free == NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS) {
+
+                /* names of removed integrations filled it: start over */
+
+                ngx_memzero(sh, NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS
+                                * sizeof(ngx_http_victorops_shctx_t));
+                free = 0;
+            }
+
+            j = free;
+            ngx_memcpy(sh[j].name, vi->name.data, vi->name.len);
+            sh[j].name_len = vi->name.len;
+        }
+
+        vi->sh = &sh[j];
+        vi->shpool = shpool;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -220,7 +344,10 @@ ngx_http_victorops_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_victorops_init_module(ngx_cycle_t *cycle)
 {
-    CURLcode  rc;
+    CURLcode                            rc;
+    ngx_uint_t                          i;
+    ngx_http_victorops_main_conf_t     *vmcf;
+    ngx_http_victorops_integration_t  **vip;
 
     /* before any worker forks; libcurl counts the calls */
 
@@ -233,6 +360,22 @@ ngx_http_victorops_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    vmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_victorops_module);
+    if (vmcf == NULL) {
+        return NGX_OK;
+    }
+
+    /* stores are created and migrated here, before the workers start */
+
+    vip = vmcf->integrations.elts;
+
+    for (i = 0; i < vmcf->integrations.nelts; i++) {
+        if (ngx_http_victorops_store_prepare(cycle, vip[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     return NGX_OK;
 }
 
@@ -240,7 +383,9 @@ ngx_http_victorops_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_victorops_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_victorops_main_conf_t  *vmcf;
+    ngx_uint_t                          i;
+    ngx_http_victorops_main_conf_t     *vmcf;
+    ngx_http_victorops_integration_t  **vip;
 
     if (ngx_process != NGX_PROCESS_WORKER
         && ngx_process != NGX_PROCESS_SINGLE)
@@ -255,12 +400,45 @@ ngx_http_victorops_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_victorops_curl_init(cycle, vmcf->max_connections);
+    if (ngx_http_victorops_curl_init(cycle, vmcf->max_connections)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    vip = vmcf->integrations.elts;
+
+    for (i = 0; i < vmcf->integrations.nelts; i++) {
+
+        /* without its store an integration answers 503, others go on */
+
+        (void) ngx_http_victorops_queue_init(cycle, vip[i]);
+    }
+
+    return NGX_OK;
 }
 
 
 static void
 ngx_http_victorops_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                          i;
+    ngx_http_victorops_main_conf_t     *vmcf;
+    ngx_http_victorops_integration_t  **vip;
+
+    /* in-flight sends are released to the queue, then stores close */
+
     ngx_http_victorops_curl_done(cycle);
+
+    vmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_victorops_module);
+    if (vmcf == NULL) {
+        return;
+    }
+
+    vip = vmcf->integrations.elts;
+
+    for (i = 0; i < vmcf->integrations.nelts; i++) {
+        ngx_http_victorops_queue_done(vip[i]);
+    }
 }

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <curl/curl.h>
+#include <sqlite3.h>
 #include <openssl/sha.h>
 
 #include "ngx_http_victorops_payload.h"
@@ -27,6 +28,73 @@
 typedef struct {
     u_char                        digest[SHA256_DIGEST_LENGTH];
 } ngx_http_victorops_secret_t;
+
+
+/* counters shown by victorops_status, shared by all workers */
+
+enum {
+    NGX_HTTP_VICTOROPS_C_ACCEPTED_ALERT = 0,
+    NGX_HTTP_VICTOROPS_C_ACCEPTED_ACK,
+    NGX_HTTP_VICTOROPS_C_ACCEPTED_RECOVERY,
+    NGX_HTTP_VICTOROPS_C_IGNORED_TYPE,
+    NGX_HTTP_VICTOROPS_C_IGNORED_INFO,
+    NGX_HTTP_VICTOROPS_C_IGNORED_NOT_INCIDENT,
+    NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK,
+    NGX_HTTP_VICTOROPS_C_DUPLICATE,
+    NGX_HTTP_VICTOROPS_C_UNAUTHORIZED,
+    NGX_HTTP_VICTOROPS_C_INVALID,
+    NGX_HTTP_VICTOROPS_C_REJECTED,
+    NGX_HTTP_VICTOROPS_C_DELIVERED,
+    NGX_HTTP_VICTOROPS_C_RETRIED,
+    NGX_HTTP_VICTOROPS_C_DEAD,
+    NGX_HTTP_VICTOROPS_C_RATE_LIMITED,
+    NGX_HTTP_VICTOROPS_C_N
+};
+
+
+#define NGX_HTTP_VICTOROPS_NAME_MAX       64
+#define NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS  64
+#define NGX_HTTP_VICTOROPS_ERROR_MAX      160
+
+
+typedef struct {
+    time_t                        time;
+    ngx_uint_t                    status;
+    u_char                        reason[NGX_HTTP_VICTOROPS_ERROR_MAX];
+    size_t                        reason_len;
+} ngx_http_victorops_last_error_t;
+
+
+typedef struct {
+    u_char                        name[NGX_HTTP_VICTOROPS_NAME_MAX];
+    size_t                        name_len;
+
+    ngx_atomic_t                  counters[NGX_HTTP_VICTOROPS_C_N];
+    ngx_atomic_t                  lock_waits;
+    ngx_atomic_t                  lock_wait_ms;
+    ngx_atomic_t                  commits;
+    ngx_atomic_t                  commit_us;
+    ngx_atomic_t                  commit_us_max;
+
+    /* under the zone's mutex */
+    int64_t                       alert_tokens;       /* in 1/1000 */
+    int64_t                       alert_refill_ms;
+    int64_t                       rootly_paused_until;
+    time_t                        rootly_last_success;
+    ngx_uint_t                    rootly_auth_failing;
+    ngx_http_victorops_last_error_t  rootly_error;
+} ngx_http_victorops_shctx_t;
+
+
+typedef struct ngx_http_victorops_store_s  ngx_http_victorops_store_t;
+
+
+typedef struct {
+    int64_t                       pending;
+    int64_t                       oldest;
+    int64_t                       dead;
+    int64_t                       links;
+} ngx_http_victorops_store_stats_t;
 
 
 typedef struct {
@@ -49,8 +117,30 @@ typedef struct {
     ngx_str_t                     portal_url;
     ngx_str_t                     store;
 
+    ngx_str_t                     admin_token;
+
     ngx_msec_t                    rootly_timeout;
     ngx_uint_t                    json_max_depth;
+
+    ngx_uint_t                    alert_limit;        /* per minute */
+    ngx_uint_t                    alert_limit_reject;
+    ngx_msec_t                    duplicate_window;
+    ngx_msec_t                    retry_max_delay;
+    ngx_msec_t                    max_age;
+    ngx_uint_t                    store_sync;
+    ngx_msec_t                    store_busy_timeout;
+
+    ngx_uint_t                    index;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_victorops_shctx_t   *sh;
+
+    /* per worker */
+    ngx_http_victorops_store_t   *st;
+    ngx_queue_t                   batch;
+    ngx_connection_t              dummy;
+    ngx_event_t                   commit_event;
+    ngx_event_t                   dispatch_event;
+    ngx_uint_t                    inflight;
 } ngx_http_victorops_integration_t;
 
 
@@ -58,6 +148,7 @@ typedef struct {
     ngx_array_t                   integrations;       /* integration_t * */
     ngx_array_t                   references;         /* reference_t */
     ngx_uint_t                    max_connections;
+    ngx_shm_zone_t               *shm_zone;
 } ngx_http_victorops_main_conf_t;
 
 
@@ -98,6 +189,7 @@ struct ngx_http_victorops_transfer_s {
 
     ngx_http_victorops_transfer_pt  handler;
     void                         *data;
+    const char                   *what;
 
     /* outcome */
     CURLcode                      code;
@@ -112,17 +204,31 @@ struct ngx_http_victorops_transfer_s {
 };
 
 
-/* a unit of work for an upstream; the durable queue will hold these */
+/* a unit of work for an upstream, as kept in the store */
+
+#define NGX_HTTP_VICTOROPS_JOB_ALERT      1   /* POST /v1/alerts */
+#define NGX_HTTP_VICTOROPS_JOB_ACTIVITY   2   /* linked incident activity */
+
 
 typedef struct {
     ngx_http_victorops_integration_t  *integration;
+    int64_t                       seq;
+    int64_t                       created;            /* epoch ms */
     ngx_str_t                     id;
-    ngx_str_t                     method;
-    ngx_str_t                     path;
-    ngx_str_t                     body;
+    ngx_uint_t                    kind;
+    ngx_uint_t                    class;
+    ngx_uint_t                    attempts;
+    ngx_str_t                     key;                /* the incident */
     ngx_str_t                     incident;
-    const char                   *what;
+    ngx_str_t                     entity;
+    ngx_str_t                     body;
 } ngx_http_victorops_job_t;
+
+
+/* how logs name a job's incident: its number, else the key */
+
+#define ngx_http_victorops_job_incident(job)                                  \
+    ((job)->incident.len ? &(job)->incident : &(job)->key)
 
 
 char *ngx_http_victorops_integration_block(ngx_conf_t *cf,
@@ -152,8 +258,89 @@ ngx_int_t ngx_http_victorops_transfer_header(ngx_http_victorops_transfer_t *t,
 ngx_int_t ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t);
 
 ngx_int_t ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id);
-ngx_int_t ngx_http_victorops_job_submit(ngx_http_victorops_job_t *job,
-    ngx_log_t *log);
+ngx_int_t ngx_http_victorops_job_send(ngx_http_victorops_job_t *job);
+void ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
+    ngx_str_t *id, ngx_str_t *reason);
+ngx_int_t ngx_http_victorops_queue_duplicate(
+    ngx_http_victorops_integration_t *vi, u_char *hash, int64_t now);
+ngx_int_t ngx_http_victorops_queue_alert_batched(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *key);
+void ngx_http_victorops_webhook_reply(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_http_victorops_event_t *ev, ngx_str_t *id);
+int64_t ngx_http_victorops_now(void);
+
+ngx_int_t ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi);
+void ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi);
+ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
+    ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
+    u_char *hash);
+void ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi);
+void ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
+    ngx_http_victorops_transfer_t *t);
+ngx_int_t ngx_http_victorops_alert_token(
+    ngx_http_victorops_integration_t *vi, int64_t now, int64_t *wait);
+void ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t counter);
+
+ngx_int_t ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi);
+ngx_int_t ngx_http_victorops_store_open(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi);
+void ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi);
+ngx_int_t ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi);
+ngx_int_t ngx_http_victorops_store_commit(
+    ngx_http_victorops_integration_t *vi);
+void ngx_http_victorops_store_rollback(ngx_http_victorops_integration_t *vi);
+ngx_int_t ngx_http_victorops_store_insert(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job);
+ngx_int_t ngx_http_victorops_store_claim(ngx_http_victorops_integration_t *vi,
+    ngx_pool_t *pool, int64_t now, int64_t lease_until, ngx_uint_t n,
+    ngx_array_t *jobs);
+ngx_int_t ngx_http_victorops_store_done(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job);
+ngx_int_t ngx_http_victorops_store_retry(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job, int64_t next_at, ngx_uint_t status,
+    ngx_str_t *error);
+ngx_int_t ngx_http_victorops_store_release(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_job_t *job,
+    int64_t next_at);
+ngx_int_t ngx_http_victorops_store_dead(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job, ngx_uint_t status, ngx_str_t *error,
+    int64_t now);
+ngx_int_t ngx_http_victorops_store_link_get(
+    ngx_http_victorops_integration_t *vi, ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *incident, ngx_str_t *entity, ngx_str_t *rootly_incident,
+    ngx_str_t *rootly_alert);
+ngx_int_t ngx_http_victorops_store_link_set(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *key,
+    ngx_str_t *incident, ngx_str_t *entity, ngx_str_t *rootly_incident,
+    ngx_str_t *rootly_alert, int64_t now);
+ngx_int_t ngx_http_victorops_store_link_delete(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *key,
+    ngx_str_t *incident, ngx_str_t *entity);
+ngx_int_t ngx_http_victorops_store_alert_pending(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *key);
+ngx_int_t ngx_http_victorops_store_dedup_seen(
+    ngx_http_victorops_integration_t *vi, u_char *hash, size_t len,
+    int64_t since);
+ngx_int_t ngx_http_victorops_store_dedup_add(
+    ngx_http_victorops_integration_t *vi, u_char *hash, size_t len,
+    int64_t now);
+ngx_int_t ngx_http_victorops_store_dedup_expire(
+    ngx_http_victorops_integration_t *vi, int64_t before);
+ngx_int_t ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_store_stats_t *stats);
+int64_t ngx_http_victorops_store_next_due(
+    ngx_http_victorops_integration_t *vi);
+ngx_int_t ngx_http_victorops_store_dead_list(
+    ngx_http_victorops_integration_t *vi, yajl_gen g, ngx_uint_t limit);
+ngx_int_t ngx_http_victorops_store_replay(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *id, int64_t now, ngx_uint_t *n);
+
+ngx_int_t ngx_http_victorops_status_handler(ngx_http_request_t *r);
+char *ngx_http_victorops_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 ngx_int_t ngx_http_victorops_webhook_handler(ngx_http_request_t *r);
 

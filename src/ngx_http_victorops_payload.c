@@ -319,6 +319,7 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
 
         } else {
             ev->class = NGX_HTTP_VICTOROPS_IGNORED;
+            ev->why = NGX_HTTP_VICTOROPS_WHY_TYPE;
 
             len = ngx_min(ev->notification_type.len, 64);
 
@@ -360,6 +361,7 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
 
         } else if (ngx_http_victorops_is(&phase, "INFO")) {
             ev->class = NGX_HTTP_VICTOROPS_IGNORED;
+            ev->why = NGX_HTTP_VICTOROPS_WHY_INFO;
             ngx_str_set(&ev->reason, "informational message");
             return NGX_OK;
 
@@ -376,6 +378,7 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
         && ev->display_name.len == 0)
     {
         ev->class = NGX_HTTP_VICTOROPS_IGNORED;
+        ev->why = NGX_HTTP_VICTOROPS_WHY_INCIDENT;
         ngx_str_set(&ev->reason, "not an incident event");
         return NGX_OK;
     }

@@ -32,6 +32,11 @@
 #define NGX_HTTP_VICTOROPS_IGNORED        3
 
 
+#define NGX_HTTP_VICTOROPS_WHY_TYPE       1   /* unsupported type */
+#define NGX_HTTP_VICTOROPS_WHY_INFO       2   /* informational */
+#define NGX_HTTP_VICTOROPS_WHY_INCIDENT   3   /* not an incident event */
+
+
 #define NGX_HTTP_VICTOROPS_MAX_DEPTH      32
 
 
@@ -53,6 +58,7 @@ typedef struct {
     ngx_http_victorops_json_t    *payload;
 
     ngx_uint_t                    class;
+    ngx_uint_t                    why;
     ngx_str_t                     reason;
 
     ngx_str_t                     notification_type;
@@ -109,6 +115,14 @@ ngx_int_t ngx_http_victorops_gen_finish(yajl_gen g, ngx_pool_t *pool,
 ngx_int_t ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
     ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
     ngx_str_t *body);
+ngx_int_t ngx_http_victorops_rootly_event(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_str_t *body);
+ngx_int_t ngx_http_victorops_rootly_resolve(ngx_pool_t *pool,
+    ngx_str_t *text, ngx_str_t *body);
+ngx_int_t ngx_http_victorops_activity_text(ngx_pool_t *pool,
+    ngx_http_victorops_event_t *ev, ngx_str_t *text);
+ngx_int_t ngx_http_victorops_event_key(ngx_pool_t *pool,
+    ngx_http_victorops_event_t *ev, ngx_str_t *key);
 ngx_int_t ngx_http_victorops_iso8601(ngx_pool_t *pool, ngx_str_t *epoch,
     ngx_str_t *iso);
 

@@ -152,6 +152,166 @@ ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
 }
 
 
+/*
+ * POST /v1/incidents/{id}/events, schema "new_incident_event":
+ * {"data":{"type":"incident_events","attributes":{"event":...}}}
+ */
+
+ngx_int_t
+ngx_http_victorops_rootly_event(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_str_t *body)
+{
+    yajl_gen  g;
+
+    g = ngx_http_victorops_gen_create(pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "incident_events") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "event", text) != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "visibility") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "internal") != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_victorops_gen_finish(g, pool, body);
+}
+
+
+/*
+ * POST /v1/alerts/{id}/resolve, schema "resolve_alert":
+ * {"data":{"type":"alerts","attributes":{"resolution_message":...}}}
+ */
+
+ngx_int_t
+ngx_http_victorops_rootly_resolve(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_str_t *body)
+{
+    yajl_gen  g;
+
+    g = ngx_http_victorops_gen_create(pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "alerts") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "resolution_message", text)
+           != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_victorops_gen_finish(g, pool, body);
+}
+
+
+/*
+ * "Acknowledged in VictorOps by jdoe: looking at the canary",
+ * "Resolved in VictorOps by jdoe", "Triggered again in VictorOps: ..."
+ */
+
+ngx_int_t
+ngx_http_victorops_activity_text(ngx_pool_t *pool,
+    ngx_http_victorops_event_t *ev, ngx_str_t *text)
+{
+    u_char      *p;
+    size_t       len;
+    const char  *verb;
+
+    switch (ev->class) {
+
+    case NGX_HTTP_VICTOROPS_ACK:
+        verb = "Acknowledged in VictorOps";
+        break;
+
+    case NGX_HTTP_VICTOROPS_RECOVERY:
+        verb = "Resolved in VictorOps";
+        break;
+
+    default:
+        verb = "Triggered again in VictorOps";
+        break;
+    }
+
+    len = ngx_strlen(verb) + sizeof(" by : ") + ev->user.len
+          + ev->message.len + ev->summary.len;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    text->data = p;
+    p = ngx_cpymem(p, verb, ngx_strlen(verb));
+
+    if (ev->class == NGX_HTTP_VICTOROPS_ALERT) {
+        if (ev->summary.len) {
+            p = ngx_sprintf(p, ": %V", &ev->summary);
+        }
+
+    } else {
+        if (ev->user.len) {
+            p = ngx_sprintf(p, " by %V", &ev->user);
+        }
+
+        if (ev->class == NGX_HTTP_VICTOROPS_ACK && ev->message.len) {
+            p = ngx_sprintf(p, ": %V", &ev->message);
+        }
+    }
+
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
+/* the incident within an integration: entity id, else "#number", else name */
+
+ngx_int_t
+ngx_http_victorops_event_key(ngx_pool_t *pool, ngx_http_victorops_event_t *ev,
+    ngx_str_t *key)
+{
+    if (ev->entity_id.len) {
+        *key = ev->entity_id;
+        return NGX_OK;
+    }
+
+    if (ev->incident.len == 0) {
+        *key = ev->display_name;
+        return NGX_OK;
+    }
+
+    key->data = ngx_pnalloc(pool, ev->incident.len + 1);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "#%V", &ev->incident) - key->data;
+
+    return NGX_OK;
+}
+
+
 /* "victorops:<organization>:<entity id, else incident number, else name>" */
 
 static ngx_int_t

@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/sha.h>
+
 #include "ngx_http_victorops_module.h"
 
 
@@ -47,7 +49,9 @@ static ngx_int_t ngx_http_victorops_webhook_process(ngx_http_request_t *r,
 static ngx_int_t ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
     ngx_str_t *msg);
-static ngx_int_t ngx_http_victorops_webhook_alert(ngx_http_request_t *r,
+static ngx_int_t ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev);
+static ngx_int_t ngx_http_victorops_ignored(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev);
 static ngx_int_t ngx_http_victorops_body_chunks(ngx_http_request_t *r,
     ngx_http_victorops_chunk_pt handler, void *data);
@@ -66,10 +70,6 @@ static ngx_int_t ngx_http_victorops_reject(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, const char *why);
 static ngx_int_t ngx_http_victorops_unauthorized(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, const char *why);
-
-
-static ngx_str_t  ngx_http_victorops_no_link =
-    ngx_string("no linked Rootly incident or alert");
 
 
 ngx_int_t
@@ -245,11 +245,43 @@ ngx_http_victorops_has_signature(ngx_http_request_t *r)
 static void
 ngx_http_victorops_webhook_body(ngx_http_request_t *r)
 {
+    ngx_int_t                          rc;
     ngx_http_victorops_webhook_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_victorops_module);
 
-    ngx_http_finalize_request(r, ngx_http_victorops_webhook_process(r, ctx));
+    rc = ngx_http_victorops_webhook_process(r, ctx);
+
+    /* NGX_DONE: the reply waits for the commit of the batch */
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/* called by the group commit: the job is on disk (NGX_OK) or not */
+
+void
+ngx_http_victorops_webhook_reply(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_http_victorops_event_t *ev, ngx_str_t *id)
+{
+    ngx_str_t          msg;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_reply(r, NGX_HTTP_ACCEPTED, "accepted", ev,
+                                      id);
+
+    } else {
+        ngx_str_set(&msg, "cannot store the event, try again");
+        rc = ngx_http_victorops_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, &msg);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -260,7 +292,7 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
     ngx_int_t                          rc;
     ngx_str_t                          msg;
     ngx_http_victorops_json_t         *root;
-    ngx_http_victorops_event_t         ev;
+    ngx_http_victorops_event_t        *ev;
     ngx_http_victorops_integration_t  *vi;
 
     vi = ctx->integration;
@@ -273,6 +305,7 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_BAD_REQUEST:
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_INVALID);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "victorops integration \"%V\": %V", &vi->name, &msg);
         return ngx_http_victorops_error(r, rc, &msg);
@@ -285,36 +318,191 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
         return rc;
     }
 
-    if (ngx_http_victorops_classify(r->pool, root, &ev) != NGX_OK) {
+    ev = ngx_palloc(r->pool, sizeof(ngx_http_victorops_event_t));
+    if (ev == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    switch (ev.class) {
-
-    case NGX_HTTP_VICTOROPS_ALERT:
-        return ngx_http_victorops_webhook_alert(r, vi, &ev);
-
-    case NGX_HTTP_VICTOROPS_ACK:
-    case NGX_HTTP_VICTOROPS_RECOVERY:
-
-        /* linked incident activity needs the link store */
-
-        ev.reason = ngx_http_victorops_no_link;
-        break;
-
-    default: /* NGX_HTTP_VICTOROPS_IGNORED */
-        break;
+    if (ngx_http_victorops_classify(r->pool, root, ev) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ev->class != NGX_HTTP_VICTOROPS_IGNORED) {
+        return ngx_http_victorops_webhook_enqueue(r, vi, ev);
+    }
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_IGNORED_TYPE
+                                 + ev->why - NGX_HTTP_VICTOROPS_WHY_TYPE);
+
+    return ngx_http_victorops_ignored(r, vi, ev);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_ignored(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev)
+{
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "victorops integration \"%V\": ignored %s%s%V%s: %V",
                   &vi->name,
-                  ev.class == NGX_HTTP_VICTOROPS_IGNORED
-                      ? "delivery" : ngx_http_victorops_class_name(ev.class),
-                  ev.incident.len ? " for incident \"" : "", &ev.incident,
-                  ev.incident.len ? "\"" : "", &ev.reason);
+                  ev->class == NGX_HTTP_VICTOROPS_IGNORED
+                      ? "delivery" : ngx_http_victorops_class_name(ev->class),
+                  ev->incident.len ? " for incident \"" : "", &ev->incident,
+                  ev->incident.len ? "\"" : "", &ev->reason);
 
-    return ngx_http_victorops_reply(r, NGX_HTTP_OK, "ignored", &ev, NULL);
+    return ngx_http_victorops_reply(r, NGX_HTTP_OK, "ignored", ev, NULL);
+}
+
+
+/*
+ * An alert, or activity about an incident linked (or about to be
+ * linked by an alert still queued) to Rootly, becomes a job.
+ */
+
+static ngx_int_t
+ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev)
+{
+    u_char                           *p;
+    int64_t                           now, wait;
+    ngx_int_t                         rc;
+    ngx_str_t                         msg, rootly_incident, rootly_alert;
+    ngx_table_elt_t                  *h;
+    ngx_http_victorops_job_t          job;
+    ngx_http_victorops_alert_conf_t   conf;
+    u_char                            hash[SHA256_DIGEST_LENGTH];
+    u_char                            class;
+    SHA256_CTX                        sha;
+
+    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+
+    job.integration = vi;
+    job.class = ev->class;
+    job.incident = ev->incident;
+    job.entity = ev->entity_id;
+
+    if (ngx_http_victorops_event_key(r->pool, ev, &job.key) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_victorops_store_link_get(vi, r->pool, &job.key,
+                                           &ev->incident, &ev->entity_id,
+                                           &rootly_incident, &rootly_alert);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    if (ev->class == NGX_HTTP_VICTOROPS_ALERT && rootly_incident.len == 0) {
+        job.kind = NGX_HTTP_VICTOROPS_JOB_ALERT;
+
+        conf.portal_url = vi->portal_url;
+        conf.organization = vi->name;
+
+        if (ngx_http_victorops_rootly_alert(r->pool, ev, &conf, &job.body)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        if (rc == NGX_DECLINED
+            && ngx_http_victorops_queue_alert_batched(vi, &job.key)
+               != NGX_OK)
+        {
+            rc = ngx_http_victorops_store_alert_pending(vi, &job.key);
+
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_SERVICE_UNAVAILABLE;
+            }
+
+            if (rc == NGX_DECLINED) {
+                ngx_str_set(&ev->reason, "no linked Rootly incident or alert");
+                ngx_http_victorops_count(vi,
+                                         NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK);
+                return ngx_http_victorops_ignored(r, vi, ev);
+            }
+        }
+
+        job.kind = NGX_HTTP_VICTOROPS_JOB_ACTIVITY;
+
+        if (ngx_http_victorops_activity_text(r->pool, ev, &job.body)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /* the same delivery again: same incident, class and content */
+
+    class = (u_char) ev->class;
+
+    SHA256_Init(&sha);
+    SHA256_Update(&sha, &class, 1);
+    SHA256_Update(&sha, job.key.data, job.key.len);
+    SHA256_Update(&sha, job.body.data, job.body.len);
+    SHA256_Final(hash, &sha);
+
+    now = ngx_http_victorops_now();
+
+    rc = ngx_http_victorops_queue_duplicate(vi, hash, now);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    if (rc == NGX_OK) {
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": duplicate %s for "
+                      "incident \"%V\" not forwarded again", &vi->name,
+                      ngx_http_victorops_class_name(ev->class),
+                      ngx_http_victorops_job_incident(&job));
+
+        ngx_str_null(&ev->reason);
+        return ngx_http_victorops_reply(r, NGX_HTTP_OK, "duplicate", ev,
+                                        NULL);
+    }
+
+    if (job.kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+        && vi->alert_limit_reject
+        && ngx_http_victorops_alert_token(vi, now, &wait) == NGX_BUSY)
+    {
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_REJECTED);
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "victorops integration \"%V\": alert_limit reached, "
+                      "alert for incident \"%V\" rejected", &vi->name,
+                      &job.key);
+
+        h = ngx_list_push(&r->headers_out.headers);
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (h == NULL || p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.data = p;
+        h->value.len = ngx_sprintf(p, "%L", (wait + 999) / 1000) - p;
+
+        ngx_str_set(&msg, "alert limit reached, retry later");
+        return ngx_http_victorops_error(r, NGX_HTTP_TOO_MANY_REQUESTS, &msg);
+    }
+
+    if (ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_victorops_queue_accept(r, &job, ev, hash) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "victorops integration \"%V\": cannot queue %s for "
+                      "incident \"%V\"", &vi->name,
+                      ngx_http_victorops_class_name(ev->class), &job.key);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
 }
 
 
@@ -440,48 +628,6 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
     ngx_http_victorops_form_unquote(*root);
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_victorops_webhook_alert(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev)
-{
-    ngx_http_victorops_job_t         job;
-    ngx_http_victorops_alert_conf_t  conf;
-
-    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
-
-    conf.portal_url = vi->portal_url;
-    conf.organization = vi->name;
-
-    if (ngx_http_victorops_rootly_alert(r->pool, ev, &conf, &job.body)
-        != NGX_OK
-        || ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    job.integration = vi;
-    job.what = "alert";
-    job.incident = ev->incident.len ? ev->incident : ev->entity_id;
-    ngx_str_set(&job.method, "POST");
-    ngx_str_set(&job.path, "/v1/alerts");
-
-    if (ngx_http_victorops_job_submit(&job, r->connection->log) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "victorops integration \"%V\": cannot start sending "
-                      "alert for incident \"%V\"", &vi->name, &job.incident);
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "victorops integration \"%V\": accepted alert for "
-                  "incident \"%V\" (job %V)", &vi->name, &job.incident,
-                  &job.id);
-
-    return ngx_http_victorops_reply(r, NGX_HTTP_ACCEPTED, "accepted", ev,
-                                    &job.id);
 }
 
 
@@ -638,6 +784,8 @@ ngx_http_victorops_unauthorized(ngx_http_request_t *r,
 {
     ngx_str_t         msg;
     ngx_table_elt_t  *h;
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_UNAUTHORIZED);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "victorops integration \"%V\": webhook from %V "

@@ -13,6 +13,7 @@ my $http_config = <<'_EOC_';
     victorops_integration acme {
         rootly_url $TEST_NGINX_ROOTLY_URL;
         rootly_token rootly-test-token;
+        store logs/acme.db;
         webhook_secret s3cret;
         escalation_auth_code vo-auth-code-5b1e;
         escalation_url https://hooks.example.com/victorops/escalation/;

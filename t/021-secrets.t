@@ -14,6 +14,7 @@ my $http_config = <<'_EOC_';
     victorops_integration acme {
         rootly_url $TEST_NGINX_ROOTLY_URL;
         rootly_token rootly-test-token;
+        store logs/acme.db;
         webhook_secret the-real-secret;
     }
     log_format masked '$remote_addr "$request" $status uri=$victorops_request_uri';
@@ -99,6 +100,7 @@ WRONG-HEADER-SECRET
     victorops_integration acme {
         rootly_url $TEST_NGINX_ROOTLY_URL;
         rootly_token SECRET-ROOTLY-TOKEN;
+        store logs/acme.db;
         webhook_secret the-real-secret;
     }
 --- config

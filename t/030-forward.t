@@ -12,6 +12,7 @@ my $http_config = <<'_EOC_';
     victorops_integration acme {
         rootly_url $TEST_NGINX_ROOTLY_URL;
         rootly_token rootly-test-token;
+        store logs/acme.db;
         webhook_secret s3cret;
         rootly_timeout 1s;
     }
@@ -36,6 +37,7 @@ that must answer.
     victorops_integration acme {
         rootly_url http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
         rootly_token same-worker-token;
+        store logs/acme.db;
         webhook_secret s3cret;
         rootly_timeout 3s;
     }
@@ -72,6 +74,7 @@ delivered: rootly answered 201, id "7d3c0b6e-in-the-same-worker"
              accept => 'application/vnd.api+json',
              expect => undef,
              'user-agent' => qr{^ngx_http_victorops_module/\d}}}
+--- wait eval: slow(0.5)
 --- error_log eval
 qr/alert for incident "3101" \(job [0-9a-f]{16}\) delivered: rootly answered 201, id "[0-9a-f-]{36}"/
 
@@ -82,13 +85,14 @@ qr/alert for incident "3101" \(job [0-9a-f]{16}\) delivered: rootly answered 201
     victorops_integration acme {
         rootly_url $TEST_NGINX_ROOTLY_URL;
         rootly_token not-the-token;
+        store logs/acme.db;
         webhook_secret s3cret;
     }
 --- request eval: fixture_request('simple-unset.json')
 --- error_code: 202
 --- rootly_received eval: {count => 1, status => 401}
 --- error_log
-not delivered: rootly answered 401
+not delivered, attempt 1: rootly answered 401
 --- no_error_log
 not-the-token
 
@@ -102,7 +106,7 @@ not-the-token
 --- wait eval: slow(0.5)
 --- error_log
 alert for incident "3101"
-not delivered: rootly answered 500
+not delivered, attempt 1: rootly answered 500
 
 
 
@@ -121,7 +125,7 @@ not delivered: rootly answered 500
 --- error_code: 202
 --- wait eval: slow(2)
 --- error_log eval
-qr/alert for incident "3101" \(job \w+\) not delivered to rootly: Operation timed out after 1\d\d\d milliseconds/
+qr/alert for incident "3101" \(job \w+\) not delivered, attempt 1: Operation timed out after 1\d\d\d milliseconds/
 
 
 
@@ -140,7 +144,7 @@ qr/alert for incident "3101" \(job \w+\) not delivered to rootly: Operation time
 --- error_code: 202
 --- wait eval: slow(0.5)
 --- error_log eval
-qr/alert for incident "3101" \(job \w+\) not delivered to rootly: (Recv failure: Connection reset by peer|Empty reply from server)/
+qr/alert for incident "3101" \(job \w+\) not delivered, attempt 1: (Recv failure: Connection reset by peer|Empty reply from server)/
 
 
 
@@ -149,13 +153,14 @@ qr/alert for incident "3101" \(job \w+\) not delivered to rootly: (Recv failure:
     victorops_integration acme {
         rootly_url http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
         rootly_token t;
+        store logs/acme.db;
         webhook_secret s3cret;
     }
 --- request eval: fixture_request('simple-unset.json')
 --- error_code: 202
 --- wait eval: slow(0.5)
 --- error_log eval
-qr/not delivered to rootly: Failed to connect to 127\.0\.0\.1 port \d+/
+qr/not delivered, attempt 1: Failed to connect to 127\.0\.0\.1 port \d+/
 
 
 
@@ -165,7 +170,7 @@ qr/not delivered to rootly: Failed to connect to 127\.0\.0\.1 port \d+/
 --- error_code: 202
 --- rootly_received eval: {count => 1, status => 429}
 --- error_log
-not delivered: rootly answered 429: "Rate limit exceeded. Try again later."
+rootly rate limit: sends paused for
 
 
 
@@ -179,7 +184,7 @@ cannot be produced by the module, so the fault forces a 422 instead.
 --- error_code: 202
 --- rootly_received eval: {count => 1, status => 422}
 --- error_log
-not delivered: rootly answered 422: "summary is too long"
+dead-lettered after 1 attempt: rootly answered 422: "summary is too long"
 
 
 

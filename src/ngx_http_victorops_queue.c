@@ -1,0 +1,828 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * The durable queue.  Accepting: the jobs of one event-loop turn are
+ * written in one transaction (group commit) and their senders answered
+ * once it has committed.  Dispatching: a timer in every worker claims
+ * due jobs with a lease, sends them and records the outcome: delivered,
+ * retried with backoff, paused by a rate limit, or dead-lettered.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+#define NGX_HTTP_VICTOROPS_CLAIM_MAX     32
+#define NGX_HTTP_VICTOROPS_INFLIGHT_MAX  64
+#define NGX_HTTP_VICTOROPS_POLL          1000
+#define NGX_HTTP_VICTOROPS_LEASE_EXTRA   30000
+#define NGX_HTTP_VICTOROPS_RETRY_BASE    1000
+#define NGX_HTTP_VICTOROPS_PAUSE_DEFAULT 60000
+
+
+typedef struct {
+    ngx_queue_t                        queue;
+    ngx_http_request_t                *request;
+    ngx_http_victorops_job_t           job;
+    ngx_http_victorops_event_t        *event;
+    u_char                             hash[SHA256_DIGEST_LENGTH];
+} ngx_http_victorops_pending_t;
+
+
+static void ngx_http_victorops_pending_cleanup(void *data);
+static void ngx_http_victorops_commit_handler(ngx_event_t *ev);
+static void ngx_http_victorops_dispatch_handler(ngx_event_t *ev);
+static void ngx_http_victorops_dispatch_at(
+    ngx_http_victorops_integration_t *vi, int64_t now, int64_t at);
+static void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
+static void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
+static u_char *ngx_http_victorops_outcome(u_char *buf,
+    ngx_http_victorops_transfer_t *t, ngx_str_t *reason);
+static void ngx_http_victorops_rootly_error(
+    ngx_http_victorops_integration_t *vi, ngx_uint_t status,
+    ngx_str_t *reason);
+static void ngx_http_victorops_rootly_pause(
+    ngx_http_victorops_integration_t *vi, int64_t until);
+
+
+int64_t
+ngx_http_victorops_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+void
+ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t counter)
+{
+    if (vi->sh) {
+        (void) ngx_atomic_fetch_add(&vi->sh->counters[counter], 1);
+    }
+}
+
+
+ngx_int_t
+ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi)
+{
+    if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_init(&vi->batch);
+
+    /* the events' "connection", as nginx's debug log expects one */
+
+    vi->dummy.fd = (ngx_socket_t) -1;
+    vi->dummy.data = vi;
+
+    vi->commit_event.handler = ngx_http_victorops_commit_handler;
+    vi->commit_event.data = &vi->dummy;
+    vi->commit_event.log = cycle->log;
+
+    vi->dispatch_event.handler = ngx_http_victorops_dispatch_handler;
+    vi->dispatch_event.data = &vi->dummy;
+    vi->dispatch_event.log = cycle->log;
+    vi->dispatch_event.cancelable = 1;
+
+    /* whatever an earlier nginx left in the queue goes out first */
+
+    ngx_add_timer(&vi->dispatch_event, 10);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
+{
+    if (vi->dispatch_event.timer_set) {
+        ngx_del_timer(&vi->dispatch_event);
+    }
+
+    if (vi->dispatch_event.posted) {
+        ngx_delete_posted_event(&vi->dispatch_event);
+    }
+
+    if (vi->commit_event.posted) {
+        ngx_delete_posted_event(&vi->commit_event);
+    }
+
+    ngx_http_victorops_store_close(vi);
+}
+
+
+void
+ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi)
+{
+    if (vi->st && !vi->dispatch_event.posted) {
+        ngx_post_event(&vi->dispatch_event, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * Accept a job for request "r": it joins this turn's batch; the reply
+ * is sent by the commit handler once the batch is on disk.
+ */
+
+ngx_int_t
+ngx_http_victorops_queue_accept(ngx_http_request_t *r,
+    ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
+    u_char *hash)
+{
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_victorops_pending_t      *p;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = job->integration;
+
+    if (vi->st == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_palloc(r->pool, sizeof(ngx_http_victorops_pending_t));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->request = r;
+    p->job = *job;
+    p->event = ev;
+    ngx_memcpy(p->hash, hash, SHA256_DIGEST_LENGTH);
+
+    cln->handler = ngx_http_victorops_pending_cleanup;
+    cln->data = p;
+
+    ngx_queue_insert_tail(&vi->batch, &p->queue);
+
+    if (!vi->commit_event.posted) {
+        ngx_post_event(&vi->commit_event, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a request that goes away before the commit leaves the batch */
+
+static void
+ngx_http_victorops_pending_cleanup(void *data)
+{
+    ngx_http_victorops_pending_t  *p = data;
+
+    if (p->request) {
+        ngx_queue_remove(&p->queue);
+    }
+}
+
+
+/*
+ * NGX_OK: this delivery was already accepted within the duplicate
+ * window, or is in the batch being collected.
+ */
+
+ngx_int_t
+ngx_http_victorops_queue_duplicate(ngx_http_victorops_integration_t *vi,
+    u_char *hash, int64_t now)
+{
+    ngx_queue_t                   *q;
+    ngx_http_victorops_pending_t  *p;
+
+    for (q = ngx_queue_head(&vi->batch);
+         q != ngx_queue_sentinel(&vi->batch);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+
+        if (ngx_memcmp(p->hash, hash, SHA256_DIGEST_LENGTH) == 0) {
+            return NGX_OK;
+        }
+    }
+
+    if (vi->duplicate_window == 0) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_victorops_store_dedup_seen(vi, hash, SHA256_DIGEST_LENGTH,
+                                       now - (int64_t) vi->duplicate_window);
+}
+
+
+/* NGX_OK: an alert about "key" is in the batch being collected */
+
+ngx_int_t
+ngx_http_victorops_queue_alert_batched(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *key)
+{
+    ngx_queue_t                   *q;
+    ngx_http_victorops_pending_t  *p;
+
+    for (q = ngx_queue_head(&vi->batch);
+         q != ngx_queue_sentinel(&vi->batch);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+
+        if (p->job.kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+            && p->job.key.len == key->len
+            && ngx_strncmp(p->job.key.data, key->data, key->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_victorops_commit_handler(ngx_event_t *ev)
+{
+    int64_t                        now;
+    ngx_int_t                      rc;
+    ngx_uint_t                     n;
+    ngx_msec_t                     us;
+    ngx_queue_t                   *q, batch;
+    struct timeval                 start, end;
+    ngx_connection_t                  *c;
+    ngx_http_request_t                *r;
+    ngx_http_victorops_pending_t      *p;
+    ngx_http_victorops_integration_t  *vi;
+
+    c = ev->data;
+    vi = c->data;
+
+    if (ngx_queue_empty(&vi->batch)) {
+        return;
+    }
+
+    /* the batch is ours now: requests leaving go unnoticed */
+
+    batch = vi->batch;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    ngx_queue_init(&vi->batch);
+
+    now = ngx_http_victorops_now();
+
+    ngx_gettimeofday(&start);
+
+    rc = ngx_http_victorops_store_begin(vi);
+    n = 0;
+
+    for (q = ngx_queue_head(&batch);
+         rc == NGX_OK && q != ngx_queue_sentinel(&batch);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+
+        p->job.created = now;
+        n++;
+
+        rc = ngx_http_victorops_store_insert(vi, &p->job);
+
+        if (rc == NGX_OK && vi->duplicate_window) {
+            rc = ngx_http_victorops_store_dedup_add(vi, p->hash,
+                                                    SHA256_DIGEST_LENGTH,
+                                                    now);
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_store_commit(vi);
+
+    } else {
+        ngx_http_victorops_store_rollback(vi);
+    }
+
+    ngx_gettimeofday(&end);
+
+    us = (end.tv_sec - start.tv_sec) * 1000000
+         + (end.tv_usec - start.tv_usec);
+
+    if (vi->sh) {
+        (void) ngx_atomic_fetch_add(&vi->sh->commits, 1);
+        (void) ngx_atomic_fetch_add(&vi->sh->commit_us, us);
+
+        if (us > vi->sh->commit_us_max) {
+            vi->sh->commit_us_max = us;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "victorops commit: %ui jobs in %M us", n, us);
+
+    while (!ngx_queue_empty(&batch)) {
+        q = ngx_queue_head(&batch);
+        ngx_queue_remove(q);
+
+        p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+
+        r = p->request;
+        p->request = NULL;
+
+        if (rc == NGX_OK) {
+            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_ACCEPTED_ALERT
+                                         + p->event->class);
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "victorops integration \"%V\": accepted %s for "
+                          "incident \"%V\" (job %V)", &vi->name,
+                          ngx_http_victorops_class_name(p->event->class),
+                          ngx_http_victorops_job_incident(&p->job), &p->job.id);
+        }
+
+        ngx_http_victorops_webhook_reply(r, rc == NGX_OK ? NGX_OK : NGX_ERROR,
+                                         p->event, &p->job.id);
+    }
+
+    /* the fast path: send at once */
+
+    if (rc == NGX_OK) {
+        ngx_http_victorops_queue_kick(vi);
+    }
+}
+
+
+/* the token bucket of alert_limit, shared by all workers */
+
+ngx_int_t
+ngx_http_victorops_alert_token(ngx_http_victorops_integration_t *vi,
+    int64_t now, int64_t *wait)
+{
+    int64_t                      cap, add, limit;
+    ngx_int_t                    rc;
+    ngx_http_victorops_shctx_t  *sh;
+
+    limit = (int64_t) vi->alert_limit;
+
+    if (limit == 0 || vi->sh == NULL) {
+        return NGX_OK;
+    }
+
+    sh = vi->sh;
+    cap = limit * 1000;
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+
+    if (sh->alert_refill_ms == 0 || now - sh->alert_refill_ms > 60000) {
+        sh->alert_tokens = cap;
+        sh->alert_refill_ms = now;
+
+    } else if (now > sh->alert_refill_ms) {
+
+        /* limit tokens a minute, in thousandths, time used exactly */
+
+        add = (now - sh->alert_refill_ms) * limit / 60;
+
+        if (add > 0) {
+            sh->alert_tokens += add;
+            sh->alert_refill_ms += add * 60 / limit;
+        }
+
+        if (sh->alert_tokens >= cap) {
+            sh->alert_tokens = cap;
+            sh->alert_refill_ms = now;
+        }
+    }
+
+    if (sh->alert_tokens >= 1000) {
+        sh->alert_tokens -= 1000;
+        rc = NGX_OK;
+
+    } else {
+        *wait = (1000 - sh->alert_tokens) * 60 / limit + 1;
+        rc = NGX_BUSY;
+    }
+
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+
+    return rc;
+}
+
+
+static void
+ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
+{
+    int64_t                            now, wait, next, lease;
+    ngx_int_t                          rc;
+    ngx_uint_t                         i, room, limited;
+    ngx_pool_t                        *pool;
+    ngx_array_t                        jobs;
+    ngx_connection_t                  *c;
+    ngx_http_victorops_job_t          *job;
+    ngx_http_victorops_integration_t  *vi;
+
+    c = ev->data;
+    vi = c->data;
+
+    if (vi->st == NULL || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    now = ngx_http_victorops_now();
+    next = now + NGX_HTTP_VICTOROPS_POLL;
+
+    if (vi->sh && vi->sh->rootly_paused_until > now) {
+        ngx_http_victorops_dispatch_at(vi, now, vi->sh->rootly_paused_until);
+        return;
+    }
+
+    if (vi->inflight >= NGX_HTTP_VICTOROPS_INFLIGHT_MAX) {
+        return;     /* a finishing transfer kicks the dispatcher again */
+    }
+
+    room = ngx_min(NGX_HTTP_VICTOROPS_INFLIGHT_MAX - vi->inflight,
+                   NGX_HTTP_VICTOROPS_CLAIM_MAX);
+
+    pool = ngx_create_pool(4096, ev->log);
+    if (pool == NULL) {
+        ngx_http_victorops_dispatch_at(vi, now, next);
+        return;
+    }
+
+    if (ngx_array_init(&jobs, pool, room, sizeof(ngx_http_victorops_job_t))
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    lease = now + (int64_t) vi->rootly_timeout + NGX_HTTP_VICTOROPS_LEASE_EXTRA;
+
+    if (ngx_http_victorops_store_claim(vi, pool, now, lease, room, &jobs)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    job = jobs.elts;
+    limited = 0;
+
+    for (i = 0; i < jobs.nelts; i++) {
+
+        if (job[i].kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+            && !vi->alert_limit_reject
+            && ngx_http_victorops_alert_token(vi, now, &wait) == NGX_BUSY)
+        {
+            /* excess alerts wait in the queue, in order */
+
+            (void) ngx_http_victorops_store_release(vi, &job[i], now + wait);
+            next = ngx_min(next, now + wait);
+            limited = 1;
+            continue;
+        }
+
+        rc = ngx_http_victorops_job_send(&job[i]);
+
+        if (rc == NGX_OK) {
+            vi->inflight++;
+            continue;
+        }
+
+        if (rc == NGX_DECLINED) {
+
+            /* activity whose incident has no Rootly link: nothing to do */
+
+            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK);
+            (void) ngx_http_victorops_store_done(vi, &job[i]);
+            continue;
+        }
+
+        (void) ngx_http_victorops_store_release(vi, &job[i],
+                                                now + NGX_HTTP_VICTOROPS_POLL);
+    }
+
+    if (limited) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                       "victorops \"%V\": alert_limit reached", &vi->name);
+    }
+
+    if (jobs.nelts == room && !limited) {
+        ngx_destroy_pool(pool);
+        ngx_http_victorops_queue_kick(vi);
+        return;
+    }
+
+done:
+
+    ngx_destroy_pool(pool);
+
+    next = ngx_min(next, ngx_max(ngx_http_victorops_store_next_due(vi),
+                                 now + 1));
+
+    ngx_http_victorops_dispatch_at(vi, now, next);
+}
+
+
+static void
+ngx_http_victorops_dispatch_at(ngx_http_victorops_integration_t *vi,
+    int64_t now, int64_t at)
+{
+    ngx_msec_t  delay;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    delay = (at > now) ? (ngx_msec_t) (at - now) : 1;
+    delay = ngx_min(delay, NGX_HTTP_VICTOROPS_POLL);
+
+    if (vi->dispatch_event.timer_set) {
+        ngx_del_timer(&vi->dispatch_event);
+    }
+
+    ngx_add_timer(&vi->dispatch_event, delay);
+}
+
+
+/*
+ * The outcome of one send.  Called from the transfer's completion; the
+ * job (and the transfer) go away afterwards.
+ */
+
+void
+ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
+    ngx_http_victorops_transfer_t *t)
+{
+    int64_t                            now, until;
+    ngx_str_t                          id, reason;
+    ngx_uint_t                         status;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = job->integration;
+    now = ngx_http_victorops_now();
+
+    if (vi->inflight) {
+        vi->inflight--;
+    }
+
+    if (vi->st == NULL) {
+        return;
+    }
+
+    if (t->code == CURLE_ABORTED_BY_CALLBACK) {
+
+        /* the worker is going away: back to the queue, not an attempt */
+
+        ngx_log_error(NGX_LOG_NOTICE, t->log, 0,
+                      "victorops integration \"%V\": job %V released: %s",
+                      &vi->name, &job->id, t->error);
+        (void) ngx_http_victorops_store_release(vi, job, now);
+        return;
+    }
+
+    ngx_http_victorops_queue_kick(vi);
+
+    if (t->code != CURLE_OK) {
+        reason.data = (u_char *) (t->error[0] ? t->error
+                                              : curl_easy_strerror(t->code));
+        reason.len = ngx_strlen(reason.data);
+
+        ngx_http_victorops_rootly_error(vi, 0, &reason);
+        ngx_http_victorops_job_retry(job, t, now, &reason);
+        return;
+    }
+
+    status = (ngx_uint_t) t->status;
+
+    ngx_http_victorops_job_response(t, &id, &reason);
+
+    if (status >= 200 && status < 300) {
+
+        if (vi->sh) {
+            ngx_shmtx_lock(&vi->shpool->mutex);
+            vi->sh->rootly_auth_failing = 0;
+            vi->sh->rootly_last_success = ngx_time();
+            ngx_shmtx_unlock(&vi->shpool->mutex);
+        }
+
+        if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT && id.len) {
+            ngx_str_t  none = ngx_null_string;
+
+            (void) ngx_http_victorops_store_link_set(vi, &job->key,
+                                                     &job->incident,
+                                                     &job->entity, &none,
+                                                     &id, now);
+        }
+
+        (void) ngx_http_victorops_store_done(vi, job);
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DELIVERED);
+
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": %s for incident "
+                      "\"%V\" (job %V) delivered: rootly answered %ui, "
+                      "id \"%V\"", &vi->name, t->what, &job->key,
+                      &job->id, status, &id);
+
+        if (t->ratelimit_remaining == 0 && t->ratelimit_reset) {
+            ngx_http_victorops_rootly_pause(vi,
+                                        (int64_t) t->ratelimit_reset * 1000);
+        }
+
+        return;
+    }
+
+    ngx_http_victorops_rootly_error(vi, status, &reason);
+
+    if (status == 429) {
+        if (t->retry_after) {
+            until = now + (int64_t) t->retry_after * 1000;
+
+        } else if (t->ratelimit_reset) {
+            until = (int64_t) (t->ratelimit_reset + 1) * 1000;
+
+        } else {
+            until = now + NGX_HTTP_VICTOROPS_PAUSE_DEFAULT;
+        }
+
+        ngx_http_victorops_rootly_pause(vi, until);
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RATE_LIMITED);
+
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "victorops integration \"%V\": rootly rate limit: "
+                      "sends paused for %L ms, job %V waits",
+                      &vi->name, until - now, &job->id);
+
+        (void) ngx_http_victorops_store_release(vi, job, until);
+        return;
+    }
+
+    if (status == 401 || status == 403) {
+        if (vi->sh) {
+            vi->sh->rootly_auth_failing = 1;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                      "victorops integration \"%V\": rootly refused the "
+                      "credentials (%ui): check rootly_token", &vi->name,
+                      status);
+
+        ngx_http_victorops_job_retry(job, t, now, &reason);
+        return;
+    }
+
+    if (status == 408 || status >= 500) {
+        ngx_http_victorops_job_retry(job, t, now, &reason);
+        return;
+    }
+
+    if (status == 400 && job->kind == NGX_HTTP_VICTOROPS_JOB_ACTIVITY
+        && job->class == NGX_HTTP_VICTOROPS_ACK)
+    {
+        /* the alert cannot be acknowledged: it already is, or resolved */
+
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": %s for incident "
+                      "\"%V\" (job %V) not needed: rootly answered %ui: "
+                      "\"%V\"", &vi->name, t->what, ngx_http_victorops_job_incident(job), &job->id,
+                      status, &reason);
+
+        (void) ngx_http_victorops_store_done(vi, job);
+        return;
+    }
+
+    ngx_http_victorops_job_dead(job, t, now, &reason);
+}
+
+
+static void
+ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason)
+{
+    u_char                             buf[NGX_HTTP_VICTOROPS_ERROR_MAX + 64];
+    u_char                            *last;
+    int64_t                            delay;
+    ngx_uint_t                         shift;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = job->integration;
+
+    if (now - job->created >= (int64_t) vi->max_age) {
+        ngx_http_victorops_job_dead(job, t, now, reason);
+        return;
+    }
+
+    /* exponential, capped, with jitter: between half and all of it */
+
+    shift = ngx_min(job->attempts ? job->attempts - 1 : 0, 30);
+    delay = ngx_min((int64_t) NGX_HTTP_VICTOROPS_RETRY_BASE << shift,
+                    (int64_t) vi->retry_max_delay);
+    delay = delay / 2 + (int64_t) (ngx_random() % (delay / 2 + 1));
+
+    (void) ngx_http_victorops_store_retry(vi, job, now + delay,
+                                          (ngx_uint_t) t->status, reason);
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RETRIED);
+
+    last = ngx_http_victorops_outcome(buf, t, reason);
+
+    ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                  "victorops integration \"%V\": %s for incident \"%V\" "
+                  "(job %V) not delivered, attempt %ui: %*s; retrying in "
+                  "%L ms", &vi->name, t->what,
+                  ngx_http_victorops_job_incident(job), &job->id,
+                  job->attempts, last - buf, buf, delay);
+}
+
+
+static void
+ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason)
+{
+    u_char                             buf[NGX_HTTP_VICTOROPS_ERROR_MAX + 64];
+    u_char                            *last;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = job->integration;
+
+    (void) ngx_http_victorops_store_dead(vi, job, (ngx_uint_t) t->status,
+                                         reason, now);
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DEAD);
+
+    last = ngx_http_victorops_outcome(buf, t, reason);
+
+    ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                  "victorops integration \"%V\": %s for incident \"%V\" "
+                  "(job %V) dead-lettered after %ui attempt%s: %*s",
+                  &vi->name, t->what, ngx_http_victorops_job_incident(job),
+                  &job->id, job->attempts, job->attempts == 1 ? "" : "s",
+                  last - buf, buf);
+}
+
+
+/* "rootly answered 500: \"...\"" or curl's own words */
+
+static u_char *
+ngx_http_victorops_outcome(u_char *buf, ngx_http_victorops_transfer_t *t,
+    ngx_str_t *reason)
+{
+    size_t  len;
+
+    len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_ERROR_MAX);
+
+    if (t->code != CURLE_OK) {
+        return ngx_sprintf(buf, "%*s", len, reason->data);
+    }
+
+    return ngx_sprintf(buf, "rootly answered %l: \"%*s\"", t->status, len,
+                       reason->data);
+}
+
+
+static void
+ngx_http_victorops_rootly_error(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t status, ngx_str_t *reason)
+{
+    ngx_http_victorops_last_error_t  *e;
+
+    if (vi->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+
+    e = &vi->sh->rootly_error;
+    e->time = ngx_time();
+    e->status = status;
+    e->reason_len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_ERROR_MAX);
+    ngx_memcpy(e->reason, reason->data, e->reason_len);
+
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+}
+
+
+static void
+ngx_http_victorops_rootly_pause(ngx_http_victorops_integration_t *vi,
+    int64_t until)
+{
+    if (vi->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+
+    if (until > vi->sh->rootly_paused_until) {
+        vi->sh->rootly_paused_until = until;
+    }
+
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+}

@@ -1,0 +1,825 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * The "victorops_status" location: counters, queue, upstream health and
+ * rate-limit state per integration, as JSON or Prometheus text (GET);
+ * dead letters and incident links through a bearer admin_token (POST).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+typedef struct {
+    const char                   *name;
+    const char                   *label;
+    ngx_uint_t                    counter;
+} ngx_http_victorops_metric_t;
+
+
+static ngx_int_t ngx_http_victorops_status_get(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_status_json(ngx_http_request_t *r,
+    ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
+static ngx_int_t ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
+    ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
+static ngx_int_t ngx_http_victorops_status_admin(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_admin_action(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g);
+static ngx_int_t ngx_http_victorops_arg(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+static int64_t ngx_http_victorops_alert_available(
+    ngx_http_victorops_integration_t *vi, int64_t now);
+static ngx_int_t ngx_http_victorops_status_send(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, ngx_str_t *body);
+static ngx_int_t ngx_http_victorops_status_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message);
+
+
+static ngx_http_victorops_metric_t  ngx_http_victorops_metrics[] = {
+
+    { "accepted", "alert", NGX_HTTP_VICTOROPS_C_ACCEPTED_ALERT },
+    { "accepted", "acknowledgement", NGX_HTTP_VICTOROPS_C_ACCEPTED_ACK },
+    { "accepted", "recovery", NGX_HTTP_VICTOROPS_C_ACCEPTED_RECOVERY },
+    { "ignored", "unsupported notification type",
+      NGX_HTTP_VICTOROPS_C_IGNORED_TYPE },
+    { "ignored", "informational message", NGX_HTTP_VICTOROPS_C_IGNORED_INFO },
+    { "ignored", "not an incident event",
+      NGX_HTTP_VICTOROPS_C_IGNORED_NOT_INCIDENT },
+    { "ignored", "no linked Rootly incident or alert",
+      NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK },
+    { "duplicate", NULL, NGX_HTTP_VICTOROPS_C_DUPLICATE },
+    { "unauthorized", NULL, NGX_HTTP_VICTOROPS_C_UNAUTHORIZED },
+    { "invalid", NULL, NGX_HTTP_VICTOROPS_C_INVALID },
+    { "rejected", NULL, NGX_HTTP_VICTOROPS_C_REJECTED },
+    { "delivered", NULL, NGX_HTTP_VICTOROPS_C_DELIVERED },
+    { "retried", NULL, NGX_HTTP_VICTOROPS_C_RETRIED },
+    { "dead_lettered", NULL, NGX_HTTP_VICTOROPS_C_DEAD },
+    { "rate_limited", NULL, NGX_HTTP_VICTOROPS_C_RATE_LIMITED },
+    { NULL, NULL, 0 }
+};
+
+
+char *
+ngx_http_victorops_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_victorops_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_victorops_status_handler(ngx_http_request_t *r)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_victorops_status_get(r);
+    }
+
+    if (r->method & NGX_HTTP_POST) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_victorops_status_admin(r);
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    ngx_str_set(&h->value, "GET, HEAD, POST");
+
+    return ngx_http_victorops_status_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "method not allowed");
+}
+
+
+static ngx_int_t
+ngx_http_victorops_status_get(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        format, body;
+    ngx_http_victorops_main_conf_t  *vmcf;
+
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_victorops_module);
+
+    if (ngx_http_arg(r, (u_char *) "format", sizeof("format") - 1, &format)
+        == NGX_OK
+        && format.len == sizeof("prometheus") - 1
+        && ngx_strncmp(format.data, "prometheus", format.len) == 0)
+    {
+        rc = ngx_http_victorops_status_prometheus(r, vmcf, &body);
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_victorops_status_send(r, NGX_HTTP_OK,
+                                          "text/plain; version=0.0.4", &body);
+    }
+
+    rc = ngx_http_victorops_status_json(r, vmcf, &body);
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_victorops_status_send(r, NGX_HTTP_OK, "application/json",
+                                          &body);
+}
+
+
+#define ngx_http_victorops_gen_int(g, key, n)                                 \
+    (ngx_http_victorops_gen_cstr(g, key) != NGX_OK                            \
+     || yajl_gen_integer(g, (long long) (n)) != yajl_gen_status_ok)
+
+
+static ngx_int_t
+ngx_http_victorops_status_json(ngx_http_request_t *r,
+    ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out)
+{
+    int64_t                             now;
+    yajl_gen                            g;
+    ngx_str_t                           s;
+    ngx_uint_t                          i, opened, commits, failing;
+    const char                         *group;
+    ngx_http_victorops_metric_t        *m;
+    ngx_http_victorops_shctx_t         *sh, copy;
+    ngx_http_victorops_store_stats_t    stats;
+    ngx_http_victorops_integration_t  **vip, *vi;
+
+    now = ngx_http_victorops_now();
+
+    g = ngx_http_victorops_gen_create(r->pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "version") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, NGX_HTTP_VICTOROPS_VERSION)
+           != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "integrations") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    vip = vmcf ? vmcf->integrations.elts : NULL;
+
+    for (i = 0; vmcf && i < vmcf->integrations.nelts; i++) {
+        vi = vip[i];
+        sh = vi->sh;
+
+        ngx_shmtx_lock(&vi->shpool->mutex);
+        copy = *sh;
+        ngx_shmtx_unlock(&vi->shpool->mutex);
+
+        if (yajl_gen_string(g, vi->name.data, vi->name.len)
+            != yajl_gen_status_ok
+            || yajl_gen_map_open(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
+        }
+
+        /* counters: {"accepted":{"alert":1,...},"duplicate":0,...} */
+
+        group = NULL;
+        opened = 0;
+
+        for (m = ngx_http_victorops_metrics; m->name; m++) {
+
+            if (opened && (m->label == NULL || ngx_strcmp(group, m->name))) {
+                if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+                    return NGX_ERROR;
+                }
+
+                opened = 0;
+            }
+
+            if (m->label && !opened) {
+                if (ngx_http_victorops_gen_cstr(g, m->name) != NGX_OK
+                    || yajl_gen_map_open(g) != yajl_gen_status_ok)
+                {
+                    return NGX_ERROR;
+                }
+
+                group = m->name;
+                opened = 1;
+            }
+
+            if (ngx_http_victorops_gen_int(g, m->label ? m->label : m->name,
+                                           copy.counters[m->counter]))
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (opened && yajl_gen_map_close(g) != yajl_gen_status_ok) {
+            return NGX_ERROR;
+        }
+
+        /* the queue, from this worker's handle on the store */
+
+        if (vi->st == NULL
+            || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
+        {
+            ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
+            stats.pending = -1;
+        }
+
+        if (ngx_http_victorops_gen_cstr(g, "queue") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_int(g, "pending", stats.pending)
+            || ngx_http_victorops_gen_int(g, "oldest_pending_age_ms",
+                                          stats.oldest ? now - stats.oldest
+                                                       : 0)
+            || ngx_http_victorops_gen_int(g, "dead_letters", stats.dead)
+            || ngx_http_victorops_gen_int(g, "links", stats.links)
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
+        }
+
+        /* Rootly: credentials, pause, last success and error */
+
+        failing = copy.rootly_auth_failing;
+
+        if (ngx_http_victorops_gen_cstr(g, "rootly") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "credentials") != NGX_OK
+            || ngx_http_victorops_gen_cstr(g, failing ? "failing" : "ok")
+               != NGX_OK
+            || ngx_http_victorops_gen_int(g, "paused_for_ms",
+                   copy.rootly_paused_until > now
+                   ? copy.rootly_paused_until - now : 0)
+            || ngx_http_victorops_gen_int(g, "last_success",
+                                          copy.rootly_last_success)
+            || ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (copy.rootly_error.time == 0) {
+            if (yajl_gen_null(g) != yajl_gen_status_ok) {
+                return NGX_ERROR;
+            }
+
+        } else {
+            s.data = copy.rootly_error.reason;
+            s.len = copy.rootly_error.reason_len;
+
+            if (yajl_gen_map_open(g) != yajl_gen_status_ok
+                || ngx_http_victorops_gen_int(g, "time",
+                                              copy.rootly_error.time)
+                || ngx_http_victorops_gen_int(g, "status",
+                                              copy.rootly_error.status)
+                || ngx_http_victorops_gen_str(g, "reason", &s) != NGX_OK
+                || yajl_gen_map_close(g) != yajl_gen_status_ok)
+            {
+                /* a reason cut inside a UTF-8 sequence: leave it out */
+                return NGX_ERROR;
+            }
+        }
+
+        if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+            return NGX_ERROR;
+        }
+
+        /* alert_limit and the store's lock */
+
+        commits = copy.commits ? copy.commits : 1;
+
+        if (ngx_http_victorops_gen_cstr(g, "alert_limit") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_int(g, "per_minute", vi->alert_limit)
+            || ngx_http_victorops_gen_int(g, "available",
+                               ngx_http_victorops_alert_available(vi, now))
+            || ngx_http_victorops_gen_cstr(g, "overflow") != NGX_OK
+            || ngx_http_victorops_gen_cstr(g, vi->alert_limit_reject
+                                              ? "reject" : "queue")
+               != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_str(g, "path", &vi->store) != NGX_OK
+            || ngx_http_victorops_gen_int(g, "commits", copy.commits)
+            || ngx_http_victorops_gen_int(g, "commit_avg_us",
+                                          copy.commit_us / commits)
+            || ngx_http_victorops_gen_int(g, "commit_max_us",
+                                          copy.commit_us_max)
+            || ngx_http_victorops_gen_int(g, "lock_waits", copy.lock_waits)
+            || ngx_http_victorops_gen_int(g, "lock_wait_ms",
+                                          copy.lock_wait_ms)
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_gen_finish(g, r->pool, out) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    out->len++;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
+    ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out)
+{
+    u_char                             *p;
+    size_t                              size;
+    int64_t                             now;
+    ngx_uint_t                          i;
+    ngx_http_victorops_metric_t        *m;
+    ngx_http_victorops_shctx_t          copy;
+    ngx_http_victorops_store_stats_t    stats;
+    ngx_http_victorops_integration_t  **vip, *vi;
+
+    now = ngx_http_victorops_now();
+
+    size = 2048;
+
+    if (vmcf) {
+        size += vmcf->integrations.nelts
+                * (NGX_HTTP_VICTOROPS_C_N + 12)
+                * (160 + NGX_HTTP_VICTOROPS_NAME_MAX);
+    }
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    p = ngx_sprintf(p,
+            "# HELP victorops_events_total Webhook deliveries and jobs, "
+            "by outcome.\n"
+            "# TYPE victorops_events_total counter\n");
+
+    vip = vmcf ? vmcf->integrations.elts : NULL;
+
+    for (i = 0; vmcf && i < vmcf->integrations.nelts; i++) {
+        vi = vip[i];
+
+        ngx_shmtx_lock(&vi->shpool->mutex);
+        copy = *vi->sh;
+        ngx_shmtx_unlock(&vi->shpool->mutex);
+
+        for (m = ngx_http_victorops_metrics; m->name; m++) {
+            p = ngx_sprintf(p, "victorops_events_total{integration=\"%V\","
+                            "outcome=\"%s\"", &vi->name, m->name);
+
+            if (m->label) {
+                p = ngx_sprintf(p, ",detail=\"%s\"", m->label);
+            }
+
+            p = ngx_sprintf(p, "} %uA\n", copy.counters[m->counter]);
+        }
+
+        if (vi->st == NULL
+            || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
+        {
+            ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
+        }
+
+        p = ngx_sprintf(p,
+                "victorops_queue_pending{integration=\"%V\"} %L\n"
+                "victorops_queue_oldest_pending_seconds{integration=\"%V\"} "
+                "%L.%03L\n"
+                "victorops_dead_letters{integration=\"%V\"} %L\n"
+                "victorops_links{integration=\"%V\"} %L\n"
+                "victorops_rootly_credentials_ok{integration=\"%V\"} %d\n"
+                "victorops_rootly_paused_seconds{integration=\"%V\"} %L\n"
+                "victorops_alert_limit_available{integration=\"%V\"} %L\n"
+                "victorops_store_commits_total{integration=\"%V\"} %uA\n"
+                "victorops_store_commit_seconds_total{integration=\"%V\"} "
+                "%uA.%06uA\n"
+                "victorops_store_lock_wait_seconds_total{integration=\"%V\"} "
+                "%uA.%03uA\n",
+                &vi->name, stats.pending,
+                &vi->name, stats.oldest ? (now - stats.oldest) / 1000 : 0,
+                stats.oldest ? (now - stats.oldest) % 1000 : 0,
+                &vi->name, stats.dead,
+                &vi->name, stats.links,
+                &vi->name, copy.rootly_auth_failing ? 0 : 1,
+                &vi->name, copy.rootly_paused_until > now
+                           ? (copy.rootly_paused_until - now + 999) / 1000 : 0,
+                &vi->name, ngx_http_victorops_alert_available(vi, now),
+                &vi->name, copy.commits,
+                &vi->name, copy.commit_us / 1000000,
+                copy.commit_us % 1000000,
+                &vi->name, copy.lock_wait_ms / 1000,
+                copy.lock_wait_ms % 1000);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+static int64_t
+ngx_http_victorops_alert_available(ngx_http_victorops_integration_t *vi,
+    int64_t now)
+{
+    int64_t  tokens, limit;
+
+    limit = (int64_t) vi->alert_limit;
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+
+    if (vi->sh->alert_refill_ms == 0) {
+        tokens = limit * 1000;
+
+    } else {
+        tokens = vi->sh->alert_tokens
+                 + (now - vi->sh->alert_refill_ms) * limit / 60;
+    }
+
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+
+    return ngx_min(tokens, limit * 1000) / 1000;
+}
+
+
+/*
+ * POST ?integration=NAME&action=dead_letters|replay|link|unlink
+ * with "Authorization: Bearer <admin_token of that integration>".
+ */
+
+static ngx_int_t
+ngx_http_victorops_status_admin(ngx_http_request_t *r)
+{
+    u_char                              digest[SHA256_DIGEST_LENGTH];
+    u_char                              want[SHA256_DIGEST_LENGTH];
+    yajl_gen                            g;
+    ngx_int_t                           rc;
+    ngx_str_t                           name, action, token, body;
+    ngx_uint_t                          i;
+    ngx_http_victorops_main_conf_t     *vmcf;
+    ngx_http_victorops_integration_t  **vip, *vi;
+
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_victorops_module);
+
+    if (ngx_http_victorops_arg(r, "integration", &name) != NGX_OK
+        || ngx_http_victorops_arg(r, "action", &action) != NGX_OK)
+    {
+        return ngx_http_victorops_status_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "integration and action are required");
+    }
+
+    vi = NULL;
+    vip = vmcf ? vmcf->integrations.elts : NULL;
+
+    for (i = 0; vmcf && i < vmcf->integrations.nelts; i++) {
+        if (vip[i]->name.len == name.len
+            && ngx_strncmp(vip[i]->name.data, name.data, name.len) == 0)
+        {
+            vi = vip[i];
+            break;
+        }
+    }
+
+    if (vi == NULL) {
+        return ngx_http_victorops_status_error(r, NGX_HTTP_NOT_FOUND,
+                                               "unknown integration");
+    }
+
+    if (vi->admin_token.len == 0) {
+        return ngx_http_victorops_status_error(r, NGX_HTTP_FORBIDDEN,
+                                   "no admin_token for this integration");
+    }
+
+    ngx_str_null(&token);
+
+    if (r->headers_in.authorization) {
+        token = r->headers_in.authorization->value;
+
+        if (token.len > sizeof("Bearer ") - 1
+            && ngx_strncasecmp(token.data, (u_char *) "Bearer ",
+                               sizeof("Bearer ") - 1) == 0)
+        {
+            token.data += sizeof("Bearer ") - 1;
+            token.len -= sizeof("Bearer ") - 1;
+
+        } else {
+            ngx_str_null(&token);
+        }
+    }
+
+    ngx_http_victorops_digest(&token, digest);
+    ngx_http_victorops_digest(&vi->admin_token, want);
+
+    if (token.len == 0
+        || CRYPTO_memcmp(digest, want, SHA256_DIGEST_LENGTH) != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": admin request from %V "
+                      "unauthorized", &vi->name, &r->connection->addr_text);
+
+        return ngx_http_victorops_status_error(r, NGX_HTTP_UNAUTHORIZED,
+                                               "unauthorized");
+    }
+
+    if (vi->st == NULL) {
+        return ngx_http_victorops_status_error(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "store unavailable");
+    }
+
+    g = ngx_http_victorops_gen_create(r->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_victorops_admin_action(r, vi, &action, g);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_victorops_gen_finish(g, r->pool, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len++;
+
+    return ngx_http_victorops_status_send(r, NGX_HTTP_OK, "application/json",
+                                          &body);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_admin_action(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g)
+{
+    int64_t     now;
+    ngx_int_t   rc;
+    ngx_str_t   id, key, incident, entity, rootly_incident, rootly_alert;
+    ngx_uint_t  n;
+
+    now = ngx_http_victorops_now();
+
+#define ngx_http_victorops_action_is(s)                                       \
+    (action->len == sizeof(s) - 1                                             \
+     && ngx_strncmp(action->data, s, sizeof(s) - 1) == 0)
+
+    if (ngx_http_victorops_action_is("dead_letters")) {
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "dead_letters") != NGX_OK
+            || ngx_http_victorops_store_dead_list(vi, g, 1000) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_victorops_action_is("replay")) {
+        if (ngx_http_victorops_arg(r, "id", &id) != NGX_OK) {
+            ngx_str_null(&id);      /* all of them */
+        }
+
+        if (ngx_http_victorops_store_replay(vi, &id, now, &n) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "victorops integration \"%V\": %ui dead letters "
+                      "replayed", &vi->name, n);
+
+        ngx_http_victorops_queue_kick(vi);
+
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_int(g, "replayed", n)
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (!ngx_http_victorops_action_is("link")
+        && !ngx_http_victorops_action_is("unlink"))
+    {
+        return ngx_http_victorops_status_error(r, NGX_HTTP_BAD_REQUEST,
+                      "action is one of dead_letters, replay, link, unlink");
+    }
+
+    if (ngx_http_victorops_arg(r, "incident", &incident) != NGX_OK) {
+        ngx_str_null(&incident);
+    }
+
+    if (ngx_http_victorops_arg(r, "entity", &entity) != NGX_OK) {
+        ngx_str_null(&entity);
+    }
+
+    if (incident.len == 0 && entity.len == 0) {
+        return ngx_http_victorops_status_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "incident or entity is required");
+    }
+
+    /* the same key a webhook about this incident gets */
+
+    if (entity.len) {
+        key = entity;
+
+    } else {
+        key.data = ngx_pnalloc(r->pool, incident.len + 1);
+        if (key.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        key.len = ngx_sprintf(key.data, "#%V", &incident) - key.data;
+    }
+
+    if (ngx_http_victorops_action_is("unlink")) {
+        rc = ngx_http_victorops_store_link_delete(vi, &key, &incident,
+                                                  &entity);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "unlinked") != NGX_OK
+            || yajl_gen_bool(g, rc == NGX_OK) != yajl_gen_status_ok
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+#undef ngx_http_victorops_action_is
+
+    if (ngx_http_victorops_arg(r, "rootly_incident", &rootly_incident)
+        != NGX_OK)
+    {
+        ngx_str_null(&rootly_incident);
+    }
+
+    if (ngx_http_victorops_arg(r, "rootly_alert", &rootly_alert) != NGX_OK) {
+        ngx_str_null(&rootly_alert);
+    }
+
+    if (rootly_incident.len == 0 && rootly_alert.len == 0) {
+        return ngx_http_victorops_status_error(r, NGX_HTTP_BAD_REQUEST,
+                              "rootly_incident or rootly_alert is required");
+    }
+
+    if (ngx_http_victorops_store_link_set(vi, &key, &incident, &entity,
+                                          &rootly_incident, &rootly_alert,
+                                          now)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "victorops integration \"%V\": incident \"%V\" linked to "
+                  "rootly incident \"%V\" alert \"%V\"", &vi->name, &key,
+                  &rootly_incident, &rootly_alert);
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "linked", &key) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a query argument, URL-decoded; NGX_DECLINED when absent or empty */
+
+static ngx_int_t
+ngx_http_victorops_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   arg;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK
+        || arg.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(r->pool, arg.len);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = value->data;
+    src = arg.data;
+    ngx_unescape_uri(&dst, &src, arg.len, 0);
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_status_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message)
+{
+    yajl_gen   g;
+    ngx_str_t  body, msg;
+
+    g = ngx_http_victorops_gen_create(r->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    msg.data = (u_char *) message;
+    msg.len = ngx_strlen(message);
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "error", &msg) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_finish(g, r->pool, &body) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len++;
+
+    return ngx_http_victorops_status_send(r, status, "application/json",
+                                          &body);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_status_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

@@ -1,0 +1,1130 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * The embedded store: one SQLite database (WAL) per integration holding
+ * the job queue, incident links, duplicate-suppression records and dead
+ * letters.  The master creates and migrates it before forking; each
+ * worker opens its own handle after the fork.  Write transactions are
+ * short, and the time spent waiting for the database lock is measured.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+#define NGX_HTTP_VICTOROPS_SCHEMA  1
+
+
+enum {
+    NGX_HTTP_VICTOROPS_SQL_INSERT = 0,
+    NGX_HTTP_VICTOROPS_SQL_CLAIM,
+    NGX_HTTP_VICTOROPS_SQL_DONE,
+    NGX_HTTP_VICTOROPS_SQL_RETRY,
+    NGX_HTTP_VICTOROPS_SQL_RELEASE,
+    NGX_HTTP_VICTOROPS_SQL_DEAD,
+    NGX_HTTP_VICTOROPS_SQL_LINK_GET,
+    NGX_HTTP_VICTOROPS_SQL_LINK_SET,
+    NGX_HTTP_VICTOROPS_SQL_LINK_DEL,
+    NGX_HTTP_VICTOROPS_SQL_PENDING,
+    NGX_HTTP_VICTOROPS_SQL_DEDUP_GET,
+    NGX_HTTP_VICTOROPS_SQL_DEDUP_SET,
+    NGX_HTTP_VICTOROPS_SQL_DEDUP_GC,
+    NGX_HTTP_VICTOROPS_SQL_STATS,
+    NGX_HTTP_VICTOROPS_SQL_DEAD_LIST,
+    NGX_HTTP_VICTOROPS_SQL_REPLAY,
+    NGX_HTTP_VICTOROPS_SQL_NEXT_DUE,
+    NGX_HTTP_VICTOROPS_SQL_N
+};
+
+
+struct ngx_http_victorops_store_s {
+    sqlite3                      *db;
+    sqlite3_stmt                 *stmt[NGX_HTTP_VICTOROPS_SQL_N];
+    ngx_log_t                    *log;
+    ngx_str_t                     path;
+    ngx_uint_t                    busy_calls;
+    ngx_msec_t                    busy_timeout;
+    ngx_http_victorops_shctx_t   *sh;
+};
+
+
+static ngx_int_t ngx_http_victorops_store_exec(sqlite3 *db, ngx_log_t *log,
+    ngx_str_t *path, const char *sql);
+static ngx_int_t ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log,
+    ngx_str_t *path);
+static int ngx_http_victorops_store_busy(void *data, int count);
+static sqlite3_stmt *ngx_http_victorops_store_stmt(
+    ngx_http_victorops_store_t *st, ngx_uint_t n);
+static ngx_int_t ngx_http_victorops_store_step(ngx_http_victorops_store_t *st,
+    sqlite3_stmt *stmt);
+static void ngx_http_victorops_store_error(ngx_http_victorops_store_t *st,
+    const char *what);
+static ngx_int_t ngx_http_victorops_store_text(ngx_pool_t *pool,
+    sqlite3_stmt *stmt, int col, ngx_str_t *out);
+static void ngx_http_victorops_bind(sqlite3_stmt *stmt, int n, ngx_str_t *s);
+
+
+static const char  *ngx_http_victorops_schema_v1 =
+    "CREATE TABLE jobs ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE,"
+    " kind INTEGER NOT NULL,"
+    " class INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " incident TEXT NOT NULL DEFAULT '',"
+    " entity TEXT NOT NULL DEFAULT '',"
+    " body BLOB NOT NULL,"
+    " state INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL,"
+    " lease_until INTEGER NOT NULL DEFAULT 0,"
+    " lease_pid INTEGER NOT NULL DEFAULT 0,"
+    " last_status INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " dead_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_due ON jobs (state, next_at);"
+    "CREATE INDEX jobs_key ON jobs (key, seq);"
+    "CREATE TABLE links ("
+    " key TEXT PRIMARY KEY,"
+    " incident TEXT NOT NULL DEFAULT '',"
+    " entity TEXT NOT NULL DEFAULT '',"
+    " rootly_incident TEXT NOT NULL DEFAULT '',"
+    " rootly_alert TEXT NOT NULL DEFAULT '',"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE INDEX links_incident ON links (incident);"
+    "CREATE INDEX links_entity ON links (entity);"
+    "CREATE TABLE dedup ("
+    " hash BLOB PRIMARY KEY,"
+    " seen_at INTEGER NOT NULL) WITHOUT ROWID;";
+
+
+/*
+ * Jobs go out in arrival order per incident: a job is due only when no
+ * earlier job about the same incident is still pending or leased.  An
+ * expired lease (a worker that died) makes a job claimable again.
+ */
+
+static const char  *ngx_http_victorops_sql[] = {
+
+    /* NGX_HTTP_VICTOROPS_SQL_INSERT */
+    "INSERT INTO jobs (id, kind, class, key, incident, entity, body,"
+    " created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_CLAIM */
+    "UPDATE jobs SET state = 1, lease_until = ?2, lease_pid = ?3,"
+    " attempts = attempts + 1"
+    " WHERE seq IN (SELECT j.seq FROM jobs j"
+    "  WHERE (j.state = 0 AND j.next_at <= ?1"
+    "         OR j.state = 1 AND j.lease_until <= ?1)"
+    "  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.key = j.key"
+    "   AND e.seq < j.seq AND e.state < 2)"
+    "  ORDER BY j.seq LIMIT ?4)"
+    " RETURNING seq, id, kind, class, key, incident, entity, body,"
+    " attempts, created_at",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DONE */
+    "DELETE FROM jobs WHERE seq = ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_RETRY */
+    "UPDATE jobs SET state = 0, next_at = ?2, lease_until = 0,"
+    " lease_pid = 0, last_status = ?3, last_error = ?4 WHERE seq = ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_RELEASE */
+    "UPDATE jobs SET state = 0, next_at = ?2, lease_until = 0,"
+    " lease_pid = 0, attempts = max(attempts - ?3, 0) WHERE seq = ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DEAD */
+    "UPDATE jobs SET state = 2, lease_until = 0, lease_pid = 0,"
+    " last_status = ?2, last_error = ?3, dead_at = ?4 WHERE seq = ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_LINK_GET */
+    "SELECT rootly_incident, rootly_alert FROM links"
+    " WHERE key = ?1 OR (?2 != '' AND incident = ?2)"
+    " OR (?3 != '' AND entity = ?3)"
+    " ORDER BY rootly_incident = '' LIMIT 1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_LINK_SET */
+    "INSERT INTO links (key, incident, entity, rootly_incident,"
+    " rootly_alert, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    " ON CONFLICT (key) DO UPDATE SET"
+    " incident = CASE WHEN ?2 != '' THEN ?2 ELSE incident END,"
+    " entity = CASE WHEN ?3 != '' THEN ?3 ELSE entity END,"
+    " rootly_incident = CASE WHEN ?4 != '' THEN ?4"
+    "  ELSE rootly_incident END,"
+    " rootly_alert = CASE WHEN ?5 != '' THEN ?5 ELSE rootly_alert END,"
+    " updated_at = ?6",
+
+    /* NGX_HTTP_VICTOROPS_SQL_LINK_DEL */
+    "DELETE FROM links WHERE key = ?1 OR (?2 != '' AND incident = ?2)"
+    " OR (?3 != '' AND entity = ?3)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_PENDING */
+    "SELECT 1 FROM jobs WHERE key = ?1 AND kind = 1 AND state < 2 LIMIT 1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DEDUP_GET */
+    "SELECT 1 FROM dedup WHERE hash = ?1 AND seen_at > ?2",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DEDUP_SET */
+    "INSERT OR REPLACE INTO dedup (hash, seen_at) VALUES (?1, ?2)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DEDUP_GC */
+    "DELETE FROM dedup WHERE seen_at <= ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_STATS */
+    "SELECT (SELECT count(*) FROM jobs WHERE state < 2),"
+    " (SELECT min(created_at) FROM jobs WHERE state < 2),"
+    " (SELECT count(*) FROM jobs WHERE state = 2),"
+    " (SELECT count(*) FROM links)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DEAD_LIST */
+    "SELECT id, class, key, attempts, created_at, dead_at, last_status,"
+    " last_error FROM jobs WHERE state = 2 ORDER BY seq LIMIT ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_REPLAY */
+    "UPDATE jobs SET state = 0, attempts = 0, next_at = ?2, created_at = ?2,"
+    " dead_at = 0 WHERE state = 2 AND (?1 = '' OR id = ?1)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_NEXT_DUE */
+    "SELECT min(next_at) FROM jobs WHERE state = 0"
+};
+
+
+/* in the master, before the fork: the folder, the schema, the owner */
+
+ngx_int_t
+ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi)
+{
+    u_char           *p, *dir;
+    sqlite3          *db;
+    ngx_err_t         err;
+    ngx_int_t         rc;
+    ngx_uint_t        i;
+    ngx_core_conf_t  *ccf;
+    u_char            name[NGX_MAX_PATH];
+
+    static const char  *suffix[] = { "", "-wal", "-shm" };
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    dir = ngx_pnalloc(cycle->pool, vi->store.len + 1);
+    if (dir == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn(dir, vi->store.data, vi->store.len + 1);
+
+    err = ngx_create_full_path(dir, 0755);
+    if (err) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
+                      "victorops integration \"%V\": cannot create the "
+                      "folder of store \"%V\"", &vi->name, &vi->store);
+        return NGX_ERROR;
+    }
+
+    for (p = dir + vi->store.len; p > dir && *p != '/'; p--) {
+        /* void */
+    }
+
+    *p = '\0';
+
+    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
+        && p > dir && chown((char *) dir, ccf->user, -1) == -1)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "victorops integration \"%V\": chown(\"%s\") failed",
+                      &vi->name, dir);
+        return NGX_ERROR;
+    }
+
+    if (sqlite3_open_v2((char *) vi->store.data, &db,
+                        SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE
+                        |SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "victorops integration \"%V\": cannot open store "
+                      "\"%V\": %s", &vi->name, &vi->store,
+                      db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NGX_ERROR;
+    }
+
+    sqlite3_busy_timeout(db, 5000);
+
+    rc = ngx_http_victorops_store_exec(db, cycle->log, &vi->store,
+                                       "PRAGMA journal_mode=WAL");
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_store_migrate(db, cycle->log, &vi->store);
+    }
+
+    sqlite3_close(db);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the workers write the database and its WAL files */
+
+    if (geteuid() != 0 || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        return NGX_OK;
+    }
+
+    for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        if (vi->store.len + 5 > NGX_MAX_PATH) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(name, "%V%s%Z", &vi->store, suffix[i]);
+
+        if (chown((char *) name, ccf->user, -1) == -1
+            && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "victorops integration \"%V\": chown(\"%s\") "
+                          "failed", &vi->name, name);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log, ngx_str_t *path)
+{
+    int            version;
+    sqlite3_stmt  *stmt;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL)
+        != SQLITE_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, log, 0, "store \"%V\": %s",
+                      path, sqlite3_errmsg(db));
+        return NGX_ERROR;
+    }
+
+    version = (sqlite3_step(stmt) == SQLITE_ROW)
+              ? sqlite3_column_int(stmt, 0) : -1;
+
+    sqlite3_finalize(stmt);
+
+    if (version == NGX_HTTP_VICTOROPS_SCHEMA) {
+        return NGX_OK;
+    }
+
+    if (version > NGX_HTTP_VICTOROPS_SCHEMA || version < 0) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
+                      "store \"%V\" has schema version %d, this module "
+                      "knows %d", path, version, NGX_HTTP_VICTOROPS_SCHEMA);
+        return NGX_ERROR;
+    }
+
+    /* version 0: a new database */
+
+    if (ngx_http_victorops_store_exec(db, log, path, "BEGIN IMMEDIATE")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_store_exec(db, log, path,
+                                      ngx_http_victorops_schema_v1)
+        != NGX_OK
+        || ngx_http_victorops_store_exec(db, log, path,
+                                         "PRAGMA user_version = 1")
+           != NGX_OK
+        || ngx_http_victorops_store_exec(db, log, path, "COMMIT") != NGX_OK)
+    {
+        (void) ngx_http_victorops_store_exec(db, log, path, "ROLLBACK");
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "store \"%V\": schema version %d created",
+                  path, NGX_HTTP_VICTOROPS_SCHEMA);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_store_exec(sqlite3 *db, ngx_log_t *log, ngx_str_t *path,
+    const char *sql)
+{
+    char  *err;
+
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0, "store \"%V\": %s",
+                      path, err ? err : "unknown error");
+        sqlite3_free(err);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* in each worker, after the fork */
+
+ngx_int_t
+ngx_http_victorops_store_open(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi)
+{
+    ngx_http_victorops_store_t  *st;
+
+    st = ngx_pcalloc(cycle->pool, sizeof(ngx_http_victorops_store_t));
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->log = cycle->log;
+    st->path = vi->store;
+    st->busy_timeout = vi->store_busy_timeout;
+    st->sh = vi->sh;
+
+    if (sqlite3_open_v2((char *) vi->store.data, &st->db,
+                        SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "victorops integration \"%V\": cannot open store "
+                      "\"%V\": %s", &vi->name, &vi->store,
+                      st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        sqlite3_close(st->db);
+        return NGX_ERROR;
+    }
+
+    sqlite3_busy_handler(st->db, ngx_http_victorops_store_busy, st);
+
+    if (ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
+                                      vi->store_sync
+                                      ? "PRAGMA synchronous=FULL"
+                                      : "PRAGMA synchronous=NORMAL")
+        != NGX_OK)
+    {
+        sqlite3_close(st->db);
+        return NGX_ERROR;
+    }
+
+    vi->st = st;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi)
+{
+    ngx_uint_t                   i;
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    if (st == NULL) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_VICTOROPS_SQL_N; i++) {
+        if (st->stmt[i]) {
+            sqlite3_finalize(st->stmt[i]);
+        }
+    }
+
+    sqlite3_close(st->db);
+    vi->st = NULL;
+}
+
+
+/*
+ * Waiting for another worker's write: a short sleep, counted; the
+ * total time a worker waited is in the status endpoint.
+ */
+
+static int
+ngx_http_victorops_store_busy(void *data, int count)
+{
+    ngx_http_victorops_store_t  *st = data;
+
+    ngx_msec_t  delay;
+
+    delay = (count < 3) ? 1 : 2;
+
+    if ((ngx_msec_t) count * delay >= st->busy_timeout) {
+        return 0;
+    }
+
+    st->busy_calls++;
+
+    if (st->sh) {
+        (void) ngx_atomic_fetch_add(&st->sh->lock_waits, 1);
+        (void) ngx_atomic_fetch_add(&st->sh->lock_wait_ms, delay);
+    }
+
+    ngx_msleep(delay);
+
+    return 1;
+}
+
+
+static sqlite3_stmt *
+ngx_http_victorops_store_stmt(ngx_http_victorops_store_t *st, ngx_uint_t n)
+{
+    if (st->stmt[n] == NULL
+        && sqlite3_prepare_v3(st->db, ngx_http_victorops_sql[n], -1,
+                              SQLITE_PREPARE_PERSISTENT, &st->stmt[n], NULL)
+           != SQLITE_OK)
+    {
+        ngx_http_victorops_store_error(st, "prepare");
+        return NULL;
+    }
+
+    sqlite3_reset(st->stmt[n]);
+    sqlite3_clear_bindings(st->stmt[n]);
+
+    return st->stmt[n];
+}
+
+
+static ngx_int_t
+ngx_http_victorops_store_step(ngx_http_victorops_store_t *st,
+    sqlite3_stmt *stmt)
+{
+    int  rc;
+
+    rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(stmt);
+        return NGX_OK;
+    }
+
+    if (rc == SQLITE_ROW) {
+        return NGX_AGAIN;
+    }
+
+    ngx_http_victorops_store_error(st, sqlite3_sql(stmt));
+    sqlite3_reset(stmt);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_victorops_store_error(ngx_http_victorops_store_t *st,
+    const char *what)
+{
+    ngx_log_error(NGX_LOG_ALERT, st->log, 0,
+                  "victorops store \"%V\": %s: %s",
+                  &st->path, sqlite3_errmsg(st->db), what);
+}
+
+
+static void
+ngx_http_victorops_bind(sqlite3_stmt *stmt, int n, ngx_str_t *s)
+{
+    sqlite3_bind_text(stmt, n, s->data ? (char *) s->data : "",
+                      (int) s->len, SQLITE_STATIC);
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi)
+{
+    if (sqlite3_exec(vi->st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)
+        != SQLITE_OK)
+    {
+        ngx_http_victorops_store_error(vi->st, "BEGIN IMMEDIATE");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_commit(ngx_http_victorops_integration_t *vi)
+{
+    if (sqlite3_exec(vi->st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        ngx_http_victorops_store_error(vi->st, "COMMIT");
+        (void) sqlite3_exec(vi->st->db, "ROLLBACK", NULL, NULL, NULL);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_victorops_store_rollback(ngx_http_victorops_integration_t *vi)
+{
+    (void) sqlite3_exec(vi->st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_insert(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_INSERT);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, &job->id);
+    sqlite3_bind_int(stmt, 2, (int) job->kind);
+    sqlite3_bind_int(stmt, 3, (int) job->class);
+    ngx_http_victorops_bind(stmt, 4, &job->key);
+    ngx_http_victorops_bind(stmt, 5, &job->incident);
+    ngx_http_victorops_bind(stmt, 6, &job->entity);
+    sqlite3_bind_blob(stmt, 7, job->body.data, (int) job->body.len,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 8, job->created);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+/*
+ * Claims up to "n" due jobs for this worker until "lease_until"; they
+ * are allocated from "pool" into the "jobs" array.
+ */
+
+ngx_int_t
+ngx_http_victorops_store_claim(ngx_http_victorops_integration_t *vi,
+    ngx_pool_t *pool, int64_t now, int64_t lease_until, ngx_uint_t n,
+    ngx_array_t *jobs)
+{
+    ngx_int_t                  rc;
+    sqlite3_stmt              *stmt;
+    ngx_http_victorops_job_t  *job;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_CLAIM);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, now);
+    sqlite3_bind_int64(stmt, 2, lease_until);
+    sqlite3_bind_int64(stmt, 3, (sqlite3_int64) ngx_pid);
+    sqlite3_bind_int64(stmt, 4, (sqlite3_int64) n);
+
+    for ( ;; ) {
+        rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+        if (rc != NGX_AGAIN) {
+            return rc;
+        }
+
+        job = ngx_array_push(jobs);
+        if (job == NULL) {
+            sqlite3_reset(stmt);
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(job, sizeof(ngx_http_victorops_job_t));
+
+        job->integration = vi;
+        job->seq = sqlite3_column_int64(stmt, 0);
+        job->kind = sqlite3_column_int(stmt, 2);
+        job->class = sqlite3_column_int(stmt, 3);
+        job->attempts = sqlite3_column_int(stmt, 8);
+        job->created = sqlite3_column_int64(stmt, 9);
+
+        if (ngx_http_victorops_store_text(pool, stmt, 1, &job->id) != NGX_OK
+            || ngx_http_victorops_store_text(pool, stmt, 4, &job->key)
+               != NGX_OK
+            || ngx_http_victorops_store_text(pool, stmt, 5, &job->incident)
+               != NGX_OK
+            || ngx_http_victorops_store_text(pool, stmt, 6, &job->entity)
+               != NGX_OK
+            || ngx_http_victorops_store_text(pool, stmt, 7, &job->body)
+               != NGX_OK)
+        {
+            sqlite3_reset(stmt);
+            return NGX_ERROR;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_victorops_store_text(ngx_pool_t *pool, sqlite3_stmt *stmt, int col,
+    ngx_str_t *out)
+{
+    size_t       len;
+    const void  *data;
+
+    data = sqlite3_column_blob(stmt, col);
+    len = sqlite3_column_bytes(stmt, col);
+
+    out->len = len;
+    out->data = ngx_pnalloc(pool, len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (len) {
+        ngx_memcpy(out->data, data, len);
+    }
+
+    out->data[len] = '\0';
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_done(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_DONE);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, job->seq);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_retry(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job, int64_t next_at, ngx_uint_t status,
+    ngx_str_t *error)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_RETRY);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, job->seq);
+    sqlite3_bind_int64(stmt, 2, next_at);
+    sqlite3_bind_int(stmt, 3, (int) status);
+    ngx_http_victorops_bind(stmt, 4, error);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+/* back to the queue without counting an attempt (rate limit, shutdown) */
+
+ngx_int_t
+ngx_http_victorops_store_release(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job, int64_t next_at)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_RELEASE);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, job->seq);
+    sqlite3_bind_int64(stmt, 2, next_at);
+    sqlite3_bind_int(stmt, 3, 1);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_dead(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job, ngx_uint_t status, ngx_str_t *error,
+    int64_t now)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_DEAD);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, job->seq);
+    sqlite3_bind_int(stmt, 2, (int) status);
+    ngx_http_victorops_bind(stmt, 3, error);
+    sqlite3_bind_int64(stmt, 4, now);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+/* links: a VictorOps incident and the Rootly incident or alert for it */
+
+ngx_int_t
+ngx_http_victorops_store_link_get(ngx_http_victorops_integration_t *vi,
+    ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *incident, ngx_str_t *entity,
+    ngx_str_t *rootly_incident, ngx_str_t *rootly_alert)
+{
+    ngx_int_t      rc;
+    sqlite3_stmt  *stmt;
+
+    ngx_str_null(rootly_incident);
+    ngx_str_null(rootly_alert);
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_LINK_GET);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, key);
+    ngx_http_victorops_bind(stmt, 2, incident);
+    ngx_http_victorops_bind(stmt, 3, entity);
+
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+    if (rc != NGX_AGAIN) {
+        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_store_text(pool, stmt, 0, rootly_incident)
+        != NGX_OK
+        || ngx_http_victorops_store_text(pool, stmt, 1, rootly_alert)
+           != NGX_OK)
+    {
+        sqlite3_reset(stmt);
+        return NGX_ERROR;
+    }
+
+    sqlite3_reset(stmt);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_link_set(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *key, ngx_str_t *incident, ngx_str_t *entity,
+    ngx_str_t *rootly_incident, ngx_str_t *rootly_alert, int64_t now)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_LINK_SET);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, key);
+    ngx_http_victorops_bind(stmt, 2, incident);
+    ngx_http_victorops_bind(stmt, 3, entity);
+    ngx_http_victorops_bind(stmt, 4, rootly_incident);
+    ngx_http_victorops_bind(stmt, 5, rootly_alert);
+    sqlite3_bind_int64(stmt, 6, now);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_link_delete(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *key, ngx_str_t *incident, ngx_str_t *entity)
+{
+    ngx_int_t      rc;
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_LINK_DEL);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, key);
+    ngx_http_victorops_bind(stmt, 2, incident);
+    ngx_http_victorops_bind(stmt, 3, entity);
+
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return sqlite3_changes(vi->st->db) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* NGX_OK: an alert about this incident is still queued */
+
+ngx_int_t
+ngx_http_victorops_store_alert_pending(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *key)
+{
+    ngx_int_t      rc;
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_PENDING);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, key);
+
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+    if (rc == NGX_AGAIN) {
+        sqlite3_reset(stmt);
+        return NGX_OK;
+    }
+
+    return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+}
+
+
+/* NGX_OK: seen within the window; NGX_DECLINED: not seen */
+
+ngx_int_t
+ngx_http_victorops_store_dedup_seen(ngx_http_victorops_integration_t *vi,
+    u_char *hash, size_t len, int64_t since)
+{
+    ngx_int_t      rc;
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_DEDUP_GET);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_blob(stmt, 1, hash, (int) len, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, since);
+
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+    if (rc == NGX_AGAIN) {
+        sqlite3_reset(stmt);
+        return NGX_OK;
+    }
+
+    return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_dedup_add(ngx_http_victorops_integration_t *vi,
+    u_char *hash, size_t len, int64_t now)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_DEDUP_SET);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_blob(stmt, 1, hash, (int) len, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, now);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_dedup_expire(ngx_http_victorops_integration_t *vi,
+    int64_t before)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_DEDUP_GC);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, before);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_store_stats_t *stats)
+{
+    ngx_int_t      rc;
+    sqlite3_stmt  *stmt;
+
+    ngx_memzero(stats, sizeof(ngx_http_victorops_store_stats_t));
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_STATS);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+    if (rc != NGX_AGAIN) {
+        return NGX_ERROR;
+    }
+
+    stats->pending = sqlite3_column_int64(stmt, 0);
+    stats->oldest = sqlite3_column_int64(stmt, 1);
+    stats->dead = sqlite3_column_int64(stmt, 2);
+    stats->links = sqlite3_column_int64(stmt, 3);
+
+    sqlite3_reset(stmt);
+
+    return NGX_OK;
+}
+
+
+/* the earliest next_at of a pending job, 0 if none */
+
+int64_t
+ngx_http_victorops_store_next_due(ngx_http_victorops_integration_t *vi)
+{
+    int64_t        next;
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_NEXT_DUE);
+    if (stmt == NULL) {
+        return 0;
+    }
+
+    if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_AGAIN) {
+        return 0;
+    }
+
+    next = sqlite3_column_int64(stmt, 0);
+
+    sqlite3_reset(stmt);
+
+    return next;
+}
+
+
+/* dead letters as a JSON array, for the admin API */
+
+ngx_int_t
+ngx_http_victorops_store_dead_list(ngx_http_victorops_integration_t *vi,
+    yajl_gen g, ngx_uint_t limit)
+{
+    ngx_int_t      rc;
+    ngx_str_t      s;
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_DEAD_LIST);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, (sqlite3_int64) limit);
+
+    if (yajl_gen_array_open(g) != yajl_gen_status_ok) {
+        sqlite3_reset(stmt);
+        return NGX_ERROR;
+    }
+
+    for ( ;; ) {
+        rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+        if (rc == NGX_OK) {
+            break;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+#define ngx_http_victorops_column_str(col)                                    \
+        s.data = (u_char *) sqlite3_column_text(stmt, col);                   \
+        s.len = sqlite3_column_bytes(stmt, col);
+
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
+            goto failed;
+        }
+
+        ngx_http_victorops_column_str(0);
+        if (ngx_http_victorops_gen_str(g, "id", &s) != NGX_OK) {
+            goto failed;
+        }
+
+        if (ngx_http_victorops_gen_cstr(g, "class") != NGX_OK
+            || ngx_http_victorops_gen_cstr(g,
+                   ngx_http_victorops_class_name(
+                       (ngx_uint_t) sqlite3_column_int(stmt, 1) & 3))
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        ngx_http_victorops_column_str(2);
+        if (ngx_http_victorops_gen_str(g, "incident", &s) != NGX_OK
+            || ngx_http_victorops_gen_cstr(g, "attempts") != NGX_OK
+            || yajl_gen_integer(g, sqlite3_column_int(stmt, 3))
+               != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "created_ms") != NGX_OK
+            || yajl_gen_integer(g, sqlite3_column_int64(stmt, 4))
+               != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "dead_ms") != NGX_OK
+            || yajl_gen_integer(g, sqlite3_column_int64(stmt, 5))
+               != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "status") != NGX_OK
+            || yajl_gen_integer(g, sqlite3_column_int(stmt, 6))
+               != yajl_gen_status_ok)
+        {
+            goto failed;
+        }
+
+        ngx_http_victorops_column_str(7);
+        if (ngx_http_victorops_gen_str(g, "error", &s) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            goto failed;
+        }
+
+#undef ngx_http_victorops_column_str
+    }
+
+    return (yajl_gen_array_close(g) == yajl_gen_status_ok) ? NGX_OK
+                                                          : NGX_ERROR;
+
+failed:
+
+    sqlite3_reset(stmt);
+    return NGX_ERROR;
+}
+
+
+/* dead letters back to the queue: one by id, or all ("") */
+
+ngx_int_t
+ngx_http_victorops_store_replay(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *id, int64_t now, ngx_uint_t *n)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_REPLAY);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, now);
+
+    if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *n = sqlite3_changes(vi->st->db);
+
+    return NGX_OK;
+}
