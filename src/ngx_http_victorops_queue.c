@@ -629,8 +629,9 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
         ngx_log_error(NGX_LOG_INFO, t->log, 0,
                       "victorops integration \"%V\": %s for incident "
                       "\"%V\" (job %V) delivered: rootly answered %ui, "
-                      "id \"%V\"", &vi->name, t->what, ngx_http_victorops_job_incident(job),
-                      &job->id, status, &id);
+                      "id \"%V\"", &vi->name, t->what,
+                      ngx_http_victorops_job_incident(job), &job->id, status,
+                      &id);
 
         if (t->ratelimit_remaining == 0 && t->ratelimit_reset) {
             ngx_http_victorops_rootly_pause(vi,
