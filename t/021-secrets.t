@@ -16,6 +16,7 @@ my $http_config = <<'_EOC_';
         rootly_token rootly-test-token;
         store logs/acme.db;
         webhook_secret the-real-secret;
+        admin_token the-admin-token;
     }
     log_format masked '$remote_addr "$request" $status uri=$victorops_request_uri';
 _EOC_
@@ -116,3 +117,19 @@ rootly answered 401
 --- no_error_log
 SECRET-ROOTLY-TOKEN
 the-real-secret
+
+
+
+=== TEST 6: a wrong admin token is not logged
+--- config
+    location = /status { victorops_status; }
+--- request
+POST /status?integration=acme&action=dead_letters
+--- more_headers
+Authorization: Bearer WRONG-ADMIN-TOKEN
+--- error_code: 401
+--- error_log
+admin request from 127.0.0.1 unauthorized
+--- no_error_log
+WRONG-ADMIN-TOKEN
+the-admin-token

@@ -8,6 +8,9 @@ package VoTest;
 #   --- rootly_fault eval
 #   {mode => 'status', status => 500}          # or an array ref of rules
 #
+#   --- rootly_seed eval
+#   {incidents => [{id => 'inc-1', title => 'Checkout down'}]}
+#
 #   --- rootly_received eval
 #   {count => 1, path => '/v1/alerts', attributes => {summary => '...'},
 #    labels => {routing_key => 'payments'}, status => 201}
@@ -57,6 +60,10 @@ sub vo_setup {
 
         $rootly->reset;
         $victorops->reset if $victorops;
+
+        if (my $seed = _section($block, 'rootly_seed')) {
+            $rootly->seed($seed);
+        }
 
         my $faults = _section($block, 'rootly_fault') or return;
         $faults = [$faults] if ref $faults eq 'HASH';
@@ -210,6 +217,15 @@ sub _check_received {
         or diag explain [map { "$_->{method} $_->{path}" } @$got];
 
     my $req = $got->[$want->{index} // 0] or return;
+
+    if (defined $want->{request_path}) {
+        _match($req->{path}, $want->{request_path}, "$name - request path");
+    }
+
+    if (defined $want->{event}) {
+        _match(((($req->{json} // {})->{data} // {})->{attributes} // {})->{event},
+               $want->{event}, "$name - incident event text");
+    }
 
     if (defined $want->{status}) {
         is($req->{status}, $want->{status}, "$name - rootly answered $want->{status}")
