@@ -80,12 +80,15 @@ fi
 
 secret=${WEBHOOK_SECRET:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 printf '%s\n' "$secret" >"$run/webhook.secret"
+admin=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$admin" >"$run/admin.token"
 
 user=
 if [ "$(id -u)" = 0 ]; then
     user="user www-data;"
     chmod 755 "$run"
-    chown www-data "$run/rootly.token" "$run/webhook.secret" "$run/vo.key" 2>/dev/null || true
+    chown www-data "$run/rootly.token" "$run/webhook.secret" "$run/vo.key" \
+        "$run/admin.token" 2>/dev/null || true
 fi
 
 sed -e "s|@MODULE@|$module|; s|@RUN@|$run|g; s|@PORT@|$port|" \
@@ -124,5 +127,15 @@ See what reached "Rootly":
 
 MSG
 fi
+
+cat <<MSG
+The operator view (counters, queue, Rootly health), and the admin API:
+
+  curl -s http://127.0.0.1:$port/victorops/status
+  curl -s 'http://127.0.0.1:$port/victorops/status?format=prometheus'
+  curl -s -X POST -H 'Authorization: Bearer $admin' \\
+       'http://127.0.0.1:$port/victorops/status?integration=acme&action=dead_letters'
+
+MSG
 
 echo "Stop everything with: make stop"
