@@ -141,6 +141,7 @@ typedef struct {
     ngx_event_t                   commit_event;
     ngx_event_t                   dispatch_event;
     ngx_uint_t                    inflight;
+    int64_t                       dedup_expired;
 } ngx_http_victorops_integration_t;
 
 
@@ -331,6 +332,8 @@ ngx_int_t ngx_http_victorops_store_dedup_expire(
     ngx_http_victorops_integration_t *vi, int64_t before);
 ngx_int_t ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_stats_t *stats);
+ngx_int_t ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
+    int64_t now);
 int64_t ngx_http_victorops_store_next_due(
     ngx_http_victorops_integration_t *vi);
 ngx_int_t ngx_http_victorops_store_dead_list(

@@ -422,7 +422,7 @@ ngx_http_victorops_alert_token(ngx_http_victorops_integration_t *vi,
 static void
 ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
 {
-    int64_t                            now, wait, next, lease;
+    int64_t                            now, wait, next, lease, due;
     ngx_int_t                          rc;
     ngx_uint_t                         i, room, limited;
     ngx_pool_t                        *pool;
@@ -448,6 +448,29 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
 
     if (vi->inflight >= NGX_HTTP_VICTOROPS_INFLIGHT_MAX) {
         return;     /* a finishing transfer kicks the dispatcher again */
+    }
+
+    /* once a minute: forget deliveries older than duplicate_window */
+
+    if (now - vi->dedup_expired > 60000) {
+        vi->dedup_expired = now;
+        (void) ngx_http_victorops_store_dedup_expire(vi,
+                                       now - (int64_t) vi->duplicate_window);
+    }
+
+    /* idle: a read, so workers do not take the write lock for nothing */
+
+    rc = ngx_http_victorops_store_due(vi, now);
+
+    if (rc != NGX_OK) {
+        due = ngx_http_victorops_store_next_due(vi);
+
+        if (due > now) {
+            next = ngx_min(next, due);
+        }
+
+        ngx_http_victorops_dispatch_at(vi, now, next);
+        return;
     }
 
     room = ngx_min(NGX_HTTP_VICTOROPS_INFLIGHT_MAX - vi->inflight,
@@ -525,8 +548,11 @@ done:
 
     ngx_destroy_pool(pool);
 
-    next = ngx_min(next, ngx_max(ngx_http_victorops_store_next_due(vi),
-                                 now + 1));
+    due = ngx_http_victorops_store_next_due(vi);
+
+    if (due > now) {
+        next = ngx_min(next, due);
+    }
 
     ngx_http_victorops_dispatch_at(vi, now, next);
 }

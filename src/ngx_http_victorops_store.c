@@ -38,6 +38,7 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_DEAD_LIST,
     NGX_HTTP_VICTOROPS_SQL_REPLAY,
     NGX_HTTP_VICTOROPS_SQL_NEXT_DUE,
+    NGX_HTTP_VICTOROPS_SQL_DUE,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
@@ -191,7 +192,12 @@ static const char  *ngx_http_victorops_sql[] = {
     " dead_at = 0 WHERE state = 2 AND (?1 = '' OR id = ?1)",
 
     /* NGX_HTTP_VICTOROPS_SQL_NEXT_DUE */
-    "SELECT min(next_at) FROM jobs WHERE state = 0"
+    "SELECT min(next_at) FROM jobs WHERE state = 0",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DUE */
+    "SELECT 1 FROM jobs WHERE state = 0 AND next_at <= ?1"
+    " UNION ALL SELECT 1 FROM jobs WHERE state = 1 AND lease_until <= ?1"
+    " LIMIT 1"
 };
 
 
@@ -1006,6 +1012,33 @@ ngx_http_victorops_store_next_due(ngx_http_victorops_integration_t *vi)
     sqlite3_reset(stmt);
 
     return next;
+}
+
+
+/* NGX_OK: a job is due (a read: no write lock taken when idle) */
+
+ngx_int_t
+ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
+    int64_t now)
+{
+    ngx_int_t      rc;
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_DUE);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, now);
+
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+    if (rc == NGX_AGAIN) {
+        sqlite3_reset(stmt);
+        return NGX_OK;
+    }
+
+    return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
 }
 
 
