@@ -611,10 +611,16 @@ ngx_http_victorops_form_decode(ngx_pool_t *pool, u_char *start, u_char *end,
 }
 
 
+/*
+ * Well-formed UTF-8 sequences, as yajl's generator checks them: a lead
+ * byte 110xxxxx, 1110xxxx or 11110xxx followed by as many 10xxxxxx.
+ */
+
 static ngx_int_t
 ngx_http_victorops_utf8_valid(ngx_str_t *s)
 {
-    u_char  *p, *end;
+    u_char      *p, *end;
+    ngx_uint_t   n;
 
     p = s->data;
     end = s->data + s->len;
@@ -625,8 +631,27 @@ ngx_http_victorops_utf8_valid(ngx_str_t *s)
             continue;
         }
 
-        if (ngx_utf8_decode(&p, end - p) > 0x10ffff) {
+        if ((*p & 0xe0) == 0xc0) {
+            n = 1;
+
+        } else if ((*p & 0xf0) == 0xe0) {
+            n = 2;
+
+        } else if ((*p & 0xf8) == 0xf0) {
+            n = 3;
+
+        } else {
             return 0;
+        }
+
+        if ((size_t) (end - p) <= n) {
+            return 0;
+        }
+
+        for (p++; n; n--, p++) {
+            if ((*p & 0xc0) != 0x80) {
+                return 0;
+            }
         }
     }
 

@@ -407,7 +407,19 @@ Content-Type: application/x-www-form-urlencoded
 
 
 
-=== TEST 31: an INFO message_type is ignored
+=== TEST 31: a lead byte followed by another lead byte is not UTF-8 (fuzzer find)
+--- request
+POST /hook?secret=s3cret
+entity_id=%D6%D6
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- error_code: 400
+--- response_body
+{"error":"invalid UTF-8 in form body"}
+
+
+
+=== TEST 32: an INFO message_type is ignored
 --- request
 POST /hook?secret=s3cret
 {"entity_id":"x","message_type":"INFO"}
