@@ -1,0 +1,707 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * libFuzzer target for the request-free payload code: the yajl
+ * streaming parser fed in chunks, the form-encoded parser, the
+ * classifier and the Rootly alert body builder, linked against real
+ * nginx core objects (see Makefile).
+ *
+ * Input layout:
+ *
+ *   byte 0     flags: bit 0   form-encoded body (else JSON)
+ *                     bit 1   after the split, feed the rest in chunks
+ *                             of ((flags >> 2) + 1) bytes (1..64)
+ *   bytes 1-2  split offset, little endian, modulo (body length + 1)
+ *   bytes 3-   the body
+ *
+ * Every chunk is copied into its own malloc()ed buffer that is freed
+ * right after the call, so ASan catches anything that keeps pointers
+ * into the request body.  The pool is created with NGX_DEBUG_PALLOC, so
+ * every pool allocation is its own malloc() block and ASan sees
+ * overflows of pool allocations too.
+ *
+ * Invariants checked (abort() on violation):
+ *
+ *   - chunked and one-piece parses of the same JSON agree: same result,
+ *     same tree, same error message;
+ *   - the error offset is within the body (or one past its end);
+ *   - the form parser returns NGX_OK or NGX_DECLINED, and an object of
+ *     strings;
+ *   - classify succeeds, the class is one of the four, class_name() is
+ *     defined, an ignored event has a reason and a "why" code, any other
+ *     has no "why" and an incident, entity or display name, an alert has
+ *     a summary;
+ *   - for an alert, rootly_alert succeeds, the body is followed by the
+ *     '\n' gen_finish() promises, re-parses as JSON with the same parser,
+ *     has the JSON:API shape, its summary and keys match the event, its
+ *     external_url is exactly <portal>/ui/<escaped organization>/
+ *     incident/<escaped incident>/details, started_at
+ *     is an ISO 8601 time that converts back to the epoch value, and the
+ *     embedded "data" is the payload tree, member by member.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <fcntl.h>
+
+#include "ngx_http_victorops_payload.h"
+
+
+#define FUZZ_POOL_SIZE     4096
+#define FUZZ_HEADER        3
+#define FUZZ_MAX_DEPTH     NGX_HTTP_VICTOROPS_MAX_DEPTH
+#define FUZZ_PORTAL        "https://portal.victorops.com"
+#define FUZZ_ORG           "fuzz"
+
+
+#define fuzz_check(expr)                                                      \
+    if (!(expr)) {                                                            \
+        fuzz_fail(__LINE__, #expr);                                           \
+    }
+
+
+static void fuzz_fail(int line, const char *expr) __attribute__((noreturn));
+
+
+static ngx_log_t        fuzz_log;
+static ngx_open_file_t  fuzz_log_file;
+
+/*
+ * FUZZ_AVOID=form-utf8: while the form parser accepts UTF-8 that yajl's
+ * generator rejects (ngx_utf8_decode() is lenient; see README.md), let
+ * rootly_alert() fail on such form bodies.  Off by default.
+ */
+static ngx_uint_t       fuzz_avoid_form_utf8;
+
+
+static void
+fuzz_fail(int line, const char *expr)
+{
+    fprintf(stderr, "fuzz_payload.c:%d: invariant violated: %s\n",
+            line, expr);
+    abort();
+}
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    char        *avoid;
+    ngx_uint_t   n;
+
+    /* what ngx_os_init() and main() set up before any pool is made */
+
+    ngx_pagesize = getpagesize();
+    ngx_cacheline_size = NGX_CPU_CACHE_LINE;
+
+    for (n = ngx_pagesize; n >>= 1; ngx_pagesize_shift++) { /* void */ }
+
+    if (ngx_strerror_init() != NGX_OK) {
+        return 1;
+    }
+
+    ngx_time_init();
+
+    /* allocation failures are logged; to /dev/null */
+
+    fuzz_log_file.fd = open("/dev/null", O_WRONLY);
+    ngx_str_set(&fuzz_log_file.name, "/dev/null");
+
+    fuzz_log.file = &fuzz_log_file;
+    fuzz_log.log_level = NGX_LOG_NOTICE;
+
+    avoid = getenv("FUZZ_AVOID");
+
+    if (avoid && strstr(avoid, "form-utf8")) {
+        fuzz_avoid_form_utf8 = 1;
+        fprintf(stderr, "fuzz_payload: FUZZ_AVOID=form-utf8: alerts from "
+                        "form bodies yajl calls invalid UTF-8 may fail\n");
+    }
+
+    return 0;
+}
+
+
+/* the same tree, member by member */
+
+static int
+fuzz_tree_equal(ngx_http_victorops_json_t *a, ngx_http_victorops_json_t *b)
+{
+    ngx_http_victorops_json_t  *x, *y;
+
+    if (a->type != b->type) {
+        return 0;
+    }
+
+    switch (a->type) {
+
+    case NGX_HTTP_VICTOROPS_JSON_NUMBER:
+    case NGX_HTTP_VICTOROPS_JSON_STRING:
+        if (a->value.len != b->value.len
+            || ngx_memcmp(a->value.data, b->value.data, a->value.len) != 0)
+        {
+            return 0;
+        }
+        break;
+
+    case NGX_HTTP_VICTOROPS_JSON_OBJECT:
+    case NGX_HTTP_VICTOROPS_JSON_ARRAY:
+
+        for (x = a->child, y = b->child; x && y; x = x->next, y = y->next) {
+
+            if (a->type == NGX_HTTP_VICTOROPS_JSON_OBJECT
+                && (x->key.len != y->key.len
+                    || ngx_memcmp(x->key.data, y->key.data, x->key.len) != 0))
+            {
+                return 0;
+            }
+
+            if (!fuzz_tree_equal(x, y)) {
+                return 0;
+            }
+        }
+
+        if (x || y) {
+            return 0;
+        }
+
+        break;
+
+    default:
+        /* null, true, false: the classifier rewrites the values of the last
+         * two ("true", "false"); only the type counts */
+        break;
+    }
+
+    return 1;
+}
+
+
+static ngx_http_victorops_json_t *
+fuzz_member(ngx_http_victorops_json_t *obj, const char *key, ngx_uint_t type)
+{
+    size_t                      len;
+    ngx_http_victorops_json_t  *m;
+
+    if (obj == NULL || obj->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
+        return NULL;
+    }
+
+    len = strlen(key);
+
+    for (m = obj->child; m; m = m->next) {
+        if (m->key.len == len && ngx_memcmp(m->key.data, key, len) == 0) {
+            return m->type == type ? m : NULL;
+        }
+    }
+
+    return NULL;
+}
+
+
+static int
+fuzz_str_is(ngx_http_victorops_json_t *v, ngx_str_t *s)
+{
+    return v != NULL
+           && v->value.len == s->len
+           && ngx_memcmp(v->value.data, s->data, s->len) == 0;
+}
+
+
+static ngx_int_t
+fuzz_parse(ngx_pool_t *pool, const uint8_t *body, size_t len, size_t split,
+    size_t chunk, ngx_http_victorops_json_t **root, ngx_str_t *error,
+    off_t *offset)
+{
+    u_char                       *buf;
+    size_t                        pos, n;
+    ngx_int_t                     rc;
+    ngx_uint_t                    first;
+    ngx_http_victorops_parser_t  *p;
+
+    p = ngx_http_victorops_parser_create(pool, FUZZ_MAX_DEPTH);
+    fuzz_check(p != NULL);
+
+    *root = NULL;
+    rc = NGX_OK;
+    pos = 0;
+    first = 1;
+
+    while (rc == NGX_OK) {
+
+        if (first) {
+            n = split;
+            first = 0;
+
+        } else if (chunk) {
+            n = ngx_min(chunk, len - pos);
+
+        } else {
+            n = len - pos;
+        }
+
+        /* an exact-size copy, freed once the parser has returned */
+
+        buf = malloc(n ? n : 1);
+        fuzz_check(buf != NULL);
+        ngx_memcpy(buf, body + pos, n);
+
+        rc = ngx_http_victorops_parser_feed(p, buf, n);
+
+        ngx_memset(buf, 0xa5, n);
+        free(buf);
+
+        pos += n;
+
+        if (pos == len) {
+            break;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_parser_finish(p, root);
+    }
+
+    fuzz_check(rc == NGX_OK || rc == NGX_ERROR);
+
+    if (rc == NGX_OK) {
+        fuzz_check(*root != NULL);
+
+    } else {
+        ngx_http_victorops_parser_error(p, error, offset);
+        fuzz_check(error->len > 0 && error->data != NULL);
+
+        /*
+         * the offset is where yajl stopped, counted from 1 (the webhook
+         * tests expect "byte 39" for a bad 39th byte); at a premature
+         * EOF it is one past the end: yajl_complete_parse() feeds a space
+         */
+
+        fuzz_check(*offset >= 0 && (size_t) *offset <= len + 1);
+    }
+
+    return rc;
+}
+
+
+static void
+fuzz_check_iso8601(ngx_http_victorops_event_t *ev, ngx_str_t *iso)
+{
+    char                *end;
+    u_char               digits[NGX_INT_T_LEN + 1];
+    struct tm            tm;
+    unsigned long long   n;
+    ngx_uint_t           i;
+    unsigned int         ms;
+    char                 copy[32];
+    time_t               sec;
+
+    /* only a run of decimal digits converts */
+
+    fuzz_check(ev->started_at.len > 0 && ev->started_at.len <= NGX_INT_T_LEN);
+
+    for (i = 0; i < ev->started_at.len; i++) {
+        fuzz_check(ev->started_at.data[i] >= '0'
+                   && ev->started_at.data[i] <= '9');
+    }
+
+    ngx_memcpy(digits, ev->started_at.data, ev->started_at.len);
+    digits[ev->started_at.len] = '\0';
+    n = strtoull((char *) digits, NULL, 10);
+
+    fuzz_check(iso->len == sizeof("1970-01-01T00:00:00.000Z") - 1);
+
+    ngx_memcpy(copy, iso->data, iso->len);
+    copy[iso->len] = '\0';
+
+    ngx_memzero(&tm, sizeof(struct tm));
+    end = strptime(copy, "%Y-%m-%dT%H:%M:%S", &tm);
+    fuzz_check(end != NULL && end == copy + 19);
+    fuzz_check(end[0] == '.' && end[4] == 'Z');
+    fuzz_check(sscanf(end + 1, "%3u", &ms) == 1);
+
+    sec = timegm(&tm);
+
+    if (n >= 100000000000ULL) {
+        fuzz_check((unsigned long long) sec == n / 1000 && ms == n % 1000);
+
+    } else {
+        fuzz_check((unsigned long long) sec == n && ms == 0);
+    }
+}
+
+
+static void
+fuzz_check_alert(ngx_pool_t *pool, ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_alert_conf_t *conf, ngx_str_t *body)
+{
+    u_char                       *buf, *p;
+    off_t                         offset;
+    size_t                        i;
+    ngx_int_t                     rc;
+    ngx_str_t                     error;
+    ngx_http_victorops_json_t    *root, *data, *attrs, *v, *l, *k;
+    ngx_http_victorops_parser_t  *parser;
+
+    fuzz_check(body->len > 0 && body->data != NULL);
+    fuzz_check(body->data[body->len] == '\n');
+
+    /* the body re-parses with the same parser, from a private copy */
+
+    parser = ngx_http_victorops_parser_create(pool, FUZZ_MAX_DEPTH + 8);
+    fuzz_check(parser != NULL);
+
+    buf = malloc(body->len);
+    fuzz_check(buf != NULL);
+    ngx_memcpy(buf, body->data, body->len);
+
+    rc = ngx_http_victorops_parser_feed(parser, buf, body->len);
+    free(buf);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_parser_finish(parser, &root);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_victorops_parser_error(parser, &error, &offset);
+        fprintf(stderr, "alert body does not re-parse: %.*s at %lld\n",
+                (int) error.len, error.data, (long long) offset);
+    }
+
+    fuzz_check(rc == NGX_OK);
+
+    /* {"data":{"type":"alerts","attributes":{...}}} */
+
+    fuzz_check(root->type == NGX_HTTP_VICTOROPS_JSON_OBJECT);
+
+    data = fuzz_member(root, "data", NGX_HTTP_VICTOROPS_JSON_OBJECT);
+    fuzz_check(data != NULL);
+
+    v = fuzz_member(data, "type", NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(v != NULL && v->value.len == 6
+               && ngx_memcmp(v->value.data, "alerts", 6) == 0);
+
+    attrs = fuzz_member(data, "attributes", NGX_HTTP_VICTOROPS_JSON_OBJECT);
+    fuzz_check(attrs != NULL);
+
+    v = fuzz_member(attrs, "summary", NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(fuzz_str_is(v, &ev->summary));
+
+    if (ev->description.len) {
+        v = fuzz_member(attrs, "description", NGX_HTTP_VICTOROPS_JSON_STRING);
+        fuzz_check(fuzz_str_is(v, &ev->description));
+    }
+
+    v = fuzz_member(attrs, "external_id", NGX_HTTP_VICTOROPS_JSON_STRING);
+    k = fuzz_member(attrs, "deduplication_key",
+                    NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(v != NULL && k != NULL && fuzz_str_is(k, &v->value));
+    fuzz_check(v->value.len > sizeof("victorops::") - 1
+               && ngx_memcmp(v->value.data, "victorops:", 10) == 0);
+
+    /* external_url: the portal URL, then escaped path segments only */
+
+    v = fuzz_member(attrs, "external_url", NGX_HTTP_VICTOROPS_JSON_STRING);
+
+    if (v) {
+        fuzz_check(ev->organization.len && ev->incident.len
+                   && conf->portal_url.len);
+        fuzz_check(v->value.len > sizeof(FUZZ_PORTAL "/ui/") - 1
+                   && ngx_memcmp(v->value.data, FUZZ_PORTAL "/ui/",
+                                 sizeof(FUZZ_PORTAL "/ui/") - 1) == 0);
+
+        for (i = 0; i < v->value.len; i++) {
+            fuzz_check(v->value.data[i] > 0x20 && v->value.data[i] < 0x7f
+                       && v->value.data[i] != '#' && v->value.data[i] != '?');
+        }
+
+        /* exactly <portal>/ui/<organization>/incident/<incident>/details */
+
+        buf = malloc(sizeof(FUZZ_PORTAL "/ui//incident//details")
+                     + 3 * (ev->organization.len + ev->incident.len));
+        fuzz_check(buf != NULL);
+
+        p = ngx_cpymem(buf, FUZZ_PORTAL "/ui/",
+                       sizeof(FUZZ_PORTAL "/ui/") - 1);
+        p = (u_char *) ngx_escape_uri(p, ev->organization.data,
+                                      ev->organization.len, NGX_ESCAPE_URI);
+        p = ngx_cpymem(p, "/incident/", sizeof("/incident/") - 1);
+        p = (u_char *) ngx_escape_uri(p, ev->incident.data, ev->incident.len,
+                                      NGX_ESCAPE_URI);
+        p = ngx_cpymem(p, "/details", sizeof("/details") - 1);
+
+        i = p - buf;
+        fuzz_check(v->value.len == i
+                   && ngx_memcmp(v->value.data, buf, i) == 0);
+        free(buf);
+
+    } else {
+        fuzz_check(ev->organization.len == 0 || ev->incident.len == 0
+                   || conf->portal_url.len == 0);
+    }
+
+    v = fuzz_member(attrs, "started_at", NGX_HTTP_VICTOROPS_JSON_STRING);
+
+    if (v) {
+        fuzz_check_iso8601(ev, &v->value);
+    }
+
+    l = fuzz_member(attrs, "labels", NGX_HTTP_VICTOROPS_JSON_ARRAY);
+    fuzz_check(l != NULL);
+
+    for (l = l->child; l; l = l->next) {
+        fuzz_check(l->type == NGX_HTTP_VICTOROPS_JSON_OBJECT);
+        k = fuzz_member(l, "key", NGX_HTTP_VICTOROPS_JSON_STRING);
+        v = fuzz_member(l, "value", NGX_HTTP_VICTOROPS_JSON_STRING);
+        fuzz_check(k != NULL && v != NULL && v->value.len > 0);
+    }
+
+    /* the delivery itself, as received */
+
+    v = fuzz_member(attrs, "data", ev->payload->type);
+    fuzz_check(v != NULL);
+    fuzz_check(fuzz_tree_equal(v, ev->payload));
+}
+
+
+/* whether yajl's validating generator takes every key and string */
+
+static int
+fuzz_yajl_utf8(ngx_http_victorops_json_t *root)
+{
+    int                         ok;
+    yajl_gen                    g;
+    ngx_http_victorops_json_t  *m;
+
+    g = yajl_gen_alloc(NULL);
+    fuzz_check(g != NULL);
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
+    ok = yajl_gen_map_open(g) == yajl_gen_status_ok;
+
+    for (m = root->child; ok && m; m = m->next) {
+        ok = yajl_gen_string(g, m->key.data, m->key.len)
+                 == yajl_gen_status_ok
+             && yajl_gen_string(g, m->value.data, m->value.len)
+                 == yajl_gen_status_ok;
+    }
+
+    yajl_gen_free(g);
+
+    return ok;
+}
+
+
+/*
+ * The queue's view of any non-ignored event: its incident key, the
+ * activity text and the two Rootly bodies built from it, which must
+ * re-parse as JSON objects.
+ */
+
+static void
+fuzz_activity(ngx_pool_t *pool, ngx_http_victorops_event_t *ev)
+{
+    ngx_str_t                     key, text, body;
+    ngx_http_victorops_json_t    *root;
+    ngx_http_victorops_parser_t  *p;
+
+    fuzz_check(ngx_http_victorops_event_key(pool, ev, &key) == NGX_OK);
+    fuzz_check(key.len > 0);
+
+    fuzz_check(ngx_http_victorops_activity_text(pool, ev, &text) == NGX_OK);
+    fuzz_check(text.len > 0);
+
+    fuzz_check(ngx_http_victorops_rootly_event(pool, &text, &body) == NGX_OK);
+
+    p = ngx_http_victorops_parser_create(pool, 8);
+    fuzz_check(p != NULL);
+    fuzz_check(ngx_http_victorops_parser_feed(p, body.data, body.len)
+               == NGX_OK);
+    fuzz_check(ngx_http_victorops_parser_finish(p, &root) == NGX_OK);
+    fuzz_check(root->type == NGX_HTTP_VICTOROPS_JSON_OBJECT);
+
+    fuzz_check(ngx_http_victorops_rootly_resolve(pool, &text, &body)
+               == NGX_OK);
+
+    p = ngx_http_victorops_parser_create(pool, 8);
+    fuzz_check(p != NULL);
+    fuzz_check(ngx_http_victorops_parser_feed(p, body.data, body.len)
+               == NGX_OK);
+    fuzz_check(ngx_http_victorops_parser_finish(p, &root) == NGX_OK);
+}
+
+
+static void
+fuzz_event(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
+    ngx_uint_t form)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                         body;
+    ngx_http_victorops_event_t        ev;
+    ngx_http_victorops_alert_conf_t   conf;
+
+    fuzz_check(ngx_http_victorops_classify(pool, root, &ev) == NGX_OK);
+
+    fuzz_check(ev.payload == root);
+    fuzz_check(ev.class <= NGX_HTTP_VICTOROPS_IGNORED);
+    fuzz_check(ngx_http_victorops_class_name(ev.class) != NULL);
+
+    if (ev.class == NGX_HTTP_VICTOROPS_IGNORED) {
+        fuzz_check(ev.reason.len > 0 && ev.reason.data != NULL);
+        fuzz_check(ev.why >= NGX_HTTP_VICTOROPS_WHY_TYPE
+                   && ev.why <= NGX_HTTP_VICTOROPS_WHY_INCIDENT);
+        return;
+    }
+
+    fuzz_check(ev.why == 0);
+
+    fuzz_check(ev.incident.len || ev.entity_id.len || ev.display_name.len);
+
+    fuzz_activity(pool, &ev);
+
+    if (ev.class != NGX_HTTP_VICTOROPS_ALERT) {
+        return;
+    }
+
+    fuzz_check(ev.summary.len > 0);
+
+    ngx_str_set(&conf.portal_url, FUZZ_PORTAL);
+    ngx_str_set(&conf.organization, FUZZ_ORG);
+
+    rc = ngx_http_victorops_rootly_alert(pool, &ev, &conf, &body);
+
+    if (rc != NGX_OK && form && fuzz_avoid_form_utf8 && !fuzz_yajl_utf8(root))
+    {
+        return;
+    }
+
+    fuzz_check(rc == NGX_OK);
+
+    fuzz_check_alert(pool, &ev, &conf, &body);
+}
+
+
+static void
+fuzz_json(const uint8_t *body, size_t len, size_t split, size_t chunk)
+{
+    off_t                       offset1, offset2;
+    ngx_int_t                   rc1, rc2;
+    ngx_str_t                   error1, error2;
+    ngx_pool_t                 *pool1, *pool2;
+    ngx_http_victorops_json_t  *root1, *root2;
+
+    pool1 = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
+    pool2 = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
+    fuzz_check(pool1 != NULL && pool2 != NULL);
+
+    /* as the webhook gets it: in chunks; and in one piece */
+
+    rc1 = fuzz_parse(pool1, body, len, split, chunk, &root1, &error1,
+                     &offset1);
+    rc2 = fuzz_parse(pool2, body, len, len, 0, &root2, &error2, &offset2);
+
+    fuzz_check(rc1 == rc2);
+
+    if (rc1 == NGX_OK) {
+        fuzz_check(fuzz_tree_equal(root1, root2));
+
+    } else {
+        /*
+         * same error; the offsets may differ: when a bad token spans
+         * chunks, yajl's "restore error offset" (offset -= token length,
+         * clamped at the start of the current chunk) lands elsewhere
+         */
+
+        fuzz_check(error1.len == error2.len
+                   && ngx_memcmp(error1.data, error2.data, error1.len) == 0);
+    }
+
+    ngx_destroy_pool(pool2);
+
+    /* the webhook only goes on with an object */
+
+    if (rc1 == NGX_OK && root1->type == NGX_HTTP_VICTOROPS_JSON_OBJECT) {
+        fuzz_event(pool1, root1, 0);
+    }
+
+    ngx_destroy_pool(pool1);
+}
+
+
+static void
+fuzz_form(const uint8_t *body, size_t len)
+{
+    u_char                     *buf;
+    ngx_int_t                   rc;
+    ngx_pool_t                 *pool;
+    ngx_http_victorops_json_t  *root, *m;
+
+    pool = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
+    fuzz_check(pool != NULL);
+
+    buf = malloc(len ? len : 1);
+    fuzz_check(buf != NULL);
+    ngx_memcpy(buf, body, len);
+
+    root = NULL;
+    rc = ngx_http_victorops_form_parse(pool, buf, len, &root);
+
+    ngx_memset(buf, 0xa5, len);
+    free(buf);
+
+    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+
+    if (rc == NGX_OK) {
+        fuzz_check(root != NULL
+                   && root->type == NGX_HTTP_VICTOROPS_JSON_OBJECT);
+
+        for (m = root->child; m; m = m->next) {
+            fuzz_check(m->type == NGX_HTTP_VICTOROPS_JSON_STRING);
+            fuzz_check(m->key.data != NULL && m->value.data != NULL);
+            fuzz_check(m->key.len <= len && m->value.len <= len);
+        }
+
+        ngx_http_victorops_form_unquote(root);
+
+        fuzz_event(pool, root, 1);
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t   len, split, chunk;
+    uint8_t  flags;
+
+    if (size < FUZZ_HEADER) {
+        return 0;
+    }
+
+    flags = data[0];
+    split = data[1] | (data[2] << 8);
+
+    data += FUZZ_HEADER;
+    len = size - FUZZ_HEADER;
+
+    split %= len + 1;
+    chunk = (flags & 0x02) ? (size_t) (flags >> 2) + 1 : 0;
+
+    if (flags & 0x01) {
+        fuzz_form(data, len);
+
+    } else {
+        fuzz_json(data, len, split, chunk);
+    }
+
+    return 0;
+}
