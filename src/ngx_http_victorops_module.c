@@ -284,7 +284,8 @@ ngx_http_victorops_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                 break;
             }
 
-            if (sh[j].name_len == 0 && free == NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS)
+            if (sh[j].name_len == 0
+                && free == NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS)
             {
                 free = j;
             }

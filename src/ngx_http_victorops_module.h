@@ -346,6 +346,10 @@ char *ngx_http_victorops_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 ngx_int_t ngx_http_victorops_webhook_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, ngx_str_t *body);
+ngx_int_t ngx_http_victorops_error(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *message);
 
 
 extern ngx_module_t  ngx_http_victorops_module;

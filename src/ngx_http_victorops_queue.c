@@ -347,7 +347,8 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
                           "victorops integration \"%V\": accepted %s for "
                           "incident \"%V\" (job %V)", &vi->name,
                           ngx_http_victorops_class_name(p->event->class),
-                          ngx_http_victorops_job_incident(&p->job), &p->job.id);
+                          ngx_http_victorops_job_incident(&p->job),
+                          &p->job.id);
         }
 
         ngx_http_victorops_webhook_reply(r, rc == NGX_OK ? NGX_OK : NGX_ERROR,
@@ -488,7 +489,8 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
         goto done;
     }
 
-    lease = now + (int64_t) vi->rootly_timeout + NGX_HTTP_VICTOROPS_LEASE_EXTRA;
+    lease = now + (int64_t) vi->rootly_timeout
+            + NGX_HTTP_VICTOROPS_LEASE_EXTRA;
 
     if (ngx_http_victorops_store_claim(vi, pool, now, lease, room, &jobs)
         != NGX_OK)
@@ -719,8 +721,9 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
         ngx_log_error(NGX_LOG_INFO, t->log, 0,
                       "victorops integration \"%V\": %s for incident "
                       "\"%V\" (job %V) not needed: rootly answered %ui: "
-                      "\"%V\"", &vi->name, t->what, ngx_http_victorops_job_incident(job), &job->id,
-                      status, &reason);
+                      "\"%V\"", &vi->name, t->what,
+                      ngx_http_victorops_job_incident(job), &job->id, status,
+                      &reason);
 
         (void) ngx_http_victorops_store_done(vi, job);
         return;

@@ -36,8 +36,6 @@ static ngx_int_t ngx_http_victorops_arg(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 static int64_t ngx_http_victorops_alert_available(
     ngx_http_victorops_integration_t *vi, int64_t now);
-static ngx_int_t ngx_http_victorops_status_send(ngx_http_request_t *r,
-    ngx_uint_t status, const char *type, ngx_str_t *body);
 static ngx_int_t ngx_http_victorops_status_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 
@@ -135,7 +133,7 @@ ngx_http_victorops_status_get(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_victorops_status_send(r, NGX_HTTP_OK,
+        return ngx_http_victorops_send(r, NGX_HTTP_OK,
                                           "text/plain; version=0.0.4", &body);
     }
 
@@ -144,7 +142,7 @@ ngx_http_victorops_status_get(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_victorops_status_send(r, NGX_HTTP_OK, "application/json",
+    return ngx_http_victorops_send(r, NGX_HTTP_OK, "application/json",
                                           &body);
 }
 
@@ -577,7 +575,7 @@ ngx_http_victorops_status_admin(ngx_http_request_t *r)
 
     body.len++;
 
-    return ngx_http_victorops_status_send(r, NGX_HTTP_OK, "application/json",
+    return ngx_http_victorops_send(r, NGX_HTTP_OK, "application/json",
                                           &body);
 }
 
@@ -760,66 +758,10 @@ static ngx_int_t
 ngx_http_victorops_status_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *message)
 {
-    yajl_gen   g;
-    ngx_str_t  body, msg;
-
-    g = ngx_http_victorops_gen_create(r->pool);
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_str_t  msg;
 
     msg.data = (u_char *) message;
     msg.len = ngx_strlen(message);
 
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_str(g, "error", &msg) != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_finish(g, r->pool, &body) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body.len++;
-
-    return ngx_http_victorops_status_send(r, status, "application/json",
-                                          &body);
-}
-
-
-static ngx_int_t
-ngx_http_victorops_status_send(ngx_http_request_t *r, ngx_uint_t status,
-    const char *type, ngx_str_t *body)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = body->len;
-    r->headers_out.content_type.data = (u_char *) type;
-    r->headers_out.content_type.len = ngx_strlen(type);
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_victorops_error(r, status, &msg);
 }

@@ -581,7 +581,8 @@ ngx_http_victorops_store_insert(ngx_http_victorops_integration_t *vi,
 {
     sqlite3_stmt  *stmt;
 
-    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_INSERT);
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_INSERT);
     if (stmt == NULL) {
         return NGX_ERROR;
     }

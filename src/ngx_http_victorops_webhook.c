@@ -62,10 +62,6 @@ static ngx_int_t ngx_http_victorops_collect_chunk(void *data, u_char *buf,
 static ngx_int_t ngx_http_victorops_reply(ngx_http_request_t *r,
     ngx_uint_t status, const char *result, ngx_http_victorops_event_t *ev,
     ngx_str_t *id);
-static ngx_int_t ngx_http_victorops_error(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *message);
-static ngx_int_t ngx_http_victorops_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_victorops_reject(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, const char *why);
 static ngx_int_t ngx_http_victorops_unauthorized(ngx_http_request_t *r,
@@ -759,7 +755,7 @@ ngx_http_victorops_reply(ngx_http_request_t *r, ngx_uint_t status,
 
     body.len++;     /* the trailing newline */
 
-    return ngx_http_victorops_send(r, status, &body);
+    return ngx_http_victorops_send(r, status, "application/json", &body);
 }
 
 
@@ -807,7 +803,9 @@ ngx_http_victorops_unauthorized(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+/* {"error":"..."}, for every JSON error reply of the module */
+
+ngx_int_t
 ngx_http_victorops_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *message)
 {
@@ -829,13 +827,13 @@ ngx_http_victorops_error(ngx_http_request_t *r, ngx_uint_t status,
 
     body.len++;
 
-    return ngx_http_victorops_send(r, status, &body);
+    return ngx_http_victorops_send(r, status, "application/json", &body);
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *body)
+    const char *type, ngx_str_t *body)
 {
     ngx_int_t     rc;
     ngx_buf_t    *b;
@@ -843,7 +841,8 @@ ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
