@@ -347,6 +347,49 @@ ngx_http_victorops_curl_abort(const char *reason)
 }
 
 
+/*
+ * Takes back the transfers of "owner" that have not sent their request
+ * yet (queued behind the connection limit, or still connecting): after
+ * a 429 nothing more may go out until the pause ends.
+ */
+
+void
+ngx_http_victorops_curl_release_waiting(void *owner, const char *reason)
+{
+    curl_off_t                      sent;
+    ngx_queue_t                    *q, *next;
+    ngx_http_victorops_transfer_t  *t;
+
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    if (vc->multi == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&vc->transfers);
+         q != ngx_queue_sentinel(&vc->transfers);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        t = ngx_queue_data(q, ngx_http_victorops_transfer_t, queue);
+
+        if (t->owner != owner
+            || curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent)
+               != CURLE_OK
+            || sent > 0)
+        {
+            continue;
+        }
+
+        t->code = CURLE_ABORTED_BY_CALLBACK;
+        t->status = 0;
+        ngx_cpystrn((u_char *) t->error, (u_char *) reason, CURL_ERROR_SIZE);
+
+        ngx_http_victorops_transfer_finish(t);
+    }
+}
+
+
 ngx_http_victorops_transfer_t *
 ngx_http_victorops_transfer_create(ngx_log_t *log)
 {

@@ -212,6 +212,7 @@ ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
     t->timeout = vi->rootly_timeout;
     t->handler = ngx_http_victorops_job_done;
     t->data = copy;
+    t->owner = vi;
     t->what = what;
 
     if (ngx_http_victorops_transfer_start(t) != NGX_OK) {

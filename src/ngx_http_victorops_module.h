@@ -190,6 +190,7 @@ struct ngx_http_victorops_transfer_s {
 
     ngx_http_victorops_transfer_pt  handler;
     void                         *data;
+    void                         *owner;
     const char                   *what;
 
     /* outcome */
@@ -257,6 +258,7 @@ ngx_http_victorops_transfer_t *ngx_http_victorops_transfer_create(
 ngx_int_t ngx_http_victorops_transfer_header(ngx_http_victorops_transfer_t *t,
     ngx_str_t *header);
 ngx_int_t ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t);
+void ngx_http_victorops_curl_release_waiting(void *owner, const char *reason);
 
 ngx_int_t ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id);
 ngx_int_t ngx_http_victorops_job_send(ngx_http_victorops_job_t *job);

@@ -443,6 +443,10 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
     next = now + NGX_HTTP_VICTOROPS_POLL;
 
     if (vi->sh && vi->sh->rootly_paused_until > now) {
+
+        /* another worker saw the 429: hold back what we queued, too */
+
+        ngx_http_victorops_curl_release_waiting(vi, "rootly rate limit");
         ngx_http_victorops_dispatch_at(vi, now, vi->sh->rootly_paused_until);
         return;
     }
@@ -608,12 +612,16 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
 
     if (t->code == CURLE_ABORTED_BY_CALLBACK) {
 
-        /* the worker is going away: back to the queue, not an attempt */
+        /* not sent: the worker exits or Rootly paused us; not an attempt */
 
-        ngx_log_error(NGX_LOG_NOTICE, t->log, 0,
-                      "victorops integration \"%V\": job %V released: %s",
-                      &vi->name, &job->id, t->error);
-        (void) ngx_http_victorops_store_release(vi, job, now);
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": job %V released "
+                      "unsent: %s", &vi->name, &job->id, t->error);
+
+        until = (vi->sh && vi->sh->rootly_paused_until > now)
+                ? vi->sh->rootly_paused_until : now;
+
+        (void) ngx_http_victorops_store_release(vi, job, until);
         return;
     }
 
@@ -855,4 +863,8 @@ ngx_http_victorops_rootly_pause(ngx_http_victorops_integration_t *vi,
     }
 
     ngx_shmtx_unlock(&vi->shpool->mutex);
+
+    /* sends of this worker not yet on the wire wait for the pause too */
+
+    ngx_http_victorops_curl_release_waiting(vi, "rootly rate limit");
 }

@@ -1403,6 +1403,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class MockHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128    # bursts of new connections must not lose SYNs
 
     def __init__(self, address, app):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
