@@ -82,6 +82,7 @@ typedef struct {
     int64_t                       rootly_paused_until;
     time_t                        rootly_last_success;
     ngx_uint_t                    rootly_auth_failing;
+    ngx_uint_t                    rootly_failures;    /* in a row */
     ngx_http_victorops_last_error_t  rootly_error;
 } ngx_http_victorops_shctx_t;
 
@@ -140,8 +141,11 @@ typedef struct {
     ngx_connection_t              dummy;
     ngx_event_t                   commit_event;
     ngx_event_t                   dispatch_event;
+    ngx_queue_t                   outcomes;
+    ngx_event_t                   outcome_event;
     ngx_uint_t                    inflight;
     int64_t                       dedup_expired;
+    int64_t                       leases_checked;
 } ngx_http_victorops_integration_t;
 
 
@@ -336,6 +340,8 @@ ngx_int_t ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_stats_t *stats);
 ngx_int_t ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
     int64_t now);
+ngx_int_t ngx_http_victorops_store_expire_leases(
+    ngx_http_victorops_integration_t *vi, int64_t now, ngx_uint_t *n);
 int64_t ngx_http_victorops_store_next_due(
     ngx_http_victorops_integration_t *vi);
 ngx_int_t ngx_http_victorops_store_dead_list(

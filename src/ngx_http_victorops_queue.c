@@ -23,6 +23,8 @@
 #define NGX_HTTP_VICTOROPS_LEASE_EXTRA   30000
 #define NGX_HTTP_VICTOROPS_RETRY_BASE    1000
 #define NGX_HTTP_VICTOROPS_PAUSE_DEFAULT 60000
+#define NGX_HTTP_VICTOROPS_DOWN_MAX      10000
+#define NGX_HTTP_VICTOROPS_LEASE_CHECK   5000
 
 
 typedef struct {
@@ -34,7 +36,33 @@ typedef struct {
 } ngx_http_victorops_pending_t;
 
 
+#define NGX_HTTP_VICTOROPS_DONE          0
+#define NGX_HTTP_VICTOROPS_RETRY         1
+#define NGX_HTTP_VICTOROPS_RELEASE       2
+#define NGX_HTTP_VICTOROPS_DEAD          3
+
+
+typedef struct {
+    ngx_queue_t                        queue;
+    ngx_uint_t                         op;
+    int64_t                            seq;
+    int64_t                            at;
+    ngx_uint_t                         status;
+    ngx_str_t                          error;
+    ngx_str_t                          alert;
+    ngx_str_t                          key;
+    ngx_str_t                          incident;
+    ngx_str_t                          entity;
+} ngx_http_victorops_outcome_t;
+
+
 static void ngx_http_victorops_pending_cleanup(void *data);
+static void ngx_http_victorops_outcome(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t op, ngx_http_victorops_job_t *job, int64_t at,
+    ngx_uint_t status, ngx_str_t *error, ngx_str_t *alert);
+static void ngx_http_victorops_outcome_handler(ngx_event_t *ev);
+static void ngx_http_victorops_outcomes_write(
+    ngx_http_victorops_integration_t *vi);
 static void ngx_http_victorops_commit_handler(ngx_event_t *ev);
 static void ngx_http_victorops_dispatch_handler(ngx_event_t *ev);
 static void ngx_http_victorops_dispatch_at(
@@ -43,13 +71,15 @@ static void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
 static void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
-static u_char *ngx_http_victorops_outcome(u_char *buf,
+static u_char *ngx_http_victorops_outcome_text(u_char *buf,
     ngx_http_victorops_transfer_t *t, ngx_str_t *reason);
 static void ngx_http_victorops_rootly_error(
     ngx_http_victorops_integration_t *vi, ngx_uint_t status,
     ngx_str_t *reason);
 static void ngx_http_victorops_rootly_pause(
     ngx_http_victorops_integration_t *vi, int64_t until);
+static void ngx_http_victorops_rootly_down(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
 
 
 int64_t
@@ -92,6 +122,12 @@ ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
     vi->commit_event.data = &vi->dummy;
     vi->commit_event.log = cycle->log;
 
+    ngx_queue_init(&vi->outcomes);
+
+    vi->outcome_event.handler = ngx_http_victorops_outcome_handler;
+    vi->outcome_event.data = &vi->dummy;
+    vi->outcome_event.log = cycle->log;
+
     vi->dispatch_event.handler = ngx_http_victorops_dispatch_handler;
     vi->dispatch_event.data = &vi->dummy;
     vi->dispatch_event.log = cycle->log;
@@ -119,6 +155,14 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
     if (vi->commit_event.posted) {
         ngx_delete_posted_event(&vi->commit_event);
     }
+
+    if (vi->outcome_event.posted) {
+        ngx_delete_posted_event(&vi->outcome_event);
+    }
+
+    /* what the last sends and releases did goes to disk before closing */
+
+    ngx_http_victorops_outcomes_write(vi);
 
     ngx_http_victorops_store_close(vi);
 }
@@ -363,6 +407,149 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * Outcomes of sends (and releases) are written together, one
+ * transaction per event-loop turn, like accepted jobs.
+ */
+
+static void
+ngx_http_victorops_outcome(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t op, ngx_http_victorops_job_t *job, int64_t at,
+    ngx_uint_t status, ngx_str_t *error, ngx_str_t *alert)
+{
+    u_char                        *p;
+    size_t                         len;
+    ngx_http_victorops_outcome_t  *o;
+
+    len = sizeof(ngx_http_victorops_outcome_t);
+
+    if (error) {
+        len += error->len;
+    }
+
+    if (alert) {
+        len += alert->len + job->key.len + job->incident.len
+               + job->entity.len;
+    }
+
+    o = ngx_alloc(len, vi->dispatch_event.log);
+    if (o == NULL) {
+        return;     /* the lease runs out and the job is sent again */
+    }
+
+    ngx_memzero(o, sizeof(ngx_http_victorops_outcome_t));
+
+    o->op = op;
+    o->seq = job->seq;
+    o->at = at;
+    o->status = status;
+
+    p = (u_char *) (o + 1);
+
+#define ngx_http_victorops_outcome_str(dst, src)                              \
+    (dst).data = p;                                                           \
+    (dst).len = (src)->len;                                                   \
+    p = ngx_cpymem(p, (src)->data, (src)->len)
+
+    if (error) {
+        ngx_http_victorops_outcome_str(o->error, error);
+    }
+
+    if (alert) {
+        ngx_http_victorops_outcome_str(o->alert, alert);
+        ngx_http_victorops_outcome_str(o->key, &job->key);
+        ngx_http_victorops_outcome_str(o->incident, &job->incident);
+        ngx_http_victorops_outcome_str(o->entity, &job->entity);
+    }
+
+#undef ngx_http_victorops_outcome_str
+
+    ngx_queue_insert_tail(&vi->outcomes, &o->queue);
+
+    if (!vi->outcome_event.posted) {
+        ngx_post_event(&vi->outcome_event, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_victorops_outcome_handler(ngx_event_t *ev)
+{
+    ngx_connection_t  *c;
+
+    c = ev->data;
+
+    ngx_http_victorops_outcomes_write(c->data);
+}
+
+
+static void
+ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
+{
+    int64_t                        now;
+    ngx_int_t                      tx;
+    ngx_str_t                      none = ngx_null_string;
+    ngx_queue_t                   *q;
+    ngx_http_victorops_job_t       job;
+    ngx_http_victorops_outcome_t  *o;
+
+    if (ngx_queue_empty(&vi->outcomes) || vi->st == NULL) {
+        return;
+    }
+
+    now = ngx_http_victorops_now();
+
+    /* without a transaction each statement commits on its own */
+
+    tx = (ngx_http_victorops_store_begin(vi) == NGX_OK);
+
+    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+
+    while (!ngx_queue_empty(&vi->outcomes)) {
+        q = ngx_queue_head(&vi->outcomes);
+        ngx_queue_remove(q);
+
+        o = ngx_queue_data(q, ngx_http_victorops_outcome_t, queue);
+
+        job.seq = o->seq;
+
+        switch (o->op) {
+
+        case NGX_HTTP_VICTOROPS_DONE:
+            if (o->alert.len) {
+                (void) ngx_http_victorops_store_link_set(vi, &o->key,
+                                                         &o->incident,
+                                                         &o->entity, &none,
+                                                         &o->alert, now);
+            }
+
+            (void) ngx_http_victorops_store_done(vi, &job);
+            break;
+
+        case NGX_HTTP_VICTOROPS_RETRY:
+            (void) ngx_http_victorops_store_retry(vi, &job, o->at,
+                                                  o->status, &o->error);
+            break;
+
+        case NGX_HTTP_VICTOROPS_RELEASE:
+            (void) ngx_http_victorops_store_release(vi, &job, o->at);
+            break;
+
+        default: /* NGX_HTTP_VICTOROPS_DEAD */
+            (void) ngx_http_victorops_store_dead(vi, &job, o->status,
+                                                 &o->error, o->at);
+            break;
+        }
+
+        ngx_free(o);
+    }
+
+    if (tx) {
+        (void) ngx_http_victorops_store_commit(vi);
+    }
+}
+
+
 /* the token bucket of alert_limit, shared by all workers */
 
 ngx_int_t
@@ -425,7 +612,7 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
 {
     int64_t                            now, wait, next, lease, due;
     ngx_int_t                          rc;
-    ngx_uint_t                         i, room, limited;
+    ngx_uint_t                         i, n, room, limited;
     ngx_pool_t                        *pool;
     ngx_array_t                        jobs;
     ngx_connection_t                  *c;
@@ -453,6 +640,21 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
 
     if (vi->inflight >= NGX_HTTP_VICTOROPS_INFLIGHT_MAX) {
         return;     /* a finishing transfer kicks the dispatcher again */
+    }
+
+    /* now and then: jobs leased by workers that died go back */
+
+    if (now - vi->leases_checked > NGX_HTTP_VICTOROPS_LEASE_CHECK) {
+        vi->leases_checked = now;
+
+        if (ngx_http_victorops_store_expire_leases(vi, now, &n) == NGX_OK
+            && n)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                          "victorops integration \"%V\": %ui jobs leased by "
+                          "a worker that exited are queued again",
+                          &vi->name, n);
+        }
     }
 
     /* once a minute: forget deliveries older than duplicate_window */
@@ -513,7 +715,8 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
         {
             /* excess alerts wait in the queue, in order */
 
-            (void) ngx_http_victorops_store_release(vi, &job[i], now + wait);
+            ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE,
+                                       &job[i], now + wait, 0, NULL, NULL);
             next = ngx_min(next, now + wait);
             limited = 1;
             continue;
@@ -531,12 +734,14 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
             /* activity whose incident has no Rootly link: nothing to do */
 
             ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK);
-            (void) ngx_http_victorops_store_done(vi, &job[i]);
+            ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_DONE, &job[i],
+                                       0, 0, NULL, NULL);
             continue;
         }
 
-        (void) ngx_http_victorops_store_release(vi, &job[i],
-                                                now + NGX_HTTP_VICTOROPS_POLL);
+        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE, &job[i],
+                                   now + NGX_HTTP_VICTOROPS_POLL, 0, NULL,
+                                   NULL);
     }
 
     if (limited) {
@@ -621,7 +826,8 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
         until = (vi->sh && vi->sh->rootly_paused_until > now)
                 ? vi->sh->rootly_paused_until : now;
 
-        (void) ngx_http_victorops_store_release(vi, job, until);
+        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE, job, until,
+                                   0, NULL, NULL);
         return;
     }
 
@@ -633,6 +839,7 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
         reason.len = ngx_strlen(reason.data);
 
         ngx_http_victorops_rootly_error(vi, 0, &reason);
+        ngx_http_victorops_rootly_down(vi, t->log, now);
         ngx_http_victorops_job_retry(job, t, now, &reason);
         return;
     }
@@ -646,20 +853,15 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
         if (vi->sh) {
             ngx_shmtx_lock(&vi->shpool->mutex);
             vi->sh->rootly_auth_failing = 0;
+            vi->sh->rootly_failures = 0;
             vi->sh->rootly_last_success = ngx_time();
             ngx_shmtx_unlock(&vi->shpool->mutex);
         }
 
-        if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT && id.len) {
-            ngx_str_t  none = ngx_null_string;
-
-            (void) ngx_http_victorops_store_link_set(vi, &job->key,
-                                                     &job->incident,
-                                                     &job->entity, &none,
-                                                     &id, now);
-        }
-
-        (void) ngx_http_victorops_store_done(vi, job);
+        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_DONE, job, 0, 0,
+                                   NULL,
+                                   job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+                                   && id.len ? &id : NULL);
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DELIVERED);
 
         ngx_log_error(NGX_LOG_INFO, t->log, 0,
@@ -698,7 +900,8 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
                       "sends paused for %L ms, job %V waits",
                       &vi->name, until - now, &job->id);
 
-        (void) ngx_http_victorops_store_release(vi, job, until);
+        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE, job, until,
+                                   0, NULL, NULL);
         return;
     }
 
@@ -717,6 +920,7 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
     }
 
     if (status == 408 || status >= 500) {
+        ngx_http_victorops_rootly_down(vi, t->log, now);
         ngx_http_victorops_job_retry(job, t, now, &reason);
         return;
     }
@@ -733,7 +937,8 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
                       ngx_http_victorops_job_incident(job), &job->id, status,
                       &reason);
 
-        (void) ngx_http_victorops_store_done(vi, job);
+        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_DONE, job, 0, 0,
+                                   NULL, NULL);
         return;
     }
 
@@ -765,12 +970,12 @@ ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
                     (int64_t) vi->retry_max_delay);
     delay = delay / 2 + (int64_t) (ngx_random() % (delay / 2 + 1));
 
-    (void) ngx_http_victorops_store_retry(vi, job, now + delay,
-                                          (ngx_uint_t) t->status, reason);
+    ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RETRY, job, now + delay,
+                               (ngx_uint_t) t->status, reason, NULL);
 
     ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RETRIED);
 
-    last = ngx_http_victorops_outcome(buf, t, reason);
+    last = ngx_http_victorops_outcome_text(buf, t, reason);
 
     ngx_log_error(NGX_LOG_ERR, t->log, 0,
                   "victorops integration \"%V\": %s for incident \"%V\" "
@@ -791,12 +996,12 @@ ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
 
     vi = job->integration;
 
-    (void) ngx_http_victorops_store_dead(vi, job, (ngx_uint_t) t->status,
-                                         reason, now);
+    ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_DEAD, job, now,
+                               (ngx_uint_t) t->status, reason, NULL);
 
     ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DEAD);
 
-    last = ngx_http_victorops_outcome(buf, t, reason);
+    last = ngx_http_victorops_outcome_text(buf, t, reason);
 
     ngx_log_error(NGX_LOG_ERR, t->log, 0,
                   "victorops integration \"%V\": %s for incident \"%V\" "
@@ -810,7 +1015,7 @@ ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
 /* "rootly answered 500: \"...\"" or curl's own words */
 
 static u_char *
-ngx_http_victorops_outcome(u_char *buf, ngx_http_victorops_transfer_t *t,
+ngx_http_victorops_outcome_text(u_char *buf, ngx_http_victorops_transfer_t *t,
     ngx_str_t *reason)
 {
     size_t  len;
@@ -845,6 +1050,39 @@ ngx_http_victorops_rootly_error(ngx_http_victorops_integration_t *vi,
     ngx_memcpy(e->reason, reason->data, e->reason_len);
 
     ngx_shmtx_unlock(&vi->shpool->mutex);
+}
+
+
+/*
+ * Rootly unreachable or failing (connection errors, timeouts, 5xx):
+ * besides each job's own backoff, the integration holds all its sends
+ * for a while, doubling up to 10 s, so a dead upstream costs one probe
+ * at a time instead of a connection attempt for every queued job.
+ */
+
+static void
+ngx_http_victorops_rootly_down(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now)
+{
+    int64_t     delay;
+    ngx_uint_t  failures;
+
+    if (vi->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+    failures = ++vi->sh->rootly_failures;
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+
+    delay = ngx_min((int64_t) 500 << ngx_min(failures - 1, 5),
+                    NGX_HTTP_VICTOROPS_DOWN_MAX);
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "victorops integration \"%V\": rootly failing (%ui in a "
+                  "row): sends held for %L ms", &vi->name, failures, delay);
+
+    ngx_http_victorops_rootly_pause(vi, now + delay);
 }
 
 

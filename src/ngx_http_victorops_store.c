@@ -17,7 +17,7 @@
 #include "ngx_http_victorops_module.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  1
+#define NGX_HTTP_VICTOROPS_SCHEMA  2
 
 
 enum {
@@ -39,6 +39,7 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_REPLAY,
     NGX_HTTP_VICTOROPS_SQL_NEXT_DUE,
     NGX_HTTP_VICTOROPS_SQL_DUE,
+    NGX_HTTP_VICTOROPS_SQL_EXPIRED,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
@@ -70,7 +71,12 @@ static ngx_int_t ngx_http_victorops_store_text(ngx_pool_t *pool,
 static void ngx_http_victorops_bind(sqlite3_stmt *stmt, int n, ngx_str_t *s);
 
 
-static const char  *ngx_http_victorops_schema_v1 =
+/* each entry takes a database from the version before it to this one */
+
+static const char  *ngx_http_victorops_schema[] = {
+
+    /* 1: jobs, links, duplicate records */
+
     "CREATE TABLE jobs ("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " id TEXT NOT NULL UNIQUE,"
@@ -102,7 +108,12 @@ static const char  *ngx_http_victorops_schema_v1 =
     "CREATE INDEX links_entity ON links (entity);"
     "CREATE TABLE dedup ("
     " hash BLOB PRIMARY KEY,"
-    " seen_at INTEGER NOT NULL) WITHOUT ROWID;";
+    " seen_at INTEGER NOT NULL) WITHOUT ROWID;",
+
+    /* 2: claiming walks jobs in arrival order per state */
+
+    "CREATE INDEX jobs_state_seq ON jobs (state, seq);"
+};
 
 
 /*
@@ -120,9 +131,8 @@ static const char  *ngx_http_victorops_sql[] = {
     /* NGX_HTTP_VICTOROPS_SQL_CLAIM */
     "UPDATE jobs SET state = 1, lease_until = ?2, lease_pid = ?3,"
     " attempts = attempts + 1"
-    " WHERE seq IN (SELECT j.seq FROM jobs j"
-    "  WHERE (j.state = 0 AND j.next_at <= ?1"
-    "         OR j.state = 1 AND j.lease_until <= ?1)"
+    " WHERE seq IN (SELECT j.seq FROM jobs j INDEXED BY jobs_state_seq"
+    "  WHERE j.state = 0 AND j.next_at <= ?1"
     "  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.key = j.key"
     "   AND e.seq < j.seq AND e.state < 2)"
     "  ORDER BY j.seq LIMIT ?4)"
@@ -195,9 +205,11 @@ static const char  *ngx_http_victorops_sql[] = {
     "SELECT min(next_at) FROM jobs WHERE state = 0",
 
     /* NGX_HTTP_VICTOROPS_SQL_DUE */
-    "SELECT 1 FROM jobs WHERE state = 0 AND next_at <= ?1"
-    " UNION ALL SELECT 1 FROM jobs WHERE state = 1 AND lease_until <= ?1"
-    " LIMIT 1"
+    "SELECT 1 FROM jobs WHERE state = 0 AND next_at <= ?1 LIMIT 1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_EXPIRED: the leases of workers that died */
+    "UPDATE jobs SET state = 0, lease_until = 0, lease_pid = 0"
+    " WHERE state = 1 AND lease_until <= ?1"
 };
 
 
@@ -306,7 +318,9 @@ ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
 static ngx_int_t
 ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log, ngx_str_t *path)
 {
-    int            version;
+    int            version, next;
+    u_char         pragma[64];
+    const char    *sql;
     sqlite3_stmt  *stmt;
 
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL)
@@ -333,7 +347,7 @@ ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log, ngx_str_t *path)
         return NGX_ERROR;
     }
 
-    /* version 0: a new database */
+    /* one transaction: the database is at the old version or the new */
 
     if (ngx_http_victorops_store_exec(db, log, path, "BEGIN IMMEDIATE")
         != NGX_OK)
@@ -341,12 +355,20 @@ ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log, ngx_str_t *path)
         return NGX_ERROR;
     }
 
-    if (ngx_http_victorops_store_exec(db, log, path,
-                                      ngx_http_victorops_schema_v1)
+    ngx_sprintf(pragma, "PRAGMA user_version = %d%Z",
+                NGX_HTTP_VICTOROPS_SCHEMA);
+
+    for (next = version + 1; next <= NGX_HTTP_VICTOROPS_SCHEMA; next++) {
+        sql = ngx_http_victorops_schema[next - 1];
+
+        if (ngx_http_victorops_store_exec(db, log, path, sql) != NGX_OK) {
+            (void) ngx_http_victorops_store_exec(db, log, path, "ROLLBACK");
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_victorops_store_exec(db, log, path, (char *) pragma)
         != NGX_OK
-        || ngx_http_victorops_store_exec(db, log, path,
-                                         "PRAGMA user_version = 1")
-           != NGX_OK
         || ngx_http_victorops_store_exec(db, log, path, "COMMIT") != NGX_OK)
     {
         (void) ngx_http_victorops_store_exec(db, log, path, "ROLLBACK");
@@ -354,8 +376,8 @@ ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log, ngx_str_t *path)
     }
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                  "store \"%V\": schema version %d created",
-                  path, NGX_HTTP_VICTOROPS_SCHEMA);
+                  "store \"%V\": schema migrated from version %d to %d",
+                  path, version, NGX_HTTP_VICTOROPS_SCHEMA);
 
     return NGX_OK;
 }
@@ -1013,6 +1035,32 @@ ngx_http_victorops_store_next_due(ngx_http_victorops_integration_t *vi)
     sqlite3_reset(stmt);
 
     return next;
+}
+
+
+/* jobs leased by a worker that died go back to the queue */
+
+ngx_int_t
+ngx_http_victorops_store_expire_leases(ngx_http_victorops_integration_t *vi,
+    int64_t now, ngx_uint_t *n)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_EXPIRED);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, now);
+
+    if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *n = sqlite3_changes(vi->st->db);
+
+    return NGX_OK;
 }
 
 
