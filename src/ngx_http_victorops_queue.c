@@ -20,10 +20,10 @@
 #define NGX_HTTP_VICTOROPS_CLAIM_MAX     32
 #define NGX_HTTP_VICTOROPS_INFLIGHT_MAX  64
 #define NGX_HTTP_VICTOROPS_POLL          1000
-#define NGX_HTTP_VICTOROPS_LEASE_EXTRA   30000
+#define NGX_HTTP_VICTOROPS_LEASE_EXTRA   5000
 #define NGX_HTTP_VICTOROPS_RETRY_BASE    1000
 #define NGX_HTTP_VICTOROPS_PAUSE_DEFAULT 60000
-#define NGX_HTTP_VICTOROPS_DOWN_MAX      10000
+#define NGX_HTTP_VICTOROPS_DOWN_MAX      5000
 #define NGX_HTTP_VICTOROPS_LEASE_CHECK   5000
 
 
@@ -1056,7 +1056,7 @@ ngx_http_victorops_rootly_error(ngx_http_victorops_integration_t *vi,
 /*
  * Rootly unreachable or failing (connection errors, timeouts, 5xx):
  * besides each job's own backoff, the integration holds all its sends
- * for a while, doubling up to 10 s, so a dead upstream costs one probe
+ * for a while, doubling up to 5 s, so a dead upstream costs one probe
  * at a time instead of a connection attempt for every queued job.
  */
 
