@@ -146,6 +146,7 @@ typedef struct {
     ngx_uint_t                    inflight;
     int64_t                       dedup_expired;
     int64_t                       leases_checked;
+    int64_t                       checkpointed;
 } ngx_http_victorops_integration_t;
 
 
@@ -268,8 +269,6 @@ ngx_int_t ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id);
 ngx_int_t ngx_http_victorops_job_send(ngx_http_victorops_job_t *job);
 void ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
     ngx_str_t *id, ngx_str_t *reason);
-ngx_int_t ngx_http_victorops_queue_duplicate(
-    ngx_http_victorops_integration_t *vi, u_char *hash, int64_t now);
 ngx_int_t ngx_http_victorops_queue_alert_batched(
     ngx_http_victorops_integration_t *vi, ngx_str_t *key);
 void ngx_http_victorops_webhook_reply(ngx_http_request_t *r, ngx_int_t rc,
@@ -328,18 +327,16 @@ ngx_int_t ngx_http_victorops_store_link_delete(
     ngx_str_t *incident, ngx_str_t *entity);
 ngx_int_t ngx_http_victorops_store_alert_pending(
     ngx_http_victorops_integration_t *vi, ngx_str_t *key);
-ngx_int_t ngx_http_victorops_store_dedup_seen(
+ngx_int_t ngx_http_victorops_store_dedup_claim(
     ngx_http_victorops_integration_t *vi, u_char *hash, size_t len,
-    int64_t since);
-ngx_int_t ngx_http_victorops_store_dedup_add(
-    ngx_http_victorops_integration_t *vi, u_char *hash, size_t len,
-    int64_t now);
+    int64_t now, int64_t since);
 ngx_int_t ngx_http_victorops_store_dedup_expire(
     ngx_http_victorops_integration_t *vi, int64_t before);
 ngx_int_t ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_stats_t *stats);
 ngx_int_t ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
     int64_t now);
+void ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi);
 ngx_int_t ngx_http_victorops_store_expire_leases(
     ngx_http_victorops_integration_t *vi, int64_t now, ngx_uint_t *n);
 int64_t ngx_http_victorops_store_next_due(

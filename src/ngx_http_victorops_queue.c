@@ -25,6 +25,7 @@
 #define NGX_HTTP_VICTOROPS_PAUSE_DEFAULT 60000
 #define NGX_HTTP_VICTOROPS_DOWN_MAX      5000
 #define NGX_HTTP_VICTOROPS_LEASE_CHECK   5000
+#define NGX_HTTP_VICTOROPS_CHECKPOINT    200
 
 
 typedef struct {
@@ -32,6 +33,7 @@ typedef struct {
     ngx_http_request_t                *request;
     ngx_http_victorops_job_t           job;
     ngx_http_victorops_event_t        *event;
+    ngx_uint_t                         duplicate;
     u_char                             hash[SHA256_DIGEST_LENGTH];
 } ngx_http_victorops_pending_t;
 
@@ -238,38 +240,6 @@ ngx_http_victorops_pending_cleanup(void *data)
 }
 
 
-/*
- * NGX_OK: this delivery was already accepted within the duplicate
- * window, or is in the batch being collected.
- */
-
-ngx_int_t
-ngx_http_victorops_queue_duplicate(ngx_http_victorops_integration_t *vi,
-    u_char *hash, int64_t now)
-{
-    ngx_queue_t                   *q;
-    ngx_http_victorops_pending_t  *p;
-
-    for (q = ngx_queue_head(&vi->batch);
-         q != ngx_queue_sentinel(&vi->batch);
-         q = ngx_queue_next(q))
-    {
-        p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
-
-        if (ngx_memcmp(p->hash, hash, SHA256_DIGEST_LENGTH) == 0) {
-            return NGX_OK;
-        }
-    }
-
-    if (vi->duplicate_window == 0) {
-        return NGX_DECLINED;
-    }
-
-    return ngx_http_victorops_store_dedup_seen(vi, hash, SHA256_DIGEST_LENGTH,
-                                       now - (int64_t) vi->duplicate_window);
-}
-
-
 /* NGX_OK: an alert about "key" is in the batch being collected */
 
 ngx_int_t
@@ -339,15 +309,27 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
         p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
 
         p->job.created = now;
+        p->duplicate = 0;
         n++;
 
-        rc = ngx_http_victorops_store_insert(vi, &p->job);
+        /* the same delivery within duplicate_window is not stored again */
 
-        if (rc == NGX_OK && vi->duplicate_window) {
-            rc = ngx_http_victorops_store_dedup_add(vi, p->hash,
-                                                    SHA256_DIGEST_LENGTH,
-                                                    now);
+        if (vi->duplicate_window) {
+            rc = ngx_http_victorops_store_dedup_claim(vi, p->hash,
+                                       SHA256_DIGEST_LENGTH, now,
+                                       now - (int64_t) vi->duplicate_window);
+            if (rc == NGX_DECLINED) {
+                p->duplicate = 1;
+                rc = NGX_OK;
+                continue;
+            }
+
+            if (rc != NGX_OK) {
+                break;
+            }
         }
+
+        rc = ngx_http_victorops_store_insert(vi, &p->job);
     }
 
     if (rc == NGX_OK) {
@@ -382,6 +364,19 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
 
         r = p->request;
         p->request = NULL;
+
+        if (rc == NGX_OK && p->duplicate) {
+            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "victorops integration \"%V\": duplicate %s for "
+                          "incident \"%V\" not forwarded again", &vi->name,
+                          ngx_http_victorops_class_name(p->event->class),
+                          ngx_http_victorops_job_incident(&p->job));
+
+            ngx_http_victorops_webhook_reply(r, NGX_DECLINED, p->event, NULL);
+            continue;
+        }
 
         if (rc == NGX_OK) {
             ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_ACCEPTED_ALERT
@@ -628,6 +623,16 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
 
     now = ngx_http_victorops_now();
     next = now + NGX_HTTP_VICTOROPS_POLL;
+
+    /*
+     * The WAL goes into the database from here, in small steps between
+     * commits, not inside one commit (SQLite's automatic checkpoint).
+     */
+
+    if (now - vi->checkpointed >= NGX_HTTP_VICTOROPS_CHECKPOINT) {
+        vi->checkpointed = now;
+        ngx_http_victorops_store_checkpoint(vi);
+    }
 
     if (vi->sh && vi->sh->rootly_paused_until > now) {
 

@@ -31,8 +31,7 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_LINK_SET,
     NGX_HTTP_VICTOROPS_SQL_LINK_DEL,
     NGX_HTTP_VICTOROPS_SQL_PENDING,
-    NGX_HTTP_VICTOROPS_SQL_DEDUP_GET,
-    NGX_HTTP_VICTOROPS_SQL_DEDUP_SET,
+    NGX_HTTP_VICTOROPS_SQL_DEDUP,
     NGX_HTTP_VICTOROPS_SQL_DEDUP_GC,
     NGX_HTTP_VICTOROPS_SQL_STATS,
     NGX_HTTP_VICTOROPS_SQL_DEAD_LIST,
@@ -178,11 +177,9 @@ static const char  *ngx_http_victorops_sql[] = {
     /* NGX_HTTP_VICTOROPS_SQL_PENDING */
     "SELECT 1 FROM jobs WHERE key = ?1 AND kind = 1 AND state < 2 LIMIT 1",
 
-    /* NGX_HTTP_VICTOROPS_SQL_DEDUP_GET */
-    "SELECT 1 FROM dedup WHERE hash = ?1 AND seen_at > ?2",
-
-    /* NGX_HTTP_VICTOROPS_SQL_DEDUP_SET */
-    "INSERT OR REPLACE INTO dedup (hash, seen_at) VALUES (?1, ?2)",
+    /* NGX_HTTP_VICTOROPS_SQL_DEDUP: a change unless seen since ?3 */
+    "INSERT INTO dedup (hash, seen_at) VALUES (?1, ?2)"
+    " ON CONFLICT (hash) DO UPDATE SET seen_at = ?2 WHERE seen_at <= ?3",
 
     /* NGX_HTTP_VICTOROPS_SQL_DEDUP_GC */
     "DELETE FROM dedup WHERE seen_at <= ?1",
@@ -276,8 +273,14 @@ ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
 
     sqlite3_busy_timeout(db, 5000);
 
+    /* a job (the Rootly body with the payload) is about 2 KB: 3 a page */
+
     rc = ngx_http_victorops_store_exec(db, cycle->log, &vi->store,
-                                       "PRAGMA journal_mode=WAL");
+                                       "PRAGMA page_size=8192");
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_store_exec(db, cycle->log, &vi->store,
+                                           "PRAGMA journal_mode=WAL");
+    }
     if (rc == NGX_OK) {
         rc = ngx_http_victorops_store_migrate(db, cycle->log, &vi->store);
     }
@@ -432,11 +435,16 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
     sqlite3_busy_handler(st->db, ngx_http_victorops_store_busy, st);
 
+    /* checkpoints run from the dispatcher's timer, not inside a commit */
+
     if (ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
                                       vi->store_sync
                                       ? "PRAGMA synchronous=FULL"
                                       : "PRAGMA synchronous=NORMAL")
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
+                                         "PRAGMA wal_autocheckpoint=0")
+           != NGX_OK)
     {
         sqlite3_close(st->db);
         return NGX_ERROR;
@@ -915,51 +923,34 @@ ngx_http_victorops_store_alert_pending(ngx_http_victorops_integration_t *vi,
 }
 
 
-/* NGX_OK: seen within the window; NGX_DECLINED: not seen */
+/*
+ * Records a delivery.  NGX_OK: new (or last seen before "since");
+ * NGX_DECLINED: a duplicate.
+ */
 
 ngx_int_t
-ngx_http_victorops_store_dedup_seen(ngx_http_victorops_integration_t *vi,
-    u_char *hash, size_t len, int64_t since)
+ngx_http_victorops_store_dedup_claim(ngx_http_victorops_integration_t *vi,
+    u_char *hash, size_t len, int64_t now, int64_t since)
 {
     ngx_int_t      rc;
     sqlite3_stmt  *stmt;
 
     stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_DEDUP_GET);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_blob(stmt, 1, hash, (int) len, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, since);
-
-    rc = ngx_http_victorops_store_step(vi->st, stmt);
-
-    if (rc == NGX_AGAIN) {
-        sqlite3_reset(stmt);
-        return NGX_OK;
-    }
-
-    return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
-}
-
-
-ngx_int_t
-ngx_http_victorops_store_dedup_add(ngx_http_victorops_integration_t *vi,
-    u_char *hash, size_t len, int64_t now)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_DEDUP_SET);
+                                         NGX_HTTP_VICTOROPS_SQL_DEDUP);
     if (stmt == NULL) {
         return NGX_ERROR;
     }
 
     sqlite3_bind_blob(stmt, 1, hash, (int) len, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, now);
+    sqlite3_bind_int64(stmt, 3, since);
 
-    return ngx_http_victorops_store_step(vi->st, stmt);
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return sqlite3_changes(vi->st->db) ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -1035,6 +1026,22 @@ ngx_http_victorops_store_next_due(ngx_http_victorops_integration_t *vi)
     sqlite3_reset(stmt);
 
     return next;
+}
+
+
+/* copies the WAL into the database as far as readers allow; no waiting */
+
+void
+ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi)
+{
+    int  rc, frames, done;
+
+    rc = sqlite3_wal_checkpoint_v2(vi->st->db, NULL,
+                                   SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
+
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        ngx_http_victorops_store_error(vi->st, "checkpoint");
+    }
 }
 
 

@@ -256,7 +256,10 @@ ngx_http_victorops_webhook_body(ngx_http_request_t *r)
 }
 
 
-/* called by the group commit: the job is on disk (NGX_OK) or not */
+/*
+ * Called by the group commit: the job is on disk (NGX_OK), was a
+ * duplicate (NGX_DECLINED), or could not be stored.
+ */
 
 void
 ngx_http_victorops_webhook_reply(ngx_http_request_t *r, ngx_int_t rc,
@@ -270,6 +273,10 @@ ngx_http_victorops_webhook_reply(ngx_http_request_t *r, ngx_int_t rc,
     if (rc == NGX_OK) {
         rc = ngx_http_victorops_reply(r, NGX_HTTP_ACCEPTED, "accepted", ev,
                                       id);
+
+    } else if (rc == NGX_DECLINED) {
+        ngx_str_null(&ev->reason);
+        rc = ngx_http_victorops_reply(r, NGX_HTTP_OK, "duplicate", ev, NULL);
 
     } else {
         ngx_str_set(&msg, "cannot store the event, try again");
@@ -438,27 +445,9 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     SHA256_Update(&sha, job.body.data, job.body.len);
     SHA256_Final(hash, &sha);
 
+    /* whether it is a duplicate is found out when the batch commits */
+
     now = ngx_http_victorops_now();
-
-    rc = ngx_http_victorops_queue_duplicate(vi, hash, now);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    if (rc == NGX_OK) {
-        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "victorops integration \"%V\": duplicate %s for "
-                      "incident \"%V\" not forwarded again", &vi->name,
-                      ngx_http_victorops_class_name(ev->class),
-                      ngx_http_victorops_job_incident(&job));
-
-        ngx_str_null(&ev->reason);
-        return ngx_http_victorops_reply(r, NGX_HTTP_OK, "duplicate", ev,
-                                        NULL);
-    }
 
     if (job.kind == NGX_HTTP_VICTOROPS_JOB_ALERT
         && vi->alert_limit_reject
