@@ -190,6 +190,9 @@ ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_str_t                           name = ngx_string("victorops");
     ngx_uint_t                          i;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                  *tp;
+#endif
     ngx_http_victorops_integration_t  **vip;
 
     ngx_conf_init_uint_value(vmcf->max_connections, 16);
@@ -209,10 +212,24 @@ ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+#if (NGX_THREADS)
+
+    /* the store's checkpoints run in nginx's "default" thread pool */
+
+    tp = ngx_thread_pool_add(cf, NULL);
+    if (tp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+#endif
+
     vip = vmcf->integrations.elts;
 
     for (i = 0; i < vmcf->integrations.nelts; i++) {
         vip[i]->index = i;
+#if (NGX_THREADS)
+        vip[i]->thread_pool = tp;
+#endif
 
         if (vip[i]->name.len > NGX_HTTP_VICTOROPS_NAME_MAX) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -132,6 +132,9 @@ typedef struct {
     ngx_msec_t                    store_busy_timeout;
 
     ngx_uint_t                    index;
+#if (NGX_THREADS)
+    ngx_thread_pool_t            *thread_pool;
+#endif
     ngx_slab_pool_t              *shpool;
     ngx_http_victorops_shctx_t   *sh;
 
@@ -336,7 +339,8 @@ ngx_int_t ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_stats_t *stats);
 ngx_int_t ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
     int64_t now);
-void ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi);
+void ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi,
+    int frames);
 ngx_int_t ngx_http_victorops_store_expire_leases(
     ngx_http_victorops_integration_t *vi, int64_t now, ngx_uint_t *n);
 int64_t ngx_http_victorops_store_next_due(

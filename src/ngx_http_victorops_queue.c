@@ -25,7 +25,7 @@
 #define NGX_HTTP_VICTOROPS_PAUSE_DEFAULT 60000
 #define NGX_HTTP_VICTOROPS_DOWN_MAX      5000
 #define NGX_HTTP_VICTOROPS_LEASE_CHECK   5000
-#define NGX_HTTP_VICTOROPS_CHECKPOINT    200
+#define NGX_HTTP_VICTOROPS_CHECKPOINT    60000
 
 
 typedef struct {
@@ -625,13 +625,17 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
     next = now + NGX_HTTP_VICTOROPS_POLL;
 
     /*
-     * The WAL goes into the database from here, in small steps between
-     * commits, not inside one commit (SQLite's automatic checkpoint).
+     * The WAL goes into the database from here, between commits and after
+     * their replies, not inside a commit as SQLite's automatic checkpoint
+     * does; a little WAL left idle is written within a minute.
      */
 
     if (now - vi->checkpointed >= NGX_HTTP_VICTOROPS_CHECKPOINT) {
         vi->checkpointed = now;
-        ngx_http_victorops_store_checkpoint(vi);
+        ngx_http_victorops_store_checkpoint(vi, 1);
+
+    } else {
+        ngx_http_victorops_store_checkpoint(vi, 1000);
     }
 
     if (vi->sh && vi->sh->rootly_paused_until > now) {

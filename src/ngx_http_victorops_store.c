@@ -49,6 +49,13 @@ struct ngx_http_victorops_store_s {
     ngx_log_t                    *log;
     ngx_str_t                     path;
     ngx_uint_t                    busy_calls;
+    int                           wal_frames;
+#if (NGX_THREADS)
+    sqlite3                      *checkpoint_db;      /* the thread's */
+    ngx_thread_task_t            *checkpoint_task;
+    ngx_thread_pool_t            *thread_pool;
+    unsigned                      checkpointing:1;
+#endif
     ngx_msec_t                    busy_timeout;
     ngx_http_victorops_shctx_t   *sh;
 };
@@ -59,6 +66,12 @@ static ngx_int_t ngx_http_victorops_store_exec(sqlite3 *db, ngx_log_t *log,
 static ngx_int_t ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log,
     ngx_str_t *path);
 static int ngx_http_victorops_store_busy(void *data, int count);
+static int ngx_http_victorops_store_wal(void *data, sqlite3 *db,
+    const char *name, int frames);
+#if (NGX_THREADS)
+static void ngx_http_victorops_checkpoint_thread(void *data, ngx_log_t *log);
+static void ngx_http_victorops_checkpoint_done(ngx_event_t *ev);
+#endif
 static sqlite3_stmt *ngx_http_victorops_store_stmt(
     ngx_http_victorops_store_t *st, ngx_uint_t n);
 static ngx_int_t ngx_http_victorops_store_step(ngx_http_victorops_store_t *st,
@@ -435,20 +448,65 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
     sqlite3_busy_handler(st->db, ngx_http_victorops_store_busy, st);
 
+    /* replaces SQLite's automatic checkpoint inside the commit */
+
+    sqlite3_wal_hook(st->db, ngx_http_victorops_store_wal, st);
+
     /* checkpoints run from the dispatcher's timer, not inside a commit */
 
     if (ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
                                       vi->store_sync
                                       ? "PRAGMA synchronous=FULL"
                                       : "PRAGMA synchronous=NORMAL")
-        != NGX_OK
-        || ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
-                                         "PRAGMA wal_autocheckpoint=0")
-           != NGX_OK)
+        != NGX_OK)
     {
         sqlite3_close(st->db);
         return NGX_ERROR;
     }
+
+#if (NGX_THREADS)
+
+    /*
+     * Checkpoints copy the WAL into the database and fsync it: they run in
+     * nginx's thread pool, on a connection of their own, off the event loop.
+     */
+
+    if (vi->thread_pool) {
+        st->checkpoint_task = ngx_thread_task_alloc(cycle->pool, 0);
+        if (st->checkpoint_task == NULL) {
+            sqlite3_close(st->db);
+            return NGX_ERROR;
+        }
+
+        if (sqlite3_open_v2((char *) vi->store.data, &st->checkpoint_db,
+                            SQLITE_OPEN_READWRITE|SQLITE_OPEN_FULLMUTEX,
+                            NULL)
+            != SQLITE_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "victorops integration \"%V\": cannot open store "
+                          "\"%V\" for checkpoints: %s", &vi->name,
+                          &vi->store, st->checkpoint_db
+                                      ? sqlite3_errmsg(st->checkpoint_db)
+                                      : "out of memory");
+            sqlite3_close(st->checkpoint_db);
+            st->checkpoint_db = NULL;
+
+        } else {
+            sqlite3_busy_timeout(st->checkpoint_db, 1000);
+
+            st->thread_pool = vi->thread_pool;
+            st->checkpoint_task->ctx = st;
+            st->checkpoint_task->handler =
+                                     ngx_http_victorops_checkpoint_thread;
+            st->checkpoint_task->event.handler =
+                                     ngx_http_victorops_checkpoint_done;
+            st->checkpoint_task->event.data = st;
+            st->checkpoint_task->event.log = cycle->log;
+        }
+    }
+
+#endif
 
     vi->st = st;
 
@@ -475,6 +533,17 @@ ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi)
     }
 
     sqlite3_close(st->db);
+
+#if (NGX_THREADS)
+
+    /* the thread pool's threads are gone by now (it exits first) */
+
+    if (st->checkpoint_db) {
+        sqlite3_close(st->checkpoint_db);
+    }
+
+#endif
+
     vi->st = NULL;
 }
 
@@ -1029,20 +1098,94 @@ ngx_http_victorops_store_next_due(ngx_http_victorops_integration_t *vi)
 }
 
 
-/* copies the WAL into the database as far as readers allow; no waiting */
+static int
+ngx_http_victorops_store_wal(void *data, sqlite3 *db, const char *name,
+    int frames)
+{
+    ngx_http_victorops_store_t  *st = data;
+
+    st->wal_frames = frames;
+
+    return SQLITE_OK;
+}
+
+
+/*
+ * Copies the WAL into the database as far as readers allow, without
+ * waiting, once it holds "frames" pages (SQLite's default is 1000).
+ */
 
 void
-ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi)
+ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi,
+    int frames)
 {
+    int                          rc, log, done;
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    if (st->wal_frames < frames) {
+        return;
+    }
+
+#if (NGX_THREADS)
+
+    if (st->checkpoint_db) {
+        if (st->checkpointing) {
+            return;
+        }
+
+        if (ngx_thread_task_post(st->thread_pool, st->checkpoint_task)
+            == NGX_OK)
+        {
+            st->checkpointing = 1;
+            st->wal_frames = 0;
+            return;
+        }
+    }
+
+#endif
+
+    st->wal_frames = 0;
+
+    rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                   &log, &done);
+
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        ngx_http_victorops_store_error(st, "checkpoint");
+    }
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_victorops_checkpoint_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_victorops_store_t  *st = data;
+
     int  rc, frames, done;
 
-    rc = sqlite3_wal_checkpoint_v2(vi->st->db, NULL,
+    rc = sqlite3_wal_checkpoint_v2(st->checkpoint_db, NULL,
                                    SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
 
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-        ngx_http_victorops_store_error(vi->st, "checkpoint");
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "victorops store \"%V\": checkpoint: %s",
+                      &st->path, sqlite3_errmsg(st->checkpoint_db));
     }
 }
+
+
+static void
+ngx_http_victorops_checkpoint_done(ngx_event_t *ev)
+{
+    ngx_http_victorops_store_t  *st = ev->data;
+
+    st->checkpointing = 0;
+}
+
+#endif
 
 
 /* jobs leased by a worker that died go back to the queue */
