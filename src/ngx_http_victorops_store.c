@@ -454,11 +454,16 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
     /* checkpoints run from the dispatcher's timer, not inside a commit */
 
+    /* a WAL that grew in a burst is cut back once it starts over */
+
     if (ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
                                       vi->store_sync
                                       ? "PRAGMA synchronous=FULL"
                                       : "PRAGMA synchronous=NORMAL")
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
+                                         "PRAGMA journal_size_limit=16777216")
+           != NGX_OK)
     {
         sqlite3_close(st->db);
         return NGX_ERROR;
@@ -1130,7 +1135,13 @@ ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi,
 
 #if (NGX_THREADS)
 
-    if (st->checkpoint_db) {
+    /*
+     * Under a sustained burst the thread may fall behind, and the WAL
+     * only starts over once a checkpoint has caught up with it: past
+     * 16 times the threshold the worker helps, between commits.
+     */
+
+    if (st->checkpoint_db && st->wal_frames < 16 * frames) {
         if (st->checkpointing) {
             return;
         }
