@@ -9,8 +9,8 @@ pkgs="build-essential nginx nginx-dev libcurl4-openssl-dev libyajl-dev
 for what in "$@"; do
     case "$what" in
     build) ;;
-    test)     pkgs="$pkgs libtest-base-perl python3 python3-jsonschema curl" ;;
-    valgrind) pkgs="$pkgs libtest-base-perl python3 python3-jsonschema valgrind" ;;
+    test)     pkgs="$pkgs libtest-base-perl python3 python3-jsonschema curl procps sqlite3" ;;
+    valgrind) pkgs="$pkgs libtest-base-perl python3 python3-jsonschema valgrind procps sqlite3" ;;
     fuzz)     pkgs="$pkgs clang libclang-rt-dev" ;;
     deb)      pkgs="$pkgs debhelper dpkg-dev" ;;
     bench)    pkgs="$pkgs wrk python3 python3-jsonschema" ;;
