@@ -12,6 +12,7 @@ nginx=${NGINX:-/usr/sbin/nginx}
 module=${MODULE:-$top/build/nginx/objs/ngx_http_victorops_module.so}
 python=/usr/bin/python3
 openapi=${VOMOCK_OPENAPI:-$top/../shared/reference/rootly-openapi.json}
+[ -f "$openapi" ] || openapi=$top/t/mock/rootly-openapi.json
 
 stop_pid() {
     local file=$1 pid

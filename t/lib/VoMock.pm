@@ -171,7 +171,13 @@ sub _give_up {
 
 sub _openapi_path {
     my ($given) = @_;
-    my $path = $given // $ENV{VOMOCK_OPENAPI} // "$ROOT/../shared/reference/rootly-openapi.json";
+    my $path = $given // $ENV{VOMOCK_OPENAPI};
+
+    # the published document beside the project, else the copy of the
+    # parts the mock serves (tools/openapi-subset.py)
+    $path //= -f "$ROOT/../shared/reference/rootly-openapi.json"
+              ? "$ROOT/../shared/reference/rootly-openapi.json"
+              : "$ROOT/t/mock/rootly-openapi.json";
     croak "VoMock: Rootly OpenAPI document not found at $path "
         . '(set VOMOCK_OPENAPI or pass openapi => PATH)' unless -f $path;
     return $path;
