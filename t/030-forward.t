@@ -93,6 +93,7 @@ qr/alert for incident "3101" \(job [0-9a-f]{16}\) delivered: rootly answered 201
 --- rootly_received eval: {count => 1, status => 401}
 --- error_log
 not delivered, attempt 1: rootly answered 401
+rootly refused the credentials (401): check rootly_token
 --- no_error_log
 not-the-token
 
