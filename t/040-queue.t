@@ -301,3 +301,34 @@ POST /status?integration=acme&action=dead_letters
 --- must_die
 --- error_log eval
 qr/victorops integration "acme": cannot create the folder of store "\/proc\/victorops\/acme\.db"/
+
+
+
+=== TEST 21: a job still failing after max_age becomes a dead letter
+--- http_config
+    victorops_integration acme {
+        rootly_url $TEST_NGINX_ROOTLY_URL;
+        rootly_token rootly-test-token;
+        store logs/acme.db;
+        webhook_secret s3cret;
+        max_age 1s;
+        retry_max_delay 1s;
+    }
+--- rootly_fault eval: {mode => 'status', status => 503, count => -1}
+--- request eval
+[fixture_request('simple-unset.json'), "GET /status"]
+--- error_code eval: [202, 200]
+--- wait eval: slow(3)
+--- response_body_like eval
+[undef, qr/"dead_lettered":1,.*"queue":\{"pending":0,"oldest_pending_age_ms":0,"dead_letters":1,/]
+
+
+
+=== TEST 22: X-RateLimit-Remaining: 0 on a success pauses until the reset
+--- rootly_fault eval: {mode => 'remaining0', count => 1, reset_in => 20}
+--- request eval
+[fixture_request('simple-unset.json'), "GET /status"]
+--- error_code eval: [202, 200]
+--- wait eval: slow(0.5)
+--- response_body_like eval
+[undef, qr/"delivered":1,.*"rate_limited":0,.*"paused_for_ms":[12]\d{4},/]
