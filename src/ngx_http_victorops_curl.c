@@ -356,7 +356,7 @@ ngx_http_victorops_curl_abort(const char *reason)
 void
 ngx_http_victorops_curl_release_waiting(void *owner, const char *reason)
 {
-    curl_off_t                      sent;
+    long                            sent;
     ngx_queue_t                    *q, *next;
     ngx_http_victorops_transfer_t  *t;
 
@@ -373,8 +373,10 @@ ngx_http_victorops_curl_release_waiting(void *owner, const char *reason)
         next = ngx_queue_next(q);
         t = ngx_queue_data(q, ngx_http_victorops_transfer_t, queue);
 
+        /* the bytes of request curl has written so far */
+
         if (t->owner != owner
-            || curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent)
+            || curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent)
                != CURLE_OK
             || sent > 0)
         {

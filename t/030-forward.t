@@ -193,6 +193,6 @@ dead-lettered after 1 attempt: rootly answered 422: "summary is too long"
 --- request eval
 [map { "POST /hook?secret=s3cret\n{\"entity_id\":\"burst/$_\"}" } 1 .. 20]
 --- error_code eval: [(202) x 20]
---- rootly_received eval: {count => 20, status => 201, after => 19}
+--- rootly_received eval: {count => 20, distinct => 20, after => 19}
 --- no_error_log
 [error]
