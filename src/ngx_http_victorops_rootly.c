@@ -22,6 +22,9 @@ typedef struct {
 static ngx_int_t ngx_http_victorops_rootly_key(ngx_pool_t *pool,
     ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
     ngx_str_t *key);
+static ngx_int_t ngx_http_victorops_rootly_text(ngx_pool_t *pool,
+    const char *type, const char *key, ngx_str_t *text, const char *extra,
+    const char *value, ngx_str_t *body);
 static ngx_int_t ngx_http_victorops_rootly_portal(ngx_pool_t *pool,
     ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
     ngx_str_t *url);
@@ -154,38 +157,17 @@ ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
 
 /*
  * POST /v1/incidents/{id}/events, schema "new_incident_event":
- * {"data":{"type":"incident_events","attributes":{"event":...}}}
+ * {"data":{"type":"incident_events","attributes":{"event":...,
+ * "visibility":"internal"}}}
  */
 
 ngx_int_t
 ngx_http_victorops_rootly_event(ngx_pool_t *pool, ngx_str_t *text,
     ngx_str_t *body)
 {
-    yajl_gen  g;
-
-    g = ngx_http_victorops_gen_create(pool);
-    if (g == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "incident_events") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_str(g, "event", text) != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "visibility") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "internal") != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_victorops_gen_finish(g, pool, body);
+    return ngx_http_victorops_rootly_text(pool, "incident_events", "event",
+                                          text, "visibility", "internal",
+                                          body);
 }
 
 
@@ -198,6 +180,19 @@ ngx_int_t
 ngx_http_victorops_rootly_resolve(ngx_pool_t *pool, ngx_str_t *text,
     ngx_str_t *body)
 {
+    return ngx_http_victorops_rootly_text(pool, "alerts",
+                                          "resolution_message", text, NULL,
+                                          NULL, body);
+}
+
+
+/* {"data":{"type":TYPE,"attributes":{KEY:TEXT[,EXTRA:VALUE]}}} */
+
+static ngx_int_t
+ngx_http_victorops_rootly_text(ngx_pool_t *pool, const char *type,
+    const char *key, ngx_str_t *text, const char *extra, const char *value,
+    ngx_str_t *body)
+{
     yajl_gen  g;
 
     g = ngx_http_victorops_gen_create(pool);
@@ -209,12 +204,22 @@ ngx_http_victorops_rootly_resolve(ngx_pool_t *pool, ngx_str_t *text,
         || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
         || yajl_gen_map_open(g) != yajl_gen_status_ok
         || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "alerts") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, type) != NGX_OK
         || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
         || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_str(g, "resolution_message", text)
-           != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, key, text) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (extra
+        && (ngx_http_victorops_gen_cstr(g, extra) != NGX_OK
+            || ngx_http_victorops_gen_cstr(g, value) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {

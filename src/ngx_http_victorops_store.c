@@ -81,6 +81,8 @@ static void ngx_http_victorops_store_error(ngx_http_victorops_store_t *st,
 static ngx_int_t ngx_http_victorops_store_text(ngx_pool_t *pool,
     sqlite3_stmt *stmt, int col, ngx_str_t *out);
 static void ngx_http_victorops_bind(sqlite3_stmt *stmt, int n, ngx_str_t *s);
+static ngx_int_t ngx_http_victorops_store_exists(
+    ngx_http_victorops_store_t *st, sqlite3_stmt *stmt);
 
 
 /* each entry takes a database from the version before it to this one */
@@ -627,6 +629,25 @@ ngx_http_victorops_store_step(ngx_http_victorops_store_t *st,
 }
 
 
+/* a query for a row: NGX_OK found, NGX_DECLINED none, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_victorops_store_exists(ngx_http_victorops_store_t *st,
+    sqlite3_stmt *stmt)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_victorops_store_step(st, stmt);
+
+    if (rc == NGX_AGAIN) {
+        sqlite3_reset(stmt);
+        return NGX_OK;
+    }
+
+    return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+}
+
+
 static void
 ngx_http_victorops_store_error(ngx_http_victorops_store_t *st,
     const char *what)
@@ -975,7 +996,6 @@ ngx_int_t
 ngx_http_victorops_store_alert_pending(ngx_http_victorops_integration_t *vi,
     ngx_str_t *key)
 {
-    ngx_int_t      rc;
     sqlite3_stmt  *stmt;
 
     stmt = ngx_http_victorops_store_stmt(vi->st,
@@ -986,14 +1006,7 @@ ngx_http_victorops_store_alert_pending(ngx_http_victorops_integration_t *vi,
 
     ngx_http_victorops_bind(stmt, 1, key);
 
-    rc = ngx_http_victorops_store_step(vi->st, stmt);
-
-    if (rc == NGX_AGAIN) {
-        sqlite3_reset(stmt);
-        return NGX_OK;
-    }
-
-    return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+    return ngx_http_victorops_store_exists(vi->st, stmt);
 }
 
 
@@ -1231,7 +1244,6 @@ ngx_int_t
 ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
     int64_t now)
 {
-    ngx_int_t      rc;
     sqlite3_stmt  *stmt;
 
     stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_DUE);
@@ -1241,14 +1253,7 @@ ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
 
     sqlite3_bind_int64(stmt, 1, now);
 
-    rc = ngx_http_victorops_store_step(vi->st, stmt);
-
-    if (rc == NGX_AGAIN) {
-        sqlite3_reset(stmt);
-        return NGX_OK;
-    }
-
-    return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+    return ngx_http_victorops_store_exists(vi->st, stmt);
 }
 
 
