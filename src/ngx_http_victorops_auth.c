@@ -373,3 +373,99 @@ ngx_http_victorops_mask_secret(ngx_pool_t *pool, ngx_str_t *src,
 
     return NGX_OK;
 }
+
+
+/*
+ * X-Rootly-Signature: t=<unix seconds>,v1=<lowercase hex HMAC-SHA256 of
+ * the timestamp followed directly by the raw body>.  Any configured
+ * secret and any v1 value may match (rotation).  NGX_OK: valid;
+ * NGX_DECLINED: missing parts or no match; NGX_ABORT: the timestamp is
+ * further than "window" seconds from now.
+ */
+
+ngx_int_t
+ngx_http_victorops_rootly_signature(ngx_str_t *header, ngx_str_t *body,
+    ngx_array_t *secrets, time_t now, time_t window)
+{
+    u_char        *p, *end, *next, *data;
+    u_char         mac[EVP_MAX_MD_SIZE];
+    u_char         hex[2 * EVP_MAX_MD_SIZE];
+    time_t         t;
+    ngx_str_t      ts, v1[4], *secret;
+    ngx_uint_t     i, j, n, matched;
+    unsigned int   maclen;
+
+    ngx_str_null(&ts);
+    n = 0;
+
+    end = header->data + header->len;
+
+    for (p = header->data; p < end; p = next + 1) {
+        next = ngx_strlchr(p, end, ',');
+        if (next == NULL) {
+            next = end;
+        }
+
+        while (p < next && *p == ' ') {
+            p++;
+        }
+
+        if (next - p > 2 && p[0] == 't' && p[1] == '=') {
+            ts.data = p + 2;
+            ts.len = next - p - 2;
+
+        } else if (next - p > 3 && ngx_strncmp(p, "v1=", 3) == 0
+                   && n < sizeof(v1) / sizeof(v1[0]))
+        {
+            v1[n].data = p + 3;
+            v1[n].len = next - p - 3;
+            n++;
+        }
+    }
+
+    if (ts.len == 0 || n == 0) {
+        return NGX_DECLINED;
+    }
+
+    t = ngx_atotm(ts.data, ts.len);
+
+    if (t == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    if (t > now + window || t < now - window) {
+        return NGX_ABORT;
+    }
+
+    data = ngx_alloc(ts.len + body->len + 1, ngx_cycle->log);
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(data, ts.data, ts.len);
+    p = ngx_cpymem(p, body->data, body->len);
+
+    secret = secrets->elts;
+    matched = 0;
+
+    for (i = 0; i < secrets->nelts; i++) {
+        if (HMAC(EVP_sha256(), secret[i].data, (int) secret[i].len, data,
+                 p - data, mac, &maclen)
+            == NULL)
+        {
+            ngx_free(data);
+            return NGX_ERROR;
+        }
+
+        ngx_hex_dump(hex, mac, maclen);
+
+        for (j = 0; j < n; j++) {
+            matched |= (v1[j].len == 2 * maclen
+                        && CRYPTO_memcmp(hex, v1[j].data, 2 * maclen) == 0);
+        }
+    }
+
+    ngx_free(data);
+
+    return matched ? NGX_OK : NGX_DECLINED;
+}

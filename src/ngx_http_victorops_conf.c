@@ -27,6 +27,8 @@ static char *ngx_http_victorops_conf_value(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_victorops_conf_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_victorops_conf_signing(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_victorops_conf_read(ngx_conf_t *cf,
     ngx_str_t *path, ngx_str_t *value);
 static ngx_int_t ngx_http_victorops_conf_header_safe(ngx_str_t *value);
@@ -227,6 +229,27 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
       offsetof(ngx_http_victorops_integration_t, admin_token),
       NGX_HTTP_VICTOROPS_FROM_FILE },
 
+    { ngx_string("rootly_signing_secret"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_signing,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("rootly_signing_secret_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_signing,
+      0,
+      0,
+      NGX_HTTP_VICTOROPS_FROM_FILE },
+
+    { ngx_string("rootly_replay_window"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, replay_window),
+      NULL },
+
     { ngx_string("json_max_depth"),
       NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -294,9 +317,12 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
 
     vi->webhook_secrets = ngx_array_create(cf->pool, 2,
                                        sizeof(ngx_http_victorops_secret_t));
-    if (vi->webhook_secrets == NULL) {
+    vi->signing_secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+    if (vi->webhook_secrets == NULL || vi->signing_secrets == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    vi->replay_window = NGX_CONF_UNSET_MSEC;
 
     save = *cf;
     cf->handler = ngx_http_victorops_integration_directive;
@@ -410,6 +436,7 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
     ngx_conf_init_msec_value(vi->duplicate_window, 600000);
     ngx_conf_init_msec_value(vi->retry_max_delay, 3600000);
     ngx_conf_init_msec_value(vi->max_age, 86400000);
+    ngx_conf_init_msec_value(vi->replay_window, 300000);
 
     if (vi->retry_max_delay < 1000) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -522,6 +549,43 @@ ngx_http_victorops_conf_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (cmd->post == NGX_HTTP_VICTOROPS_FROM_FILE) {
         ngx_explicit_memzero(secret.data, secret.len);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Rootly's webhook signing secrets are HMAC keys, kept as they are;
+ * repeatable, for rotation.
+ */
+
+static char *
+ngx_http_victorops_conf_signing(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_victorops_integration_t  *vi = conf;
+
+    ngx_str_t  *value, *s;
+
+    value = cf->args->elts;
+
+    s = ngx_array_push(vi->signing_secrets);
+    if (s == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmd->post == NGX_HTTP_VICTOROPS_FROM_FILE) {
+        if (ngx_http_victorops_conf_read(cf, &value[1], s) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        if (value[1].len == 0) {
+            return "has an empty value";
+        }
+
+        *s = value[1];
     }
 
     return NGX_CONF_OK;
@@ -758,7 +822,8 @@ ngx_http_victorops_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     vlcf->integration = NULL;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_victorops_webhook_handler;
+    clcf->handler = cmd->post ? (ngx_http_handler_pt) cmd->post
+                              : ngx_http_victorops_webhook_handler;
 
     return NGX_CONF_OK;
 }
@@ -798,8 +863,19 @@ ngx_http_victorops_resolve_references(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        if (vi->webhook_secrets->nelts == 0
-            && vi->escalation_auth_code.len == 0)
+        if (ngx_strcmp(ref[i].directive, "victorops_rootly_events") == 0) {
+            if (vi->signing_secrets->nelts == 0) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "victorops integration \"%V\" has no "
+                              "rootly_signing_secret or "
+                              "rootly_signing_secret_file, needed by "
+                              "\"%s\" in %s:%ui", &vi->name,
+                              ref[i].directive, ref[i].file, ref[i].line);
+                return NGX_ERROR;
+            }
+
+        } else if (vi->webhook_secrets->nelts == 0
+                   && vi->escalation_auth_code.len == 0)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "victorops integration \"%V\" has no "

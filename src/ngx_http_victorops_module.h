@@ -119,6 +119,8 @@ typedef struct {
     ngx_str_t                     store;
 
     ngx_str_t                     admin_token;
+    ngx_array_t                  *signing_secrets;    /* ngx_str_t */
+    ngx_msec_t                    replay_window;
 
     ngx_msec_t                    rootly_timeout;
     ngx_uint_t                    json_max_depth;
@@ -333,8 +335,10 @@ ngx_int_t ngx_http_victorops_store_alert_pending(
 ngx_int_t ngx_http_victorops_store_dedup_claim(
     ngx_http_victorops_integration_t *vi, u_char *hash, size_t len,
     int64_t now, int64_t since);
+ngx_int_t ngx_http_victorops_store_event_seen(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *id, int64_t now);
 ngx_int_t ngx_http_victorops_store_dedup_expire(
-    ngx_http_victorops_integration_t *vi, int64_t before);
+    ngx_http_victorops_integration_t *vi, int64_t deliveries, int64_t events);
 ngx_int_t ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_stats_t *stats);
 ngx_int_t ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
@@ -355,6 +359,10 @@ char *ngx_http_victorops_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 ngx_int_t ngx_http_victorops_webhook_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_victorops_events_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_victorops_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_http_victorops_rootly_signature(ngx_str_t *header,
+    ngx_str_t *body, ngx_array_t *secrets, time_t now, time_t window);
 ngx_int_t ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, ngx_str_t *body);
 ngx_int_t ngx_http_victorops_error(ngx_http_request_t *r, ngx_uint_t status,

@@ -26,6 +26,7 @@
 #define NGX_HTTP_VICTOROPS_DOWN_MAX      5000
 #define NGX_HTTP_VICTOROPS_LEASE_CHECK   5000
 #define NGX_HTTP_VICTOROPS_CHECKPOINT    60000
+#define NGX_HTTP_VICTOROPS_EVENTS_KEPT   86400000
 
 
 typedef struct {
@@ -666,12 +667,16 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
         }
     }
 
-    /* once a minute: forget deliveries older than duplicate_window */
+    /*
+     * Once a minute: forget deliveries older than duplicate_window, and
+     * Rootly event ids older than a day.
+     */
 
     if (now - vi->dedup_expired > 60000) {
         vi->dedup_expired = now;
         (void) ngx_http_victorops_store_dedup_expire(vi,
-                                       now - (int64_t) vi->duplicate_window);
+                                       now - (int64_t) vi->duplicate_window,
+                                       now - NGX_HTTP_VICTOROPS_EVENTS_KEPT);
     }
 
     /* idle: a read, so workers do not take the write lock for nothing */

@@ -17,7 +17,7 @@
 #include "ngx_http_victorops_module.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  2
+#define NGX_HTTP_VICTOROPS_SCHEMA  3
 
 
 enum {
@@ -39,6 +39,8 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_NEXT_DUE,
     NGX_HTTP_VICTOROPS_SQL_DUE,
     NGX_HTTP_VICTOROPS_SQL_EXPIRED,
+    NGX_HTTP_VICTOROPS_SQL_EVENT,
+    NGX_HTTP_VICTOROPS_SQL_EVENT_GC,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
@@ -126,7 +128,13 @@ static const char  *ngx_http_victorops_schema[] = {
 
     /* 2: claiming walks jobs in arrival order per state */
 
-    "CREATE INDEX jobs_state_seq ON jobs (state, seq);"
+    "CREATE INDEX jobs_state_seq ON jobs (state, seq);",
+
+    /* 3: Rootly outgoing webhooks already handled, by event id */
+
+    "CREATE TABLE rootly_events ("
+    " id TEXT PRIMARY KEY,"
+    " seen_at INTEGER NOT NULL) WITHOUT ROWID;"
 };
 
 
@@ -221,7 +229,14 @@ static const char  *ngx_http_victorops_sql[] = {
 
     /* NGX_HTTP_VICTOROPS_SQL_EXPIRED: the leases of workers that died */
     "UPDATE jobs SET state = 0, lease_until = 0, lease_pid = 0"
-    " WHERE state = 1 AND lease_until <= ?1"
+    " WHERE state = 1 AND lease_until <= ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_EVENT: a change unless seen before */
+    "INSERT INTO rootly_events (id, seen_at) VALUES (?1, ?2)"
+    " ON CONFLICT (id) DO NOTHING",
+
+    /* NGX_HTTP_VICTOROPS_SQL_EVENT_GC */
+    "DELETE FROM rootly_events WHERE seen_at <= ?1"
 };
 
 
@@ -1041,21 +1056,62 @@ ngx_http_victorops_store_dedup_claim(ngx_http_victorops_integration_t *vi,
 }
 
 
+/* NGX_OK: a Rootly event id not seen before; NGX_DECLINED: seen */
+
 ngx_int_t
-ngx_http_victorops_store_dedup_expire(ngx_http_victorops_integration_t *vi,
-    int64_t before)
+ngx_http_victorops_store_event_seen(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *id, int64_t now)
 {
     sqlite3_stmt  *stmt;
 
     stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_DEDUP_GC);
+                                         NGX_HTTP_VICTOROPS_SQL_EVENT);
     if (stmt == NULL) {
         return NGX_ERROR;
     }
 
-    sqlite3_bind_int64(stmt, 1, before);
+    ngx_http_victorops_bind(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, now);
 
-    return ngx_http_victorops_store_step(vi->st, stmt);
+    if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return sqlite3_changes(vi->st->db) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Forgets deliveries seen before "deliveries" and Rootly event ids seen
+ * before "events".
+ */
+
+ngx_int_t
+ngx_http_victorops_store_dedup_expire(ngx_http_victorops_integration_t *vi,
+    int64_t deliveries, int64_t events)
+{
+    ngx_uint_t     i;
+    sqlite3_stmt  *stmt;
+
+    static ngx_uint_t  gc[] = {
+        NGX_HTTP_VICTOROPS_SQL_DEDUP_GC,
+        NGX_HTTP_VICTOROPS_SQL_EVENT_GC
+    };
+
+    for (i = 0; i < sizeof(gc) / sizeof(gc[0]); i++) {
+        stmt = ngx_http_victorops_store_stmt(vi->st, gc[i]);
+        if (stmt == NULL) {
+            return NGX_ERROR;
+        }
+
+        sqlite3_bind_int64(stmt, 1, i ? events : deliveries);
+
+        if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 

@@ -497,13 +497,10 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
     ngx_str_t *msg)
 {
     off_t                              offset;
-    size_t                             size;
     u_char                            *p;
     ngx_int_t                          rc;
-    ngx_str_t                          error;
-    ngx_chain_t                       *cl;
+    ngx_str_t                          error, body;
     ngx_http_victorops_parser_t       *parser;
-    ngx_http_victorops_collect_t       collect;
     ngx_http_victorops_integration_t  *vi;
 
     vi = ctx->integration;
@@ -565,29 +562,11 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
 
     /* form-encoded: small, signed over the whole, parsed in one piece */
 
-    size = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        size += ngx_buf_size(cl->buf);
-    }
-
-    collect.start = ngx_pnalloc(r->pool, size + 1);
-    if (collect.start == NULL) {
+    if (ngx_http_victorops_body(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    collect.last = collect.start;
-    collect.end = collect.start + size;
-
-    if (ngx_http_victorops_body_chunks(r, ngx_http_victorops_collect_chunk,
-                                       &collect)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_victorops_form_parse(r->pool, collect.start,
-                                       collect.last - collect.start, root);
+    rc = ngx_http_victorops_form_parse(r->pool, body.data, body.len, root);
 
     if (rc == NGX_DECLINED) {
         ngx_str_set(msg, "invalid UTF-8 in form body");
@@ -669,6 +648,47 @@ ngx_http_victorops_body_chunks(ngx_http_request_t *r,
             }
         }
     }
+
+    return NGX_OK;
+}
+
+
+/* the whole body in one piece (it is small: signatures cover all of it) */
+
+ngx_int_t
+ngx_http_victorops_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    size_t                         size;
+    ngx_chain_t                   *cl;
+    ngx_http_victorops_collect_t   collect;
+
+    size = 0;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    collect.start = ngx_pnalloc(r->pool, size + 1);
+    if (collect.start == NULL) {
+        return NGX_ERROR;
+    }
+
+    collect.last = collect.start;
+    collect.end = collect.start + size;
+
+    if (size
+        && ngx_http_victorops_body_chunks(r, ngx_http_victorops_collect_chunk,
+                                          &collect)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    body->data = collect.start;
+    body->len = collect.last - collect.start;
 
     return NGX_OK;
 }
