@@ -11,6 +11,7 @@ if [ ! -f "$tree/objs/Makefile" ] || [ "$top/config" -nt "$tree/objs/Makefile" ]
     rm -rf "$tree"
     cp -r "$src" "$tree"
     (cd "$tree" && ./configure --with-debug --with-http_ssl_module \
+        --with-http_sub_module --with-threads \
         --add-module="$top" >"$top/build/static-configure.log" 2>&1) \
         || { tail -20 "$top/build/static-configure.log"; exit 1; }
 fi
