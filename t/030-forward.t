@@ -116,7 +116,7 @@ not delivered, attempt 1: rootly answered 500
 --- request eval
 [fixture_request('simple-unset.json'), fixture_request('nested-triggered.json')]
 --- error_code eval: [202, 202]
---- rootly_received eval: {count => 2, index => 1, status => 201}
+--- rootly_received eval: {count => 2, distinct => 2}
 
 
 
@@ -135,7 +135,7 @@ qr/alert for incident "3101" \(job \w+\) not delivered, attempt 1: Operation tim
 --- request eval
 [fixture_request('simple-unset.json'), fixture_request('nested-triggered.json')]
 --- error_code eval: [202, 202]
---- rootly_received eval: {count => 2, index => 1, status => 201}
+--- rootly_received eval: {count => 2, distinct => 2}
 
 
 

@@ -1227,6 +1227,7 @@ class MockApp:
     def __init__(self, api, log_mode):
         self.api = api
         self.recorder = Recorder()
+        self.generation = 0
         self.faults = Faults()
         self.log_mode = log_mode  # "quiet", "stderr" or "simulator"
         self.log_lock = threading.Lock()
@@ -1239,7 +1240,11 @@ class MockApp:
             stream.write(line + "\n")
             stream.flush()
 
-    def record(self, req, status):
+    def record(self, req, status, generation=None):
+        # a request that was still being answered when the mock was reset
+        # belongs to the test before: it is not recorded for the next one
+        if generation is not None and generation != self.generation:
+            return
         self.recorder.add(req, status)
         self.log(("%s <- %s %s %s %s" % (self.api.kind, req.method, req.path, status or "RST",
                                           describe(req.json))).rstrip())
@@ -1254,6 +1259,7 @@ class MockApp:
                 state = dict(self.api.dump(), faults=self.faults.pending(), requests=self.recorder.count())
                 return Reply(200, json.dumps(state, indent=2).encode(), JSON)
             if (method, path) == ("POST", "/_mock/reset"):
+                self.generation += 1
                 self.faults.clear()
                 self.recorder.clear()
                 self.api.reset()
@@ -1326,15 +1332,16 @@ class Handler(BaseHTTPRequestHandler):
             name = name.lower()
             headers[name] = headers[name] + ", " + value if name in headers else value
         req = ApiRequest(self.command, url.path, query, headers, body)
+        generation = app.generation
         rule = app.faults.take(req.method, req.path)
         if rule and rule.mode == "reset":
-            app.record(req, 0)
+            app.record(req, 0, generation)
             self.reset_connection()
             return
         if rule and rule.mode == "slow":
             time.sleep(rule.delay)
         reply = self.guarded(app.api.respond, req, rule)
-        app.record(req, reply.status)
+        app.record(req, reply.status, generation)
         self.send(reply)
 
     @staticmethod
