@@ -31,27 +31,10 @@ static ngx_str_t  ngx_http_victorops_rootly_signature_header =
 ngx_int_t
 ngx_http_victorops_events_handler(ngx_http_request_t *r)
 {
-    ngx_int_t         rc;
-    ngx_str_t         msg;
-    ngx_table_elt_t  *h;
+    ngx_int_t  rc;
 
     if (!(r->method & NGX_HTTP_POST)) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "POST");
-
-        ngx_str_set(&msg, "method not allowed, use POST");
-        return ngx_http_victorops_error(r, NGX_HTTP_NOT_ALLOWED, &msg);
+        return ngx_http_victorops_not_allowed(r, "POST");
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_victorops_events_body);

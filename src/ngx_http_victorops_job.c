@@ -19,6 +19,8 @@
 
 
 static void ngx_http_victorops_job_done(ngx_http_victorops_transfer_t *t);
+static ngx_int_t ngx_http_victorops_job_path(ngx_pool_t *pool,
+    const char *prefix, ngx_str_t *id, const char *suffix, ngx_str_t *path);
 static ngx_int_t ngx_http_victorops_job_copy(ngx_pool_t *pool,
     ngx_str_t *dst, ngx_str_t *src);
 
@@ -104,59 +106,46 @@ ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
 
         if (rootly_incident.len) {
             what = "incident event";
-            p = ngx_pnalloc(t->pool, sizeof("/v1/incidents//events") - 1
-                                     + 3 * rootly_incident.len);
-            if (p == NULL) {
+
+            if (ngx_http_victorops_job_path(t->pool, "/v1/incidents/",
+                                            &rootly_incident, "/events",
+                                            &path)
+                != NGX_OK
+                || ngx_http_victorops_rootly_event(t->pool, &job->body,
+                                                   &body)
+                   != NGX_OK)
+            {
                 goto failed;
             }
 
-            path.data = p;
-            p = ngx_cpymem(p, "/v1/incidents/", sizeof("/v1/incidents/") - 1);
-            p = (u_char *) ngx_escape_uri(p, rootly_incident.data,
-                                          rootly_incident.len,
-                                          NGX_ESCAPE_URI_COMPONENT);
-            p = ngx_cpymem(p, "/events", sizeof("/events") - 1);
-            path.len = p - path.data;
+        } else if (rootly_alert.len
+                   && job->class == NGX_HTTP_VICTOROPS_ACK)
+        {
+            what = "alert acknowledgement";
+            ngx_str_null(&body);
 
-            if (ngx_http_victorops_rootly_event(t->pool, &job->body, &body)
+            if (ngx_http_victorops_job_path(t->pool, "/v1/alerts/",
+                                            &rootly_alert, "/acknowledge",
+                                            &path)
                 != NGX_OK)
             {
                 goto failed;
             }
 
         } else if (rootly_alert.len
-                   && job->class != NGX_HTTP_VICTOROPS_ALERT)
+                   && job->class == NGX_HTTP_VICTOROPS_RECOVERY)
         {
-            p = ngx_pnalloc(t->pool, sizeof("/v1/alerts//acknowledge") - 1
-                                     + 3 * rootly_alert.len);
-            if (p == NULL) {
+            what = "alert resolution";
+
+            if (ngx_http_victorops_job_path(t->pool, "/v1/alerts/",
+                                            &rootly_alert, "/resolve", &path)
+                != NGX_OK
+                || ngx_http_victorops_rootly_resolve(t->pool, &job->body,
+                                                     &body)
+                   != NGX_OK)
+            {
                 goto failed;
             }
-
-            path.data = p;
-            p = ngx_cpymem(p, "/v1/alerts/", sizeof("/v1/alerts/") - 1);
-            p = (u_char *) ngx_escape_uri(p, rootly_alert.data,
-                                          rootly_alert.len,
-                                          NGX_ESCAPE_URI_COMPONENT);
-
-            if (job->class == NGX_HTTP_VICTOROPS_ACK) {
-                what = "alert acknowledgement";
-                p = ngx_cpymem(p, "/acknowledge", sizeof("/acknowledge") - 1);
-                ngx_str_null(&body);
-
-            } else {
-                what = "alert resolution";
-                p = ngx_cpymem(p, "/resolve", sizeof("/resolve") - 1);
-
-                if (ngx_http_victorops_rootly_resolve(t->pool, &job->body,
-                                                      &body)
-                    != NGX_OK)
-                {
-                    goto failed;
-                }
-            }
-
-            path.len = p - path.data;
 
         } else {
             ngx_destroy_pool(t->pool);
@@ -298,6 +287,36 @@ ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
         *reason = v->value;
         reason->len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_REASON_MAX);
     }
+}
+
+
+/* PREFIX + the escaped Rootly id + SUFFIX, e.g. /v1/alerts/{id}/resolve */
+
+static ngx_int_t
+ngx_http_victorops_job_path(ngx_pool_t *pool, const char *prefix,
+    ngx_str_t *id, const char *suffix, ngx_str_t *path)
+{
+    u_char  *p;
+    size_t   plen, slen;
+
+    plen = ngx_strlen(prefix);
+    slen = ngx_strlen(suffix);
+
+    p = ngx_pnalloc(pool, plen + 3 * id->len + slen);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    path->data = p;
+
+    p = ngx_cpymem(p, prefix, plen);
+    p = (u_char *) ngx_escape_uri(p, id->data, id->len,
+                                  NGX_ESCAPE_URI_COMPONENT);
+    p = ngx_cpymem(p, suffix, slen);
+
+    path->len = p - path->data;
+
+    return NGX_OK;
 }
 
 

@@ -367,6 +367,8 @@ ngx_int_t ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, ngx_str_t *body);
 ngx_int_t ngx_http_victorops_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *message);
+ngx_int_t ngx_http_victorops_not_allowed(ngx_http_request_t *r,
+    const char *allow);
 
 
 extern ngx_module_t  ngx_http_victorops_module;

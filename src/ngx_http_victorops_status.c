@@ -79,8 +79,7 @@ ngx_http_victorops_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_http_victorops_status_handler(ngx_http_request_t *r)
 {
-    ngx_int_t         rc;
-    ngx_table_elt_t  *h;
+    ngx_int_t  rc;
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
         rc = ngx_http_discard_request_body(r);
@@ -100,17 +99,7 @@ ngx_http_victorops_status_handler(ngx_http_request_t *r)
         return ngx_http_victorops_status_admin(r);
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    ngx_str_set(&h->value, "GET, HEAD, POST");
-
-    return ngx_http_victorops_status_error(r, NGX_HTTP_NOT_ALLOWED,
-                                           "method not allowed");
+    return ngx_http_victorops_not_allowed(r, "GET, HEAD, POST");
 }
 
 

@@ -74,7 +74,6 @@ ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
     ngx_int_t                          rc;
     ngx_str_t                          masked, msg;
     ngx_uint_t                         type;
-    ngx_table_elt_t                   *h;
     ngx_http_victorops_loc_conf_t     *vlcf;
     ngx_http_victorops_webhook_ctx_t  *ctx;
     ngx_http_victorops_integration_t  *vi;
@@ -93,22 +92,7 @@ ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
     r->request_line = masked;
 
     if (!(r->method & NGX_HTTP_POST)) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "POST");
-
-        ngx_str_set(&msg, "method not allowed, use POST");
-        return ngx_http_victorops_error(r, NGX_HTTP_NOT_ALLOWED, &msg);
+        return ngx_http_victorops_not_allowed(r, "POST");
     }
 
     type = ngx_http_victorops_content_type(r);
@@ -809,6 +793,44 @@ ngx_http_victorops_unauthorized(ngx_http_request_t *r,
     ngx_str_set(&msg, "unauthorized");
 
     return ngx_http_victorops_error(r, NGX_HTTP_UNAUTHORIZED, &msg);
+}
+
+
+/* 405 with "Allow", the request body discarded */
+
+ngx_int_t
+ngx_http_victorops_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    u_char           *p;
+    ngx_int_t         rc;
+    ngx_str_t         msg;
+    ngx_table_elt_t  *h;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    p = ngx_pnalloc(r->pool, sizeof("method not allowed, use ") - 1
+                             + h->value.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    msg.data = p;
+    msg.len = ngx_sprintf(p, "method not allowed, use %V", &h->value) - p;
+
+    return ngx_http_victorops_error(r, NGX_HTTP_NOT_ALLOWED, &msg);
 }
 
 

@@ -332,3 +332,15 @@ qr/victorops integration "acme": cannot create the folder of store "\/proc\/vict
 --- wait eval: slow(0.5)
 --- response_body_like eval
 [undef, qr/"delivered":1,.*"rate_limited":0,.*"paused_for_ms":[12]\d{4},/]
+
+
+
+=== TEST 23: the status endpoint answers GET, HEAD and POST only
+--- request
+PUT /status
+{}
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD, POST
+--- response_body
+{"error":"method not allowed, use GET, HEAD, POST"}
