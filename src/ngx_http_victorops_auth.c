@@ -469,3 +469,41 @@ ngx_http_victorops_rootly_signature(ngx_str_t *header, ngx_str_t *body,
 
     return matched ? NGX_OK : NGX_DECLINED;
 }
+
+
+/*
+ * "Authorization: Bearer <token>" against "want", compared as digests
+ * in constant time.  NGX_OK or NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_http_victorops_bearer(ngx_http_request_t *r, ngx_str_t *want)
+{
+    u_char     digest[SHA256_DIGEST_LENGTH], expected[SHA256_DIGEST_LENGTH];
+    ngx_str_t  token;
+
+    if (r->headers_in.authorization == NULL || want->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    token = r->headers_in.authorization->value;
+
+    if (token.len <= sizeof("Bearer ") - 1
+        || ngx_strncasecmp(token.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    token.data += sizeof("Bearer ") - 1;
+    token.len -= sizeof("Bearer ") - 1;
+
+    ngx_http_victorops_digest(&token, digest);
+    ngx_http_victorops_digest(want, expected);
+
+    if (CRYPTO_memcmp(digest, expected, SHA256_DIGEST_LENGTH) != 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}

@@ -29,6 +29,10 @@ static char *ngx_http_victorops_conf_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_victorops_conf_signing(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_victorops_conf_escalate(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_victorops_conf_list(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_array_t *list);
 static ngx_int_t ngx_http_victorops_conf_read(ngx_conf_t *cf,
     ngx_str_t *path, ngx_str_t *value);
 static ngx_int_t ngx_http_victorops_conf_header_safe(ngx_str_t *value);
@@ -257,6 +261,55 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
       offsetof(ngx_http_victorops_integration_t, json_max_depth),
       NULL },
 
+    { ngx_string("escalate"),
+      NGX_CONF_1MORE,
+      ngx_http_victorops_conf_escalate,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("escalate_token"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, escalate_token),
+      NULL },
+
+    { ngx_string("escalate_token_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, escalate_token),
+      NGX_HTTP_VICTOROPS_FROM_FILE },
+
+    { ngx_string("auto_resolve"),
+      NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, auto_resolve),
+      NULL },
+
+    { ngx_string("oncall_responders"),
+      NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, oncall_responders),
+      NULL },
+
+    { ngx_string("sync_interval"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, sync_interval),
+      NULL },
+
+    { ngx_string("api_rate"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, api_rate),
+      NULL },
+
       ngx_null_command
 };
 
@@ -323,6 +376,16 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     vi->replay_window = NGX_CONF_UNSET_MSEC;
+    vi->auto_resolve = NGX_CONF_UNSET;
+    vi->oncall_responders = NGX_CONF_UNSET;
+    vi->sync_interval = NGX_CONF_UNSET_MSEC;
+    vi->api_rate = NGX_CONF_UNSET_UINT;
+
+    vi->rules = ngx_array_create(cf->pool, 4,
+                                 sizeof(ngx_http_victorops_rule_t));
+    if (vi->rules == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     save = *cf;
     cf->handler = ngx_http_victorops_integration_directive;
@@ -360,7 +423,9 @@ ngx_http_victorops_integration_directive(ngx_conf_t *cf, ngx_command_t *dummy,
             continue;
         }
 
-        if (cf->args->nelts != 2) {
+        if ((cmd->type & NGX_CONF_1MORE)
+            ? cf->args->nelts < 2 : cf->args->nelts != 2)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid number of arguments in \"%V\" "
                                "directive", &cmd->name);
@@ -392,6 +457,8 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
 {
     u_char      *p;
     size_t       len;
+    ngx_str_t   *v;
+    ngx_uint_t   i;
     const char  *err;
 
     err = NULL;
@@ -401,6 +468,15 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
 
     } else if ((vi->api_id.len == 0) != (vi->api_key.len == 0)) {
         err = "needs both api_id and api_key (or api_key_file)";
+
+    } else if ((vi->rules->nelts || vi->escalate_token.len)
+               && (vi->api_id.len == 0 || vi->api_user.len == 0))
+    {
+        err = "needs api_id, api_key and api_user to escalate to "
+              "VictorOps";
+
+    } else if (vi->api_rate == 0) {
+        err = "has an api_rate of 0";
 
     } else if (vi->json_max_depth != NGX_CONF_UNSET_UINT
                && (vi->json_max_depth == 0 || vi->json_max_depth > 1024))
@@ -437,6 +513,28 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
     ngx_conf_init_msec_value(vi->retry_max_delay, 3600000);
     ngx_conf_init_msec_value(vi->max_age, 86400000);
     ngx_conf_init_msec_value(vi->replay_window, 300000);
+    ngx_conf_init_value(vi->auto_resolve, 1);
+    ngx_conf_init_value(vi->oncall_responders, 1);
+    ngx_conf_init_msec_value(vi->sync_interval, 60000);
+    ngx_conf_init_uint_value(vi->api_rate, 2);
+
+    if (vi->api_id.len) {
+        for (i = 0; i < 2; i++) {
+            v = i ? &vi->api_key : &vi->api_id;
+            len = sizeof("X-VO-Api-Key: ") - 1 + v->len;
+
+            p = ngx_pnalloc(cf->pool, len + 1);
+            if (p == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            vi->vo_auth[i].data = p;
+            vi->vo_auth[i].len = ngx_sprintf(p, "%s%V%Z",
+                                             i ? "X-VO-Api-Key: "
+                                               : "X-VO-Api-Id: ", v)
+                                 - p - 1;
+        }
+    }
 
     if (vi->retry_max_delay < 1000) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -474,6 +572,174 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
                           - p - 1;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * "escalate severity=sev0,sev1 policy=pol-a,pol-b user=alice;" or
+ * "escalate team=payments policy=pol-payments;"
+ */
+
+static char *
+ngx_http_victorops_conf_escalate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_victorops_integration_t  *vi = conf;
+
+    ngx_str_t                    *value, name, list, *s, type;
+    ngx_uint_t                    i, j;
+    ngx_array_t                   slugs;
+    ngx_http_victorops_rule_t    *rule;
+
+    value = cf->args->elts;
+
+    rule = ngx_array_push(vi->rules);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rule, sizeof(ngx_http_victorops_rule_t));
+
+    rule->values = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+    rule->targets = ngx_array_create(cf->pool, 2,
+                                     sizeof(ngx_http_victorops_target_t));
+    if (rule->values == NULL || rule->targets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        list.data = ngx_strlchr(value[i].data, value[i].data + value[i].len,
+                                '=');
+        if (list.data == NULL) {
+            goto invalid;
+        }
+
+        name.data = value[i].data;
+        name.len = list.data - value[i].data;
+        list.data++;
+        list.len = value[i].data + value[i].len - list.data;
+
+        if ((name.len == 8 && ngx_strncmp(name.data, "severity", 8) == 0)
+            || (name.len == 4 && ngx_strncmp(name.data, "team", 4) == 0))
+        {
+            if (rule->by) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"escalate\" matches by severity= or "
+                                   "team=, once");
+                return NGX_CONF_ERROR;
+            }
+
+            rule->by = (name.len == 4) ? NGX_HTTP_VICTOROPS_BY_TEAM
+                                       : NGX_HTTP_VICTOROPS_BY_SEVERITY;
+
+            if (ngx_http_victorops_conf_list(cf, &list, rule->values)
+                != NGX_OK)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if ((name.len == 6 && ngx_strncmp(name.data, "policy", 6) == 0)
+            || (name.len == 4 && ngx_strncmp(name.data, "user", 4) == 0))
+        {
+            if (name.len == 4) {
+                ngx_str_set(&type, "User");
+
+            } else {
+                ngx_str_set(&type, "EscalationPolicy");
+            }
+
+            if (ngx_array_init(&slugs, cf->pool, 2, sizeof(ngx_str_t))
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_http_victorops_conf_list(cf, &list, &slugs) != NGX_OK) {
+                goto invalid;
+            }
+
+            s = slugs.elts;
+
+            for (j = 0; j < slugs.nelts; j++) {
+                if (ngx_http_victorops_target_valid(&type, &s[j]) != NGX_OK) {
+                    goto invalid;
+                }
+
+                if (ngx_http_victorops_target_add(rule->targets, &type,
+                                                  &s[j])
+                    != NGX_OK)
+                {
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (rule->by == 0 || rule->targets->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"escalate\" needs severity= or team=, and "
+                           "policy= or user=");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"escalate\": "
+                       "expected severity=, team=, policy= or user= with "
+                       "a comma-separated list", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* "a,b,c" into its non-empty parts */
+
+static ngx_int_t
+ngx_http_victorops_conf_list(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_array_t *list)
+{
+    u_char     *p, *last, *comma;
+    ngx_str_t  *s;
+
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        if (comma == p) {
+            return NGX_ERROR;
+        }
+
+        s = ngx_array_push(list);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->data = p;
+        s->len = comma - p;
+
+        p = comma + 1;
+
+        if (comma < last && p == last) {
+            return NGX_ERROR;
+        }
+    }
+
+    return list->nelts ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -863,7 +1129,19 @@ ngx_http_victorops_resolve_references(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        if (ngx_strcmp(ref[i].directive, "victorops_rootly_events") == 0) {
+        if (ngx_strcmp(ref[i].directive, "victorops_escalate") == 0) {
+            if (vi->escalate_token.len == 0) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "victorops integration \"%V\" has no "
+                              "escalate_token or escalate_token_file, "
+                              "needed by \"%s\" in %s:%ui", &vi->name,
+                              ref[i].directive, ref[i].file, ref[i].line);
+                return NGX_ERROR;
+            }
+
+        } else if (ngx_strcmp(ref[i].directive, "victorops_rootly_events")
+                   == 0)
+        {
             if (vi->signing_secrets->nelts == 0) {
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                               "victorops integration \"%V\" has no "

@@ -4,7 +4,9 @@
  *
  * The "victorops_rootly_events" content handler: Rootly's outgoing
  * webhooks, {"event":{"id","type","issued_at"},"data":{...}}, signed
- * with X-Rootly-Signature and answered once per event id.
+ * with X-Rootly-Signature and answered once per event id.  Incidents
+ * created or updated that match an escalation rule page VictorOps;
+ * resolved or cancelled ones resolve what they paged (auto_resolve).
  */
 
 
@@ -22,6 +24,17 @@ static ngx_int_t ngx_http_victorops_events_reply(ngx_http_request_t *r,
     const char *result, ngx_str_t *id, ngx_str_t *type, const char *reason);
 static ngx_int_t ngx_http_victorops_events_reject(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, const char *why);
+static ngx_int_t ngx_http_victorops_events_incident(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *root,
+    ngx_str_t *id, ngx_str_t *type, const char **reason);
+static void ngx_http_victorops_events_queued(ngx_http_request_t *r,
+    ngx_int_t rc, void *data, ngx_str_t *job);
+
+
+typedef struct {
+    ngx_str_t                     id;
+    ngx_str_t                     type;
+} ngx_http_victorops_events_ctx_t;
 
 
 static ngx_str_t  ngx_http_victorops_rootly_signature_header =
@@ -50,12 +63,18 @@ ngx_http_victorops_events_handler(ngx_http_request_t *r)
 static void
 ngx_http_victorops_events_body(ngx_http_request_t *r)
 {
+    ngx_int_t                       rc;
     ngx_http_victorops_loc_conf_t  *vlcf;
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_victorops_module);
 
-    ngx_http_finalize_request(r,
-                   ngx_http_victorops_events_process(r, vlcf->integration));
+    rc = ngx_http_victorops_events_process(r, vlcf->integration);
+
+    /* NGX_DONE: the reply waits for the commit of the batch */
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
 }
 
 
@@ -66,6 +85,7 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
     off_t                         offset;
     ngx_int_t                     rc;
     ngx_str_t                     body, name, id, type, msg;
+    const char                   *reason;
     ngx_table_elt_t              *sig;
     ngx_http_victorops_json_t    *root, *v;
     ngx_http_victorops_parser_t  *parser;
@@ -159,6 +179,14 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    reason = "no action for this event type";
+
+    rc = ngx_http_victorops_events_incident(r, vi, root, &id, &type,
+                                            &reason);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     rc = ngx_http_victorops_store_event_seen(vi, &id,
                                              ngx_http_victorops_now());
     if (rc == NGX_ERROR) {
@@ -176,10 +204,213 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "victorops integration \"%V\": rootly event \"%V\" (%V) "
-                  "not acted on", &vi->name, &id, &type);
+                  "not acted on: %s", &vi->name, &id, &type, reason);
 
-    return ngx_http_victorops_events_reply(r, "ignored", &id, &type,
-                                           "no action for this event type");
+    return ngx_http_victorops_events_reply(r, "ignored", &id, &type, reason);
+}
+
+
+/*
+ * incident.created and incident.updated matching a rule: a job to page
+ * (or reroute) in VictorOps; incident.resolved and incident.cancelled:
+ * a job to resolve what was paged.  NGX_DONE: queued, the reply comes
+ * with the commit; NGX_DECLINED: nothing to do, "reason" says why.
+ */
+
+static ngx_int_t
+ngx_http_victorops_events_incident(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *root,
+    ngx_str_t *id, ngx_str_t *type, const char **reason)
+{
+    ngx_str_t                              name, msg, *team;
+    ngx_uint_t                             i, escalate;
+    ngx_http_victorops_job_t               job;
+    ngx_http_victorops_json_t             *data;
+    ngx_http_victorops_events_ctx_t       *ctx;
+    ngx_http_victorops_escalation_t        esc;
+    ngx_http_victorops_rootly_incident_t   inc;
+
+    if (type->len < 9 || ngx_strncmp(type->data, "incident.", 9) != 0) {
+        return NGX_DECLINED;
+    }
+
+    name.data = type->data + 9;
+    name.len = type->len - 9;
+
+    if ((name.len == 7 && ngx_strncmp(name.data, "created", 7) == 0)
+        || (name.len == 7 && ngx_strncmp(name.data, "updated", 7) == 0))
+    {
+        escalate = 1;
+
+    } else if ((name.len == 8 && ngx_strncmp(name.data, "resolved", 8) == 0)
+               || (name.len == 9
+                   && ngx_strncmp(name.data, "cancelled", 9) == 0))
+    {
+        escalate = 0;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    ngx_str_set(&name, "data");
+    data = ngx_http_victorops_json_lookup(root, &name);
+
+    switch (ngx_http_victorops_incident_parse(r->pool, data, &inc)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": rootly event \"%V\" "
+                      "(%V) has no data.id", &vi->name, id, type);
+
+        ngx_str_set(&msg, "not a Rootly incident event: no data.id");
+        return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_victorops_escalation_init(r->pool, &esc) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    esc.id = inc.id;
+    esc.title = inc.title;
+    esc.url = inc.url;
+
+    if (vi->api_id.len == 0) {
+        *reason = "no VictorOps API credentials (api_id, api_key)";
+        return NGX_DECLINED;
+    }
+
+    if (escalate) {
+        if (ngx_http_victorops_incident_terminal(&inc.status)) {
+            *reason = "the incident is resolved";
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_victorops_rules_match(vi->rules, &inc, &esc.targets)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* Rootly teams with a victor_ops_id page that team's policies */
+
+        team = inc.vo_teams.elts;
+
+        for (i = 0; i < inc.vo_teams.nelts; i++) {
+            if (ngx_array_push(&esc.teams) == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ((ngx_str_t *) esc.teams.elts)[esc.teams.nelts - 1] = team[i];
+        }
+
+        if (esc.targets.nelts == 0 && esc.teams.nelts == 0) {
+            *reason = "no escalation rule matches";
+            return NGX_DECLINED;
+        }
+
+    } else if (!vi->auto_resolve) {
+        *reason = "auto_resolve is off";
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+
+    job.integration = vi;
+    job.kind = escalate ? NGX_HTTP_VICTOROPS_JOB_ESCALATE
+                        : NGX_HTTP_VICTOROPS_JOB_RESOLVE;
+    job.incident = inc.id;
+
+    ctx = ngx_palloc(r->pool, sizeof(ngx_http_victorops_events_ctx_t));
+    if (ctx == NULL
+        || ngx_http_victorops_escalation_key(r->pool, &inc.id, &job.key)
+           != NGX_OK
+        || ngx_http_victorops_escalation_body(r->pool, &esc, &job.body)
+           != NGX_OK
+        || ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->id = *id;
+    ctx->type = *type;
+
+    if (ngx_http_victorops_queue_accept_job(r, &job, id,
+                                            ngx_http_victorops_events_queued,
+                                            ctx)
+        != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the batch with the job is on disk (or failed): the answer */
+
+static void
+ngx_http_victorops_events_queued(ngx_http_request_t *r, ngx_int_t rc,
+    void *data, ngx_str_t *job)
+{
+    ngx_http_victorops_events_ctx_t  *ctx = data;
+
+    yajl_gen                           g;
+    ngx_str_t                          body;
+    ngx_http_victorops_loc_conf_t     *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_victorops_module);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": rootly event \"%V\" "
+                      "(%V) already handled", &vlcf->integration->name,
+                      &ctx->id, &ctx->type);
+
+        ngx_http_finalize_request(r,
+                          ngx_http_victorops_events_reply(r, "duplicate",
+                                                          &ctx->id,
+                                                          &ctx->type, NULL));
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "victorops integration \"%V\": rootly event \"%V\" (%V) "
+                  "accepted (job %V)", &vlcf->integration->name, &ctx->id,
+                  &ctx->type, job);
+
+    g = ngx_http_victorops_gen_create(r->pool);
+
+    if (g == NULL
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "result") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "queued") != NGX_OK
+        || ngx_http_victorops_gen_str(g, "event", &ctx->id) != NGX_OK
+        || ngx_http_victorops_gen_str(g, "type", &ctx->type) != NGX_OK
+        || ngx_http_victorops_gen_str(g, "job", job) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_finish(g, r->pool, &body) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    body.len++;
+
+    ngx_http_finalize_request(r,
+                              ngx_http_victorops_send(r, NGX_HTTP_ACCEPTED,
+                                                      "application/json",
+                                                      &body));
 }
 
 

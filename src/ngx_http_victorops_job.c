@@ -80,6 +80,21 @@ ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
         body = job->body;
         what = "alert";
 
+    } else if (job->kind == NGX_HTTP_VICTOROPS_JOB_NOTE) {
+
+        /* a timeline event for the Rootly incident the job names */
+
+        what = "timeline event";
+
+        if (ngx_http_victorops_job_path(t->pool, "/v1/incidents/",
+                                        &job->incident, "/events", &path)
+            != NGX_OK
+            || ngx_http_victorops_rootly_event(t->pool, &job->body, &body)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
     } else {
         switch (ngx_http_victorops_store_link_get(vi, t->pool, &job->key,
                                                   &job->incident,

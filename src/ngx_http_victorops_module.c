@@ -64,6 +64,13 @@ static ngx_command_t  ngx_http_victorops_commands[] = {
       0,
       (void *) ngx_http_victorops_events_handler },
 
+    { ngx_string("victorops_escalate"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_victorops_webhook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_victorops_escalate_handler },
+
     { ngx_string("victorops_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_victorops_status,

@@ -16,6 +16,7 @@
 #include <openssl/sha.h>
 
 #include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_incident.h"
 
 
 #define NGX_HTTP_VICTOROPS_VERSION        "0.1.0"
@@ -48,6 +49,14 @@ enum {
     NGX_HTTP_VICTOROPS_C_RETRIED,
     NGX_HTTP_VICTOROPS_C_DEAD,
     NGX_HTTP_VICTOROPS_C_RATE_LIMITED,
+    NGX_HTTP_VICTOROPS_C_ESCALATED,
+    NGX_HTTP_VICTOROPS_C_REROUTED,
+    NGX_HTTP_VICTOROPS_C_VO_RESOLVED,
+    NGX_HTTP_VICTOROPS_C_ONCALL,
+    NGX_HTTP_VICTOROPS_C_VO_FAILED,
+    NGX_HTTP_VICTOROPS_C_VO_RATE_LIMITED,
+    NGX_HTTP_VICTOROPS_C_SYNC_RUNS,
+    NGX_HTTP_VICTOROPS_C_SYNC_REPAIRS,
     NGX_HTTP_VICTOROPS_C_N
 };
 
@@ -84,6 +93,18 @@ typedef struct {
     ngx_uint_t                    rootly_auth_failing;
     ngx_uint_t                    rootly_failures;    /* in a row */
     ngx_http_victorops_last_error_t  rootly_error;
+
+    int64_t                       vo_tokens;          /* in 1/1000 */
+    int64_t                       vo_refill_ms;
+    int64_t                       vo_paused_until;
+    time_t                        vo_last_success;
+    ngx_uint_t                    vo_auth_failing;
+    ngx_uint_t                    vo_failures;        /* in a row */
+    ngx_http_victorops_last_error_t  vo_error;
+
+    int64_t                       sync_next;          /* the lease */
+    time_t                        sync_last;
+    ngx_uint_t                    sync_ok;
 } ngx_http_victorops_shctx_t;
 
 
@@ -125,6 +146,14 @@ typedef struct {
     ngx_msec_t                    rootly_timeout;
     ngx_uint_t                    json_max_depth;
 
+    ngx_array_t                  *rules;              /* rule_t */
+    ngx_str_t                     escalate_token;
+    ngx_flag_t                    auto_resolve;
+    ngx_flag_t                    oncall_responders;
+    ngx_msec_t                    sync_interval;
+    ngx_uint_t                    api_rate;           /* per second */
+    ngx_str_t                     vo_auth[2];         /* X-VO-Api-* */
+
     ngx_uint_t                    alert_limit;        /* per minute */
     ngx_uint_t                    alert_limit_reject;
     ngx_msec_t                    duplicate_window;
@@ -152,6 +181,9 @@ typedef struct {
     int64_t                       dedup_expired;
     int64_t                       leases_checked;
     int64_t                       checkpointed;
+    ngx_event_t                   sync_event;
+    void                         *vo;                 /* vo_worker_t */
+    ngx_uint_t                    syncing;
 } ngx_http_victorops_integration_t;
 
 
@@ -202,6 +234,7 @@ struct ngx_http_victorops_transfer_s {
     void                         *data;
     void                         *owner;
     const char                   *what;
+    const char                   *peer;               /* "rootly" */
 
     /* outcome */
     CURLcode                      code;
@@ -220,6 +253,23 @@ struct ngx_http_victorops_transfer_s {
 
 #define NGX_HTTP_VICTOROPS_JOB_ALERT      1   /* POST /v1/alerts */
 #define NGX_HTTP_VICTOROPS_JOB_ACTIVITY   2   /* linked incident activity */
+#define NGX_HTTP_VICTOROPS_JOB_ESCALATE   3   /* page or reroute VictorOps */
+#define NGX_HTTP_VICTOROPS_JOB_RESOLVE    4   /* resolve VictorOps incidents */
+#define NGX_HTTP_VICTOROPS_JOB_NOTE       5   /* a Rootly timeline event */
+#define NGX_HTTP_VICTOROPS_JOB_ONCALL     6   /* who is on call, to Rootly */
+
+#define ngx_http_victorops_job_to_victorops(kind)                             \
+    ((kind) == NGX_HTTP_VICTOROPS_JOB_ESCALATE                                \
+     || (kind) == NGX_HTTP_VICTOROPS_JOB_RESOLVE                              \
+     || (kind) == NGX_HTTP_VICTOROPS_JOB_ONCALL)
+
+
+/* what becomes of a claimed job */
+
+#define NGX_HTTP_VICTOROPS_DONE          0
+#define NGX_HTTP_VICTOROPS_RETRY         1
+#define NGX_HTTP_VICTOROPS_RELEASE       2
+#define NGX_HTTP_VICTOROPS_DEAD          3
 
 
 typedef struct {
@@ -235,6 +285,35 @@ typedef struct {
     ngx_str_t                     entity;
     ngx_str_t                     body;
 } ngx_http_victorops_job_t;
+
+
+/* a change to a link, written with an outcome or a repair */
+
+#define NGX_HTTP_VICTOROPS_LINK_ESCALATION    1
+#define NGX_HTTP_VICTOROPS_LINK_TARGETS       2
+#define NGX_HTTP_VICTOROPS_LINK_VO_STATE      3
+#define NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE  4
+#define NGX_HTTP_VICTOROPS_LINK_SYNCED        5
+
+typedef struct {
+    ngx_uint_t                    op;
+    ngx_str_t                     key;
+    ngx_str_t                     incident;
+    ngx_str_t                     entity;
+    ngx_str_t                     rootly_incident;
+    ngx_str_t                     targets;
+    ngx_uint_t                    vo_state;
+    ngx_uint_t                    rootly_state;
+} ngx_http_victorops_link_t;
+
+
+/* what a finished job leaves behind, in the same transaction */
+
+typedef struct {
+    ngx_pool_t                   *pool;
+    ngx_array_t                   links;              /* link_t */
+    ngx_array_t                   jobs;               /* job_t */
+} ngx_http_victorops_effects_t;
 
 
 /* how logs name a job's incident: its number, else the key */
@@ -353,6 +432,62 @@ ngx_int_t ngx_http_victorops_store_dead_list(
     ngx_http_victorops_integration_t *vi, yajl_gen g, ngx_uint_t limit);
 ngx_int_t ngx_http_victorops_store_replay(ngx_http_victorops_integration_t *vi,
     ngx_str_t *id, int64_t now, ngx_uint_t *n);
+
+ngx_int_t ngx_http_victorops_store_escalation_get(
+    ngx_http_victorops_integration_t *vi, ngx_pool_t *pool,
+    ngx_str_t *rootly_incident, ngx_http_victorops_link_t *link);
+ngx_int_t ngx_http_victorops_store_links_open(
+    ngx_http_victorops_integration_t *vi, ngx_pool_t *pool,
+    ngx_str_t *rootly_incident, ngx_array_t *links);
+ngx_int_t ngx_http_victorops_store_sync_list(
+    ngx_http_victorops_integration_t *vi, ngx_pool_t *pool, ngx_uint_t n,
+    ngx_array_t *links);
+ngx_int_t ngx_http_victorops_store_link_write(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_link_t *link,
+    int64_t now);
+ngx_int_t ngx_http_victorops_store_job_pending(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *key, ngx_uint_t kind);
+ngx_int_t ngx_http_victorops_store_number_linked(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *number);
+
+typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
+    ngx_int_t rc, void *data, ngx_str_t *id);
+
+ngx_int_t ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
+    ngx_http_victorops_job_t *job, ngx_str_t *event_id,
+    ngx_http_victorops_reply_pt reply, void *data);
+ngx_http_victorops_effects_t *ngx_http_victorops_effects_create(
+    ngx_log_t *log);
+ngx_http_victorops_job_t *ngx_http_victorops_effects_job(
+    ngx_http_victorops_effects_t *fx, ngx_http_victorops_job_t *from,
+    ngx_uint_t kind, ngx_str_t *body);
+ngx_int_t ngx_http_victorops_effects_write(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_effects_t *fx,
+    int64_t now);
+void ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job,
+    ngx_uint_t op, int64_t at, ngx_uint_t status, ngx_str_t *error,
+    ngx_http_victorops_effects_t *fx);
+void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
+void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
+
+ngx_int_t ngx_http_victorops_vo_init(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi);
+void ngx_http_victorops_vo_done(ngx_http_victorops_integration_t *vi);
+ngx_int_t ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job,
+    int64_t now, int64_t *wait);
+ngx_int_t ngx_http_victorops_vo_token(ngx_http_victorops_integration_t *vi,
+    int64_t now, int64_t *wait);
+ngx_http_victorops_transfer_t *ngx_http_victorops_vo_transfer(
+    ngx_http_victorops_integration_t *vi, const char *method,
+    const char *path, ngx_str_t *arg, ngx_str_t *body);
+ngx_int_t ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_transfer_t *t, int64_t now, int64_t *until);
+void ngx_http_victorops_sync_handler(ngx_event_t *ev);
+
+ngx_int_t ngx_http_victorops_escalate_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_victorops_bearer(ngx_http_request_t *r, ngx_str_t *want);
 
 ngx_int_t ngx_http_victorops_status_handler(ngx_http_request_t *r);
 char *ngx_http_victorops_status(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -36,13 +36,12 @@ typedef struct {
     ngx_http_victorops_event_t        *event;
     ngx_uint_t                         duplicate;
     u_char                             hash[SHA256_DIGEST_LENGTH];
+
+    /* jobs from Rootly: the event id answered once, their own reply */
+    ngx_str_t                          event_id;
+    ngx_http_victorops_reply_pt        reply;
+    void                              *data;
 } ngx_http_victorops_pending_t;
-
-
-#define NGX_HTTP_VICTOROPS_DONE          0
-#define NGX_HTTP_VICTOROPS_RETRY         1
-#define NGX_HTTP_VICTOROPS_RELEASE       2
-#define NGX_HTTP_VICTOROPS_DEAD          3
 
 
 typedef struct {
@@ -56,6 +55,7 @@ typedef struct {
     ngx_str_t                          key;
     ngx_str_t                          incident;
     ngx_str_t                          entity;
+    ngx_http_victorops_effects_t      *effects;
 } ngx_http_victorops_outcome_t;
 
 
@@ -63,6 +63,10 @@ static void ngx_http_victorops_pending_cleanup(void *data);
 static void ngx_http_victorops_outcome(ngx_http_victorops_integration_t *vi,
     ngx_uint_t op, ngx_http_victorops_job_t *job, int64_t at,
     ngx_uint_t status, ngx_str_t *error, ngx_str_t *alert);
+static void ngx_http_victorops_outcome_fx(
+    ngx_http_victorops_integration_t *vi, ngx_uint_t op,
+    ngx_http_victorops_job_t *job, int64_t at, ngx_uint_t status,
+    ngx_str_t *error, ngx_str_t *alert, ngx_http_victorops_effects_t *fx);
 static void ngx_http_victorops_outcome_handler(ngx_event_t *ev);
 static void ngx_http_victorops_outcomes_write(
     ngx_http_victorops_integration_t *vi);
@@ -70,10 +74,6 @@ static void ngx_http_victorops_commit_handler(ngx_event_t *ev);
 static void ngx_http_victorops_dispatch_handler(ngx_event_t *ev);
 static void ngx_http_victorops_dispatch_at(
     ngx_http_victorops_integration_t *vi, int64_t now, int64_t at);
-static void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
-    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
-static void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
-    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
 static u_char *ngx_http_victorops_outcome_text(u_char *buf,
     ngx_http_victorops_transfer_t *t, ngx_str_t *reason);
 static void ngx_http_victorops_rootly_error(
@@ -140,6 +140,25 @@ ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
 
     ngx_add_timer(&vi->dispatch_event, 10);
 
+    if (vi->api_id.len) {
+        if (ngx_http_victorops_vo_init(cycle, vi) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* reconciliation: every worker looks, one at a time runs it */
+
+        if (vi->sync_interval) {
+            vi->sync_event.handler = ngx_http_victorops_sync_handler;
+            vi->sync_event.data = &vi->dummy;
+            vi->sync_event.log = cycle->log;
+            vi->sync_event.cancelable = 1;
+
+            ngx_add_timer(&vi->sync_event,
+                          ngx_min(vi->sync_interval, 1000)
+                          + ngx_random() % 1000);
+        }
+    }
+
     return NGX_OK;
 }
 
@@ -149,6 +168,10 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
 {
     if (vi->dispatch_event.timer_set) {
         ngx_del_timer(&vi->dispatch_event);
+    }
+
+    if (vi->sync_event.timer_set) {
+        ngx_del_timer(&vi->sync_event);
     }
 
     if (vi->dispatch_event.posted) {
@@ -167,6 +190,7 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
 
     ngx_http_victorops_outcomes_write(vi);
 
+    ngx_http_victorops_vo_done(vi);
     ngx_http_victorops_store_close(vi);
 }
 
@@ -210,10 +234,66 @@ ngx_http_victorops_queue_accept(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    ngx_memzero(p, sizeof(ngx_http_victorops_pending_t));
+
     p->request = r;
     p->job = *job;
     p->event = ev;
     ngx_memcpy(p->hash, hash, SHA256_DIGEST_LENGTH);
+
+    cln->handler = ngx_http_victorops_pending_cleanup;
+    cln->data = p;
+
+    ngx_queue_insert_tail(&vi->batch, &p->queue);
+
+    if (!vi->commit_event.posted) {
+        ngx_post_event(&vi->commit_event, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Accept a job made from a Rootly event or an API call: once it is on
+ * disk (and "event_id", if any, recorded in the same transaction),
+ * "reply" answers: NGX_OK, NGX_DECLINED (a duplicate event) or
+ * NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
+    ngx_http_victorops_job_t *job, ngx_str_t *event_id,
+    ngx_http_victorops_reply_pt reply, void *data)
+{
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_victorops_pending_t      *p;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = job->integration;
+
+    if (vi->st == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pcalloc(r->pool, sizeof(ngx_http_victorops_pending_t));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->request = r;
+    p->job = *job;
+    p->reply = reply;
+    p->data = data;
+
+    if (event_id) {
+        p->event_id = *event_id;
+    }
 
     cln->handler = ngx_http_victorops_pending_cleanup;
     cln->data = p;
@@ -278,6 +358,7 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
     ngx_queue_t                   *q, batch;
     struct timeval                 start, end;
     ngx_connection_t                  *c;
+    ngx_http_victorops_link_t          link;
     ngx_http_request_t                *r;
     ngx_http_victorops_pending_t      *p;
     ngx_http_victorops_integration_t  *vi;
@@ -313,6 +394,28 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
         p->duplicate = 0;
         n++;
 
+        if (p->reply) {
+
+            /* a Rootly event is acted on once */
+
+            if (p->event_id.len) {
+                rc = ngx_http_victorops_store_event_seen(vi, &p->event_id,
+                                                         now);
+                if (rc == NGX_DECLINED) {
+                    p->duplicate = 1;
+                    rc = NGX_OK;
+                    continue;
+                }
+
+                if (rc != NGX_OK) {
+                    break;
+                }
+            }
+
+            rc = ngx_http_victorops_store_insert(vi, &p->job);
+            continue;
+        }
+
         /* the same delivery within duplicate_window is not stored again */
 
         if (vi->duplicate_window) {
@@ -331,6 +434,22 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
         }
 
         rc = ngx_http_victorops_store_insert(vi, &p->job);
+
+        /* what VictorOps says of an incident, for resolves not to loop */
+
+        if (rc == NGX_OK && p->job.kind == NGX_HTTP_VICTOROPS_JOB_ACTIVITY) {
+            ngx_memzero(&link, sizeof(ngx_http_victorops_link_t));
+
+            link.op = NGX_HTTP_VICTOROPS_LINK_VO_STATE;
+            link.key = p->job.key;
+            link.incident = p->job.incident;
+            link.entity = p->job.entity;
+            link.vo_state = (p->job.class == NGX_HTTP_VICTOROPS_RECOVERY)
+                            ? NGX_HTTP_VICTOROPS_VO_RESOLVED
+                            : NGX_HTTP_VICTOROPS_VO_ACKED;
+
+            rc = ngx_http_victorops_store_link_write(vi, &link, now);
+        }
     }
 
     if (rc == NGX_OK) {
@@ -365,6 +484,13 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
 
         r = p->request;
         p->request = NULL;
+
+        if (p->reply) {
+            p->reply(r, rc != NGX_OK ? NGX_ERROR
+                                     : (p->duplicate ? NGX_DECLINED : NGX_OK),
+                     p->data, &p->job.id);
+            continue;
+        }
 
         if (rc == NGX_OK && p->duplicate) {
             ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
@@ -413,6 +539,27 @@ ngx_http_victorops_outcome(ngx_http_victorops_integration_t *vi,
     ngx_uint_t op, ngx_http_victorops_job_t *job, int64_t at,
     ngx_uint_t status, ngx_str_t *error, ngx_str_t *alert)
 {
+    ngx_http_victorops_outcome_fx(vi, op, job, at, status, error, alert,
+                                  NULL);
+}
+
+
+void
+ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job, ngx_uint_t op,
+    int64_t at, ngx_uint_t status, ngx_str_t *error,
+    ngx_http_victorops_effects_t *fx)
+{
+    ngx_http_victorops_outcome_fx(job->integration, op, job, at, status,
+                                  error, NULL, fx);
+}
+
+
+static void
+ngx_http_victorops_outcome_fx(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t op, ngx_http_victorops_job_t *job, int64_t at,
+    ngx_uint_t status, ngx_str_t *error, ngx_str_t *alert,
+    ngx_http_victorops_effects_t *fx)
+{
     u_char                        *p;
     size_t                         len;
     ngx_http_victorops_outcome_t  *o;
@@ -430,11 +577,16 @@ ngx_http_victorops_outcome(ngx_http_victorops_integration_t *vi,
 
     o = ngx_alloc(len, vi->dispatch_event.log);
     if (o == NULL) {
+        if (fx) {
+            ngx_destroy_pool(fx->pool);
+        }
+
         return;     /* the lease runs out and the job is sent again */
     }
 
     ngx_memzero(o, sizeof(ngx_http_victorops_outcome_t));
 
+    o->effects = fx;
     o->op = op;
     o->seq = job->seq;
     o->at = at;
@@ -482,7 +634,7 @@ ngx_http_victorops_outcome_handler(ngx_event_t *ev)
 static void
 ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
 {
-    int64_t                        now;
+    int64_t                        now, earliest;
     ngx_int_t                      tx;
     ngx_str_t                      none = ngx_null_string;
     ngx_queue_t                   *q;
@@ -501,6 +653,8 @@ ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
 
     ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
 
+    earliest = 0;
+
     while (!ngx_queue_empty(&vi->outcomes)) {
         q = ngx_queue_head(&vi->outcomes);
         ngx_queue_remove(q);
@@ -508,6 +662,13 @@ ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
         o = ngx_queue_data(q, ngx_http_victorops_outcome_t, queue);
 
         job.seq = o->seq;
+
+        if ((o->op == NGX_HTTP_VICTOROPS_RETRY
+             || o->op == NGX_HTTP_VICTOROPS_RELEASE)
+            && (earliest == 0 || o->at < earliest))
+        {
+            earliest = o->at;
+        }
 
         switch (o->op) {
 
@@ -537,12 +698,137 @@ ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
             break;
         }
 
+        if (o->effects) {
+            (void) ngx_http_victorops_effects_write(vi, o->effects, now);
+            ngx_destroy_pool(o->effects->pool);
+        }
+
         ngx_free(o);
     }
 
     if (tx) {
         (void) ngx_http_victorops_store_commit(vi);
     }
+
+    /*
+     * Jobs back in the queue (a rate limit, a retry) are due again at
+     * "earliest": the dispatcher, which may have found nothing due while
+     * they were still leased, looks again then.
+     */
+
+    if (earliest && vi->dispatch_event.handler) {
+        ngx_http_victorops_dispatch_at(vi, now, earliest);
+    }
+}
+
+
+/*
+ * Effects: the links a finished job changes and the jobs it leaves to
+ * do (a timeline event after a page), written with its outcome.
+ */
+
+ngx_http_victorops_effects_t *
+ngx_http_victorops_effects_create(ngx_log_t *log)
+{
+    ngx_pool_t                    *pool;
+    ngx_http_victorops_effects_t  *fx;
+
+    pool = ngx_create_pool(2048, log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    fx = ngx_palloc(pool, sizeof(ngx_http_victorops_effects_t));
+    if (fx == NULL
+        || ngx_array_init(&fx->links, pool, 2,
+                          sizeof(ngx_http_victorops_link_t))
+           != NGX_OK
+        || ngx_array_init(&fx->jobs, pool, 2,
+                          sizeof(ngx_http_victorops_job_t))
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    fx->pool = pool;
+
+    return fx;
+}
+
+
+/* a new job about the same incident as "from", copied into the effects */
+
+ngx_http_victorops_job_t *
+ngx_http_victorops_effects_job(ngx_http_victorops_effects_t *fx,
+    ngx_http_victorops_job_t *from, ngx_uint_t kind, ngx_str_t *body)
+{
+    ngx_http_victorops_job_t  *job;
+
+    job = ngx_array_push(&fx->jobs);
+    if (job == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(job, sizeof(ngx_http_victorops_job_t));
+
+    job->integration = from->integration;
+    job->kind = kind;
+
+    if (ngx_http_victorops_job_id(fx->pool, &job->id) != NGX_OK) {
+        return NULL;
+    }
+
+    job->key.data = ngx_pstrdup(fx->pool, &from->key);
+    job->key.len = from->key.len;
+    job->incident.data = ngx_pstrdup(fx->pool, &from->incident);
+    job->incident.len = from->incident.len;
+    job->body.data = ngx_pstrdup(fx->pool, body);
+    job->body.len = body->len;
+
+    if ((from->key.len && job->key.data == NULL)
+        || (from->incident.len && job->incident.data == NULL)
+        || (body->len && job->body.data == NULL))
+    {
+        return NULL;
+    }
+
+    return job;
+}
+
+
+ngx_int_t
+ngx_http_victorops_effects_write(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_effects_t *fx, int64_t now)
+{
+    ngx_uint_t                  i;
+    ngx_http_victorops_job_t   *job;
+    ngx_http_victorops_link_t  *link;
+
+    link = fx->links.elts;
+
+    for (i = 0; i < fx->links.nelts; i++) {
+        if (ngx_http_victorops_store_link_write(vi, &link[i], now) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    job = fx->jobs.elts;
+
+    for (i = 0; i < fx->jobs.nelts; i++) {
+        job[i].created = now;
+
+        if (ngx_http_victorops_store_insert(vi, &job[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (fx->jobs.nelts) {
+        ngx_http_victorops_queue_kick(vi);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -736,6 +1022,36 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
             continue;
         }
 
+        if (ngx_http_victorops_job_to_victorops(job[i].kind)) {
+
+            /* VictorOps calls, within api_rate */
+
+            vi->inflight++;
+
+            rc = ngx_http_victorops_vo_job(&job[i], now, &wait);
+
+            if (rc == NGX_OK || rc == NGX_DONE) {
+                continue;       /* a finished job counted itself out */
+            }
+
+            vi->inflight--;
+
+            if (rc == NGX_BUSY) {
+                ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE,
+                                           &job[i], now + wait, 0, NULL,
+                                           NULL);
+                next = ngx_min(next, now + wait);
+                limited = 1;
+                continue;
+            }
+
+            ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE,
+                                       &job[i],
+                                       now + NGX_HTTP_VICTOROPS_POLL, 0,
+                                       NULL, NULL);
+            continue;
+        }
+
         rc = ngx_http_victorops_job_send(&job[i]);
 
         if (rc == NGX_OK) {
@@ -796,7 +1112,18 @@ ngx_http_victorops_dispatch_at(ngx_http_victorops_integration_t *vi,
     delay = (at > now) ? (ngx_msec_t) (at - now) : 1;
     delay = ngx_min(delay, NGX_HTTP_VICTOROPS_POLL);
 
+    /*
+     * Never later than already planned: jobs another worker holds
+     * leased are not seen as due, but may be back by then.
+     */
+
     if (vi->dispatch_event.timer_set) {
+        if ((ngx_msec_int_t) (vi->dispatch_event.timer.key
+                              - (ngx_current_msec + delay)) <= 0)
+        {
+            return;
+        }
+
         ngx_del_timer(&vi->dispatch_event);
     }
 
@@ -960,7 +1287,7 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
 }
 
 
-static void
+void
 ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason)
 {
@@ -1000,7 +1327,7 @@ ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
 }
 
 
-static void
+void
 ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason)
 {
@@ -1040,7 +1367,8 @@ ngx_http_victorops_outcome_text(u_char *buf, ngx_http_victorops_transfer_t *t,
         return ngx_sprintf(buf, "%*s", len, reason->data);
     }
 
-    return ngx_sprintf(buf, "rootly answered %l: \"%*s\"", t->status, len,
+    return ngx_sprintf(buf, "%s answered %l: \"%*s\"",
+                       t->peer ? t->peer : "rootly", t->status, len,
                        reason->data);
 }
 

@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_victorops_status_json(ngx_http_request_t *r,
 static ngx_int_t ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
 static ngx_int_t ngx_http_victorops_status_admin(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_status_error_json(yajl_gen g,
+    ngx_http_victorops_last_error_t *e);
 static ngx_int_t ngx_http_victorops_admin_action(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g);
 static ngx_int_t ngx_http_victorops_arg(ngx_http_request_t *r,
@@ -60,6 +62,14 @@ static ngx_http_victorops_metric_t  ngx_http_victorops_metrics[] = {
     { "retried", NULL, NGX_HTTP_VICTOROPS_C_RETRIED },
     { "dead_lettered", NULL, NGX_HTTP_VICTOROPS_C_DEAD },
     { "rate_limited", NULL, NGX_HTTP_VICTOROPS_C_RATE_LIMITED },
+    { "escalations", "paged", NGX_HTTP_VICTOROPS_C_ESCALATED },
+    { "escalations", "rerouted", NGX_HTTP_VICTOROPS_C_REROUTED },
+    { "escalations", "resolved", NGX_HTTP_VICTOROPS_C_VO_RESOLVED },
+    { "escalations", "oncall_posted", NGX_HTTP_VICTOROPS_C_ONCALL },
+    { "victorops_failed", NULL, NGX_HTTP_VICTOROPS_C_VO_FAILED },
+    { "victorops_rate_limited", NULL, NGX_HTTP_VICTOROPS_C_VO_RATE_LIMITED },
+    { "sync", "runs", NGX_HTTP_VICTOROPS_C_SYNC_RUNS },
+    { "sync", "repairs", NGX_HTTP_VICTOROPS_C_SYNC_REPAIRS },
     { NULL, NULL, 0 }
 };
 
@@ -147,7 +157,6 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
 {
     int64_t                             now;
     yajl_gen                            g;
-    ngx_str_t                           s;
     ngx_uint_t                          i, opened, commits, failing;
     const char                         *group;
     ngx_http_victorops_metric_t        *m;
@@ -267,29 +276,38 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        if (copy.rootly_error.time == 0) {
-            if (yajl_gen_null(g) != yajl_gen_status_ok) {
-                return NGX_ERROR;
-            }
-
-        } else {
-            s.data = copy.rootly_error.reason;
-            s.len = copy.rootly_error.reason_len;
-
-            if (yajl_gen_map_open(g) != yajl_gen_status_ok
-                || ngx_http_victorops_gen_int(g, "time",
-                                              copy.rootly_error.time)
-                || ngx_http_victorops_gen_int(g, "status",
-                                              copy.rootly_error.status)
-                || ngx_http_victorops_gen_str(g, "reason", &s) != NGX_OK
-                || yajl_gen_map_close(g) != yajl_gen_status_ok)
-            {
-                /* a reason cut inside a UTF-8 sequence: leave it out */
-                return NGX_ERROR;
-            }
+        if (ngx_http_victorops_status_error_json(g, &copy.rootly_error)
+            != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
         }
 
-        if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+        /* VictorOps: credentials, rate limit, reconciliation */
+
+        failing = copy.vo_auth_failing;
+
+        if (ngx_http_victorops_gen_cstr(g, "victorops") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "credentials") != NGX_OK
+            || ngx_http_victorops_gen_cstr(g, vi->api_id.len == 0
+                                              ? "not configured"
+                                              : failing ? "failing" : "ok")
+               != NGX_OK
+            || ngx_http_victorops_gen_int(g, "api_rate", vi->api_rate)
+            || ngx_http_victorops_gen_int(g, "paused_for_ms",
+                   copy.vo_paused_until > now
+                   ? copy.vo_paused_until - now : 0)
+            || ngx_http_victorops_gen_int(g, "last_success",
+                                          copy.vo_last_success)
+            || ngx_http_victorops_gen_int(g, "last_sync", copy.sync_last)
+            || ngx_http_victorops_gen_cstr(g, "last_sync_ok") != NGX_OK
+            || yajl_gen_bool(g, copy.sync_ok) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK
+            || ngx_http_victorops_status_error_json(g, &copy.vo_error)
+               != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
             return NGX_ERROR;
         }
 
@@ -336,6 +354,35 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
     }
 
     out->len++;
+
+    return NGX_OK;
+}
+
+
+/* {"time","status","reason"} of an upstream's last error, or null */
+
+static ngx_int_t
+ngx_http_victorops_status_error_json(yajl_gen g,
+    ngx_http_victorops_last_error_t *e)
+{
+    ngx_str_t  s;
+
+    if (e->time == 0) {
+        return (yajl_gen_null(g) == yajl_gen_status_ok) ? NGX_OK : NGX_ERROR;
+    }
+
+    s.data = e->reason;
+    s.len = e->reason_len;
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_int(g, "time", e->time)
+        || ngx_http_victorops_gen_int(g, "status", e->status)
+        || ngx_http_victorops_gen_str(g, "reason", &s) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        /* a reason cut inside a UTF-8 sequence: leave it out */
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -410,6 +457,8 @@ ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
                 "victorops_links{integration=\"%V\"} %L\n"
                 "victorops_rootly_credentials_ok{integration=\"%V\"} %d\n"
                 "victorops_rootly_paused_seconds{integration=\"%V\"} %L\n"
+                "victorops_victorops_credentials_ok{integration=\"%V\"} %d\n"
+                "victorops_victorops_paused_seconds{integration=\"%V\"} %L\n"
                 "victorops_alert_limit_available{integration=\"%V\"} %L\n"
                 "victorops_store_commits_total{integration=\"%V\"} %uA\n"
                 "victorops_store_commit_seconds_total{integration=\"%V\"} "
@@ -424,6 +473,9 @@ ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
                 &vi->name, copy.rootly_auth_failing ? 0 : 1,
                 &vi->name, copy.rootly_paused_until > now
                            ? (copy.rootly_paused_until - now + 999) / 1000 : 0,
+                &vi->name, copy.vo_auth_failing ? 0 : 1,
+                &vi->name, copy.vo_paused_until > now
+                           ? (copy.vo_paused_until - now + 999) / 1000 : 0,
                 &vi->name, ngx_http_victorops_alert_available(vi, now),
                 &vi->name, copy.commits,
                 &vi->name, copy.commit_us / 1000000,
@@ -470,11 +522,9 @@ ngx_http_victorops_alert_available(ngx_http_victorops_integration_t *vi,
 static ngx_int_t
 ngx_http_victorops_status_admin(ngx_http_request_t *r)
 {
-    u_char                              digest[SHA256_DIGEST_LENGTH];
-    u_char                              want[SHA256_DIGEST_LENGTH];
     yajl_gen                            g;
     ngx_int_t                           rc;
-    ngx_str_t                           name, action, token, body;
+    ngx_str_t                           name, action, body;
     ngx_uint_t                          i;
     ngx_http_victorops_main_conf_t     *vmcf;
     ngx_http_victorops_integration_t  **vip, *vi;
@@ -510,29 +560,7 @@ ngx_http_victorops_status_admin(ngx_http_request_t *r)
                                    "no admin_token for this integration");
     }
 
-    ngx_str_null(&token);
-
-    if (r->headers_in.authorization) {
-        token = r->headers_in.authorization->value;
-
-        if (token.len > sizeof("Bearer ") - 1
-            && ngx_strncasecmp(token.data, (u_char *) "Bearer ",
-                               sizeof("Bearer ") - 1) == 0)
-        {
-            token.data += sizeof("Bearer ") - 1;
-            token.len -= sizeof("Bearer ") - 1;
-
-        } else {
-            ngx_str_null(&token);
-        }
-    }
-
-    ngx_http_victorops_digest(&token, digest);
-    ngx_http_victorops_digest(&vi->admin_token, want);
-
-    if (token.len == 0
-        || CRYPTO_memcmp(digest, want, SHA256_DIGEST_LENGTH) != 0)
-    {
+    if (ngx_http_victorops_bearer(r, &vi->admin_token) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "victorops integration \"%V\": admin request from %V "
                       "unauthorized", &vi->name, &r->connection->addr_text);

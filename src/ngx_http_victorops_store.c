@@ -17,7 +17,7 @@
 #include "ngx_http_victorops_module.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  3
+#define NGX_HTTP_VICTOROPS_SCHEMA  4
 
 
 enum {
@@ -41,6 +41,16 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_EXPIRED,
     NGX_HTTP_VICTOROPS_SQL_EVENT,
     NGX_HTTP_VICTOROPS_SQL_EVENT_GC,
+    NGX_HTTP_VICTOROPS_SQL_ESC_GET,
+    NGX_HTTP_VICTOROPS_SQL_ESC_SET,
+    NGX_HTTP_VICTOROPS_SQL_TARGETS,
+    NGX_HTTP_VICTOROPS_SQL_OPEN,
+    NGX_HTTP_VICTOROPS_SQL_VO_STATE,
+    NGX_HTTP_VICTOROPS_SQL_ROOTLY_STATE,
+    NGX_HTTP_VICTOROPS_SQL_SYNC_LIST,
+    NGX_HTTP_VICTOROPS_SQL_SYNC_MARK,
+    NGX_HTTP_VICTOROPS_SQL_KIND_PENDING,
+    NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
@@ -134,7 +144,19 @@ static const char  *ngx_http_victorops_schema[] = {
 
     "CREATE TABLE rootly_events ("
     " id TEXT PRIMARY KEY,"
-    " seen_at INTEGER NOT NULL) WITHOUT ROWID;"
+    " seen_at INTEGER NOT NULL) WITHOUT ROWID;",
+
+    /*
+     * 4: escalations: what a link pages (targets), where it came from
+     * (origin 1: created from Rootly), what each side last said.
+     */
+
+    "ALTER TABLE links ADD COLUMN targets TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE links ADD COLUMN origin INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE links ADD COLUMN vo_state INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE links ADD COLUMN rootly_state INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE links ADD COLUMN synced_at INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX links_rootly ON links (rootly_incident);"
 };
 
 
@@ -236,7 +258,53 @@ static const char  *ngx_http_victorops_sql[] = {
     " ON CONFLICT (id) DO NOTHING",
 
     /* NGX_HTTP_VICTOROPS_SQL_EVENT_GC */
-    "DELETE FROM rootly_events WHERE seen_at <= ?1"
+    "DELETE FROM rootly_events WHERE seen_at <= ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_ESC_GET: the incident paged for ?1 */
+    "SELECT key, incident, entity, targets, vo_state, rootly_state"
+    " FROM links WHERE rootly_incident = ?1 AND origin = 1"
+    " ORDER BY updated_at DESC LIMIT 1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_ESC_SET */
+    "INSERT INTO links (key, incident, entity, rootly_incident,"
+    " rootly_alert, updated_at, targets, origin)"
+    " VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, 1)"
+    " ON CONFLICT (key) DO UPDATE SET incident = ?2, entity = ?3,"
+    " rootly_incident = ?4, targets = ?6, origin = 1, updated_at = ?5",
+
+    /* NGX_HTTP_VICTOROPS_SQL_TARGETS: rerouted, so paging again */
+    "UPDATE links SET targets = ?2, vo_state = 0, updated_at = ?3"
+    " WHERE key = ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_OPEN: VictorOps incidents still open */
+    "SELECT key, incident, entity, targets, vo_state, rootly_state"
+    " FROM links WHERE rootly_incident = ?1 AND incident != ''"
+    " AND vo_state < 2 ORDER BY incident",
+
+    /* NGX_HTTP_VICTOROPS_SQL_VO_STATE: acknowledged, resolved */
+    "UPDATE links SET vo_state = max(vo_state, ?4), updated_at = ?5"
+    " WHERE key = ?1 OR (?2 != '' AND incident = ?2)"
+    " OR (?3 != '' AND entity = ?3)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_ROOTLY_STATE */
+    "UPDATE links SET rootly_state = ?2 WHERE rootly_incident = ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_SYNC_LIST: links open on either side */
+    "SELECT key, incident, entity, targets, vo_state, rootly_state,"
+    " rootly_incident FROM links"
+    " WHERE rootly_incident != '' AND incident != ''"
+    " AND (vo_state < 2 OR rootly_state = 0)"
+    " ORDER BY synced_at LIMIT ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_SYNC_MARK */
+    "UPDATE links SET synced_at = ?2 WHERE key = ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_KIND_PENDING */
+    "SELECT 1 FROM jobs WHERE key = ?1 AND kind = ?2 AND state < 2 LIMIT 1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED */
+    "SELECT 1 FROM links WHERE incident = ?1 AND rootly_incident != ''"
+    " LIMIT 1"
 };
 
 
@@ -1431,4 +1499,261 @@ ngx_http_victorops_store_replay(ngx_http_victorops_integration_t *vi,
     *n = sqlite3_changes(vi->st->db);
 
     return NGX_OK;
+}
+
+
+/* escalations: the VictorOps incident paged for a Rootly incident */
+
+static ngx_int_t
+ngx_http_victorops_store_link_row(ngx_pool_t *pool, sqlite3_stmt *stmt,
+    ngx_http_victorops_link_t *link)
+{
+    ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
+
+    if (ngx_http_victorops_store_text(pool, stmt, 0, &link->key) != NGX_OK
+        || ngx_http_victorops_store_text(pool, stmt, 1, &link->incident)
+           != NGX_OK
+        || ngx_http_victorops_store_text(pool, stmt, 2, &link->entity)
+           != NGX_OK
+        || ngx_http_victorops_store_text(pool, stmt, 3, &link->targets)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    link->vo_state = sqlite3_column_int(stmt, 4);
+    link->rootly_state = sqlite3_column_int(stmt, 5);
+
+    if (sqlite3_column_count(stmt) > 6
+        && ngx_http_victorops_store_text(pool, stmt, 6,
+                                         &link->rootly_incident)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_victorops_store_escalation_get(ngx_http_victorops_integration_t *vi,
+    ngx_pool_t *pool, ngx_str_t *rootly_incident,
+    ngx_http_victorops_link_t *link)
+{
+    ngx_int_t      rc;
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_ESC_GET);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, rootly_incident);
+
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+    if (rc != NGX_AGAIN) {
+        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    rc = ngx_http_victorops_store_link_row(pool, stmt, link);
+    link->rootly_incident = *rootly_incident;
+
+    sqlite3_reset(stmt);
+
+    return rc;
+}
+
+
+/* the links of a Rootly incident whose VictorOps incident is open */
+
+ngx_int_t
+ngx_http_victorops_store_links_open(ngx_http_victorops_integration_t *vi,
+    ngx_pool_t *pool, ngx_str_t *rootly_incident, ngx_array_t *links)
+{
+    ngx_int_t                   rc;
+    sqlite3_stmt               *stmt;
+    ngx_http_victorops_link_t  *link;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_OPEN);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, rootly_incident);
+
+    for ( ;; ) {
+        rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+        if (rc != NGX_AGAIN) {
+            return rc;
+        }
+
+        link = ngx_array_push(links);
+        if (link == NULL
+            || ngx_http_victorops_store_link_row(pool, stmt, link) != NGX_OK)
+        {
+            sqlite3_reset(stmt);
+            return NGX_ERROR;
+        }
+
+        link->rootly_incident = *rootly_incident;
+    }
+}
+
+
+/* links open on either side, the least recently reconciled first */
+
+ngx_int_t
+ngx_http_victorops_store_sync_list(ngx_http_victorops_integration_t *vi,
+    ngx_pool_t *pool, ngx_uint_t n, ngx_array_t *links)
+{
+    ngx_int_t                   rc;
+    sqlite3_stmt               *stmt;
+    ngx_http_victorops_link_t  *link;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_SYNC_LIST);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, (sqlite3_int64) n);
+
+    for ( ;; ) {
+        rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+        if (rc != NGX_AGAIN) {
+            return rc;
+        }
+
+        link = ngx_array_push(links);
+        if (link == NULL
+            || ngx_http_victorops_store_link_row(pool, stmt, link) != NGX_OK)
+        {
+            sqlite3_reset(stmt);
+            return NGX_ERROR;
+        }
+    }
+}
+
+
+/* a change to a link, as an outcome or a repair makes it */
+
+ngx_int_t
+ngx_http_victorops_store_link_write(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_link_t *link, int64_t now)
+{
+    sqlite3_stmt  *stmt;
+
+    switch (link->op) {
+
+    case NGX_HTTP_VICTOROPS_LINK_ESCALATION:
+        stmt = ngx_http_victorops_store_stmt(vi->st,
+                                             NGX_HTTP_VICTOROPS_SQL_ESC_SET);
+        if (stmt == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_victorops_bind(stmt, 1, &link->key);
+        ngx_http_victorops_bind(stmt, 2, &link->incident);
+        ngx_http_victorops_bind(stmt, 3, &link->entity);
+        ngx_http_victorops_bind(stmt, 4, &link->rootly_incident);
+        sqlite3_bind_int64(stmt, 5, now);
+        ngx_http_victorops_bind(stmt, 6, &link->targets);
+        break;
+
+    case NGX_HTTP_VICTOROPS_LINK_TARGETS:
+        stmt = ngx_http_victorops_store_stmt(vi->st,
+                                             NGX_HTTP_VICTOROPS_SQL_TARGETS);
+        if (stmt == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_victorops_bind(stmt, 1, &link->key);
+        ngx_http_victorops_bind(stmt, 2, &link->targets);
+        sqlite3_bind_int64(stmt, 3, now);
+        break;
+
+    case NGX_HTTP_VICTOROPS_LINK_VO_STATE:
+        stmt = ngx_http_victorops_store_stmt(vi->st,
+                                             NGX_HTTP_VICTOROPS_SQL_VO_STATE);
+        if (stmt == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_victorops_bind(stmt, 1, &link->key);
+        ngx_http_victorops_bind(stmt, 2, &link->incident);
+        ngx_http_victorops_bind(stmt, 3, &link->entity);
+        sqlite3_bind_int(stmt, 4, (int) link->vo_state);
+        sqlite3_bind_int64(stmt, 5, now);
+        break;
+
+    case NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE:
+        stmt = ngx_http_victorops_store_stmt(vi->st,
+                                        NGX_HTTP_VICTOROPS_SQL_ROOTLY_STATE);
+        if (stmt == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_victorops_bind(stmt, 1, &link->rootly_incident);
+        sqlite3_bind_int(stmt, 2, (int) link->rootly_state);
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_LINK_SYNCED */
+        stmt = ngx_http_victorops_store_stmt(vi->st,
+                                             NGX_HTTP_VICTOROPS_SQL_SYNC_MARK);
+        if (stmt == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_victorops_bind(stmt, 1, &link->key);
+        sqlite3_bind_int64(stmt, 2, now);
+        break;
+    }
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+/* NGX_OK: a job of "kind" about "key" is still queued */
+
+ngx_int_t
+ngx_http_victorops_store_job_pending(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *key, ngx_uint_t kind)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_KIND_PENDING);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, key);
+    sqlite3_bind_int(stmt, 2, (int) kind);
+
+    return ngx_http_victorops_store_exists(vi->st, stmt);
+}
+
+
+/* NGX_OK: VictorOps incident "number" is linked to a Rootly incident */
+
+ngx_int_t
+ngx_http_victorops_store_number_linked(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *number)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                        NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_bind(stmt, 1, number);
+
+    return ngx_http_victorops_store_exists(vi->st, stmt);
 }

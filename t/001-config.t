@@ -293,3 +293,124 @@ qr/\[emerg\] "rootly_token" directive has a value with control characters/
 --- must_die
 --- error_log eval
 qr/\[emerg\] victorops integration "acme" has a json_max_depth outside 1\.\.1024/
+
+
+
+=== TEST 20: escalation rules, tokens and switches load
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        api_id abc;
+        api_key k3y;
+        api_user rootly-bot;
+        escalate severity=sev0,sev1 policy=pol-payments-primary user=alice;
+        escalate team=payments,database policy=pol-payments,pol-dba;
+        escalate_token_file $TEST_NGINX_TOKEN_FILE;
+        auto_resolve off;
+        oncall_responders off;
+        sync_interval 5m;
+        api_rate 5;
+        rootly_signing_secret whsec;
+    }
+--- config
+    location = /escalate { victorops_escalate acme; }
+    location = /rootly { victorops_rootly_events acme; }
+--- request
+GET /escalate
+--- error_code: 405
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 21: an escalation rule without a target
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+        api_user bot;
+        escalate severity=sev1;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] "escalate" needs severity= or team=, and policy= or user= in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 22: an escalation rule with an unknown parameter
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+        api_user bot;
+        escalate priority=p1 policy=pol-a;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] invalid parameter "priority=p1" in "escalate": expected severity=, team=, policy= or user= with a comma-separated list in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 23: an empty item in a list
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+        api_user bot;
+        escalate severity=sev0,,sev1 policy=pol-a;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] invalid parameter "severity=sev0,,sev1" in "escalate"/
+
+
+
+=== TEST 24: escalating needs the VictorOps API credentials and user
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+        escalate severity=sev1 policy=pol-a;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] victorops integration "acme" needs api_id, api_key and api_user to escalate to VictorOps in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 25: victorops_escalate needs an escalate_token
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+        api_user bot;
+    }
+--- config
+    location = /escalate { victorops_escalate acme; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] victorops integration "acme" has no escalate_token or escalate_token_file, needed by "victorops_escalate" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 26: api_rate of 0 is refused
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        api_rate 0;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] victorops integration "acme" has an api_rate of 0/

@@ -45,24 +45,24 @@ run_tests();
 __DATA__
 
 === TEST 1: a correctly signed event is answered once
---- request eval: "POST /rootly\n" . event('evt-1', 'incident.created')
---- more_headers eval: signed(event('evt-1', 'incident.created'))
+--- request eval: "POST /rootly\n" . event('evt-1', 'incident.mitigated')
+--- more_headers eval: signed(event('evt-1', 'incident.mitigated'))
 --- error_code: 200
 --- response_body
-{"result":"ignored","event":"evt-1","type":"incident.created","reason":"no action for this event type"}
+{"result":"ignored","event":"evt-1","type":"incident.mitigated","reason":"no action for this event type"}
 --- error_log
-rootly event "evt-1" (incident.created) not acted on
+rootly event "evt-1" (incident.mitigated) not acted on
 
 
 
 === TEST 2: the same event again is a duplicate
 --- request eval
-["POST /rootly\n" . event('evt-2', 'incident.updated'), "POST /rootly\n" . event('evt-2', 'incident.updated')]
---- more_headers eval: signed(event('evt-2', 'incident.updated'))
+["POST /rootly\n" . event('evt-2', 'incident.mitigated'), "POST /rootly\n" . event('evt-2', 'incident.mitigated')]
+--- more_headers eval: signed(event('evt-2', 'incident.mitigated'))
 --- error_code eval: [200, 200]
 --- response_body eval
-[qq{{"result":"ignored","event":"evt-2","type":"incident.updated","reason":"no action for this event type"}\n},
- qq{{"result":"duplicate","event":"evt-2","type":"incident.updated"}\n}]
+[qq{{"result":"ignored","event":"evt-2","type":"incident.mitigated","reason":"no action for this event type"}\n},
+ qq{{"result":"duplicate","event":"evt-2","type":"incident.mitigated"}\n}]
 
 
 

@@ -195,12 +195,15 @@ class FaultRule:
                 Retry-After = retry_after (VictorOps: retry_after or reset_in)
     remaining0  answer normally but report X-RateLimit-Remaining: 0 (Rootly only)
     slow        sleep `delay` seconds (default 1), then answer normally
+    late        answer normally (the request takes effect at once), but send the
+                answer only after `delay` seconds: a client that dies meanwhile
+                never learns that it succeeded
     reset       close the connection with a TCP RST, no answer
     auth        answer as if the credentials were wrong
     invalid     process the request, then send only half of the body (bad JSON)
     """
 
-    MODES = ("status", "ratelimit", "remaining0", "slow", "reset", "auth", "invalid")
+    MODES = ("status", "ratelimit", "remaining0", "slow", "late", "reset", "auth", "invalid")
     FIELDS = {"mode", "count", "path", "method", "status", "body", "delay", "reset_in", "retry_after"}
 
     def __init__(self, spec, supported_modes):
@@ -1342,6 +1345,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(rule.delay)
         reply = self.guarded(app.api.respond, req, rule)
         app.record(req, reply.status, generation)
+        if rule and rule.mode == "late":
+            time.sleep(rule.delay)
         self.send(reply)
 
     @staticmethod

@@ -1,0 +1,597 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * Reconciliation: every sync_interval one worker (the one holding the
+ * lease in shared memory) reads both sides of the links still open on
+ * either side, GET /api-public/v1/incidents once and GET
+ * /v1/incidents/{id} per link, and repairs what a lost webhook missed:
+ * resolves in VictorOps what Rootly resolved, adds Rootly activity for
+ * VictorOps acknowledgements and resolutions nobody reported.  Repairs
+ * are jobs, written in one transaction, sent by the queue.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+#define NGX_HTTP_VICTOROPS_SYNC_LINKS    20
+#define NGX_HTTP_VICTOROPS_SYNC_RETRY    5000
+
+
+typedef struct {
+    ngx_pool_t                        *pool;
+    ngx_http_victorops_integration_t  *vi;
+    ngx_array_t                        links;         /* link_t */
+    ngx_array_t                        vo;            /* vo_incident_t */
+    ngx_str_t                         *status;        /* Rootly's, per link */
+    ngx_str_t                         *title;
+    ngx_str_t                         *url;
+    ngx_uint_t                         next;
+    ngx_uint_t                         vo_read;
+} ngx_http_victorops_sync_t;
+
+
+static void ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
+    int64_t now);
+static ngx_int_t ngx_http_victorops_sync_rootly(ngx_http_victorops_sync_t *s);
+static void ngx_http_victorops_sync_vo_done(ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_sync_rootly_done(
+    ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s);
+static ngx_int_t ngx_http_victorops_sync_activity(ngx_http_victorops_sync_t *s,
+    ngx_http_victorops_link_t *link, ngx_http_victorops_vo_incident_t *vo,
+    ngx_uint_t class, int64_t now);
+static ngx_int_t ngx_http_victorops_sync_resolve(ngx_http_victorops_sync_t *s,
+    ngx_uint_t i, int64_t now);
+static void ngx_http_victorops_sync_end(ngx_http_victorops_sync_t *s,
+    ngx_uint_t ok);
+
+
+void
+ngx_http_victorops_sync_handler(ngx_event_t *ev)
+{
+    int64_t                            now;
+    ngx_uint_t                         run;
+    ngx_msec_t                         delay;
+    ngx_connection_t                  *c;
+    ngx_http_victorops_shctx_t        *sh;
+    ngx_http_victorops_integration_t  *vi;
+
+    c = ev->data;
+    vi = c->data;
+    sh = vi->sh;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || vi->st == NULL
+        || sh == NULL)
+    {
+        return;
+    }
+
+    now = ngx_http_victorops_now();
+    run = 0;
+
+    /* the lease: whoever moves sync_next forward runs this round */
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+
+    /* the first round comes one sync_interval after the start */
+
+    if (sh->sync_next == 0) {
+        sh->sync_next = now + (int64_t) vi->sync_interval;
+    }
+
+    if (now >= sh->sync_next && !vi->syncing) {
+        sh->sync_next = now + (int64_t) vi->sync_interval;
+        run = 1;
+    }
+
+    delay = (ngx_msec_t) ngx_max(sh->sync_next - now, 100);
+
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+
+    ngx_add_timer(&vi->sync_event, delay + ngx_random() % 250);
+
+    if (run) {
+        ngx_http_victorops_sync_start(vi, now);
+    }
+}
+
+
+static void
+ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
+    int64_t now)
+{
+    int64_t                         wait;
+    ngx_pool_t                     *pool;
+    ngx_http_victorops_sync_t      *s;
+    ngx_http_victorops_transfer_t  *t;
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    s = ngx_pcalloc(pool, sizeof(ngx_http_victorops_sync_t));
+    if (s == NULL
+        || ngx_array_init(&s->links, pool, NGX_HTTP_VICTOROPS_SYNC_LINKS,
+                          sizeof(ngx_http_victorops_link_t))
+           != NGX_OK
+        || ngx_array_init(&s->vo, pool, 16,
+                          sizeof(ngx_http_victorops_vo_incident_t))
+           != NGX_OK
+        || ngx_http_victorops_store_sync_list(vi, pool,
+                                              NGX_HTTP_VICTOROPS_SYNC_LINKS,
+                                              &s->links)
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    s->pool = pool;
+    s->vi = vi;
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SYNC_RUNS);
+
+    if (s->links.nelts == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "victorops \"%V\": sync: no open links", &vi->name);
+        ngx_http_victorops_sync_end(s, 1);
+        return;
+    }
+
+    s->status = ngx_pcalloc(pool, 3 * s->links.nelts * sizeof(ngx_str_t));
+    if (s->status == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    s->title = s->status + s->links.nelts;
+    s->url = s->title + s->links.nelts;
+
+    vi->syncing = 1;
+
+    /* VictorOps first, within api_rate; without a token, soon again */
+
+    if (ngx_http_victorops_vo_token(vi, now, &wait) != NGX_OK) {
+        ngx_shmtx_lock(&vi->shpool->mutex);
+        vi->sh->sync_next = now + ngx_max(wait, 1000);
+        ngx_shmtx_unlock(&vi->shpool->mutex);
+
+        vi->syncing = 0;
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    t = ngx_http_victorops_vo_transfer(vi, "GET", "/api-public/v1/incidents",
+                                       NULL, NULL);
+    if (t == NULL) {
+        ngx_http_victorops_sync_end(s, 0);
+        return;
+    }
+
+    t->what = "reconciliation";
+    t->handler = ngx_http_victorops_sync_vo_done;
+    t->data = s;
+
+    if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
+        ngx_destroy_pool(t->pool);
+        ngx_http_victorops_sync_end(s, 0);
+    }
+}
+
+
+static void
+ngx_http_victorops_sync_vo_done(ngx_http_victorops_transfer_t *t)
+{
+    int64_t                     until;
+    ngx_http_victorops_sync_t  *s;
+
+    s = t->data;
+
+    if (t->code != CURLE_ABORTED_BY_CALLBACK
+        && ngx_http_victorops_vo_answer(s->vi, t, ngx_http_victorops_now(),
+                                        &until)
+           == NGX_OK
+        && ngx_http_victorops_vo_incidents(s->pool, &t->response, &s->vo)
+           == NGX_OK)
+    {
+        s->vo_read = 1;
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "victorops integration \"%V\": reconciliation could "
+                      "not read VictorOps incidents (%l)", &s->vi->name,
+                      t->status);
+    }
+
+
+    if (ngx_http_victorops_sync_rootly(s) != NGX_OK) {
+        ngx_http_victorops_sync_repair(s);
+    }
+}
+
+
+/* the next link's Rootly incident; NGX_DONE when all are read */
+
+static ngx_int_t
+ngx_http_victorops_sync_rootly(ngx_http_victorops_sync_t *s)
+{
+    u_char                            *p;
+    ngx_str_t                          accept = ngx_string(
+                                           "Accept: application/vnd.api+json");
+    ngx_http_victorops_link_t         *link;
+    ngx_http_victorops_transfer_t     *t;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = s->vi;
+
+    if (s->next >= s->links.nelts
+        || (vi->sh && vi->sh->rootly_paused_until > ngx_http_victorops_now()))
+    {
+        return NGX_DONE;
+    }
+
+    link = &((ngx_http_victorops_link_t *) s->links.elts)[s->next];
+
+    t = ngx_http_victorops_transfer_create(ngx_cycle->log);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(t->pool, vi->rootly_url.len + sizeof("/v1/incidents/")
+                             + 3 * link->rootly_incident.len);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    t->url.data = p;
+    p = ngx_cpymem(p, vi->rootly_url.data, vi->rootly_url.len);
+    p = ngx_cpymem(p, "/v1/incidents/", sizeof("/v1/incidents/") - 1);
+    p = (u_char *) ngx_escape_uri(p, link->rootly_incident.data,
+                                  link->rootly_incident.len,
+                                  NGX_ESCAPE_URI_COMPONENT);
+    *p = '\0';
+    t->url.len = p - t->url.data;
+
+    ngx_str_set(&t->method, "GET");
+
+    if (ngx_http_victorops_transfer_header(t, &vi->rootly_auth) != NGX_OK
+        || ngx_http_victorops_transfer_header(t, &accept) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    t->timeout = vi->rootly_timeout;
+    t->handler = ngx_http_victorops_sync_rootly_done;
+    t->data = s;
+    t->owner = vi;
+    t->what = "reconciliation";
+
+    if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(t->pool);
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_victorops_sync_rootly_done(ngx_http_victorops_transfer_t *t)
+{
+    ngx_uint_t                  i;
+    ngx_http_victorops_sync_t  *s;
+    ngx_http_victorops_json_t  *root;
+
+    s = t->data;
+    i = s->next++;
+
+    if (t->code == CURLE_OK && t->status == 200
+        && ngx_http_victorops_json_parse(s->pool, &t->response, 16, &root)
+           == NGX_OK)
+    {
+        (void) ngx_http_victorops_json_text(root, "data.attributes.status",
+                                            &s->status[i]);
+        (void) ngx_http_victorops_json_text(root, "data.attributes.title",
+                                            &s->title[i]);
+        (void) ngx_http_victorops_json_text(root, "data.attributes.url",
+                                            &s->url[i]);
+
+        /* the tree is in s->pool; the strings point into t's response */
+
+        s->status[i].data = ngx_pstrdup(s->pool, &s->status[i]);
+        s->title[i].data = ngx_pstrdup(s->pool, &s->title[i]);
+        s->url[i].data = ngx_pstrdup(s->pool, &s->url[i]);
+
+        if (s->status[i].data == NULL || s->title[i].data == NULL
+            || s->url[i].data == NULL)
+        {
+            ngx_str_null(&s->status[i]);
+        }
+
+    } else if (t->code != CURLE_ABORTED_BY_CALLBACK) {
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "victorops integration \"%V\": reconciliation could "
+                      "not read Rootly incident (%l)", &s->vi->name,
+                      t->status);
+    }
+
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        ngx_http_victorops_sync_end(s, 0);
+        return;
+    }
+
+    if (ngx_http_victorops_sync_rootly(s) != NGX_OK) {
+        ngx_http_victorops_sync_repair(s);
+    }
+}
+
+
+/* what both sides said, against what the links know: the repairs */
+
+static void
+ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s)
+{
+    int64_t                            now;
+    ngx_int_t                          rc;
+    ngx_uint_t                         i, j, repairs;
+    ngx_http_victorops_link_t         *link, l;
+    ngx_http_victorops_vo_incident_t  *vo, *found;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = s->vi;
+    now = ngx_http_victorops_now();
+    link = s->links.elts;
+    vo = s->vo.elts;
+    repairs = 0;
+
+    if (ngx_http_victorops_store_begin(vi) != NGX_OK) {
+        ngx_http_victorops_sync_end(s, 0);
+        return;
+    }
+
+    rc = NGX_OK;
+
+    for (i = 0; i < s->links.nelts && rc == NGX_OK; i++) {
+
+        found = NULL;
+
+        for (j = 0; s->vo_read && j < s->vo.nelts; j++) {
+            if (vo[j].number.len == link[i].incident.len
+                && ngx_strncmp(vo[j].number.data, link[i].incident.data,
+                               link[i].incident.len) == 0)
+            {
+                found = &vo[j];
+                break;
+            }
+        }
+
+        /* VictorOps acknowledged or resolved and nobody told Rootly */
+
+        if (found && found->phase > link[i].vo_state) {
+            rc = ngx_http_victorops_sync_activity(s, &link[i], found,
+                                   found->phase
+                                   == NGX_HTTP_VICTOROPS_VO_RESOLVED
+                                   ? NGX_HTTP_VICTOROPS_RECOVERY
+                                   : NGX_HTTP_VICTOROPS_ACK, now);
+            repairs++;
+        }
+
+        /* Rootly resolved and VictorOps still has it open */
+
+        if (rc == NGX_OK && s->status[i].len
+            && ngx_http_victorops_incident_terminal(&s->status[i])
+            && link[i].rootly_state == 0)
+        {
+            if (vi->auto_resolve
+                && link[i].vo_state < NGX_HTTP_VICTOROPS_VO_RESOLVED
+                && (found == NULL
+                    || found->phase != NGX_HTTP_VICTOROPS_VO_RESOLVED))
+            {
+                rc = ngx_http_victorops_sync_resolve(s, i, now);
+
+                if (rc == NGX_OK) {
+                    repairs++;
+
+                } else if (rc == NGX_DECLINED) {
+                    rc = NGX_OK;        /* a resolve is queued already */
+                }
+
+            } else {
+                ngx_memzero(&l, sizeof(ngx_http_victorops_link_t));
+                l.op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
+                l.rootly_incident = link[i].rootly_incident;
+                l.rootly_state = 1;
+                rc = ngx_http_victorops_store_link_write(vi, &l, now);
+            }
+        }
+
+        if (rc == NGX_OK) {
+            l = link[i];
+            l.op = NGX_HTTP_VICTOROPS_LINK_SYNCED;
+            rc = ngx_http_victorops_store_link_write(vi, &l, now);
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_store_commit(vi);
+
+    } else {
+        ngx_http_victorops_store_rollback(vi);
+    }
+
+    if (rc == NGX_OK && repairs) {
+        for (i = 0; i < repairs; i++) {
+            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SYNC_REPAIRS);
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": reconciliation of %ui "
+                      "links made %ui repairs", &vi->name, s->links.nelts,
+                      repairs);
+
+        ngx_http_victorops_queue_kick(vi);
+    }
+
+    ngx_http_victorops_sync_end(s, rc == NGX_OK);
+}
+
+
+/* activity for the linked Rootly incident, as a webhook would have made */
+
+static ngx_int_t
+ngx_http_victorops_sync_activity(ngx_http_victorops_sync_t *s,
+    ngx_http_victorops_link_t *link, ngx_http_victorops_vo_incident_t *vo,
+    ngx_uint_t class, int64_t now)
+{
+    u_char                     *p;
+    ngx_http_victorops_job_t    job;
+    ngx_http_victorops_link_t   l;
+
+    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+
+    job.integration = s->vi;
+    job.kind = NGX_HTTP_VICTOROPS_JOB_ACTIVITY;
+    job.class = class;
+    job.key = link->key;
+    job.incident = link->incident;
+    job.entity = link->entity;
+    job.created = now;
+
+    if (ngx_http_victorops_job_id(s->pool, &job.id) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(s->pool, 256 + vo->user.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    job.body.data = p;
+    p = ngx_sprintf(p, "VictorOps incident #%V %s", &link->incident,
+                    class == NGX_HTTP_VICTOROPS_ACK ? "acknowledged"
+                                                    : "resolved");
+    if (vo->user.len) {
+        p = ngx_sprintf(p, " by %V", &vo->user);
+    }
+
+    p = ngx_sprintf(p, " (found by reconciliation)");
+    job.body.len = p - job.body.data;
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "victorops integration \"%V\": reconciliation: %V",
+                  &s->vi->name, &job.body);
+
+    ngx_memzero(&l, sizeof(ngx_http_victorops_link_t));
+    l.op = NGX_HTTP_VICTOROPS_LINK_VO_STATE;
+    l.key = link->key;
+    l.incident = link->incident;
+    l.entity = link->entity;
+    l.vo_state = vo->phase;
+
+    if (ngx_http_victorops_store_insert(s->vi, &job) != NGX_OK
+        || ngx_http_victorops_store_link_write(s->vi, &l, now) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    link->vo_state = vo->phase;
+
+    return NGX_OK;
+}
+
+
+/* Rootly resolved, the webhook never came: a resolve job, once */
+
+static ngx_int_t
+ngx_http_victorops_sync_resolve(ngx_http_victorops_sync_t *s, ngx_uint_t i,
+    int64_t now)
+{
+    ngx_int_t                         rc;
+    ngx_http_victorops_job_t          job;
+    ngx_http_victorops_link_t        *link;
+    ngx_http_victorops_escalation_t   esc;
+
+    link = &((ngx_http_victorops_link_t *) s->links.elts)[i];
+
+    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+
+    job.integration = s->vi;
+    job.kind = NGX_HTTP_VICTOROPS_JOB_RESOLVE;
+    job.incident = link->rootly_incident;
+    job.created = now;
+
+    if (ngx_http_victorops_escalation_key(s->pool, &link->rootly_incident,
+                                          &job.key)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_victorops_store_job_pending(s->vi, &job.key,
+                                              NGX_HTTP_VICTOROPS_JOB_RESOLVE);
+    if (rc != NGX_DECLINED) {
+        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_escalation_init(s->pool, &esc) != NGX_OK
+        || ngx_http_victorops_job_id(s->pool, &job.id) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    esc.id = link->rootly_incident;
+    esc.title = s->title[i];
+    esc.url = s->url[i];
+
+    if (ngx_http_victorops_escalation_body(s->pool, &esc, &job.body)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "victorops integration \"%V\": reconciliation: Rootly "
+                  "incident \"%V\" is %V, VictorOps incident #%V is open: "
+                  "resolving it (job %V)", &s->vi->name,
+                  &link->rootly_incident, &s->status[i], &link->incident,
+                  &job.id);
+
+    return ngx_http_victorops_store_insert(s->vi, &job);
+}
+
+
+static void
+ngx_http_victorops_sync_end(ngx_http_victorops_sync_t *s, ngx_uint_t ok)
+{
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = s->vi;
+    vi->syncing = 0;
+
+    if (vi->sh) {
+        ngx_shmtx_lock(&vi->shpool->mutex);
+        vi->sh->sync_last = ngx_time();
+        vi->sh->sync_ok = ok;
+
+        if (!ok) {
+            vi->sh->sync_next = ngx_min(vi->sh->sync_next,
+                                        ngx_http_victorops_now()
+                                        + NGX_HTTP_VICTOROPS_SYNC_RETRY);
+        }
+
+        ngx_shmtx_unlock(&vi->shpool->mutex);
+    }
+
+    ngx_destroy_pool(s->pool);
+}

@@ -1,0 +1,1674 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * Jobs for the VictorOps public API: page (create or reroute) for a
+ * Rootly incident, resolve what Rootly resolved, tell Rootly who is on
+ * call.  Every call takes a token of the integration's api_rate bucket,
+ * shared by all workers; 429 (and 403 with a rate-limit body) pause all
+ * of them.  Creating is exactly once: a job sent before (attempts > 1)
+ * first looks for the incident its earlier attempt may have created.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+#define NGX_HTTP_VICTOROPS_TEAM_TTL      300000
+#define NGX_HTTP_VICTOROPS_ONCALL_TTL    30000
+#define NGX_HTTP_VICTOROPS_VO_PAUSE      5000
+#define NGX_HTTP_VICTOROPS_VO_PAUSE_MAX  60000
+#define NGX_HTTP_VICTOROPS_FIND_SLACK    120
+
+
+typedef struct {
+    ngx_str_t                          slug;
+    ngx_array_t                       *policies;      /* ngx_str_t */
+    ngx_pool_t                        *pool;
+    int64_t                            at;
+} ngx_http_victorops_team_cache_t;
+
+
+typedef struct {
+    ngx_pool_t                        *pool;
+    ngx_array_t                        teams;         /* team_cache_t */
+    ngx_pool_t                        *oncall_pool;
+    ngx_str_t                          oncall;
+    int64_t                            oncall_at;
+} ngx_http_victorops_vo_worker_t;
+
+
+#define NGX_HTTP_VICTOROPS_S_TEAMS       0
+#define NGX_HTTP_VICTOROPS_S_FIND        1
+#define NGX_HTTP_VICTOROPS_S_CREATE      2
+#define NGX_HTTP_VICTOROPS_S_REROUTE     3
+#define NGX_HTTP_VICTOROPS_S_RESOLVE     4
+#define NGX_HTTP_VICTOROPS_S_ONCALL      5
+
+
+typedef struct {
+    ngx_pool_t                        *pool;
+    ngx_http_victorops_integration_t  *vi;
+    ngx_http_victorops_job_t           job;
+    ngx_http_victorops_escalation_t    esc;
+    ngx_http_victorops_link_t          link;
+    ngx_uint_t                         linked;
+    ngx_str_t                          canon;
+    ngx_array_t                        targets;       /* target_t */
+    ngx_array_t                        numbers;       /* ngx_str_t */
+    ngx_uint_t                         team;
+    ngx_uint_t                         step;
+    ngx_uint_t                         has_token;
+    ngx_str_t                          summary;
+    ngx_http_victorops_transfer_t     *t;
+    ngx_event_t                        wait;
+    ngx_connection_t                   dummy;
+} ngx_http_victorops_vo_ctx_t;
+
+
+static ngx_http_victorops_vo_ctx_t *ngx_http_victorops_vo_ctx(
+    ngx_http_victorops_job_t *job);
+static ngx_int_t ngx_http_victorops_vo_escalate(
+    ngx_http_victorops_vo_ctx_t *ctx, int64_t now, int64_t *wait);
+static ngx_int_t ngx_http_victorops_vo_resolve(
+    ngx_http_victorops_vo_ctx_t *ctx, int64_t now, int64_t *wait);
+static ngx_int_t ngx_http_victorops_vo_oncall_start(
+    ngx_http_victorops_vo_ctx_t *ctx, int64_t now, int64_t *wait);
+static ngx_int_t ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx);
+static ngx_int_t ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_vo_wait_handler(ngx_event_t *ev);
+static void ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_vo_created_ok(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_str_t *number, ngx_str_t *entity, const char *how);
+static void ngx_http_victorops_vo_rerouted_ok(
+    ngx_http_victorops_vo_ctx_t *ctx);
+static void ngx_http_victorops_vo_resolved_ok(
+    ngx_http_victorops_vo_ctx_t *ctx, ngx_array_t *done, ngx_str_t *reason);
+static ngx_int_t ngx_http_victorops_vo_oncall_send(
+    ngx_http_victorops_vo_ctx_t *ctx);
+static ngx_int_t ngx_http_victorops_vo_note(
+    ngx_http_victorops_effects_t *fx, ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_str_t *text);
+static ngx_int_t ngx_http_victorops_vo_targets(
+    ngx_http_victorops_vo_ctx_t *ctx);
+static ngx_http_victorops_team_cache_t *ngx_http_victorops_vo_team(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *slug, int64_t now);
+static void ngx_http_victorops_vo_finish(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_uint_t op, ngx_str_t *error, ngx_http_victorops_effects_t *fx);
+static void ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t, ngx_int_t rc, int64_t until);
+static void ngx_http_victorops_vo_health(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t status, ngx_str_t *reason);
+
+
+ngx_int_t
+ngx_http_victorops_vo_init(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi)
+{
+    ngx_pool_t                      *pool;
+    ngx_http_victorops_vo_worker_t  *w;
+
+    pool = ngx_create_pool(4096, cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    w = ngx_pcalloc(pool, sizeof(ngx_http_victorops_vo_worker_t));
+    if (w == NULL
+        || ngx_array_init(&w->teams, pool, 8,
+                          sizeof(ngx_http_victorops_team_cache_t))
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    w->pool = pool;
+    vi->vo = w;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_victorops_vo_done(ngx_http_victorops_integration_t *vi)
+{
+    ngx_uint_t                        i;
+    ngx_http_victorops_vo_worker_t   *w;
+    ngx_http_victorops_team_cache_t  *tc;
+
+    w = vi->vo;
+
+    if (w == NULL) {
+        return;
+    }
+
+    tc = w->teams.elts;
+
+    for (i = 0; i < w->teams.nelts; i++) {
+        if (tc[i].pool) {
+            ngx_destroy_pool(tc[i].pool);
+        }
+    }
+
+    if (w->oncall_pool) {
+        ngx_destroy_pool(w->oncall_pool);
+    }
+
+    vi->vo = NULL;
+    ngx_destroy_pool(w->pool);
+}
+
+
+/*
+ * The api_rate token bucket, shared by all workers: at most one call
+ * at a time, api_rate a second; a rate-limit answer pauses it.
+ */
+
+ngx_int_t
+ngx_http_victorops_vo_token(ngx_http_victorops_integration_t *vi,
+    int64_t now, int64_t *wait)
+{
+    int64_t                      rate, add;
+    ngx_int_t                    rc;
+    ngx_http_victorops_shctx_t  *sh;
+
+    sh = vi->sh;
+    rate = (int64_t) vi->api_rate;
+
+    if (sh == NULL || rate == 0) {
+        return NGX_OK;
+    }
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+
+    if (sh->vo_paused_until > now) {
+        *wait = sh->vo_paused_until - now;
+        ngx_shmtx_unlock(&vi->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    if (sh->vo_refill_ms == 0 || now - sh->vo_refill_ms > 1000) {
+        sh->vo_tokens = 1000;
+        sh->vo_refill_ms = now;
+
+    } else if (now > sh->vo_refill_ms) {
+        add = (now - sh->vo_refill_ms) * rate;
+
+        if (add > 0) {
+            sh->vo_tokens += add;
+            sh->vo_refill_ms = now;
+        }
+
+        if (sh->vo_tokens > 1000) {
+            sh->vo_tokens = 1000;
+        }
+    }
+
+    if (sh->vo_tokens >= 1000) {
+        sh->vo_tokens -= 1000;
+        rc = NGX_OK;
+
+    } else {
+        *wait = (1000 - sh->vo_tokens + rate - 1) / rate + 1;
+        rc = NGX_BUSY;
+    }
+
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * Starts a claimed VictorOps job.  NGX_OK: under way (it counts as in
+ * flight until its outcome); NGX_DONE: finished already (outcome
+ * posted); NGX_BUSY: no token, try again after "wait"; NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job, int64_t now,
+    int64_t *wait)
+{
+    ngx_int_t                     rc;
+    ngx_http_victorops_vo_ctx_t  *ctx;
+
+    ctx = ngx_http_victorops_vo_ctx(job);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (job->kind) {
+
+    case NGX_HTTP_VICTOROPS_JOB_ESCALATE:
+        rc = ngx_http_victorops_vo_escalate(ctx, now, wait);
+        break;
+
+    case NGX_HTTP_VICTOROPS_JOB_RESOLVE:
+        rc = ngx_http_victorops_vo_resolve(ctx, now, wait);
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_JOB_ONCALL */
+        rc = ngx_http_victorops_vo_oncall_start(ctx, now, wait);
+        break;
+    }
+
+    if (rc == NGX_BUSY || rc == NGX_ERROR) {
+        ngx_destroy_pool(ctx->pool);
+    }
+
+    return rc;
+}
+
+
+static ngx_http_victorops_vo_ctx_t *
+ngx_http_victorops_vo_ctx(ngx_http_victorops_job_t *job)
+{
+    ngx_pool_t                   *pool;
+    ngx_http_victorops_vo_ctx_t  *ctx;
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    ctx = ngx_pcalloc(pool, sizeof(ngx_http_victorops_vo_ctx_t));
+    if (ctx == NULL) {
+        goto failed;
+    }
+
+    ctx->pool = pool;
+    ctx->vi = job->integration;
+    ctx->job = *job;
+
+    ctx->job.id.data = ngx_pstrdup(pool, &job->id);
+    ctx->job.key.data = ngx_pstrdup(pool, &job->key);
+    ctx->job.incident.data = ngx_pstrdup(pool, &job->incident);
+    ctx->job.entity.data = ngx_pstrdup(pool, &job->entity);
+    ctx->job.body.data = ngx_pstrdup(pool, &job->body);
+
+    if (ctx->job.id.data == NULL || ctx->job.key.data == NULL
+        || ctx->job.incident.data == NULL || ctx->job.entity.data == NULL
+        || ctx->job.body.data == NULL
+        || ngx_array_init(&ctx->targets, pool, 4,
+                          sizeof(ngx_http_victorops_target_t))
+           != NGX_OK
+        || ngx_array_init(&ctx->numbers, pool, 2, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (ngx_http_victorops_escalation_parse(pool, &ctx->job.body, &ctx->esc)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": job %V has an "
+                      "unreadable body", &ctx->vi->name, &job->id);
+        goto failed;
+    }
+
+    ctx->dummy.fd = (ngx_socket_t) -1;
+    ctx->dummy.data = ctx;
+
+    ctx->wait.handler = ngx_http_victorops_vo_wait_handler;
+    ctx->wait.data = &ctx->dummy;
+    ctx->wait.log = ngx_cycle->log;
+    ctx->wait.cancelable = 1;
+
+    return ctx;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_vo_escalate(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
+    int64_t *wait)
+{
+    ngx_int_t                          rc;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->vi;
+
+    if (ngx_http_victorops_escalation_canon(ctx->pool, &ctx->esc,
+                                            &ctx->canon)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_victorops_store_escalation_get(vi, ctx->pool, &ctx->esc.id,
+                                                 &ctx->link);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ctx->linked = (rc == NGX_OK);
+
+    if (ctx->linked
+        && ctx->link.targets.len == ctx->canon.len
+        && ngx_strncmp(ctx->link.targets.data, ctx->canon.data,
+                       ctx->canon.len) == 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": Rootly incident "
+                      "\"%V\" already pages VictorOps incident #%V "
+                      "(job %V)", &vi->name, &ctx->esc.id,
+                      &ctx->link.incident, &ctx->job.id);
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
+                                     NULL);
+        return NGX_DONE;
+    }
+
+    if (ctx->linked && ctx->link.vo_state == NGX_HTTP_VICTOROPS_VO_RESOLVED)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": VictorOps incident "
+                      "#%V of Rootly incident \"%V\" is resolved, not "
+                      "rerouted (job %V)", &vi->name, &ctx->link.incident,
+                      &ctx->esc.id, &ctx->job.id);
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
+                                     NULL);
+        return NGX_DONE;
+    }
+
+    if (ngx_http_victorops_vo_token(vi, now, wait) != NGX_OK) {
+        return NGX_BUSY;
+    }
+
+    ctx->has_token = 1;
+    ctx->step = NGX_HTTP_VICTOROPS_S_TEAMS;
+
+    rc = ngx_http_victorops_vo_next(ctx);
+
+    return (rc == NGX_DONE) ? NGX_DONE : rc;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_vo_resolve(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
+    int64_t *wait)
+{
+    ngx_uint_t                         i;
+    ngx_str_t                         *n;
+    ngx_array_t                        links;
+    ngx_http_victorops_link_t         *link, *l;
+    ngx_http_victorops_effects_t      *fx;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->vi;
+
+    if (ngx_array_init(&links, ctx->pool, 2,
+                       sizeof(ngx_http_victorops_link_t))
+        != NGX_OK
+        || ngx_http_victorops_store_links_open(vi, ctx->pool, &ctx->esc.id,
+                                               &links)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (links.nelts == 0) {
+
+        /* none linked, or VictorOps resolved them first: nothing to send */
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": Rootly incident "
+                      "\"%V\" resolved, no open VictorOps incident linked "
+                      "(job %V)", &vi->name, &ctx->esc.id, &ctx->job.id);
+
+        fx = ngx_http_victorops_effects_create(ngx_cycle->log);
+        if (fx) {
+            l = ngx_array_push(&fx->links);
+            if (l) {
+                ngx_memzero(l, sizeof(ngx_http_victorops_link_t));
+                l->op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
+                l->rootly_incident.data = ngx_pstrdup(fx->pool,
+                                                      &ctx->esc.id);
+                l->rootly_incident.len = ctx->esc.id.len;
+                l->rootly_state = 1;
+            }
+        }
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
+        return NGX_DONE;
+    }
+
+    link = links.elts;
+
+    for (i = 0; i < links.nelts; i++) {
+        n = ngx_array_push(&ctx->numbers);
+        if (n == NULL) {
+            return NGX_ERROR;
+        }
+
+        *n = link[i].incident;
+    }
+
+    if (ngx_http_victorops_vo_token(vi, now, wait) != NGX_OK) {
+        return NGX_BUSY;
+    }
+
+    ctx->has_token = 1;
+    ctx->step = NGX_HTTP_VICTOROPS_S_RESOLVE;
+
+    return ngx_http_victorops_vo_next(ctx);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_vo_oncall_start(ngx_http_victorops_vo_ctx_t *ctx,
+    int64_t now, int64_t *wait)
+{
+    ngx_http_victorops_vo_worker_t  *w;
+
+    w = ctx->vi->vo;
+
+    if (w->oncall.len && now - w->oncall_at < NGX_HTTP_VICTOROPS_ONCALL_TTL) {
+        return ngx_http_victorops_vo_oncall_send(ctx);
+    }
+
+    if (ngx_http_victorops_vo_token(ctx->vi, now, wait) != NGX_OK) {
+        return NGX_BUSY;
+    }
+
+    ctx->has_token = 1;
+    ctx->step = NGX_HTTP_VICTOROPS_S_ONCALL;
+
+    return ngx_http_victorops_vo_next(ctx);
+}
+
+
+/*
+ * The next call of a job, by its step.  NGX_OK: a call is under way or
+ * waits for a token; NGX_DONE: the job finished; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
+{
+    ngx_str_t                         *team, body, *number;
+    ngx_http_victorops_transfer_t     *t;
+    ngx_http_victorops_integration_t  *vi;
+    ngx_http_victorops_team_cache_t   *tc;
+
+    vi = ctx->vi;
+    t = NULL;
+
+    switch (ctx->step) {
+
+    case NGX_HTTP_VICTOROPS_S_TEAMS:
+
+        /* the policies of VictorOps teams mapped from Rootly teams */
+
+        team = ctx->esc.teams.elts;
+
+        while (ctx->team < ctx->esc.teams.nelts) {
+            tc = ngx_http_victorops_vo_team(vi, &team[ctx->team],
+                                            ngx_http_victorops_now());
+            if (tc == NULL) {
+                t = ngx_http_victorops_vo_transfer(vi, "GET",
+                                                   "/api-public/v1/team/",
+                                                   &team[ctx->team], NULL);
+                if (t == NULL) {
+                    return NGX_ERROR;
+                }
+
+                t->what = "team policies lookup";
+                break;
+            }
+
+            ctx->team++;
+        }
+
+        if (t) {
+            break;
+        }
+
+        if (ngx_http_victorops_vo_targets(ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->targets.nelts == 0) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "victorops integration \"%V\": escalation of "
+                          "Rootly incident \"%V\" has no VictorOps target "
+                          "(job %V)", &vi->name, &ctx->esc.id,
+                          &ctx->job.id);
+
+            ngx_str_set(&body, "no VictorOps target");
+            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DEAD);
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD, &body,
+                                         NULL);
+            return NGX_DONE;
+        }
+
+        if (ctx->linked) {
+            ctx->step = NGX_HTTP_VICTOROPS_S_REROUTE;
+
+        } else if (ctx->job.attempts > 1) {
+
+            /* an earlier attempt may have created it: look first */
+
+            ctx->step = NGX_HTTP_VICTOROPS_S_FIND;
+
+        } else {
+            ctx->step = NGX_HTTP_VICTOROPS_S_CREATE;
+        }
+
+        return ngx_http_victorops_vo_next(ctx);
+
+    case NGX_HTTP_VICTOROPS_S_FIND:
+        t = ngx_http_victorops_vo_transfer(vi, "GET",
+                                           "/api-public/v1/incidents", NULL,
+                                           NULL);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->what = "incident lookup";
+        break;
+
+    case NGX_HTTP_VICTOROPS_S_CREATE:
+        if (ngx_http_victorops_vo_create_body(ctx->pool, &ctx->esc,
+                                              &ctx->targets, &vi->api_user,
+                                              &body)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        t = ngx_http_victorops_vo_transfer(vi, "POST",
+                                           "/api-public/v1/incidents", NULL,
+                                           &body);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->what = "incident creation";
+        break;
+
+    case NGX_HTTP_VICTOROPS_S_REROUTE:
+        if (ngx_http_victorops_vo_reroute_body(ctx->pool,
+                                               &ctx->link.incident,
+                                               &ctx->targets, &vi->api_user,
+                                               &body)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        t = ngx_http_victorops_vo_transfer(vi, "POST",
+                                           "/api-public/v1/incidents/reroute",
+                                           NULL, &body);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->what = "incident reroute";
+        break;
+
+    case NGX_HTTP_VICTOROPS_S_RESOLVE:
+        number = ngx_pnalloc(ctx->pool, sizeof(ngx_str_t));
+        if (number == NULL) {
+            return NGX_ERROR;
+        }
+
+        number->data = ngx_pnalloc(ctx->pool, 512);
+        if (number->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        number->len = ngx_snprintf(number->data, 512,
+                                   "Resolved in Rootly: %V%s%V",
+                                   ctx->esc.title.len ? &ctx->esc.title
+                                                      : &ctx->esc.id,
+                                   ctx->esc.url.len ? " " : "",
+                                   &ctx->esc.url)
+                      - number->data;
+
+        if (ngx_http_victorops_vo_resolve_body(ctx->pool, &ctx->numbers,
+                                               &vi->api_user, number, &body)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        t = ngx_http_victorops_vo_transfer(vi, "PATCH",
+                                           "/api-public/v1/incidents/resolve",
+                                           NULL, &body);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->what = "incident resolution";
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_S_ONCALL */
+        t = ngx_http_victorops_vo_transfer(vi, "GET",
+                                           "/api-public/v1/oncall/current",
+                                           NULL, NULL);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->what = "on-call lookup";
+        break;
+    }
+
+    return ngx_http_victorops_vo_call(ctx, t);
+}
+
+
+/* sends "t" now if a token is ours, else when one is */
+
+static ngx_int_t
+ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t)
+{
+    int64_t  now, wait;
+
+    t->handler = ngx_http_victorops_vo_answered;
+    t->data = ctx;
+    ctx->t = t;
+
+    if (!ctx->has_token) {
+        now = ngx_http_victorops_now();
+
+        if (ngx_http_victorops_vo_token(ctx->vi, now, &wait) != NGX_OK) {
+            ngx_add_timer(&ctx->wait, (ngx_msec_t) wait);
+            return NGX_OK;
+        }
+    }
+
+    ctx->has_token = 0;
+
+    if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
+        ngx_destroy_pool(t->pool);
+        ctx->t = NULL;
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, t->log, 0,
+                   "victorops job %V: %s: %s", &ctx->job.id, t->what,
+                   t->url.data);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_victorops_vo_wait_handler(ngx_event_t *ev)
+{
+    ngx_connection_t             *c;
+    ngx_http_victorops_vo_ctx_t  *ctx;
+
+    c = ev->data;
+    ctx = c->data;
+
+    if (ngx_http_victorops_vo_call(ctx, ctx->t) != NGX_OK) {
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL,
+                                     NULL);
+    }
+}
+
+
+/* a request to the VictorOps API: api_url + path [+ escaped arg] */
+
+ngx_http_victorops_transfer_t *
+ngx_http_victorops_vo_transfer(ngx_http_victorops_integration_t *vi,
+    const char *method, const char *path, ngx_str_t *arg, ngx_str_t *body)
+{
+    u_char                         *p;
+    size_t                          len, plen;
+    ngx_uint_t                      i;
+    ngx_str_t                       json = ngx_string("Content-Type: "
+                                                      "application/json");
+    ngx_str_t                       accept = ngx_string("Accept: "
+                                                        "application/json");
+    ngx_http_victorops_transfer_t  *t;
+
+    t = ngx_http_victorops_transfer_create(ngx_cycle->log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    plen = ngx_strlen(path);
+    len = vi->api_url.len + plen + (arg ? 3 * arg->len : 0)
+          + sizeof("/policies") - 1;
+
+    p = ngx_pnalloc(t->pool, len + 1);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    t->url.data = p;
+    p = ngx_cpymem(p, vi->api_url.data, vi->api_url.len);
+    p = ngx_cpymem(p, path, plen);
+
+    if (arg) {
+        p = (u_char *) ngx_escape_uri(p, arg->data, arg->len,
+                                      NGX_ESCAPE_URI_COMPONENT);
+        p = ngx_cpymem(p, "/policies", sizeof("/policies") - 1);
+    }
+
+    *p = '\0';
+    t->url.len = p - t->url.data;
+
+    t->method.data = (u_char *) method;
+    t->method.len = ngx_strlen(method);
+
+    if (body) {
+        t->body.data = ngx_pstrdup(t->pool, body);
+        if (t->body.data == NULL) {
+            goto failed;
+        }
+
+        t->body.len = body->len;
+    }
+
+    for (i = 0; i < 2; i++) {
+        if (ngx_http_victorops_transfer_header(t, &vi->vo_auth[i])
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (ngx_http_victorops_transfer_header(t, &accept) != NGX_OK
+        || (body && ngx_http_victorops_transfer_header(t, &json) != NGX_OK))
+    {
+        goto failed;
+    }
+
+    t->timeout = vi->rootly_timeout;
+    t->owner = vi->vo;
+    t->peer = "victorops";
+
+    return t;
+
+failed:
+
+    ngx_destroy_pool(t->pool);
+    return NULL;
+}
+
+
+/*
+ * How VictorOps answered: NGX_OK (2xx), NGX_BUSY (rate limited, paused
+ * until "until"), NGX_AGAIN (unreachable, timed out, 5xx), NGX_DECLINED
+ * (credentials refused), NGX_ERROR (the request was refused: 4xx).
+ */
+
+ngx_int_t
+ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_transfer_t *t, int64_t now, int64_t *until)
+{
+    int64_t      delay;
+    ngx_str_t    reason;
+    ngx_uint_t   status, failures;
+
+    status = (ngx_uint_t) t->status;
+
+    if (t->code != CURLE_OK) {
+        reason.data = (u_char *) (t->error[0] ? t->error
+                                              : curl_easy_strerror(t->code));
+        reason.len = ngx_strlen(reason.data);
+        ngx_http_victorops_vo_health(vi, 0, &reason);
+        return NGX_AGAIN;
+    }
+
+    if (status >= 200 && status < 300) {
+        if (vi->sh) {
+            ngx_shmtx_lock(&vi->shpool->mutex);
+            vi->sh->vo_auth_failing = 0;
+            vi->sh->vo_failures = 0;
+            vi->sh->vo_last_success = ngx_time();
+            ngx_shmtx_unlock(&vi->shpool->mutex);
+        }
+
+        return NGX_OK;
+    }
+
+    (void) ngx_http_victorops_vo_error(t->pool, &t->response, &reason);
+    ngx_http_victorops_vo_health(vi, status, &reason);
+
+    if (status == 429
+        || (status == 403
+            && (ngx_strlcasestrn(reason.data, reason.data + reason.len,
+                                 (u_char *) "too many", 8 - 1)
+                || ngx_strlcasestrn(reason.data, reason.data + reason.len,
+                                    (u_char *) "rate", 4 - 1))))
+    {
+        failures = 1;
+
+        if (vi->sh) {
+            ngx_shmtx_lock(&vi->shpool->mutex);
+            failures = ++vi->sh->vo_failures;
+            ngx_shmtx_unlock(&vi->shpool->mutex);
+        }
+
+        if (t->retry_after) {
+            delay = (int64_t) t->retry_after * 1000;
+
+        } else {
+            delay = ngx_min((int64_t) NGX_HTTP_VICTOROPS_VO_PAUSE
+                            << ngx_min(failures - 1, 4),
+                            NGX_HTTP_VICTOROPS_VO_PAUSE_MAX);
+        }
+
+        *until = now + delay;
+
+        if (vi->sh) {
+            ngx_shmtx_lock(&vi->shpool->mutex);
+            if (*until > vi->sh->vo_paused_until) {
+                vi->sh->vo_paused_until = *until;
+            }
+            ngx_shmtx_unlock(&vi->shpool->mutex);
+        }
+
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_VO_RATE_LIMITED);
+
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "victorops integration \"%V\": victorops rate limit "
+                      "(%ui): calls paused for %L ms", &vi->name, status,
+                      delay);
+
+        return NGX_BUSY;
+    }
+
+    if (status == 401 || status == 403) {
+        if (vi->sh) {
+            vi->sh->vo_auth_failing = 1;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                      "victorops integration \"%V\": victorops refused the "
+                      "credentials (%ui): check api_id and api_key",
+                      &vi->name, status);
+
+        return NGX_DECLINED;
+    }
+
+    if (status == 408 || status >= 500) {
+        return NGX_AGAIN;
+    }
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_victorops_vo_health(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t status, ngx_str_t *reason)
+{
+    ngx_http_victorops_last_error_t  *e;
+
+    if (vi->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+
+    e = &vi->sh->vo_error;
+    e->time = ngx_time();
+    e->status = status;
+    e->reason_len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_ERROR_MAX);
+    ngx_memcpy(e->reason, reason->data, e->reason_len);
+
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+}
+
+
+static void
+ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
+{
+    int64_t                            now, until;
+    ngx_int_t                          rc;
+    ngx_str_t                          number, entity, reason, slug;
+    ngx_str_t                         *policy;
+    ngx_uint_t                         i;
+    ngx_array_t                        list, done;
+    ngx_http_victorops_vo_ctx_t       *ctx;
+    ngx_http_victorops_vo_worker_t    *w;
+    ngx_http_victorops_team_cache_t   *tc;
+    ngx_http_victorops_vo_incident_t  *vo;
+    ngx_http_victorops_integration_t  *vi;
+
+    ctx = t->data;
+    ctx->t = NULL;
+    vi = ctx->vi;
+    w = vi->vo;
+    now = ngx_http_victorops_now();
+
+    if (t->code == CURLE_ABORTED_BY_CALLBACK) {
+
+        /* the worker exits: a create may have gone out, so it counts */
+
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": job %V released: %s",
+                      &vi->name, &ctx->job.id, t->error);
+
+        ngx_http_victorops_vo_finish(ctx,
+                                     ctx->step == NGX_HTTP_VICTOROPS_S_CREATE
+                                     ? NGX_HTTP_VICTOROPS_RETRY
+                                     : NGX_HTTP_VICTOROPS_RELEASE,
+                                     NULL, NULL);
+        return;
+    }
+
+    until = now;
+    rc = ngx_http_victorops_vo_answer(vi, t, now, &until);
+
+    if (rc != NGX_OK) {
+        ngx_http_victorops_vo_failed(ctx, t, rc, until);
+        return;
+    }
+
+    switch (ctx->step) {
+
+    case NGX_HTTP_VICTOROPS_S_TEAMS:
+        slug = ((ngx_str_t *) ctx->esc.teams.elts)[ctx->team];
+
+        tc = ngx_http_victorops_vo_team(vi, &slug, 0);
+
+        if (tc == NULL) {
+            tc = ngx_array_push(&w->teams);
+            if (tc == NULL) {
+                goto failed;
+            }
+
+            ngx_memzero(tc, sizeof(ngx_http_victorops_team_cache_t));
+        }
+
+        if (tc->pool) {
+            ngx_destroy_pool(tc->pool);
+        }
+
+        tc->pool = ngx_create_pool(1024, ngx_cycle->log);
+        if (tc->pool == NULL) {
+            tc->slug.len = 0;
+            goto failed;
+        }
+
+        tc->slug.data = ngx_pstrdup(tc->pool, &slug);
+        tc->slug.len = slug.len;
+        tc->at = now;
+        tc->policies = ngx_array_create(tc->pool, 4, sizeof(ngx_str_t));
+
+        if (tc->slug.data == NULL || tc->policies == NULL) {
+            tc->slug.len = 0;
+            goto failed;
+        }
+
+        /* the policies' slugs are copied out of the response */
+
+        if (ngx_http_victorops_vo_policies(tc->pool, &t->response,
+                                           tc->policies)
+            == NGX_ERROR)
+        {
+            tc->slug.len = 0;
+            goto failed;
+        }
+
+        for (i = 0; i < tc->policies->nelts; i++) {
+            policy = &((ngx_str_t *) tc->policies->elts)[i];
+            policy->data = ngx_pstrdup(tc->pool, policy);
+
+            if (policy->data == NULL) {
+                tc->slug.len = 0;
+                goto failed;
+            }
+        }
+
+
+        ctx->team++;
+
+        if (ngx_http_victorops_vo_next(ctx) == NGX_ERROR) {
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE,
+                                         NULL, NULL);
+        }
+
+        return;
+
+    case NGX_HTTP_VICTOROPS_S_FIND:
+        if (ngx_array_init(&list, t->pool, 16,
+                           sizeof(ngx_http_victorops_vo_incident_t))
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        (void) ngx_http_victorops_vo_incidents(t->pool, &t->response, &list);
+
+        ctx->summary = ctx->esc.summary.len ? ctx->esc.summary
+                                            : ctx->esc.title;
+        vo = list.elts;
+
+        for (i = 0; i < list.nelts; i++) {
+            if (vo[i].summary.len != ctx->summary.len
+                || ngx_strncmp(vo[i].summary.data, ctx->summary.data,
+                               ctx->summary.len) != 0
+                || vo[i].start < ctx->job.created / 1000
+                                 - NGX_HTTP_VICTOROPS_FIND_SLACK
+                || ngx_http_victorops_store_number_linked(vi, &vo[i].number)
+                   != NGX_DECLINED)
+            {
+                continue;
+            }
+
+            ngx_http_victorops_vo_created_ok(ctx, &vo[i].number,
+                                             &vo[i].entity,
+                                             "found, created by an earlier "
+                                             "attempt");
+            return;
+        }
+
+
+        ctx->step = NGX_HTTP_VICTOROPS_S_CREATE;
+
+        if (ngx_http_victorops_vo_next(ctx) == NGX_ERROR) {
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE,
+                                         NULL, NULL);
+        }
+
+        return;
+
+    case NGX_HTTP_VICTOROPS_S_CREATE:
+        if (ngx_http_victorops_vo_created(t->pool, &t->response, &number,
+                                          &entity, &reason)
+            != NGX_OK)
+        {
+            ngx_http_victorops_job_dead(&ctx->job, t, now, &reason);
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
+                                         NULL, NULL);
+            break;
+        }
+
+        ngx_http_victorops_vo_created_ok(ctx, &number, &entity, "created");
+        break;
+
+    case NGX_HTTP_VICTOROPS_S_REROUTE:
+        if (ngx_http_victorops_vo_rerouted(t->pool, &t->response, &reason)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                          "victorops integration \"%V\": VictorOps "
+                          "incident #%V not rerouted: \"%V\" (job %V)",
+                          &vi->name, &ctx->link.incident, &reason,
+                          &ctx->job.id);
+
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
+                                         NULL);
+            break;
+        }
+
+        ngx_http_victorops_vo_rerouted_ok(ctx);
+        break;
+
+    case NGX_HTTP_VICTOROPS_S_RESOLVE:
+        if (ngx_array_init(&done, ctx->pool, 2, sizeof(ngx_str_t))
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        rc = ngx_http_victorops_vo_resolved(ctx->pool, &t->response, &done,
+                                            &reason);
+
+        ngx_http_victorops_vo_resolved_ok(ctx, &done,
+                                          rc == NGX_OK ? NULL : &reason);
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_S_ONCALL */
+        if (w->oncall_pool) {
+            ngx_destroy_pool(w->oncall_pool);
+            ngx_str_null(&w->oncall);
+        }
+
+        w->oncall_pool = ngx_create_pool(t->response.len + 128,
+                                         ngx_cycle->log);
+
+        if (w->oncall_pool) {
+            w->oncall.data = ngx_pstrdup(w->oncall_pool, &t->response);
+            w->oncall.len = w->oncall.data ? t->response.len : 0;
+            w->oncall_at = now;
+        }
+
+        switch (ngx_http_victorops_vo_oncall_send(ctx)) {
+
+        case NGX_OK:
+            return;     /* the Rootly send owns the job now */
+
+        case NGX_DONE:
+            return;
+
+        default:
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE,
+                                         NULL, NULL);
+            return;
+        }
+    }
+
+    return;
+
+failed:
+
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL, NULL);
+}
+
+
+static void
+ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t, ngx_int_t rc, int64_t until)
+{
+    int64_t    now;
+    ngx_str_t  reason;
+
+    now = ngx_http_victorops_now();
+
+    if (t->code != CURLE_OK) {
+        reason.data = (u_char *) (t->error[0] ? t->error
+                                              : curl_easy_strerror(t->code));
+        reason.len = ngx_strlen(reason.data);
+
+    } else {
+        (void) ngx_http_victorops_vo_error(t->pool, &t->response, &reason);
+    }
+
+    ngx_http_victorops_count(ctx->vi, NGX_HTTP_VICTOROPS_C_VO_FAILED);
+
+    switch (rc) {
+
+    case NGX_BUSY:
+        ctx->job.created = until;   /* reused as "release until" */
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL,
+                                     NULL);
+        break;
+
+    case NGX_ERROR:
+        ngx_http_victorops_job_dead(&ctx->job, t, now, &reason);
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
+                                     NULL, NULL);
+        break;
+
+    default: /* NGX_AGAIN, NGX_DECLINED */
+        ngx_http_victorops_job_retry(&ctx->job, t, now, &reason);
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100,
+                                     NULL, NULL);
+        break;
+    }
+}
+
+
+static void
+ngx_http_victorops_vo_created_ok(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_str_t *number, ngx_str_t *entity, const char *how)
+{
+    u_char                            *p;
+    ngx_str_t                          text, targets;
+    ngx_http_victorops_link_t         *link;
+    ngx_http_victorops_effects_t      *fx;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->vi;
+
+    (void) ngx_http_victorops_targets_text(ctx->pool, &ctx->targets,
+                                           &targets);
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "victorops integration \"%V\": paged VictorOps %V for "
+                  "Rootly incident \"%V\": incident #%V %s (job %V)",
+                  &vi->name, &targets, &ctx->esc.id, number, how,
+                  &ctx->job.id);
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_ESCALATED);
+
+    fx = ngx_http_victorops_effects_create(ngx_cycle->log);
+    if (fx == NULL) {
+        goto failed;
+    }
+
+    link = ngx_array_push(&fx->links);
+    if (link == NULL) {
+        goto failed;
+    }
+
+    ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
+
+    link->op = NGX_HTTP_VICTOROPS_LINK_ESCALATION;
+    link->incident.data = ngx_pstrdup(fx->pool, number);
+    link->incident.len = number->len;
+    link->entity.data = ngx_pstrdup(fx->pool, entity);
+    link->entity.len = entity->len;
+    link->rootly_incident.data = ngx_pstrdup(fx->pool, &ctx->esc.id);
+    link->rootly_incident.len = ctx->esc.id.len;
+    link->targets.data = ngx_pstrdup(fx->pool, &ctx->canon);
+    link->targets.len = ctx->canon.len;
+
+    /* the key inbound webhooks use: the entity id, else "#number" */
+
+    if (entity->len) {
+        link->key = link->entity;
+
+    } else {
+        p = ngx_pnalloc(fx->pool, number->len + 1);
+        if (p == NULL) {
+            goto failed;
+        }
+
+        link->key.data = p;
+        link->key.len = ngx_sprintf(p, "#%V", number) - p;
+    }
+
+    text.data = ngx_pnalloc(ctx->pool, targets.len + number->len + 64);
+    if (text.data == NULL) {
+        goto failed;
+    }
+
+    text.len = ngx_sprintf(text.data, "Paged VictorOps %V: incident #%V",
+                           &targets, number)
+               - text.data;
+
+    if (ngx_http_victorops_vo_note(fx, ctx, &text) != NGX_OK) {
+        goto failed;
+    }
+
+    if (vi->oncall_responders
+        && ngx_http_victorops_effects_job(fx, &ctx->job,
+                                          NGX_HTTP_VICTOROPS_JOB_ONCALL,
+                                          &ctx->job.body)
+           == NULL)
+    {
+        goto failed;
+    }
+
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
+    return;
+
+failed:
+
+    /* sent again: the next attempt finds the incident */
+
+    if (fx) {
+        ngx_destroy_pool(fx->pool);
+    }
+
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL, NULL);
+}
+
+
+static void
+ngx_http_victorops_vo_rerouted_ok(ngx_http_victorops_vo_ctx_t *ctx)
+{
+    ngx_str_t                          text, targets;
+    ngx_http_victorops_link_t         *link;
+    ngx_http_victorops_effects_t      *fx;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->vi;
+
+    (void) ngx_http_victorops_targets_text(ctx->pool, &ctx->targets,
+                                           &targets);
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "victorops integration \"%V\": rerouted VictorOps "
+                  "incident #%V of Rootly incident \"%V\" to %V (job %V)",
+                  &vi->name, &ctx->link.incident, &ctx->esc.id, &targets,
+                  &ctx->job.id);
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_REROUTED);
+
+    fx = ngx_http_victorops_effects_create(ngx_cycle->log);
+    if (fx == NULL) {
+        goto failed;
+    }
+
+    link = ngx_array_push(&fx->links);
+    if (link == NULL) {
+        goto failed;
+    }
+
+    ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
+
+    link->op = NGX_HTTP_VICTOROPS_LINK_TARGETS;
+    link->key.data = ngx_pstrdup(fx->pool, &ctx->link.key);
+    link->key.len = ctx->link.key.len;
+    link->targets.data = ngx_pstrdup(fx->pool, &ctx->canon);
+    link->targets.len = ctx->canon.len;
+
+    text.data = ngx_pnalloc(ctx->pool,
+                            targets.len + ctx->link.incident.len + 64);
+    if (text.data == NULL) {
+        goto failed;
+    }
+
+    text.len = ngx_sprintf(text.data,
+                           "Rerouted VictorOps incident #%V to %V",
+                           &ctx->link.incident, &targets)
+               - text.data;
+
+    if (ngx_http_victorops_vo_note(fx, ctx, &text) != NGX_OK) {
+        goto failed;
+    }
+
+    if (vi->oncall_responders
+        && ngx_http_victorops_effects_job(fx, &ctx->job,
+                                          NGX_HTTP_VICTOROPS_JOB_ONCALL,
+                                          &ctx->job.body)
+           == NULL)
+    {
+        goto failed;
+    }
+
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
+    return;
+
+failed:
+
+    if (fx) {
+        ngx_destroy_pool(fx->pool);
+    }
+
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL, NULL);
+}
+
+
+static void
+ngx_http_victorops_vo_resolved_ok(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_array_t *done, ngx_str_t *reason)
+{
+    u_char                            *p, *last;
+    ngx_str_t                         *n, text;
+    ngx_uint_t                         i;
+    ngx_http_victorops_link_t         *link;
+    ngx_http_victorops_effects_t      *fx;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->vi;
+
+    if (reason) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": VictorOps did not "
+                      "resolve every incident of Rootly incident \"%V\": "
+                      "\"%V\" (job %V)", &vi->name, &ctx->esc.id, reason,
+                      &ctx->job.id);
+    }
+
+    fx = ngx_http_victorops_effects_create(ngx_cycle->log);
+    if (fx == NULL) {
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL,
+                                     NULL);
+        return;
+    }
+
+    text.data = ngx_pnalloc(fx->pool, 1024);
+    if (text.data == NULL) {
+        goto failed;
+    }
+
+    p = text.data;
+    last = p + 1024;
+    p = ngx_slprintf(p, last, "Resolved VictorOps incident%s",
+                     done->nelts == 1 ? "" : "s");
+
+    n = done->elts;
+
+    for (i = 0; i < done->nelts; i++) {
+        p = ngx_slprintf(p, last, "%s #%V", i ? "," : "", &n[i]);
+
+        link = ngx_array_push(&fx->links);
+        if (link == NULL) {
+            goto failed;
+        }
+
+        ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
+
+        link->op = NGX_HTTP_VICTOROPS_LINK_VO_STATE;
+        link->incident.data = ngx_pstrdup(fx->pool, &n[i]);
+        link->incident.len = n[i].len;
+        link->vo_state = NGX_HTTP_VICTOROPS_VO_RESOLVED;
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": resolved VictorOps "
+                      "incident #%V of Rootly incident \"%V\" (job %V)",
+                      &vi->name, &n[i], &ctx->esc.id, &ctx->job.id);
+
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_VO_RESOLVED);
+    }
+
+    text.len = p - text.data;
+
+    link = ngx_array_push(&fx->links);
+    if (link == NULL) {
+        goto failed;
+    }
+
+    ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
+
+    link->op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
+    link->rootly_incident.data = ngx_pstrdup(fx->pool, &ctx->esc.id);
+    link->rootly_incident.len = ctx->esc.id.len;
+    link->rootly_state = 1;
+
+    if (done->nelts && ngx_http_victorops_vo_note(fx, ctx, &text) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
+    return;
+
+failed:
+
+    ngx_destroy_pool(fx->pool);
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL, NULL);
+}
+
+
+/*
+ * Who is on call for the teams paged, as a Rootly timeline event: the
+ * job goes on as a NOTE job through the Rootly sender.  NGX_OK: sent
+ * (the Rootly outcome finishes the job); NGX_DONE: nobody on call.
+ */
+
+static ngx_int_t
+ngx_http_victorops_vo_oncall_send(ngx_http_victorops_vo_ctx_t *ctx)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        text;
+    ngx_http_victorops_job_t         note;
+    ngx_http_victorops_vo_worker_t  *w;
+
+    w = ctx->vi->vo;
+
+    rc = ngx_http_victorops_vo_oncall(ctx->pool, &w->oncall,
+                                      &ctx->esc.targets, &ctx->esc.teams,
+                                      &text);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": nobody on call in "
+                      "VictorOps for Rootly incident \"%V\" (job %V)",
+                      &ctx->vi->name, &ctx->esc.id, &ctx->job.id);
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
+                                     NULL);
+        return NGX_DONE;
+    }
+
+    ngx_http_victorops_count(ctx->vi, NGX_HTTP_VICTOROPS_C_ONCALL);
+
+    note = ctx->job;
+    note.kind = NGX_HTTP_VICTOROPS_JOB_NOTE;
+    note.incident = ctx->esc.id;
+    note.body = text;
+
+    if (ngx_http_victorops_job_send(&note) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the job is the Rootly sender's now, in flight as before */
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    ngx_destroy_pool(ctx->pool);
+
+    return NGX_OK;
+}
+
+
+/* a timeline event for the Rootly incident, after this job */
+
+static ngx_int_t
+ngx_http_victorops_vo_note(ngx_http_victorops_effects_t *fx,
+    ngx_http_victorops_vo_ctx_t *ctx, ngx_str_t *text)
+{
+    ngx_http_victorops_job_t  *job, from;
+
+    from = ctx->job;
+    from.incident = ctx->esc.id;
+
+    job = ngx_http_victorops_effects_job(fx, &from,
+                                         NGX_HTTP_VICTOROPS_JOB_NOTE, text);
+
+    return job ? NGX_OK : NGX_ERROR;
+}
+
+
+/* explicit targets and the (cached) policies of mapped VictorOps teams */
+
+static ngx_int_t
+ngx_http_victorops_vo_targets(ngx_http_victorops_vo_ctx_t *ctx)
+{
+    ngx_str_t                         *team, *policy, type, slug;
+    ngx_uint_t                         i, j;
+    ngx_http_victorops_target_t       *t;
+    ngx_http_victorops_team_cache_t   *tc;
+
+    t = ctx->esc.targets.elts;
+
+    for (i = 0; i < ctx->esc.targets.nelts; i++) {
+        if (ngx_http_victorops_target_add(&ctx->targets, &t[i].type,
+                                          &t[i].slug)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_str_set(&type, "EscalationPolicy");
+    team = ctx->esc.teams.elts;
+
+    for (i = 0; i < ctx->esc.teams.nelts; i++) {
+        tc = ngx_http_victorops_vo_team(ctx->vi, &team[i], 0);
+
+        if (tc == NULL) {
+            continue;
+        }
+
+        policy = tc->policies->elts;
+
+        for (j = 0; j < tc->policies->nelts; j++) {
+            slug.len = policy[j].len;
+            slug.data = ngx_pstrdup(ctx->pool, &policy[j]);
+
+            if (slug.data == NULL
+                || ngx_http_victorops_target_add(&ctx->targets, &type, &slug)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a cached team's policies; "now" 0: however old */
+
+static ngx_http_victorops_team_cache_t *
+ngx_http_victorops_vo_team(ngx_http_victorops_integration_t *vi,
+    ngx_str_t *slug, int64_t now)
+{
+    ngx_uint_t                        i;
+    ngx_http_victorops_vo_worker_t   *w;
+    ngx_http_victorops_team_cache_t  *tc;
+
+    w = vi->vo;
+    tc = w->teams.elts;
+
+    for (i = 0; i < w->teams.nelts; i++) {
+        if (tc[i].slug.len == slug->len
+            && ngx_strncmp(tc[i].slug.data, slug->data, slug->len) == 0)
+        {
+            if (now && now - tc[i].at > NGX_HTTP_VICTOROPS_TEAM_TTL) {
+                return NULL;
+            }
+
+            return &tc[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The end of a job's run: its outcome (op + 100: posted already by
+ * job_retry() or job_dead()), in-flight count, the queue kicked.
+ */
+
+static void
+ngx_http_victorops_vo_finish(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_uint_t op, ngx_str_t *error, ngx_http_victorops_effects_t *fx)
+{
+    int64_t                            at;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->vi;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    if (op < 100) {
+        at = ngx_http_victorops_now();
+
+        if (op == NGX_HTTP_VICTOROPS_RELEASE && ctx->job.created > at) {
+            at = ctx->job.created;
+        }
+
+        ngx_http_victorops_job_outcome(&ctx->job, op, at, 0, error, fx);
+
+    } else if (fx) {
+        ngx_destroy_pool(fx->pool);
+    }
+
+    if (ctx->t) {
+        ngx_destroy_pool(ctx->t->pool);
+    }
+
+    if (vi->inflight) {
+        vi->inflight--;
+    }
+
+    ngx_http_victorops_queue_kick(vi);
+
+    ngx_destroy_pool(ctx->pool);
+}
