@@ -83,13 +83,18 @@ secret=${WEBHOOK_SECRET:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 printf '%s\n' "$secret" >"$run/webhook.secret"
 admin=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 printf '%s\n' "$admin" >"$run/admin.token"
+signing=${ROOTLY_SIGNING_SECRET:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+printf '%s\n' "$signing" >"$run/rootly-signing.secret"
+escalate=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$escalate" >"$run/escalate.token"
 
 user=
 if [ "$(id -u)" = 0 ]; then
     user="user www-data;"
     chmod 755 "$run"
     chown www-data "$run/rootly.token" "$run/webhook.secret" "$run/vo.key" \
-        "$run/admin.token" 2>/dev/null || true
+        "$run/admin.token" "$run/rootly-signing.secret" \
+        "$run/escalate.token" 2>/dev/null || true
 fi
 
 sed -e "s|@MODULE@|$module|; s|@RUN@|$run|g; s|@PORT@|$port|" \
@@ -128,6 +133,18 @@ See what reached "Rootly":
 
 MSG
 fi
+
+cat <<MSG
+Page VictorOps from a Rootly workflow (or a script):
+
+  curl -i -H 'Authorization: Bearer $escalate' -H 'Content-Type: application/json' \\
+       -d '{"incident_id":"demo-1","summary":"Checkout down","targets":[{"type":"EscalationPolicy","slug":"pol-payments-primary"}]}' \\
+       http://127.0.0.1:$port/victorops/escalate
+
+Rootly webhooks go to http://127.0.0.1:$port/hooks/rootly, signed with the
+secret in $run/rootly-signing.secret (X-Rootly-Signature).
+
+MSG
 
 cat <<MSG
 The operator view (counters, queue, Rootly health), and the admin API:
