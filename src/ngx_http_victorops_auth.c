@@ -507,3 +507,70 @@ ngx_http_victorops_bearer(ngx_http_request_t *r, ngx_str_t *want)
 
     return NGX_OK;
 }
+
+
+/*
+ * Slack request signing: X-Slack-Signature "v0=" followed by the hex
+ * HMAC-SHA256, with one of "secrets", of "v0:" timestamp ":" raw body.
+ * NGX_OK, NGX_DECLINED (bad signature), NGX_ABORT (timestamp outside
+ * the window), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_victorops_slack_signature(ngx_str_t *ts, ngx_str_t *sig,
+    ngx_str_t *body, ngx_array_t *secrets, time_t now, time_t window)
+{
+    u_char        *data, *p;
+    u_char         mac[EVP_MAX_MD_SIZE];
+    u_char         hex[2 * EVP_MAX_MD_SIZE];
+    time_t         t;
+    ngx_str_t     *secret;
+    ngx_uint_t     i, matched;
+    unsigned int   maclen;
+
+    t = ngx_atotm(ts->data, ts->len);
+
+    if (t == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    if (t > now + window || t < now - window) {
+        return NGX_ABORT;
+    }
+
+    if (sig->len <= 3 || ngx_strncmp(sig->data, "v0=", 3) != 0) {
+        return NGX_DECLINED;
+    }
+
+    data = ngx_alloc(sizeof("v0::") - 1 + ts->len + body->len, ngx_cycle->log);
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(data, "v0:", 3);
+    p = ngx_cpymem(p, ts->data, ts->len);
+    *p++ = ':';
+    p = ngx_cpymem(p, body->data, body->len);
+
+    secret = secrets->elts;
+    matched = 0;
+
+    for (i = 0; i < secrets->nelts; i++) {
+        if (HMAC(EVP_sha256(), secret[i].data, (int) secret[i].len, data,
+                 p - data, mac, &maclen)
+            == NULL)
+        {
+            ngx_free(data);
+            return NGX_ERROR;
+        }
+
+        ngx_hex_dump(hex, mac, maclen);
+
+        matched |= (sig->len - 3 == 2 * maclen
+                    && CRYPTO_memcmp(hex, sig->data + 3, 2 * maclen) == 0);
+    }
+
+    ngx_free(data);
+
+    return matched ? NGX_OK : NGX_DECLINED;
+}

@@ -17,6 +17,13 @@
 #define NGX_HTTP_VICTOROPS_FILE_MAX  4096
 
 
+/* where stores go by default: relative to nginx's prefix, or a package's */
+
+#ifndef NGX_HTTP_VICTOROPS_STORE_DIR
+#define NGX_HTTP_VICTOROPS_STORE_DIR  "victorops"
+#endif
+
+
 static char *ngx_http_victorops_integration_directive(ngx_conf_t *cf,
     ngx_command_t *dummy, void *conf);
 static char *ngx_http_victorops_integration_check(ngx_conf_t *cf,
@@ -33,6 +40,8 @@ static char *ngx_http_victorops_conf_escalate(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_victorops_conf_list(ngx_conf_t *cf,
     ngx_str_t *value, ngx_array_t *list);
+static char *ngx_http_victorops_conf_words(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_victorops_conf_read(ngx_conf_t *cf,
     ngx_str_t *path, ngx_str_t *value);
 static ngx_int_t ngx_http_victorops_conf_header_safe(ngx_str_t *value);
@@ -237,15 +246,57 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
       NGX_CONF_TAKE1,
       ngx_http_victorops_conf_signing,
       0,
-      0,
+      offsetof(ngx_http_victorops_integration_t, signing_secrets),
       NULL },
 
     { ngx_string("rootly_signing_secret_file"),
       NGX_CONF_TAKE1,
       ngx_http_victorops_conf_signing,
       0,
-      0,
+      offsetof(ngx_http_victorops_integration_t, signing_secrets),
       NGX_HTTP_VICTOROPS_FROM_FILE },
+
+    { ngx_string("slack_signing_secret"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_signing,
+      0,
+      offsetof(ngx_http_victorops_integration_t, slack_secrets),
+      NULL },
+
+    { ngx_string("slack_signing_secret_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_signing,
+      0,
+      offsetof(ngx_http_victorops_integration_t, slack_secrets),
+      NGX_HTTP_VICTOROPS_FROM_FILE },
+
+    { ngx_string("slack_replay_window"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, slack_replay_window),
+      NULL },
+
+    { ngx_string("slack_response_hosts"),
+      NGX_CONF_1MORE,
+      ngx_http_victorops_conf_words,
+      0,
+      offsetof(ngx_http_victorops_integration_t, slack_hosts),
+      NULL },
+
+    { ngx_string("slack_allowed_channels"),
+      NGX_CONF_1MORE,
+      ngx_http_victorops_conf_words,
+      0,
+      offsetof(ngx_http_victorops_integration_t, slack_channels),
+      NULL },
+
+    { ngx_string("slack_allowed_users"),
+      NGX_CONF_1MORE,
+      ngx_http_victorops_conf_words,
+      0,
+      offsetof(ngx_http_victorops_integration_t, slack_users),
+      NULL },
 
     { ngx_string("rootly_replay_window"),
       NGX_CONF_TAKE1,
@@ -371,9 +422,14 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
     vi->webhook_secrets = ngx_array_create(cf->pool, 2,
                                        sizeof(ngx_http_victorops_secret_t));
     vi->signing_secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
-    if (vi->webhook_secrets == NULL || vi->signing_secrets == NULL) {
+    vi->slack_secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+    if (vi->webhook_secrets == NULL || vi->signing_secrets == NULL
+        || vi->slack_secrets == NULL)
+    {
         return NGX_CONF_ERROR;
     }
+
+    vi->slack_replay_window = NGX_CONF_UNSET_MSEC;
 
     vi->replay_window = NGX_CONF_UNSET_MSEC;
     vi->auto_resolve = NGX_CONF_UNSET;
@@ -517,6 +573,21 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
     ngx_conf_init_value(vi->oncall_responders, 1);
     ngx_conf_init_msec_value(vi->sync_interval, 60000);
     ngx_conf_init_uint_value(vi->api_rate, 2);
+    ngx_conf_init_msec_value(vi->slack_replay_window, 300000);
+
+    if (vi->slack_hosts == NULL) {
+        vi->slack_hosts = ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
+        if (vi->slack_hosts == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        v = ngx_array_push(vi->slack_hosts);
+        if (v == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(v, "hooks.slack.com");
+    }
 
     if (vi->api_id.len) {
         for (i = 0; i < 2; i++) {
@@ -544,7 +615,7 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
     }
 
     if (vi->store.len == 0) {
-        len = sizeof("victorops/.db") - 1 + vi->name.len;
+        len = sizeof(NGX_HTTP_VICTOROPS_STORE_DIR "/.db") - 1 + vi->name.len;
 
         p = ngx_pnalloc(cf->pool, len + 1);
         if (p == NULL) {
@@ -552,7 +623,9 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
         }
 
         vi->store.data = p;
-        vi->store.len = ngx_sprintf(p, "victorops/%V.db%Z", &vi->name) - p - 1;
+        vi->store.len = ngx_sprintf(p, NGX_HTTP_VICTOROPS_STORE_DIR "/%V.db%Z",
+                                    &vi->name)
+                        - p - 1;
     }
 
     if (ngx_conf_full_name(cf->cycle, &vi->store, 0) != NGX_OK) {
@@ -702,6 +775,50 @@ invalid:
 }
 
 
+/* "slack_response_hosts a b c;": a list of words, once */
+
+static char *
+ngx_http_victorops_conf_words(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t     *value, *w;
+    ngx_uint_t     i;
+    ngx_array_t  **list;
+
+    list = (ngx_array_t **) (p + cmd->offset);
+
+    if (*list) {
+        return "is duplicate";
+    }
+
+    *list = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                             sizeof(ngx_str_t));
+    if (*list == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len == 0
+            || ngx_http_victorops_conf_header_safe(&value[i]) != NGX_OK)
+        {
+            return "has an invalid value";
+        }
+
+        w = ngx_array_push(*list);
+        if (w == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *w = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* "a,b,c" into its non-empty parts */
 
 static ngx_int_t
@@ -830,13 +947,15 @@ static char *
 ngx_http_victorops_conf_signing(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_victorops_integration_t  *vi = conf;
+    char  *p = conf;
 
-    ngx_str_t  *value, *s;
+    ngx_str_t     *value, *s;
+    ngx_array_t   *secrets;
 
     value = cf->args->elts;
+    secrets = *(ngx_array_t **) (p + cmd->offset);
 
-    s = ngx_array_push(vi->signing_secrets);
+    s = ngx_array_push(secrets);
     if (s == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -1129,7 +1248,35 @@ ngx_http_victorops_resolve_references(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        if (ngx_strcmp(ref[i].directive, "victorops_escalate") == 0) {
+        if (ngx_strcmp(ref[i].directive, "victorops_slack_command") == 0
+            && (vi->slack_secrets->nelts == 0 || vi->api_user.len == 0
+                || vi->api_id.len == 0))
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "victorops integration \"%V\" needs "
+                          "slack_signing_secret (or _file), api_id, api_key "
+                          "and api_user for \"%s\" in %s:%ui", &vi->name,
+                          ref[i].directive, ref[i].file, ref[i].line);
+            return NGX_ERROR;
+        }
+
+        if (ngx_strcmp(ref[i].directive, "victorops_import_teams") == 0
+            && (vi->admin_token.len == 0 || vi->api_id.len == 0))
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "victorops integration \"%V\" needs admin_token "
+                          "(or _file), api_id and api_key for \"%s\" in "
+                          "%s:%ui", &vi->name, ref[i].directive, ref[i].file,
+                          ref[i].line);
+            return NGX_ERROR;
+        }
+
+        if (ngx_strcmp(ref[i].directive, "victorops_slack_command") == 0
+            || ngx_strcmp(ref[i].directive, "victorops_import_teams") == 0)
+        {
+            /* checked above */
+
+        } else if (ngx_strcmp(ref[i].directive, "victorops_escalate") == 0) {
             if (vi->escalate_token.len == 0) {
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                               "victorops integration \"%V\" has no "

@@ -11,6 +11,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <curl/curl.h>
 
 #include "ngx_http_victorops_incident.h"
 
@@ -315,7 +316,7 @@ ngx_http_victorops_target_add(ngx_array_t *targets, ngx_str_t *type,
 }
 
 
-/* VictorOps pages escalation policies and users; slugs are short words */
+/* VictorOps pages escalation policies and users, named by short slugs */
 
 ngx_int_t
 ngx_http_victorops_target_valid(ngx_str_t *type, ngx_str_t *slug)
@@ -334,8 +335,13 @@ ngx_http_victorops_target_valid(ngx_str_t *type, ngx_str_t *slug)
         return NGX_DECLINED;
     }
 
+    /* letters, digits and "-_.@+": no separators, no URL syntax */
+
     for (p = slug->data; p < slug->data + slug->len; p++) {
-        if (*p <= 0x20 || *p == 0x7f || *p == ',' || *p == ':') {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+              || *p == '.' || *p == '@' || *p == '+'))
+        {
             return NGX_DECLINED;
         }
     }
@@ -422,6 +428,9 @@ ngx_http_victorops_escalation_body(ngx_pool_t *pool,
     }
 
     if (yajl_gen_array_close(g) != yajl_gen_status_ok
+        || (esc->reply_url.len
+            && ngx_http_victorops_gen_str(g, "reply_url", &esc->reply_url)
+               != NGX_OK)
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || ngx_http_victorops_gen_finish(g, pool, body) != NGX_OK)
     {
@@ -458,6 +467,7 @@ ngx_http_victorops_escalation_parse(ngx_pool_t *pool, ngx_str_t *body,
     (void) ngx_http_victorops_json_text(root, "url", &esc->url);
     (void) ngx_http_victorops_json_text(root, "summary", &esc->summary);
     (void) ngx_http_victorops_json_text(root, "details", &esc->details);
+    (void) ngx_http_victorops_json_text(root, "reply_url", &esc->reply_url);
 
     ngx_str_set(&name, "targets");
     v = ngx_http_victorops_json_lookup(root, &name);
@@ -1189,6 +1199,272 @@ ngx_http_victorops_parse_iso8601(ngx_str_t *s)
            + d - 719469;
 
     return (time_t) days * 86400 + hh * 3600 + mm * 60 + ss;
+}
+
+
+/*
+ * A Slack command's text: "help" (or nothing), "list", or a VictorOps
+ * team (or escalation policy) slug and an optional summary.
+ */
+
+ngx_uint_t
+ngx_http_victorops_slack_text(ngx_str_t *text, ngx_str_t *slug,
+    ngx_str_t *summary)
+{
+    u_char  *p, *end, *word;
+
+    p = text->data;
+    end = p + text->len;
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    word = p;
+
+    while (p < end && *p != ' ' && *p != '\t') {
+        p++;
+    }
+
+    slug->data = word;
+    slug->len = p - word;
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+
+    summary->data = p;
+    summary->len = end - p;
+
+    if (slug->len == 0
+        || (slug->len == 4 && ngx_strncasecmp(slug->data, (u_char *) "help", 4)
+                              == 0))
+    {
+        return NGX_HTTP_VICTOROPS_SLACK_HELP;
+    }
+
+    if (slug->len == 4 && summary->len == 0
+        && ngx_strncasecmp(slug->data, (u_char *) "list", 4) == 0)
+    {
+        return NGX_HTTP_VICTOROPS_SLACK_LIST;
+    }
+
+    return NGX_HTTP_VICTOROPS_SLACK_PAGE;
+}
+
+
+/*
+ * NGX_OK: "url" is http(s) to one of "hosts" ("host" or "host:port"),
+ * so that a response_url cannot point the module at internal hosts.
+ */
+
+ngx_int_t
+ngx_http_victorops_url_allowed(ngx_str_t *url, ngx_array_t *hosts)
+{
+    u_char      *z;
+    char        *scheme, *host, *port, *user;
+    size_t       hlen, plen;
+    CURLU       *u;
+    ngx_str_t   *h;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+
+    if (url->len == 0 || url->len > 2048 || hosts == NULL) {
+        return NGX_DECLINED;
+    }
+
+    z = ngx_alloc(url->len + 1, ngx_cycle->log);
+    if (z == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(z, url->data, url->len);
+    z[url->len] = '\0';
+
+    if (ngx_strlen(z) != url->len) {
+        ngx_free(z);
+        return NGX_DECLINED;
+    }
+
+    u = curl_url();
+    if (u == NULL) {
+        ngx_free(z);
+        return NGX_ERROR;
+    }
+
+    scheme = NULL;
+    host = NULL;
+    port = NULL;
+    user = NULL;
+    rc = NGX_DECLINED;
+
+    if (curl_url_set(u, CURLUPART_URL, (char *) z, 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK
+        || (ngx_strcmp(scheme, "https") != 0
+            && ngx_strcmp(scheme, "http") != 0)
+        || curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER)
+    {
+        goto done;
+    }
+
+    (void) curl_url_get(u, CURLUPART_PORT, &port, 0);
+
+    hlen = ngx_strlen(host);
+    plen = port ? ngx_strlen(port) : 0;
+    h = hosts->elts;
+
+    for (i = 0; i < hosts->nelts; i++) {
+
+        /* "host" allows any port, "host:port" that port only */
+
+        if (h[i].len == hlen
+            && ngx_strncasecmp(h[i].data, (u_char *) host, hlen) == 0)
+        {
+            rc = NGX_OK;
+            break;
+        }
+
+        if (port && h[i].len == hlen + 1 + plen
+            && ngx_strncasecmp(h[i].data, (u_char *) host, hlen) == 0
+            && h[i].data[hlen] == ':'
+            && ngx_strncmp(h[i].data + hlen + 1, port, plen) == 0)
+        {
+            rc = NGX_OK;
+            break;
+        }
+    }
+
+done:
+
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(user);
+    curl_url_cleanup(u);
+    ngx_free(z);
+
+    return rc;
+}
+
+
+/* {"response_type":TYPE,"text":...} */
+
+ngx_int_t
+ngx_http_victorops_slack_message(ngx_pool_t *pool, const char *type,
+    ngx_str_t *text, ngx_str_t *out)
+{
+    yajl_gen  g;
+
+    g = ngx_http_victorops_gen_create(pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "response_type") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, type) != NGX_OK
+        || ngx_http_victorops_gen_str(g, "text", text) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_finish(g, pool, out) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* GET /api-public/v1/team: a bare array of {"name","slug",...} */
+
+ngx_int_t
+ngx_http_victorops_vo_teams(ngx_pool_t *pool, ngx_str_t *resp,
+    ngx_array_t *teams)
+{
+    ngx_int_t                      rc;
+    ngx_http_victorops_json_t     *root, *v;
+    ngx_http_victorops_vo_team_t  *team;
+
+    rc = ngx_http_victorops_json_parse(pool, resp,
+                                       NGX_HTTP_VICTOROPS_RESP_DEPTH, &root);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (root->type != NGX_HTTP_VICTOROPS_JSON_ARRAY) {
+        return NGX_DECLINED;
+    }
+
+    for (v = root->child; v; v = v->next) {
+        team = ngx_array_push(teams);
+        if (team == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_victorops_json_text(v, "slug", &team->slug) != NGX_OK
+            || ngx_http_victorops_json_text(v, "name", &team->name) != NGX_OK)
+        {
+            teams->nelts--;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * POST /v1/teams and PUT /v1/teams/{id}, schemas "new_team" and
+ * "update_team": {"data":{"type":"groups","attributes":{"name",
+ * "description","victor_ops_id"}}}
+ */
+
+ngx_int_t
+ngx_http_victorops_rootly_team(ngx_pool_t *pool,
+    ngx_http_victorops_vo_team_t *team, ngx_str_t *body)
+{
+    yajl_gen   g;
+    ngx_str_t  description;
+
+    description.data = ngx_pnalloc(pool, sizeof("VictorOps team ")
+                                         + team->slug.len);
+    if (description.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    description.len = ngx_sprintf(description.data, "VictorOps team %V",
+                                  &team->slug)
+                      - description.data;
+
+    g = ngx_http_victorops_gen_create(pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "groups") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "name", &team->name) != NGX_OK
+        || ngx_http_victorops_gen_str(g, "description", &description)
+           != NGX_OK
+        || ngx_http_victorops_gen_str(g, "victor_ops_id", &team->slug)
+           != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_finish(g, pool, body) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

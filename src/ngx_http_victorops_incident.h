@@ -63,7 +63,23 @@ typedef struct {
     ngx_str_t                     details;
     ngx_array_t                   targets;      /* target_t */
     ngx_array_t                   teams;        /* ngx_str_t VictorOps team */
+    ngx_str_t                     reply_url;    /* Slack's response_url */
 } ngx_http_victorops_escalation_t;
+
+
+/* a Slack command's text: "help", "list", "<team or policy> [summary]" */
+
+#define NGX_HTTP_VICTOROPS_SLACK_HELP     0
+#define NGX_HTTP_VICTOROPS_SLACK_LIST     1
+#define NGX_HTTP_VICTOROPS_SLACK_PAGE     2
+
+
+/* a VictorOps team, as GET /api-public/v1/team lists it */
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_str_t                     slug;
+} ngx_http_victorops_vo_team_t;
 
 
 /* a VictorOps incident as GET /api-public/v1/incidents lists it */
@@ -136,6 +152,16 @@ ngx_int_t ngx_http_victorops_vo_oncall(ngx_pool_t *pool, ngx_str_t *resp,
 ngx_int_t ngx_http_victorops_vo_error(ngx_pool_t *pool, ngx_str_t *resp,
     ngx_str_t *reason);
 time_t ngx_http_victorops_parse_iso8601(ngx_str_t *s);
+
+ngx_uint_t ngx_http_victorops_slack_text(ngx_str_t *text, ngx_str_t *slug,
+    ngx_str_t *summary);
+ngx_int_t ngx_http_victorops_url_allowed(ngx_str_t *url, ngx_array_t *hosts);
+ngx_int_t ngx_http_victorops_slack_message(ngx_pool_t *pool,
+    const char *type, ngx_str_t *text, ngx_str_t *out);
+ngx_int_t ngx_http_victorops_vo_teams(ngx_pool_t *pool, ngx_str_t *resp,
+    ngx_array_t *teams);
+ngx_int_t ngx_http_victorops_rootly_team(ngx_pool_t *pool,
+    ngx_http_victorops_vo_team_t *team, ngx_str_t *body);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_INCIDENT_H_INCLUDED_ */

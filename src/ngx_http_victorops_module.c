@@ -71,6 +71,20 @@ static ngx_command_t  ngx_http_victorops_commands[] = {
       0,
       (void *) ngx_http_victorops_escalate_handler },
 
+    { ngx_string("victorops_slack_command"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_victorops_webhook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_victorops_slack_handler },
+
+    { ngx_string("victorops_import_teams"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_victorops_webhook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_victorops_import_handler },
+
     { ngx_string("victorops_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_victorops_status,

@@ -57,6 +57,9 @@ enum {
     NGX_HTTP_VICTOROPS_C_VO_RATE_LIMITED,
     NGX_HTTP_VICTOROPS_C_SYNC_RUNS,
     NGX_HTTP_VICTOROPS_C_SYNC_REPAIRS,
+    NGX_HTTP_VICTOROPS_C_SLACK_COMMANDS,
+    NGX_HTTP_VICTOROPS_C_SLACK_PAGED,
+    NGX_HTTP_VICTOROPS_C_SLACK_REFUSED,
     NGX_HTTP_VICTOROPS_C_N
 };
 
@@ -153,6 +156,12 @@ typedef struct {
     ngx_msec_t                    sync_interval;
     ngx_uint_t                    api_rate;           /* per second */
     ngx_str_t                     vo_auth[2];         /* X-VO-Api-* */
+
+    ngx_array_t                  *slack_secrets;      /* ngx_str_t */
+    ngx_msec_t                    slack_replay_window;
+    ngx_array_t                  *slack_hosts;        /* ngx_str_t */
+    ngx_array_t                  *slack_channels;     /* ngx_str_t */
+    ngx_array_t                  *slack_users;        /* ngx_str_t */
 
     ngx_uint_t                    alert_limit;        /* per minute */
     ngx_uint_t                    alert_limit_reject;
@@ -257,11 +266,12 @@ struct ngx_http_victorops_transfer_s {
 #define NGX_HTTP_VICTOROPS_JOB_RESOLVE    4   /* resolve VictorOps incidents */
 #define NGX_HTTP_VICTOROPS_JOB_NOTE       5   /* a Rootly timeline event */
 #define NGX_HTTP_VICTOROPS_JOB_ONCALL     6   /* who is on call, to Rootly */
+#define NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE 7   /* page a team from Slack */
+#define NGX_HTTP_VICTOROPS_JOB_SLACK_REPLY 8  /* to Slack's response_url */
 
 #define ngx_http_victorops_job_to_victorops(kind)                             \
-    ((kind) == NGX_HTTP_VICTOROPS_JOB_ESCALATE                                \
-     || (kind) == NGX_HTTP_VICTOROPS_JOB_RESOLVE                              \
-     || (kind) == NGX_HTTP_VICTOROPS_JOB_ONCALL)
+    ((kind) >= NGX_HTTP_VICTOROPS_JOB_ESCALATE                                \
+     && (kind) != NGX_HTTP_VICTOROPS_JOB_NOTE)
 
 
 /* what becomes of a claimed job */
@@ -487,6 +497,12 @@ ngx_int_t ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
 void ngx_http_victorops_sync_handler(ngx_event_t *ev);
 
 ngx_int_t ngx_http_victorops_escalate_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_victorops_slack_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_victorops_import_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_victorops_slack_signature(ngx_str_t *ts, ngx_str_t *sig,
+    ngx_str_t *body, ngx_array_t *secrets, time_t now, time_t window);
+ngx_int_t ngx_http_victorops_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
 ngx_int_t ngx_http_victorops_bearer(ngx_http_request_t *r, ngx_str_t *want);
 
 ngx_int_t ngx_http_victorops_status_handler(ngx_http_request_t *r);

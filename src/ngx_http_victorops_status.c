@@ -34,8 +34,6 @@ static ngx_int_t ngx_http_victorops_status_error_json(yajl_gen g,
     ngx_http_victorops_last_error_t *e);
 static ngx_int_t ngx_http_victorops_admin_action(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g);
-static ngx_int_t ngx_http_victorops_arg(ngx_http_request_t *r,
-    const char *name, ngx_str_t *value);
 static int64_t ngx_http_victorops_alert_available(
     ngx_http_victorops_integration_t *vi, int64_t now);
 static ngx_int_t ngx_http_victorops_status_error(ngx_http_request_t *r,
@@ -70,6 +68,9 @@ static ngx_http_victorops_metric_t  ngx_http_victorops_metrics[] = {
     { "victorops_rate_limited", NULL, NGX_HTTP_VICTOROPS_C_VO_RATE_LIMITED },
     { "sync", "runs", NGX_HTTP_VICTOROPS_C_SYNC_RUNS },
     { "sync", "repairs", NGX_HTTP_VICTOROPS_C_SYNC_REPAIRS },
+    { "slack", "commands", NGX_HTTP_VICTOROPS_C_SLACK_COMMANDS },
+    { "slack", "paged", NGX_HTTP_VICTOROPS_C_SLACK_PAGED },
+    { "slack", "refused", NGX_HTTP_VICTOROPS_C_SLACK_REFUSED },
     { NULL, NULL, 0 }
 };
 
@@ -744,7 +745,7 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
 
 /* a query argument, URL-decoded; NGX_DECLINED when absent or empty */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_victorops_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {

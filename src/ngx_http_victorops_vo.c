@@ -47,6 +47,7 @@ typedef struct {
 #define NGX_HTTP_VICTOROPS_S_REROUTE     3
 #define NGX_HTTP_VICTOROPS_S_RESOLVE     4
 #define NGX_HTTP_VICTOROPS_S_ONCALL      5
+#define NGX_HTTP_VICTOROPS_S_REPLY       6
 
 
 typedef struct {
@@ -103,6 +104,15 @@ static void ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t, ngx_int_t rc, int64_t until);
 static void ngx_http_victorops_vo_health(ngx_http_victorops_integration_t *vi,
     ngx_uint_t status, ngx_str_t *reason);
+static ngx_int_t ngx_http_victorops_vo_slack_reply(
+    ngx_http_victorops_vo_ctx_t *ctx);
+static void ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_vo_dead(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t, ngx_str_t *reason);
+static ngx_int_t ngx_http_victorops_vo_reply_job(
+    ngx_http_victorops_effects_t *fx, ngx_http_victorops_vo_ctx_t *ctx,
+    const char *type, ngx_str_t *text);
 
 
 ngx_int_t
@@ -250,6 +260,24 @@ ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job, int64_t now,
 
     case NGX_HTTP_VICTOROPS_JOB_RESOLVE:
         rc = ngx_http_victorops_vo_resolve(ctx, now, wait);
+        break;
+
+    case NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE:
+
+        /* like an escalation with nothing linked, and no Rootly incident */
+
+        if (ngx_http_victorops_vo_token(ctx->vi, now, wait) != NGX_OK) {
+            rc = NGX_BUSY;
+            break;
+        }
+
+        ctx->has_token = 1;
+        ctx->step = NGX_HTTP_VICTOROPS_S_TEAMS;
+        rc = ngx_http_victorops_vo_next(ctx);
+        break;
+
+    case NGX_HTTP_VICTOROPS_JOB_SLACK_REPLY:
+        rc = ngx_http_victorops_vo_slack_reply(ctx);
         break;
 
     default: /* NGX_HTTP_VICTOROPS_JOB_ONCALL */
@@ -547,9 +575,9 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
                           &ctx->job.id);
 
             ngx_str_set(&body, "no VictorOps target");
-            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DEAD);
-            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD, &body,
-                                         NULL);
+            ngx_http_victorops_vo_dead(ctx, NULL, &body);
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
+                                         NULL, NULL);
             return NGX_DONE;
         }
 
@@ -967,8 +995,47 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
         return;
     }
 
+    if (ctx->step == NGX_HTTP_VICTOROPS_S_REPLY) {
+        ngx_http_victorops_vo_replied(ctx, t);
+        return;
+    }
+
     until = now;
     rc = ngx_http_victorops_vo_answer(vi, t, now, &until);
+
+    if (rc == NGX_ERROR && t->status == 404
+        && ctx->step == NGX_HTTP_VICTOROPS_S_TEAMS)
+    {
+        slug = ((ngx_str_t *) ctx->esc.teams.elts)[ctx->team];
+
+        if (ctx->job.kind == NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE) {
+
+            /* not a team: an escalation policy, then */
+
+            ngx_str_set(&entity, "EscalationPolicy");
+
+            if (ngx_http_victorops_target_add(&ctx->targets, &entity, &slug)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+        } else {
+            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                          "victorops integration \"%V\": VictorOps team "
+                          "\"%V\" (victor_ops_id of a Rootly team) not "
+                          "found, not paged (job %V)", &vi->name, &slug,
+                          &ctx->job.id);
+        }
+
+        ctx->team++;
+
+        if (ngx_http_victorops_vo_next(ctx) == NGX_ERROR) {
+            goto failed;
+        }
+
+        return;
+    }
 
     if (rc != NGX_OK) {
         ngx_http_victorops_vo_failed(ctx, t, rc, until);
@@ -1089,7 +1156,7 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
                                           &entity, &reason)
             != NGX_OK)
         {
-            ngx_http_victorops_job_dead(&ctx->job, t, now, &reason);
+            ngx_http_victorops_vo_dead(ctx, t, &reason);
             ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
                                          NULL, NULL);
             break;
@@ -1197,7 +1264,7 @@ ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
         break;
 
     case NGX_ERROR:
-        ngx_http_victorops_job_dead(&ctx->job, t, now, &reason);
+        ngx_http_victorops_vo_dead(ctx, t, &reason);
         ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
                                      NULL, NULL);
         break;
@@ -1232,12 +1299,39 @@ ngx_http_victorops_vo_created_ok(ngx_http_victorops_vo_ctx_t *ctx,
                   &vi->name, &targets, &ctx->esc.id, number, how,
                   &ctx->job.id);
 
-    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_ESCALATED);
-
     fx = ngx_http_victorops_effects_create(ngx_cycle->log);
     if (fx == NULL) {
         goto failed;
     }
+
+    if (ctx->job.kind == NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE) {
+
+        /* the outcome goes back to Slack; there is no Rootly incident */
+
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SLACK_PAGED);
+
+        text.data = ngx_pnalloc(ctx->pool, targets.len + number->len
+                                           + ctx->esc.summary.len + 64);
+        if (text.data == NULL) {
+            goto failed;
+        }
+
+        text.len = ngx_sprintf(text.data,
+                               "Paged VictorOps %V: incident #%V (%V)",
+                               &targets, number, &ctx->esc.summary)
+                   - text.data;
+
+        if (ngx_http_victorops_vo_reply_job(fx, ctx, "in_channel", &text)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
+        return;
+    }
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_ESCALATED);
 
     link = ngx_array_push(&fx->links);
     if (link == NULL) {
@@ -1529,6 +1623,215 @@ ngx_http_victorops_vo_oncall_send(ngx_http_victorops_vo_ctx_t *ctx)
     ngx_destroy_pool(ctx->pool);
 
     return NGX_OK;
+}
+
+
+/*
+ * Given up: dead-lettered, and for a Slack page the error goes back to
+ * Slack, in the same transaction.
+ */
+
+static void
+ngx_http_victorops_vo_dead(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t, ngx_str_t *reason)
+{
+    int64_t                        now;
+    ngx_str_t                      text;
+    ngx_uint_t                     status;
+    ngx_http_victorops_effects_t  *fx;
+
+    now = ngx_http_victorops_now();
+
+    if (ctx->job.kind != NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE) {
+        if (t) {
+            ngx_http_victorops_job_dead(&ctx->job, t, now, reason);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": job %V dead-lettered: "
+                      "%V", &ctx->vi->name, &ctx->job.id, reason);
+
+        ngx_http_victorops_count(ctx->vi, NGX_HTTP_VICTOROPS_C_DEAD);
+        ngx_http_victorops_job_outcome(&ctx->job, NGX_HTTP_VICTOROPS_DEAD,
+                                       now, 0, reason, NULL);
+        return;
+    }
+
+    status = t ? (ngx_uint_t) t->status : 0;
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "victorops integration \"%V\": slack page of \"%V\" "
+                  "(job %V) failed: victorops answered %ui: \"%V\"",
+                  &ctx->vi->name, &ctx->job.incident, &ctx->job.id, status,
+                  reason);
+
+    ngx_http_victorops_count(ctx->vi, NGX_HTTP_VICTOROPS_C_DEAD);
+
+    fx = ngx_http_victorops_effects_create(ngx_cycle->log);
+
+    text.data = ngx_pnalloc(ctx->pool, reason->len + ctx->job.incident.len
+                                       + 64);
+
+    if (fx && text.data) {
+        text.len = ngx_sprintf(text.data,
+                               "Could not page %V in VictorOps: %V",
+                               &ctx->job.incident, reason)
+                   - text.data;
+
+        if (ngx_http_victorops_vo_reply_job(fx, ctx, "ephemeral", &text)
+            != NGX_OK)
+        {
+            ngx_destroy_pool(fx->pool);
+            fx = NULL;
+        }
+    }
+
+    ngx_http_victorops_job_outcome(&ctx->job, NGX_HTTP_VICTOROPS_DEAD, now,
+                                   status, reason, fx);
+}
+
+
+/* a job posting "text" to the Slack command's response_url */
+
+static ngx_int_t
+ngx_http_victorops_vo_reply_job(ngx_http_victorops_effects_t *fx,
+    ngx_http_victorops_vo_ctx_t *ctx, const char *type, ngx_str_t *text)
+{
+    ngx_str_t                         body;
+    ngx_http_victorops_escalation_t   esc;
+
+    if (ngx_http_victorops_escalation_init(ctx->pool, &esc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    esc.id = ctx->esc.id;
+    esc.summary = *text;
+    esc.details.data = (u_char *) type;
+    esc.details.len = ngx_strlen(type);
+    esc.reply_url = ctx->esc.reply_url;
+
+    if (ngx_http_victorops_escalation_body(ctx->pool, &esc, &body) != NGX_OK
+        || ngx_http_victorops_effects_job(fx, &ctx->job,
+                                          NGX_HTTP_VICTOROPS_JOB_SLACK_REPLY,
+                                          &body)
+           == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* POST the reply to response_url (Slack, not VictorOps: no api_rate) */
+
+static ngx_int_t
+ngx_http_victorops_vo_slack_reply(ngx_http_victorops_vo_ctx_t *ctx)
+{
+    ngx_str_t                       body, json = ngx_string(
+                                        "Content-Type: application/json");
+    const char                     *type;
+    ngx_http_victorops_transfer_t  *t;
+
+    if (ngx_http_victorops_url_allowed(&ctx->esc.reply_url,
+                                       ctx->vi->slack_hosts)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": slack reply (job %V) "
+                      "dropped: response_url not on slack_response_hosts",
+                      &ctx->vi->name, &ctx->job.id);
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
+                                     NULL);
+        return NGX_DONE;
+    }
+
+    type = (ctx->esc.details.len == sizeof("in_channel") - 1)
+           ? "in_channel" : "ephemeral";
+
+    if (ngx_http_victorops_slack_message(ctx->pool, type, &ctx->esc.summary,
+                                         &body)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    t = ngx_http_victorops_transfer_create(ngx_cycle->log);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->url.data = ngx_pnalloc(t->pool, ctx->esc.reply_url.len + 1);
+    t->body.data = ngx_pstrdup(t->pool, &body);
+
+    if (t->url.data == NULL || t->body.data == NULL
+        || ngx_http_victorops_transfer_header(t, &json) != NGX_OK)
+    {
+        ngx_destroy_pool(t->pool);
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(t->url.data, ctx->esc.reply_url.data,
+                ctx->esc.reply_url.len) = '\0';
+    t->url.len = ctx->esc.reply_url.len;
+    t->body.len = body.len;
+
+    ngx_str_set(&t->method, "POST");
+    t->timeout = ctx->vi->rootly_timeout;
+    t->owner = ctx->vi->vo;
+    t->peer = "slack";
+    t->what = "slack reply";
+
+    ctx->step = NGX_HTTP_VICTOROPS_S_REPLY;
+    ctx->has_token = 1;
+
+    return ngx_http_victorops_vo_call(ctx, t);
+}
+
+
+static void
+ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t)
+{
+    int64_t    now;
+    ngx_str_t  reason;
+
+    now = ngx_http_victorops_now();
+
+    if (t->code == CURLE_OK && t->status >= 200 && t->status < 300) {
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": slack reply (job %V) "
+                      "delivered", &ctx->vi->name, &ctx->job.id);
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
+                                     NULL);
+        return;
+    }
+
+    if (t->code != CURLE_OK) {
+        reason.data = (u_char *) (t->error[0] ? t->error
+                                              : curl_easy_strerror(t->code));
+        reason.len = ngx_strlen(reason.data);
+
+    } else {
+        reason.data = t->response.data;
+        reason.len = ngx_min(t->response.len, 100);
+    }
+
+    if (t->code != CURLE_OK || t->status == 429 || t->status >= 500) {
+        ngx_http_victorops_job_retry(&ctx->job, t, now, &reason);
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100,
+                                     NULL, NULL);
+        return;
+    }
+
+    /* 404, 410: Slack's response_url expired (30 minutes, 5 uses) */
+
+    ngx_http_victorops_job_dead(&ctx->job, t, now, &reason);
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100, NULL,
+                                 NULL);
 }
 
 

@@ -890,7 +890,7 @@ ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
 
     b->pos = body->data;
     b->last = body->data + body->len;
-    b->memory = 1;
+    b->memory = body->len ? 1 : 0;      /* empty: only the last_buf mark */
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 

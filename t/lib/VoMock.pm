@@ -49,8 +49,8 @@ sub start {
         croak 'VoMock->start: a victorops mock needs api_id and api_key'
             unless defined $opt{api_id} && defined $opt{api_key};
         push @args, '--api-id', $opt{api_id}, '--api-key', $opt{api_key};
-    } else {
-        croak "VoMock->start: unknown kind '$kind' (rootly or victorops)";
+    } elsif ($kind ne 'slack') {
+        croak "VoMock->start: unknown kind '$kind' (rootly, victorops or slack)";
     }
 
     make_path($LOG_DIR);

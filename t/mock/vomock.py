@@ -1204,6 +1204,49 @@ class VictorOpsApi(MockApi):
                     "incidents": list(self.incidents.values()), "nextIncidentNumber": self.next_number}
 
 
+class SlackApi(MockApi):
+    """Slack's response_url endpoints (hooks.slack.com/commands/...): a POST of a
+    JSON message {"text", "response_type"?} answers 200 "ok"; anything else the
+    way Slack does (400 invalid_payload, 404 for an unknown or expired URL)."""
+
+    kind = "slack"
+    error_type = "text/html"
+    fault_modes = tuple(m for m in FaultRule.MODES if m != "remaining0")
+
+    def reset(self):
+        self.messages = []
+
+    def error(self, status, title, detail=None):
+        return Reply.text(status, detail or title)
+
+    def rate_limited(self, rule):
+        return Reply(429, b"rate_limited", "text/plain", {"Retry-After": str(rule.retry_after or 1)})
+
+    def auth_failure(self, wrong):
+        return Reply.text(404, "no_text")
+
+    def dispatch(self, req):
+        if not req.path.startswith("/commands/"):
+            raise Abort(Reply.text(404, "no_service"))
+        if req.method != "POST":
+            raise Abort(Reply.text(405, "method_not_allowed"))
+        doc = req.json
+        if media_type(req.headers.get("content-type")) != JSON or not isinstance(doc, dict) \
+                or not isinstance(doc.get("text"), str) \
+                or doc.get("response_type", "ephemeral") not in ("ephemeral", "in_channel"):
+            raise Abort(Reply.text(400, "invalid_payload"))
+        with self.lock:
+            self.messages.append(doc)
+        return Reply.text(200, "ok")
+
+    def seed(self, data):
+        raise ValueError("the slack mock takes no seed")
+
+    def dump(self):
+        with self.lock:
+            return {"messages": list(self.messages)}
+
+
 # ---------------------------------------------------------------- HTTP server
 
 
@@ -1428,8 +1471,8 @@ class MockHTTPServer(ThreadingHTTPServer):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Mock Rootly / VictorOps API server (loopback only).")
-    parser.add_argument("--kind", required=True, choices=("rootly", "victorops"))
+    parser = argparse.ArgumentParser(description="Mock Rootly / VictorOps / Slack API server (loopback only).")
+    parser.add_argument("--kind", required=True, choices=("rootly", "victorops", "slack"))
     parser.add_argument("--listen", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port, 0 picks a free one (default)")
     parser.add_argument("--port-file", help="write the bound port here (atomically) once listening")
@@ -1453,7 +1496,7 @@ def parse_args(argv):
             parser.error("--kind rootly needs --token")
         if not os.path.isfile(args.openapi):
             parser.error("OpenAPI document not found: %s (use --openapi or VOMOCK_OPENAPI)" % args.openapi)
-    elif not (args.api_id and args.api_key):
+    elif args.kind == "victorops" and not (args.api_id and args.api_key):
         parser.error("--kind victorops needs --api-id and --api-key")
     return args
 
@@ -1469,6 +1512,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.kind == "rootly":
         api = RootlyApi(args.token, OpenApiSpec(args.openapi))
+    elif args.kind == "slack":
+        api = SlackApi()
     else:
         api = VictorOpsApi(args.api_id, args.api_key)
     log_mode = "quiet" if args.quiet else "simulator" if args.simulator else "stderr"

@@ -1,0 +1,745 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * The "victorops_import_teams" handler: POST (bearer admin_token) reads
+ * the VictorOps teams and creates or updates a Rootly team for each,
+ * with its victor_ops_id, which escalation and on-call responders then
+ * use.  Idempotent; one call at a time to each API, VictorOps within
+ * api_rate, Rootly's rate-limit pause honoured; "?dry_run=1" answers
+ * the plan without writing.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+#define NGX_HTTP_VICTOROPS_I_LIST        0
+#define NGX_HTTP_VICTOROPS_I_FIND        1
+#define NGX_HTTP_VICTOROPS_I_CREATE      2
+#define NGX_HTTP_VICTOROPS_I_UPDATE      3
+
+
+typedef struct {
+    ngx_str_t                          name;
+    ngx_str_t                          error;
+} ngx_http_victorops_import_failed_t;
+
+
+typedef struct {
+    ngx_pool_t                        *pool;
+    ngx_http_request_t                *request;   /* NULL: the client left */
+    ngx_http_victorops_integration_t  *vi;
+    ngx_pool_cleanup_t                *cln;
+    ngx_event_t                        wait;
+    ngx_connection_t                   dummy;
+    ngx_uint_t                         dry_run;
+    ngx_uint_t                         step;
+    ngx_uint_t                         next;
+    ngx_str_t                          rootly_id;
+    ngx_array_t                        teams;      /* vo_team_t */
+    ngx_array_t                        created;    /* ngx_str_t */
+    ngx_array_t                        updated;
+    ngx_array_t                        unchanged;
+    ngx_array_t                        failed;     /* import_failed_t */
+} ngx_http_victorops_import_t;
+
+
+static void ngx_http_victorops_import_step(ngx_event_t *ev);
+static ngx_int_t ngx_http_victorops_import_call(
+    ngx_http_victorops_import_t *ctx);
+static ngx_http_victorops_transfer_t *ngx_http_victorops_import_rootly(
+    ngx_http_victorops_import_t *ctx, const char *method, ngx_str_t *path,
+    ngx_str_t *body);
+static void ngx_http_victorops_import_answer(
+    ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_import_found(ngx_http_victorops_import_t *ctx,
+    ngx_http_victorops_transfer_t *t);
+static ngx_int_t ngx_http_victorops_import_push(ngx_pool_t *pool,
+    ngx_array_t *list, ngx_str_t *name);
+static void ngx_http_victorops_import_fail(ngx_http_victorops_import_t *ctx,
+    ngx_str_t *error);
+static void ngx_http_victorops_import_end(ngx_http_victorops_import_t *ctx,
+    ngx_uint_t status, const char *error);
+static ngx_int_t ngx_http_victorops_import_list(yajl_gen g, const char *key,
+    ngx_array_t *list);
+static void ngx_http_victorops_import_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_victorops_import_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                          rc;
+    ngx_str_t                          msg, arg;
+    ngx_pool_t                        *pool;
+    ngx_http_victorops_import_t       *ctx;
+    ngx_http_victorops_loc_conf_t     *vlcf;
+    ngx_http_victorops_integration_t  *vi;
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        return ngx_http_victorops_not_allowed(r, "POST");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_victorops_module);
+    vi = vlcf->integration;
+
+    if (ngx_http_victorops_bearer(r, &vi->admin_token) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": team import from %V "
+                      "unauthorized", &vi->name, &r->connection->addr_text);
+
+        ngx_str_set(&msg, "unauthorized");
+        return ngx_http_victorops_error(r, NGX_HTTP_UNAUTHORIZED, &msg);
+    }
+
+    pool = ngx_create_pool(4096, r->connection->log);
+    if (pool == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_pcalloc(pool, sizeof(ngx_http_victorops_import_t));
+    if (ctx == NULL
+        || ngx_array_init(&ctx->teams, pool, 16,
+                          sizeof(ngx_http_victorops_vo_team_t))
+           != NGX_OK
+        || ngx_array_init(&ctx->created, pool, 8, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&ctx->updated, pool, 8, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&ctx->unchanged, pool, 8, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&ctx->failed, pool, 2,
+                          sizeof(ngx_http_victorops_import_failed_t))
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (ctx->cln == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->pool = pool;
+    ctx->request = r;
+    ctx->vi = vi;
+    ctx->dry_run = (ngx_http_victorops_arg(r, "dry_run", &arg) == NGX_OK
+                    && !(arg.len == 1 && arg.data[0] == '0'));
+
+    ctx->cln->handler = ngx_http_victorops_import_cleanup;
+    ctx->cln->data = ctx;
+
+    ctx->dummy.fd = (ngx_socket_t) -1;
+    ctx->dummy.data = ctx;
+    ctx->wait.handler = ngx_http_victorops_import_step;
+    ctx->wait.data = &ctx->dummy;
+    ctx->wait.log = r->connection->log;
+    ctx->wait.cancelable = 1;
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "victorops integration \"%V\": team import%s started",
+                  &vi->name, ctx->dry_run ? " (dry run)" : "");
+
+    r->main->count++;
+
+    ngx_http_victorops_import_step(&ctx->wait);
+
+    return NGX_DONE;
+}
+
+
+/* the next call, when its API lets us make it */
+
+static void
+ngx_http_victorops_import_step(ngx_event_t *ev)
+{
+    int64_t                       now, wait;
+    ngx_connection_t             *c;
+    ngx_http_victorops_import_t  *ctx;
+
+    c = ev->data;
+    ctx = c->data;
+
+    if (ctx->request == NULL) {
+        ngx_destroy_pool(ctx->pool);
+        return;
+    }
+
+    now = ngx_http_victorops_now();
+
+    if (ctx->step == NGX_HTTP_VICTOROPS_I_LIST) {
+        if (ngx_http_victorops_vo_token(ctx->vi, now, &wait) != NGX_OK) {
+            ngx_add_timer(&ctx->wait, (ngx_msec_t) wait);
+            return;
+        }
+
+    } else if (ctx->vi->sh && ctx->vi->sh->rootly_paused_until > now) {
+        ngx_add_timer(&ctx->wait,
+                      (ngx_msec_t) (ctx->vi->sh->rootly_paused_until - now));
+        return;
+    }
+
+    if (ngx_http_victorops_import_call(ctx) != NGX_OK) {
+        ngx_http_victorops_import_end(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal error");
+    }
+}
+
+
+static ngx_int_t
+ngx_http_victorops_import_call(ngx_http_victorops_import_t *ctx)
+{
+    u_char                         *p;
+    ngx_str_t                       path, body;
+    ngx_http_victorops_vo_team_t   *team;
+    ngx_http_victorops_transfer_t  *t;
+
+    team = &((ngx_http_victorops_vo_team_t *) ctx->teams.elts)[ctx->next];
+
+    switch (ctx->step) {
+
+    case NGX_HTTP_VICTOROPS_I_LIST:
+        t = ngx_http_victorops_vo_transfer(ctx->vi, "GET",
+                                           "/api-public/v1/team", NULL,
+                                           NULL);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->what = "team list";
+        break;
+
+    case NGX_HTTP_VICTOROPS_I_FIND:
+        p = ngx_pnalloc(ctx->pool, sizeof("/v1/teams?filter%5Bname%5D=")
+                                   + 3 * team->name.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        path.data = p;
+        p = ngx_cpymem(p, "/v1/teams?filter%5Bname%5D=",
+                       sizeof("/v1/teams?filter%5Bname%5D=") - 1);
+        p = (u_char *) ngx_escape_uri(p, team->name.data, team->name.len,
+                                      NGX_ESCAPE_URI_COMPONENT);
+        path.len = p - path.data;
+
+        t = ngx_http_victorops_import_rootly(ctx, "GET", &path, NULL);
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_I_CREATE, NGX_HTTP_VICTOROPS_I_UPDATE */
+        if (ngx_http_victorops_rootly_team(ctx->pool, team, &body)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ctx->step == NGX_HTTP_VICTOROPS_I_CREATE) {
+            ngx_str_set(&path, "/v1/teams");
+            t = ngx_http_victorops_import_rootly(ctx, "POST", &path, &body);
+            break;
+        }
+
+        p = ngx_pnalloc(ctx->pool, sizeof("/v1/teams/")
+                                   + 3 * ctx->rootly_id.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        path.data = p;
+        p = ngx_cpymem(p, "/v1/teams/", sizeof("/v1/teams/") - 1);
+        p = (u_char *) ngx_escape_uri(p, ctx->rootly_id.data,
+                                      ctx->rootly_id.len,
+                                      NGX_ESCAPE_URI_COMPONENT);
+        path.len = p - path.data;
+
+        t = ngx_http_victorops_import_rootly(ctx, "PUT", &path, &body);
+        break;
+    }
+
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->handler = ngx_http_victorops_import_answer;
+    t->data = ctx;
+
+    if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
+        ngx_destroy_pool(t->pool);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_victorops_transfer_t *
+ngx_http_victorops_import_rootly(ngx_http_victorops_import_t *ctx,
+    const char *method, ngx_str_t *path, ngx_str_t *body)
+{
+    u_char                            *p;
+    ngx_str_t                          jsonapi = ngx_string(
+                                      "Content-Type: application/vnd.api+json");
+    ngx_str_t                          accept = ngx_string(
+                                      "Accept: application/vnd.api+json");
+    ngx_http_victorops_transfer_t     *t;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->vi;
+
+    t = ngx_http_victorops_transfer_create(ngx_cycle->log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(t->pool, vi->rootly_url.len + path->len + 1);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    t->url.data = p;
+    p = ngx_cpymem(p, vi->rootly_url.data, vi->rootly_url.len);
+    p = ngx_cpymem(p, path->data, path->len);
+    *p = '\0';
+    t->url.len = p - t->url.data;
+
+    t->method.data = (u_char *) method;
+    t->method.len = ngx_strlen(method);
+
+    if (body) {
+        t->body.data = ngx_pstrdup(t->pool, body);
+        if (t->body.data == NULL) {
+            goto failed;
+        }
+
+        t->body.len = body->len;
+    }
+
+    if (ngx_http_victorops_transfer_header(t, &vi->rootly_auth) != NGX_OK
+        || ngx_http_victorops_transfer_header(t, &accept) != NGX_OK
+        || (body && ngx_http_victorops_transfer_header(t, &jsonapi)
+                    != NGX_OK))
+    {
+        goto failed;
+    }
+
+    t->timeout = vi->rootly_timeout;
+    t->owner = vi->vo;
+    t->what = "team import";
+
+    return t;
+
+failed:
+
+    ngx_destroy_pool(t->pool);
+    return NULL;
+}
+
+
+static void
+ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
+{
+    int64_t                        now, until;
+    ngx_str_t                      rid, id, reason;
+    ngx_http_victorops_import_t   *ctx;
+    ngx_http_victorops_vo_team_t  *team;
+
+    ctx = t->data;
+
+    if (ctx->request == NULL) {
+        ngx_destroy_pool(ctx->pool);
+        return;
+    }
+
+    if (t->code == CURLE_ABORTED_BY_CALLBACK) {
+        ngx_http_victorops_import_end(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "nginx is shutting down");
+        return;
+    }
+
+    now = ngx_http_victorops_now();
+
+    if (ctx->step == NGX_HTTP_VICTOROPS_I_LIST) {
+        if (ngx_http_victorops_vo_answer(ctx->vi, t, now, &until) != NGX_OK
+            || ngx_http_victorops_vo_teams(ctx->pool, &t->response,
+                                           &ctx->teams)
+               != NGX_OK)
+        {
+            ngx_http_victorops_import_end(ctx, NGX_HTTP_BAD_GATEWAY,
+                                  "VictorOps teams could not be read: see "
+                                  "victorops.last_error in the status");
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": team import: %ui "
+                      "VictorOps teams", &ctx->vi->name, ctx->teams.nelts);
+
+        if (ctx->teams.nelts == 0) {
+            ngx_http_victorops_import_end(ctx, NGX_HTTP_OK, NULL);
+            return;
+        }
+
+        ctx->step = NGX_HTTP_VICTOROPS_I_FIND;
+        ngx_http_victorops_import_step(&ctx->wait);
+        return;
+    }
+
+    team = &((ngx_http_victorops_vo_team_t *) ctx->teams.elts)[ctx->next];
+
+    /* Rootly: a rate limit means the same call again, later */
+
+    if (t->code == CURLE_OK && t->status == 429) {
+        until = t->retry_after ? now + (int64_t) t->retry_after * 1000
+                : t->ratelimit_reset
+                  ? (int64_t) (t->ratelimit_reset + 1) * 1000
+                  : now + 60000;
+
+        if (ctx->vi->sh) {
+            ngx_shmtx_lock(&ctx->vi->shpool->mutex);
+            if (until > ctx->vi->sh->rootly_paused_until) {
+                ctx->vi->sh->rootly_paused_until = until;
+            }
+            ngx_shmtx_unlock(&ctx->vi->shpool->mutex);
+        }
+
+        ngx_add_timer(&ctx->wait, (ngx_msec_t) (until - now));
+        return;
+    }
+
+    if (t->code != CURLE_OK || t->status < 200 || t->status >= 300) {
+        if (t->code != CURLE_OK) {
+            reason.data = (u_char *) (t->error[0]
+                                      ? t->error
+                                      : curl_easy_strerror(t->code));
+            reason.len = ngx_strlen(reason.data);
+
+        } else {
+            ngx_http_victorops_job_response(t, &rid, &id);
+
+            reason.data = ngx_pnalloc(t->pool, id.len + 64);
+            if (reason.data == NULL) {
+                ngx_str_set(&reason, "rootly refused it");
+
+            } else {
+                reason.len = ngx_sprintf(reason.data,
+                                         "rootly answered %l%s%V", t->status,
+                                         id.len ? ": " : "", &id)
+                             - reason.data;
+            }
+        }
+
+        ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                      "victorops integration \"%V\": team import: Rootly "
+                      "team \"%V\" failed: %V", &ctx->vi->name, &team->name,
+                      &reason);
+
+        ngx_http_victorops_import_fail(ctx, &reason);
+        return;
+    }
+
+    switch (ctx->step) {
+
+    case NGX_HTTP_VICTOROPS_I_FIND:
+        ngx_http_victorops_import_found(ctx, t);
+        return;
+
+    case NGX_HTTP_VICTOROPS_I_CREATE:
+        (void) ngx_http_victorops_import_push(ctx->pool, &ctx->created,
+                                              &team->name);
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_I_UPDATE */
+        (void) ngx_http_victorops_import_push(ctx->pool, &ctx->updated,
+                                              &team->name);
+        break;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                  "victorops integration \"%V\": team import: Rootly team "
+                  "\"%V\" %s with victor_ops_id \"%V\"", &ctx->vi->name,
+                  &team->name,
+                  ctx->step == NGX_HTTP_VICTOROPS_I_CREATE ? "created"
+                                                           : "updated",
+                  &team->slug);
+
+    ngx_http_victorops_import_fail(ctx, NULL);
+}
+
+
+/* GET /v1/teams?filter[name]=: create, update or leave it */
+
+static void
+ngx_http_victorops_import_found(ngx_http_victorops_import_t *ctx,
+    ngx_http_victorops_transfer_t *t)
+{
+    ngx_str_t                      name, vo_id, description, s;
+    ngx_http_victorops_json_t     *root, *v;
+    ngx_http_victorops_vo_team_t  *team;
+
+    team = &((ngx_http_victorops_vo_team_t *) ctx->teams.elts)[ctx->next];
+
+    if (ngx_http_victorops_json_parse(t->pool, &t->response, 16, &root)
+        != NGX_OK)
+    {
+        ngx_str_set(&s, "unreadable answer to GET /v1/teams");
+        ngx_http_victorops_import_fail(ctx, &s);
+        return;
+    }
+
+    ngx_str_set(&s, "data");
+    v = ngx_http_victorops_json_lookup(root, &s);
+
+    ngx_str_null(&ctx->rootly_id);
+
+    for (v = (v && v->type == NGX_HTTP_VICTOROPS_JSON_ARRAY) ? v->child
+                                                            : NULL;
+         v;
+         v = v->next)
+    {
+        if (ngx_http_victorops_json_text(v, "attributes.name", &name)
+            != NGX_OK
+            || name.len != team->name.len
+            || ngx_strncasecmp(name.data, team->name.data, name.len) != 0
+            || ngx_http_victorops_json_text(v, "id", &s) != NGX_OK)
+        {
+            continue;
+        }
+
+        ctx->rootly_id.data = ngx_pstrdup(ctx->pool, &s);
+        ctx->rootly_id.len = s.len;
+
+        (void) ngx_http_victorops_json_text(v, "attributes.victor_ops_id",
+                                            &vo_id);
+        (void) ngx_http_victorops_json_text(v, "attributes.description",
+                                            &description);
+
+        if (vo_id.len == team->slug.len
+            && ngx_strncmp(vo_id.data, team->slug.data, vo_id.len) == 0
+            && description.len == sizeof("VictorOps team ") - 1
+                                  + team->slug.len
+            && ngx_strncmp(description.data, "VictorOps team ",
+                           sizeof("VictorOps team ") - 1) == 0)
+        {
+            (void) ngx_http_victorops_import_push(ctx->pool, &ctx->unchanged,
+                                                  &team->name);
+            ngx_http_victorops_import_fail(ctx, NULL);
+            return;
+        }
+
+        break;
+    }
+
+    ctx->step = ctx->rootly_id.len ? NGX_HTTP_VICTOROPS_I_UPDATE
+                                   : NGX_HTTP_VICTOROPS_I_CREATE;
+
+    if (ctx->dry_run) {
+        (void) ngx_http_victorops_import_push(ctx->pool,
+                              ctx->step == NGX_HTTP_VICTOROPS_I_CREATE
+                              ? &ctx->created : &ctx->updated, &team->name);
+        ngx_http_victorops_import_fail(ctx, NULL);
+        return;
+    }
+
+    ngx_http_victorops_import_step(&ctx->wait);
+}
+
+
+/* the team is done ("error": failed), on to the next or the answer */
+
+static void
+ngx_http_victorops_import_fail(ngx_http_victorops_import_t *ctx,
+    ngx_str_t *error)
+{
+    ngx_http_victorops_vo_team_t       *team;
+    ngx_http_victorops_import_failed_t *f;
+
+    team = &((ngx_http_victorops_vo_team_t *) ctx->teams.elts)[ctx->next];
+
+    if (error) {
+        f = ngx_array_push(&ctx->failed);
+        if (f) {
+            f->name = team->name;
+            f->error.data = ngx_pstrdup(ctx->pool, error);
+            f->error.len = f->error.data ? error->len : 0;
+        }
+    }
+
+    if (++ctx->next == ctx->teams.nelts) {
+        ngx_http_victorops_import_end(ctx, NGX_HTTP_OK, NULL);
+        return;
+    }
+
+    ctx->step = NGX_HTTP_VICTOROPS_I_FIND;
+    ngx_http_victorops_import_step(&ctx->wait);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_import_push(ngx_pool_t *pool, ngx_array_t *list,
+    ngx_str_t *name)
+{
+    ngx_str_t  *s;
+
+    s = ngx_array_push(list);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = *name;
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"dry_run":false,"created":[...],"updated":[...],"unchanged":[...],
+ *  "failed":[{"name","error"}]}, or {"error":...}
+ */
+
+static void
+ngx_http_victorops_import_end(ngx_http_victorops_import_t *ctx,
+    ngx_uint_t status, const char *error)
+{
+    yajl_gen                             g;
+    ngx_str_t                            body;
+    ngx_uint_t                           i;
+    ngx_http_request_t                  *r;
+    ngx_http_victorops_import_failed_t  *f;
+
+    r = ctx->request;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    ctx->cln->handler = NULL;
+
+    g = ngx_http_victorops_gen_create(r->pool);
+
+    if (g == NULL || yajl_gen_map_open(g) != yajl_gen_status_ok) {
+        goto failed;
+    }
+
+    if (error) {
+        if (ngx_http_victorops_gen_cstr(g, "error") != NGX_OK
+            || ngx_http_victorops_gen_cstr(g, error) != NGX_OK)
+        {
+            goto failed;
+        }
+
+    } else {
+        if (ngx_http_victorops_gen_cstr(g, "dry_run") != NGX_OK
+            || yajl_gen_bool(g, ctx->dry_run) != yajl_gen_status_ok
+            || ngx_http_victorops_import_list(g, "created", &ctx->created)
+               != NGX_OK
+            || ngx_http_victorops_import_list(g, "updated", &ctx->updated)
+               != NGX_OK
+            || ngx_http_victorops_import_list(g, "unchanged",
+                                              &ctx->unchanged)
+               != NGX_OK
+            || ngx_http_victorops_gen_cstr(g, "failed") != NGX_OK
+            || yajl_gen_array_open(g) != yajl_gen_status_ok)
+        {
+            goto failed;
+        }
+
+        f = ctx->failed.elts;
+
+        for (i = 0; i < ctx->failed.nelts; i++) {
+            if (yajl_gen_map_open(g) != yajl_gen_status_ok
+                || ngx_http_victorops_gen_str(g, "name", &f[i].name)
+                   != NGX_OK
+                || ngx_http_victorops_gen_str(g, "error", &f[i].error)
+                   != NGX_OK
+                || yajl_gen_map_close(g) != yajl_gen_status_ok)
+            {
+                goto failed;
+            }
+        }
+
+        if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
+            goto failed;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "victorops integration \"%V\": team import%s: %ui "
+                      "created, %ui updated, %ui unchanged, %ui failed",
+                      &ctx->vi->name, ctx->dry_run ? " (dry run)" : "",
+                      ctx->created.nelts, ctx->updated.nelts,
+                      ctx->unchanged.nelts, ctx->failed.nelts);
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_finish(g, r->pool, &body) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    body.len++;
+
+    ngx_destroy_pool(ctx->pool);
+
+    ngx_http_finalize_request(r, ngx_http_victorops_send(r, status,
+                                                         "application/json",
+                                                         &body));
+    return;
+
+failed:
+
+    ngx_destroy_pool(ctx->pool);
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_import_list(yajl_gen g, const char *key,
+    ngx_array_t *list)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    if (ngx_http_victorops_gen_cstr(g, key) != NGX_OK
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    s = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (yajl_gen_string(g, s[i].data, s[i].len) != yajl_gen_status_ok) {
+            return NGX_ERROR;
+        }
+    }
+
+    return (yajl_gen_array_close(g) == yajl_gen_status_ok) ? NGX_OK
+                                                           : NGX_ERROR;
+}
+
+
+/* the client went away: the call in flight finishes without it */
+
+static void
+ngx_http_victorops_import_cleanup(void *data)
+{
+    ngx_http_victorops_import_t  *ctx = data;
+
+    ctx->request = NULL;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+        ngx_destroy_pool(ctx->pool);
+    }
+}

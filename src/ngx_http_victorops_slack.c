@@ -1,0 +1,672 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * The "victorops_slack_command" content handler: a Slack slash command
+ * ("/page payments checkout is down") that pages a VictorOps team.
+ * Requests are verified with X-Slack-Signature; every answer is a 200
+ * with an ephemeral message within Slack's 3 s (errors too); the page
+ * itself is a durable job whose outcome (the incident number, or the
+ * error) is posted to the command's response_url, which must be on one
+ * of slack_response_hosts.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+#define NGX_HTTP_VICTOROPS_SLACK_WAIT    2000
+#define NGX_HTTP_VICTOROPS_SLACK_MAX     300
+
+
+typedef struct {
+    ngx_pool_t                        *pool;
+    ngx_http_request_t                *request;   /* NULL: the client left */
+    ngx_http_victorops_integration_t  *vi;
+    ngx_pool_cleanup_t                *cln;
+    ngx_event_t                        wait;
+    ngx_connection_t                   dummy;
+    ngx_str_t                          command;
+} ngx_http_victorops_slack_list_t;
+
+
+static void ngx_http_victorops_slack_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_slack_process(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi);
+static ngx_int_t ngx_http_victorops_slack_page(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form,
+    ngx_str_t *slug, ngx_str_t *summary);
+static void ngx_http_victorops_slack_queued(ngx_http_request_t *r,
+    ngx_int_t rc, void *data, ngx_str_t *job);
+static ngx_int_t ngx_http_victorops_slack_list(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *command);
+static void ngx_http_victorops_slack_list_start(ngx_event_t *ev);
+static void ngx_http_victorops_slack_list_done(
+    ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_slack_list_end(
+    ngx_http_victorops_slack_list_t *ctx, ngx_str_t *text);
+static void ngx_http_victorops_slack_list_cleanup(void *data);
+static ngx_int_t ngx_http_victorops_slack_refuse(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, const char *why, ngx_str_t *who);
+static ngx_int_t ngx_http_victorops_slack_reject(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, const char *why);
+static ngx_int_t ngx_http_victorops_slack_reply(ngx_http_request_t *r,
+    ngx_str_t *text);
+static ngx_int_t ngx_http_victorops_slack_creply(ngx_http_request_t *r,
+    const char *text);
+static ngx_int_t ngx_http_victorops_slack_member(ngx_array_t *list,
+    ngx_str_t *value);
+
+
+ngx_int_t
+ngx_http_victorops_slack_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        return ngx_http_victorops_not_allowed(r, "POST");
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_victorops_slack_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_victorops_slack_body(ngx_http_request_t *r)
+{
+    ngx_int_t                       rc;
+    ngx_http_victorops_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_victorops_module);
+
+    rc = ngx_http_victorops_slack_process(r, vlcf->integration);
+
+    /* NGX_DONE: the answer comes with the commit or the VictorOps call */
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_victorops_slack_process(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   body, name, slug, summary, value, command;
+    ngx_table_elt_t            *ts, *sig;
+    ngx_http_victorops_json_t  *form;
+
+    if (ngx_http_victorops_body(r, &body) != NGX_OK) {
+        return ngx_http_victorops_slack_creply(r,
+                                "Sorry, the command could not be read.");
+    }
+
+    /* the signature first: nothing of an unsigned body is looked at */
+
+    ngx_str_set(&name, "X-Slack-Request-Timestamp");
+    ts = ngx_http_victorops_header(r, &name, NULL);
+
+    ngx_str_set(&name, "X-Slack-Signature");
+    sig = ngx_http_victorops_header(r, &name, NULL);
+
+    if (ts == NULL || sig == NULL) {
+        return ngx_http_victorops_slack_reject(r, vi,
+                         "no X-Slack-Signature or X-Slack-Request-Timestamp");
+    }
+
+    rc = ngx_http_victorops_slack_signature(&ts->value, &sig->value, &body,
+                                            vi->slack_secrets, ngx_time(),
+                                            (time_t) (vi->slack_replay_window
+                                                      / 1000));
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_ABORT:
+        return ngx_http_victorops_slack_reject(r, vi,
+                                  "timestamp outside the replay window");
+
+    case NGX_DECLINED:
+        return ngx_http_victorops_slack_reject(r, vi, "bad signature");
+
+    default:
+        return ngx_http_victorops_slack_creply(r,
+                                "Sorry, the command could not be checked.");
+    }
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SLACK_COMMANDS);
+
+    if (ngx_http_victorops_form_parse(r->pool, body.data, body.len, &form)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": slack command: not a "
+                      "form", &vi->name);
+
+        return ngx_http_victorops_slack_creply(r,
+                                "Sorry, the command could not be read.");
+    }
+
+    /* Slack checking the certificate */
+
+    if (ngx_http_victorops_json_text(form, "ssl_check", &value) == NGX_OK
+        && value.len == 1 && value.data[0] == '1')
+    {
+        ngx_str_null(&value);
+        return ngx_http_victorops_send(r, NGX_HTTP_OK, "text/plain", &value);
+    }
+
+    (void) ngx_http_victorops_json_text(form, "channel_id", &value);
+
+    if (vi->slack_channels
+        && !ngx_http_victorops_slack_member(vi->slack_channels, &value))
+    {
+        return ngx_http_victorops_slack_refuse(r, vi,
+                          "This command is not allowed in this channel.",
+                          &value);
+    }
+
+    (void) ngx_http_victorops_json_text(form, "user_id", &value);
+
+    if (vi->slack_users
+        && !ngx_http_victorops_slack_member(vi->slack_users, &value))
+    {
+        return ngx_http_victorops_slack_refuse(r, vi,
+                          "You are not allowed to page with this command.",
+                          &value);
+    }
+
+    if (ngx_http_victorops_json_text(form, "command", &command) != NGX_OK) {
+        ngx_str_set(&command, "/page");
+    }
+
+    (void) ngx_http_victorops_json_text(form, "text", &value);
+
+    switch (ngx_http_victorops_slack_text(&value, &slug, &summary)) {
+
+    case NGX_HTTP_VICTOROPS_SLACK_LIST:
+        return ngx_http_victorops_slack_list(r, vi, &command);
+
+    case NGX_HTTP_VICTOROPS_SLACK_PAGE:
+        return ngx_http_victorops_slack_page(r, vi, form, &slug, &summary);
+
+    default: /* NGX_HTTP_VICTOROPS_SLACK_HELP */
+        value.data = ngx_pnalloc(r->pool, 3 * command.len + 256);
+        if (value.data == NULL) {
+            return ngx_http_victorops_slack_creply(r, "Sorry.");
+        }
+
+        value.len = ngx_sprintf(value.data,
+                        "Page a VictorOps team: `%V <team or policy> "
+                        "[summary]`, for example `%V team-payments checkout "
+                        "is down`. `%V list` shows the teams.",
+                        &command, &command, &command)
+                    - value.data;
+
+        return ngx_http_victorops_slack_reply(r, &value);
+    }
+}
+
+
+/* a page: a durable job; the outcome goes to response_url */
+
+static ngx_int_t
+ngx_http_victorops_slack_page(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form,
+    ngx_str_t *slug, ngx_str_t *summary)
+{
+    u_char                           *p;
+    ngx_str_t                         user, user_id, channel, url, type, *s;
+    ngx_http_victorops_job_t          job;
+    ngx_http_victorops_escalation_t   esc;
+
+    (void) ngx_http_victorops_json_text(form, "user_name", &user);
+    (void) ngx_http_victorops_json_text(form, "user_id", &user_id);
+    (void) ngx_http_victorops_json_text(form, "channel_id", &channel);
+    (void) ngx_http_victorops_json_text(form, "response_url", &url);
+
+    switch (ngx_http_victorops_url_allowed(&url, vi->slack_hosts)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "victorops integration \"%V\": slack command from %V "
+                      "refused: response_url not on slack_response_hosts",
+                      &vi->name, &r->connection->addr_text);
+
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SLACK_REFUSED);
+
+        return ngx_http_victorops_slack_creply(r,
+                   "Sorry, this command's response_url is not on an "
+                   "allowed host; nothing was paged.");
+
+    default:
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    ngx_str_set(&type, "EscalationPolicy");
+
+    if (ngx_http_victorops_target_valid(&type, slug) != NGX_OK
+        || summary->len > NGX_HTTP_VICTOROPS_SLACK_MAX)
+    {
+        return ngx_http_victorops_slack_creply(r,
+                   "Sorry, that is not a team or policy slug (or the "
+                   "summary is too long). Try `list`.");
+    }
+
+    if (ngx_http_victorops_escalation_init(r->pool, &esc) != NGX_OK) {
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    p = ngx_pnalloc(r->pool, 512 + user.len + user_id.len + channel.len
+                             + slug->len);
+    if (p == NULL) {
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    esc.id.data = p;
+    p = ngx_sprintf(p, "slack:%V", &user_id);
+    esc.id.len = p - esc.id.data;
+
+    if (summary->len) {
+        esc.summary = *summary;
+
+    } else {
+        esc.summary.data = p;
+        p = ngx_sprintf(p, "Paged from Slack by %V", &user);
+        esc.summary.len = p - esc.summary.data;
+    }
+
+    esc.details.data = p;
+    p = ngx_sprintf(p, "Paged from Slack by %V (%V) in channel %V",
+                    &user, &user_id, &channel);
+    esc.details.len = p - esc.details.data;
+
+    esc.reply_url = url;
+
+    s = ngx_array_push(&esc.teams);
+    if (s == NULL) {
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    *s = *slug;
+
+    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+
+    job.integration = vi;
+    job.kind = NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE;
+    job.incident = *slug;
+
+    if (ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK
+        || ngx_http_victorops_escalation_body(r->pool, &esc, &job.body)
+           != NGX_OK)
+    {
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    job.key.data = ngx_pnalloc(r->pool, sizeof("slack:") - 1 + job.id.len);
+    if (job.key.data == NULL) {
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    job.key.len = ngx_sprintf(job.key.data, "slack:%V", &job.id)
+                  - job.key.data;
+
+    s = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (s == NULL) {
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    *s = *slug;
+
+    if (ngx_http_victorops_queue_accept_job(r, &job, NULL,
+                                            ngx_http_victorops_slack_queued,
+                                            s)
+        != NGX_OK)
+    {
+        return ngx_http_victorops_slack_creply(r,
+                   "Sorry, the page could not be queued; nothing was sent. "
+                   "Try again.");
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_victorops_slack_queued(ngx_http_request_t *r, ngx_int_t rc,
+    void *data, ngx_str_t *job)
+{
+    ngx_str_t  *slug = data;
+
+    ngx_str_t                       text;
+    ngx_http_victorops_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_victorops_module);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r,
+                  ngx_http_victorops_slack_creply(r,
+                      "Sorry, the page could not be queued; nothing was "
+                      "sent. Try again."));
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "victorops integration \"%V\": slack page of \"%V\" "
+                  "accepted (job %V)", &vlcf->integration->name, slug, job);
+
+    text.data = ngx_pnalloc(r->pool, slug->len + job->len + 128);
+    if (text.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    text.len = ngx_sprintf(text.data,
+                           "Paging %V in VictorOps (job %V); the incident "
+                           "number follows here.", slug, job)
+               - text.data;
+
+    ngx_http_finalize_request(r, ngx_http_victorops_slack_reply(r, &text));
+}
+
+
+/* "list": VictorOps teams, read now (the answer waits, within 3 s) */
+
+static ngx_int_t
+ngx_http_victorops_slack_list(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *command)
+{
+    ngx_pool_t                       *pool;
+    ngx_http_victorops_slack_list_t  *ctx;
+
+    pool = ngx_create_pool(1024, r->connection->log);
+    if (pool == NULL) {
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    ctx = ngx_pcalloc(pool, sizeof(ngx_http_victorops_slack_list_t));
+    if (ctx == NULL) {
+        ngx_destroy_pool(pool);
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    ctx->cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (ctx->cln == NULL) {
+        ngx_destroy_pool(pool);
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
+    ctx->pool = pool;
+    ctx->request = r;
+    ctx->vi = vi;
+    ctx->command = *command;
+
+    ctx->cln->handler = ngx_http_victorops_slack_list_cleanup;
+    ctx->cln->data = ctx;
+
+    ctx->dummy.fd = (ngx_socket_t) -1;
+    ctx->dummy.data = ctx;
+    ctx->wait.handler = ngx_http_victorops_slack_list_start;
+    ctx->wait.data = &ctx->dummy;
+    ctx->wait.log = r->connection->log;
+    ctx->wait.cancelable = 1;
+
+    ngx_http_victorops_slack_list_start(&ctx->wait);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_victorops_slack_list_start(ngx_event_t *ev)
+{
+    int64_t                           wait;
+    ngx_str_t                         text;
+    ngx_connection_t                 *c;
+    ngx_http_victorops_transfer_t    *t;
+    ngx_http_victorops_slack_list_t  *ctx;
+
+    c = ev->data;
+    ctx = c->data;
+
+    if (ctx->request == NULL) {
+        ngx_destroy_pool(ctx->pool);
+        return;
+    }
+
+    if (ngx_http_victorops_vo_token(ctx->vi, ngx_http_victorops_now(), &wait)
+        != NGX_OK)
+    {
+        if (wait < NGX_HTTP_VICTOROPS_SLACK_WAIT) {
+            ngx_add_timer(&ctx->wait, (ngx_msec_t) wait);
+            return;
+        }
+
+        ngx_str_set(&text, "VictorOps is busy (rate limited), try again in "
+                           "a minute.");
+        ngx_http_victorops_slack_list_end(ctx, &text);
+        return;
+    }
+
+    t = ngx_http_victorops_vo_transfer(ctx->vi, "GET", "/api-public/v1/team",
+                                       NULL, NULL);
+    if (t == NULL) {
+        ngx_str_set(&text, "Sorry.");
+        ngx_http_victorops_slack_list_end(ctx, &text);
+        return;
+    }
+
+    t->what = "team list";
+    t->handler = ngx_http_victorops_slack_list_done;
+    t->data = ctx;
+    t->timeout = ngx_min(t->timeout, 2500);
+
+    if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
+        ngx_destroy_pool(t->pool);
+        ngx_str_set(&text, "Sorry.");
+        ngx_http_victorops_slack_list_end(ctx, &text);
+    }
+}
+
+
+static void
+ngx_http_victorops_slack_list_done(ngx_http_victorops_transfer_t *t)
+{
+    u_char                           *p, *last;
+    int64_t                           until;
+    ngx_str_t                         text;
+    ngx_uint_t                        i;
+    ngx_array_t                       teams;
+    ngx_http_request_t               *r;
+    ngx_http_victorops_vo_team_t     *team;
+    ngx_http_victorops_slack_list_t  *ctx;
+
+    ctx = t->data;
+    r = ctx->request;
+
+    if (r == NULL) {
+        ngx_destroy_pool(ctx->pool);
+        return;
+    }
+
+    ngx_str_set(&text, "Sorry, VictorOps could not be reached; try again.");
+
+    if (ngx_http_victorops_vo_answer(ctx->vi, t, ngx_http_victorops_now(),
+                                     &until)
+        != NGX_OK
+        || ngx_array_init(&teams, r->pool, 8,
+                          sizeof(ngx_http_victorops_vo_team_t))
+           != NGX_OK
+        || ngx_http_victorops_vo_teams(r->pool, &t->response, &teams)
+           != NGX_OK)
+    {
+        ngx_http_victorops_slack_list_end(ctx, &text);
+        return;
+    }
+
+    p = ngx_pnalloc(r->pool, 3000);
+    if (p == NULL) {
+        ngx_http_victorops_slack_list_end(ctx, &text);
+        return;
+    }
+
+    text.data = p;
+    last = p + 3000;
+
+    p = ngx_slprintf(p, last, "VictorOps teams:");
+
+    team = teams.elts;
+
+    for (i = 0; i < teams.nelts; i++) {
+        p = ngx_slprintf(p, last, "%s `%V` (%V)", i ? "," : "",
+                         &team[i].slug, &team[i].name);
+    }
+
+    if (teams.nelts == 0) {
+        p = ngx_slprintf(p, last, " none");
+    }
+
+    p = ngx_slprintf(p, last, ". Page one with `%V <team> [summary]`.",
+                     &ctx->command);
+
+    text.len = p - text.data;
+
+    ngx_http_victorops_slack_list_end(ctx, &text);
+}
+
+
+static void
+ngx_http_victorops_slack_list_end(ngx_http_victorops_slack_list_t *ctx,
+    ngx_str_t *text)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    ctx->cln->handler = NULL;
+    ngx_destroy_pool(ctx->pool);
+
+    ngx_http_finalize_request(r, ngx_http_victorops_slack_reply(r, text));
+}
+
+
+/* the client went away: the VictorOps call finishes without it */
+
+static void
+ngx_http_victorops_slack_list_cleanup(void *data)
+{
+    ngx_http_victorops_slack_list_t  *ctx = data;
+
+    ctx->request = NULL;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+        ngx_destroy_pool(ctx->pool);
+    }
+}
+
+
+/* allow lists: answered 200, ephemeral, and logged */
+
+static ngx_int_t
+ngx_http_victorops_slack_refuse(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, const char *why, ngx_str_t *who)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "victorops integration \"%V\": slack command from \"%V\" "
+                  "refused: %s", &vi->name, who, why);
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SLACK_REFUSED);
+
+    return ngx_http_victorops_slack_creply(r, why);
+}
+
+
+/* not from Slack: 401, the only non-200 answer */
+
+static ngx_int_t
+ngx_http_victorops_slack_reject(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, const char *why)
+{
+    ngx_str_t  msg;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "victorops integration \"%V\": slack command from %V "
+                  "unauthorized: %s", &vi->name, &r->connection->addr_text,
+                  why);
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_UNAUTHORIZED);
+
+    ngx_str_set(&msg, "unauthorized");
+
+    return ngx_http_victorops_error(r, NGX_HTTP_UNAUTHORIZED, &msg);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_slack_reply(ngx_http_request_t *r, ngx_str_t *text)
+{
+    ngx_str_t  body;
+
+    if (ngx_http_victorops_slack_message(r->pool, "ephemeral", text, &body)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len++;
+
+    return ngx_http_victorops_send(r, NGX_HTTP_OK, "application/json", &body);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_slack_creply(ngx_http_request_t *r, const char *text)
+{
+    ngx_str_t  s;
+
+    s.data = (u_char *) text;
+    s.len = ngx_strlen(text);
+
+    return ngx_http_victorops_slack_reply(r, &s);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_slack_member(ngx_array_t *list, ngx_str_t *value)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    s = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (s[i].len == value->len
+            && ngx_strncmp(s[i].data, value->data, value->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}

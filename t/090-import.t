@@ -1,0 +1,113 @@
+# Importing VictorOps teams as Rootly teams (victorops_import_teams),
+# against the mock APIs: authorization, dry run, create, unchanged on a
+# second run, update of a team that exists with other values, a Rootly
+# failure for one team, VictorOps failing, Rootly's 429 honoured.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Test::More;
+use HTTP::Tiny;
+use JSON::PP;
+use Time::HiRes qw(sleep time);
+use VoMock;
+use VoNginx qw(wait_for);
+
+my $JSON = JSON::PP->new->utf8->canonical;
+
+my $rootly = VoMock->start(kind => 'rootly', token => 'rootly-test-token');
+my $vo = VoMock->start(kind => 'victorops', api_id => 'vo-id', api_key => 'vo-key');
+
+my $ng = VoNginx->start(workers => 2, integration => {
+    rootly_url => $rootly->url, api_url => $vo->url,
+    api_id => 'vo-id', api_key => 'vo-key', admin_token => 'admin-test-token',
+    sync_interval => 0, rootly_timeout => '2s',
+}, server_extra => "        location = /import { victorops_import_teams acme; }\n");
+
+my $http = HTTP::Tiny->new(timeout => 30);
+
+sub import_teams {
+    my (%o) = @_;
+    my $res = $http->post($ng->url . '/import' . ($o{query} // ''),
+        { headers => { Authorization => 'Bearer ' . ($o{token} // 'admin-test-token') } });
+    $res->{json} = eval { $JSON->decode($res->{content}) };
+    return $res;
+}
+
+sub rootly_teams {
+    my %t = map { $_->{attributes}{name} => $_->{attributes} } @{ $rootly->state->{teams} // [] };
+    return \%t;
+}
+
+sub writes { [ grep { $_->{method} ne 'GET' } @{ $rootly->requests(path => '/v1/teams', timeout => 0) } ] }
+
+subtest 'authorization and method' => sub {
+    is(import_teams(token => 'wrong')->{status}, 401, 'a wrong token: 401');
+    is($http->get($ng->url . '/import')->{status}, 405, 'GET: 405');
+    like($ng->error_log, qr/team import from 127\.0\.0\.1 unauthorized/, 'logged');
+    unlike($ng->error_log, qr/admin-test-token|wrong/, 'tokens never logged');
+    is(scalar @{ $vo->requests(timeout => 0) }, 0, 'VictorOps not asked');
+};
+
+subtest 'dry run, create, unchanged' => sub {
+    $rootly->reset;
+    $vo->reset;
+
+    my $res = import_teams(query => '?dry_run=1');
+    is($res->{status}, 200, 'dry run: 200') or diag $res->{content};
+    is_deeply($res->{json}, { dry_run => JSON::PP::true, created => [qw(Payments Database)],
+                              updated => [], unchanged => [], failed => [] }, 'the plan');
+    is(scalar @{ writes() }, 0, 'nothing written to Rootly');
+
+    $res = import_teams();
+    is_deeply($res->{json}, { dry_run => JSON::PP::false, created => [qw(Payments Database)],
+                              updated => [], unchanged => [], failed => [] }, 'created both')
+        or diag $res->{content};
+    my $teams = rootly_teams();
+    is($teams->{Payments}{victor_ops_id}, 'team-payments', 'Payments carries victor_ops_id team-payments');
+    is($teams->{Database}{victor_ops_id}, 'team-dba', 'Database carries team-dba');
+    is($teams->{Payments}{description}, 'VictorOps team team-payments', 'and a description');
+    my @posts = grep { $_->{method} eq 'POST' } @{ writes() };
+    is(scalar(grep { $_->{status} == 201 } @posts), 2, 'two POST /v1/teams, valid for the OpenAPI schema');
+
+    $rootly->requests(timeout => 0);
+    $res = import_teams();
+    is_deeply($res->{json}, { dry_run => JSON::PP::false, created => [], updated => [],
+                              unchanged => [qw(Payments Database)], failed => [] }, 'again: unchanged');
+    is(scalar(grep { $_->{method} ne 'GET' } @{ $rootly->requests(path => '/v1/teams', timeout => 0) }),
+       2, 'no new writes (idempotent)');
+    like($ng->error_log, qr/team import: 0 created, 0 updated, 2 unchanged, 0 failed/, 'logged');
+};
+
+subtest 'update, a failure, VictorOps failing, Rootly 429' => sub {
+    $rootly->reset;
+    $vo->reset;
+    $rootly->seed({ teams => [ { name => 'Payments', victor_ops_id => 'old-id', description => 'mine' } ] });
+    $rootly->fault({ mode => 'status', status => 500, path => '/v1/teams', method => 'POST' });
+
+    my $res = import_teams();
+    is($res->{status}, 200, 'answered 200') or diag $res->{content};
+    is_deeply($res->{json}{updated}, ['Payments'], 'the existing team is updated');
+    is(scalar @{ $res->{json}{failed} }, 1, 'the one Rootly refused is listed as failed');
+    is($res->{json}{failed}[0]{name}, 'Database', 'by name');
+    like($res->{json}{failed}[0]{error}, qr/^rootly answered 500/, 'with the error');
+    my $put = [ grep { $_->{method} eq 'PUT' } @{ writes() } ];
+    is(scalar @$put, 1, 'one PUT /v1/teams/{id}');
+    is(rootly_teams()->{Payments}{victor_ops_id}, 'team-payments', 'victor_ops_id corrected');
+
+    $rootly->fault({ mode => 'ratelimit', reset_in => 2, path => '/v1/teams', method => 'GET' });
+    my $t0 = time;
+    $res = import_teams();
+    is_deeply($res->{json}{created}, ['Database'], 'after a 429 the import goes on') or diag $res->{content};
+    ok(time - $t0 >= 1.5, sprintf('and waited for the reset (%.1f s)', time - $t0));
+
+    $vo->fault({ mode => 'auth' });
+    $res = import_teams();
+    is($res->{status}, 502, 'VictorOps refusing the credentials: 502');
+    like($res->{json}{error} // '', qr/VictorOps teams could not be read/, 'saying so');
+};
+
+$ng->stop;
+
+done_testing();
