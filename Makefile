@@ -6,6 +6,8 @@
 #   make fuzz           the libFuzzer target for the parser and classifier
 #   make static         nginx with the module linked in (--add-module)
 #   make test-static    the suite against that nginx
+#   make deb            the Debian package, in build/deb/ (dh_nginx)
+#   make test-deb       install it into the packaged nginx and load it (root)
 #   NGINX_SRC=/path make   build against another nginx source tree
 
 SHELL      := /bin/bash
@@ -38,7 +40,7 @@ OPENAPI    ?= $(firstword $(wildcard $(TOP)/../shared/reference/rootly-openapi.j
                                      $(TOP)/t/mock/rootly-openapi.json))
 
 .PHONY: all deps module run stop test test-valgrind test-static fuzz \
-        fuzz-regress static clean
+        fuzz-regress static deb test-deb clean
 
 all: module
 
@@ -94,6 +96,23 @@ fuzz-regress:
 static:
 	@tools/deps.sh build
 	@tools/static.sh
+
+# built from a copy in build/deb/src, never in build/nginx or the work tree
+DEB_STAMP  := $(BUILD)/deb/.built
+DEB_INPUTS := $(SRCS) $(shell find $(TOP)/debian -type f 2>/dev/null) \
+              $(TOP)/README.md $(TOP)/tools/build-deb.sh
+
+deb:
+	@tools/deps.sh deb
+	@$(MAKE) --no-print-directory $(DEB_STAMP)
+
+$(DEB_STAMP): $(DEB_INPUTS)
+	@tools/build-deb.sh
+	@touch $@
+
+test-deb: deb
+	@tools/deps.sh deb-test
+	@tools/test-deb.sh
 
 clean:
 	rm -rf $(BUILD) t/servroot* fuzz/build

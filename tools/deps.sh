@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian 12 packages a target needs, if any are missing.
-# usage: tools/deps.sh build|test|valgrind|fuzz|deb|bench|source
+# usage: tools/deps.sh build|test|valgrind|fuzz|deb|deb-test|bench|run
 set -eu
 
 pkgs="build-essential nginx nginx-dev libcurl4-openssl-dev libyajl-dev
@@ -12,7 +12,8 @@ for what in "$@"; do
     test)     pkgs="$pkgs libtest-base-perl python3 python3-jsonschema curl procps sqlite3" ;;
     valgrind) pkgs="$pkgs libtest-base-perl python3 python3-jsonschema valgrind procps sqlite3" ;;
     fuzz)     pkgs="$pkgs clang libclang-rt-dev" ;;
-    deb)      pkgs="$pkgs debhelper dpkg-dev" ;;
+    deb)      pkgs="$pkgs debhelper dpkg-dev fakeroot" ;;
+    deb-test) pkgs="$pkgs curl procps" ;;
     bench)    pkgs="$pkgs wrk python3 python3-jsonschema" ;;
     run)      pkgs="$pkgs python3 python3-jsonschema curl" ;;
     *) echo "tools/deps.sh: unknown set \"$what\"" >&2; exit 2 ;;
