@@ -414,3 +414,75 @@ qr/\[emerg\] victorops integration "acme" has no escalate_token or escalate_toke
 --- must_die
 --- error_log eval
 qr/\[emerg\] victorops integration "acme" has an api_rate of 0/
+
+
+
+=== TEST 27: victorops_slack_command needs the Slack signing secret
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+        api_user bot;
+    }
+--- config
+    location = /slack { victorops_slack_command acme; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] victorops integration "acme" needs slack_signing_secret \(or _file\), api_id, api_key and api_user for "victorops_slack_command" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 28: victorops_import_teams needs the admin token
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+    }
+--- config
+    location = /import { victorops_import_teams acme; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] victorops integration "acme" needs admin_token \(or _file\), api_id and api_key for "victorops_import_teams" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 29: Slack directives load
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+        api_user bot;
+        admin_token adm;
+        slack_signing_secret s1;
+        slack_signing_secret_file $TEST_NGINX_SECRET_FILE;
+        slack_replay_window 2m;
+        slack_response_hosts hooks.slack.com 127.0.0.1:9999;
+        slack_allowed_channels C1 C2;
+        slack_allowed_users U1;
+    }
+--- config
+    location = /slack { victorops_slack_command acme; }
+    location = /import { victorops_import_teams acme; }
+--- request
+GET /slack
+--- error_code: 405
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 30: slack_response_hosts given twice
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        slack_response_hosts hooks.slack.com;
+        slack_response_hosts example.com;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] "slack_response_hosts" directive is duplicate in \S+nginx\.conf:\d+/

@@ -9,13 +9,13 @@ pkgs="build-essential nginx nginx-dev libcurl4-openssl-dev libyajl-dev
 for what in "$@"; do
     case "$what" in
     build) ;;
-    test)     pkgs="$pkgs libtest-base-perl python3 python3-jsonschema curl procps sqlite3" ;;
+    test)     pkgs="$pkgs libtest-base-perl python3 python3-jsonschema curl procps sqlite3 openssl" ;;
     valgrind) pkgs="$pkgs libtest-base-perl python3 python3-jsonschema valgrind procps sqlite3" ;;
     fuzz)     pkgs="$pkgs clang libclang-rt-dev" ;;
     deb)      pkgs="$pkgs debhelper dpkg-dev fakeroot" ;;
     deb-test) pkgs="$pkgs curl procps" ;;
     bench)    pkgs="$pkgs wrk python3 python3-jsonschema" ;;
-    run)      pkgs="$pkgs python3 python3-jsonschema curl" ;;
+    run)      pkgs="$pkgs python3 python3-jsonschema curl openssl" ;;
     *) echo "tools/deps.sh: unknown set \"$what\"" >&2; exit 2 ;;
     esac
 done

@@ -33,6 +33,7 @@ stop() {
     fi
     stop_pid "$run/rootly-sim.pid"
     stop_pid "$run/victorops-sim.pid"
+    stop_pid "$run/slack-sim.pid"
 }
 
 simulator() {
@@ -87,6 +88,23 @@ signing=${ROOTLY_SIGNING_SECRET:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 printf '%s\n' "$signing" >"$run/rootly-signing.secret"
 escalate=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 printf '%s\n' "$escalate" >"$run/escalate.token"
+slack_secret=${SLACK_SIGNING_SECRET:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+printf '%s\n' "$slack_secret" >"$run/slack-signing.secret"
+
+# Slack's response_url: a local simulator unless the real Slack is used
+if [ -n "${SLACK_SIGNING_SECRET:-}" ]; then
+    slack_url=https://hooks.slack.com
+    slack_hosts=hooks.slack.com
+else
+    slack_url=$(simulator slack)
+    slack_hosts=127.0.0.1:${slack_url##*:}
+fi
+
+# a Rootly incident for the walkthrough to page VictorOps about
+if [ -z "${ROOTLY_URL:-}" ]; then
+    curl -sf -X POST -d '{"incidents":[{"id":"demo-1","title":"Checkout down"}]}' \
+        "$rootly_url/_mock/seed" >/dev/null
+fi
 
 user=
 if [ "$(id -u)" = 0 ]; then
@@ -94,18 +112,27 @@ if [ "$(id -u)" = 0 ]; then
     chmod 755 "$run"
     chown www-data "$run/rootly.token" "$run/webhook.secret" "$run/vo.key" \
         "$run/admin.token" "$run/rootly-signing.secret" \
-        "$run/escalate.token" 2>/dev/null || true
+        "$run/escalate.token" "$run/slack-signing.secret" 2>/dev/null || true
 fi
 
 sed -e "s|@MODULE@|$module|; s|@RUN@|$run|g; s|@PORT@|$port|" \
     -e "s|@USER@|$user|; s|@ROOTLY_URL@|$rootly_url|; s|@VO_URL@|$vo_url|" \
     -e "s|@VO_API_ID@|$vo_id|; s|@VO_USER@|$vo_user|" \
+    -e "s|@SLACK_HOSTS@|$slack_hosts|" \
     "$top/examples/nginx.conf.in" >"$run/nginx.conf"
 
 "$nginx" -p "$run/" -c "$run/nginx.conf" -t -q
 "$nginx" -p "$run/" -c "$run/nginx.conf"
 
 for _ in $(seq 50); do [ -s "$run/nginx.pid" ] && break; sleep 0.1; done
+
+# what tools/demo.sh needs to talk to this nginx
+cat >"$run/demo.env" <<ENV
+port=$port
+rootly_url=$rootly_url
+vo_url=$vo_url
+slack_url=$slack_url
+ENV
 
 fixtures=$top/t/fixtures/victorops
 cat <<MSG
@@ -133,6 +160,11 @@ See what reached "Rootly":
 
 MSG
 fi
+
+cat <<MSG
+Walk through every path (README "Walkthrough"): tools/demo.sh help
+
+MSG
 
 cat <<MSG
 Page VictorOps from a Rootly workflow (or a script):
