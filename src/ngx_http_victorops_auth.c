@@ -23,6 +23,8 @@
 
 static ngx_uint_t ngx_http_victorops_secret_match(
     ngx_http_victorops_integration_t *vi, ngx_str_t *candidate);
+static ngx_int_t ngx_http_victorops_hmac_match(ngx_array_t *secrets,
+    u_char *data, size_t len, ngx_str_t *sigs, ngx_uint_t n);
 static ngx_int_t ngx_http_victorops_member_cmp(const void *one,
     const void *two);
 
@@ -387,13 +389,11 @@ ngx_int_t
 ngx_http_victorops_rootly_signature(ngx_str_t *header, ngx_str_t *body,
     ngx_array_t *secrets, time_t now, time_t window)
 {
-    u_char        *p, *end, *next, *data;
-    u_char         mac[EVP_MAX_MD_SIZE];
-    u_char         hex[2 * EVP_MAX_MD_SIZE];
-    time_t         t;
-    ngx_str_t      ts, v1[4], *secret;
-    ngx_uint_t     i, j, n, matched;
-    unsigned int   maclen;
+    u_char      *p, *end, *next, *data;
+    time_t       t;
+    ngx_int_t    rc;
+    ngx_str_t    ts, v1[4];
+    ngx_uint_t   n;
 
     ngx_str_null(&ts);
     n = 0;
@@ -445,27 +445,47 @@ ngx_http_victorops_rootly_signature(ngx_str_t *header, ngx_str_t *body,
     p = ngx_cpymem(data, ts.data, ts.len);
     p = ngx_cpymem(p, body->data, body->len);
 
+    rc = ngx_http_victorops_hmac_match(secrets, data, p - data, v1, n);
+
+    ngx_free(data);
+
+    return rc;
+}
+
+
+/*
+ * NGX_OK: one of the "n" signatures is the lowercase hex HMAC-SHA256 of
+ * "data" with one of "secrets" (every pair compared, in constant time).
+ */
+
+static ngx_int_t
+ngx_http_victorops_hmac_match(ngx_array_t *secrets, u_char *data,
+    size_t len, ngx_str_t *sigs, ngx_uint_t n)
+{
+    u_char        mac[EVP_MAX_MD_SIZE];
+    u_char        hex[2 * EVP_MAX_MD_SIZE];
+    ngx_str_t    *secret;
+    ngx_uint_t    i, j, matched;
+    unsigned int  maclen;
+
     secret = secrets->elts;
     matched = 0;
 
     for (i = 0; i < secrets->nelts; i++) {
         if (HMAC(EVP_sha256(), secret[i].data, (int) secret[i].len, data,
-                 p - data, mac, &maclen)
+                 len, mac, &maclen)
             == NULL)
         {
-            ngx_free(data);
             return NGX_ERROR;
         }
 
         ngx_hex_dump(hex, mac, maclen);
 
         for (j = 0; j < n; j++) {
-            matched |= (v1[j].len == 2 * maclen
-                        && CRYPTO_memcmp(hex, v1[j].data, 2 * maclen) == 0);
+            matched |= (sigs[j].len == 2 * maclen
+                        && CRYPTO_memcmp(hex, sigs[j].data, 2 * maclen) == 0);
         }
     }
-
-    ngx_free(data);
 
     return matched ? NGX_OK : NGX_DECLINED;
 }
@@ -520,13 +540,10 @@ ngx_int_t
 ngx_http_victorops_slack_signature(ngx_str_t *ts, ngx_str_t *sig,
     ngx_str_t *body, ngx_array_t *secrets, time_t now, time_t window)
 {
-    u_char        *data, *p;
-    u_char         mac[EVP_MAX_MD_SIZE];
-    u_char         hex[2 * EVP_MAX_MD_SIZE];
-    time_t         t;
-    ngx_str_t     *secret;
-    ngx_uint_t     i, matched;
-    unsigned int   maclen;
+    u_char     *data, *p;
+    time_t      t;
+    ngx_int_t   rc;
+    ngx_str_t   hex;
 
     t = ngx_atotm(ts->data, ts->len);
 
@@ -552,25 +569,12 @@ ngx_http_victorops_slack_signature(ngx_str_t *ts, ngx_str_t *sig,
     *p++ = ':';
     p = ngx_cpymem(p, body->data, body->len);
 
-    secret = secrets->elts;
-    matched = 0;
+    hex.data = sig->data + 3;
+    hex.len = sig->len - 3;
 
-    for (i = 0; i < secrets->nelts; i++) {
-        if (HMAC(EVP_sha256(), secret[i].data, (int) secret[i].len, data,
-                 p - data, mac, &maclen)
-            == NULL)
-        {
-            ngx_free(data);
-            return NGX_ERROR;
-        }
-
-        ngx_hex_dump(hex, mac, maclen);
-
-        matched |= (sig->len - 3 == 2 * maclen
-                    && CRYPTO_memcmp(hex, sig->data + 3, 2 * maclen) == 0);
-    }
+    rc = ngx_http_victorops_hmac_match(secrets, data, p - data, &hex, 1);
 
     ngx_free(data);
 
-    return matched ? NGX_OK : NGX_DECLINED;
+    return rc;
 }

@@ -288,62 +288,26 @@ static ngx_http_victorops_transfer_t *
 ngx_http_victorops_import_rootly(ngx_http_victorops_import_t *ctx,
     const char *method, ngx_str_t *path, ngx_str_t *body)
 {
-    u_char                            *p;
-    ngx_str_t                          jsonapi = ngx_string(
-                                      "Content-Type: application/vnd.api+json");
-    ngx_str_t                          accept = ngx_string(
-                                      "Accept: application/vnd.api+json");
-    ngx_http_victorops_transfer_t     *t;
-    ngx_http_victorops_integration_t  *vi;
-
-    vi = ctx->vi;
+    ngx_http_victorops_transfer_t  *t;
 
     t = ngx_http_victorops_transfer_create(ngx_cycle->log);
     if (t == NULL) {
         return NULL;
     }
 
-    p = ngx_pnalloc(t->pool, vi->rootly_url.len + path->len + 1);
-    if (p == NULL) {
-        goto failed;
-    }
-
-    t->url.data = p;
-    p = ngx_cpymem(p, vi->rootly_url.data, vi->rootly_url.len);
-    p = ngx_cpymem(p, path->data, path->len);
-    *p = '\0';
-    t->url.len = p - t->url.data;
-
-    t->method.data = (u_char *) method;
-    t->method.len = ngx_strlen(method);
-
-    if (body) {
-        t->body.data = ngx_pstrdup(t->pool, body);
-        if (t->body.data == NULL) {
-            goto failed;
-        }
-
-        t->body.len = body->len;
-    }
-
-    if (ngx_http_victorops_transfer_header(t, &vi->rootly_auth) != NGX_OK
-        || ngx_http_victorops_transfer_header(t, &accept) != NGX_OK
-        || (body && ngx_http_victorops_transfer_header(t, &jsonapi)
-                    != NGX_OK))
+    if (ngx_http_victorops_rootly_request(t, ctx->vi, method, path, body)
+        != NGX_OK)
     {
-        goto failed;
+        ngx_destroy_pool(t->pool);
+        return NULL;
     }
 
-    t->timeout = vi->rootly_timeout;
-    t->owner = vi->vo;
+    /* not taken back by a 429 of the queue: it waits on its own */
+
+    t->owner = ctx->vi->vo;
     t->what = "team import";
 
     return t;
-
-failed:
-
-    ngx_destroy_pool(t->pool);
-    return NULL;
 }
 
 

@@ -60,9 +60,8 @@ ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id)
 ngx_int_t
 ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
 {
-    u_char                            *p;
     ngx_str_t                          path, body, rootly_incident;
-    ngx_str_t                          rootly_alert, *h;
+    ngx_str_t                          rootly_alert;
     const char                        *what;
     ngx_http_victorops_job_t          *copy;
     ngx_http_victorops_transfer_t     *t;
@@ -189,31 +188,13 @@ ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
     }
 
     ngx_str_null(&copy->body);
-    ngx_str_set(&t->method, "POST");
 
-    t->url.len = vi->rootly_url.len + path.len;
-
-    p = ngx_pnalloc(t->pool, t->url.len + 1);
-    if (p == NULL) {
+    if (ngx_http_victorops_rootly_request(t, vi, "POST", &path, NULL)
+        != NGX_OK)
+    {
         goto failed;
     }
 
-    t->url.data = p;
-    p = ngx_cpymem(p, vi->rootly_url.data, vi->rootly_url.len);
-    p = ngx_cpymem(p, path.data, path.len);
-    *p = '\0';
-
-    if (ngx_http_victorops_transfer_header(t, &vi->rootly_auth) != NGX_OK) {
-        goto failed;
-    }
-
-    for (h = ngx_http_victorops_jsonapi_headers; h->len; h++) {
-        if (ngx_http_victorops_transfer_header(t, h) != NGX_OK) {
-            goto failed;
-        }
-    }
-
-    t->timeout = vi->rootly_timeout;
     t->handler = ngx_http_victorops_job_done;
     t->data = copy;
     t->owner = vi;
@@ -302,6 +283,56 @@ ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
         *reason = v->value;
         reason->len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_REASON_MAX);
     }
+}
+
+
+/*
+ * Makes "t" a Rootly API request: rootly_url + path, the bearer token,
+ * JSON:API headers, rootly_timeout; "body" (if any) is copied.
+ */
+
+ngx_int_t
+ngx_http_victorops_rootly_request(ngx_http_victorops_transfer_t *t,
+    ngx_http_victorops_integration_t *vi, const char *method, ngx_str_t *path,
+    ngx_str_t *body)
+{
+    u_char     *p;
+    ngx_str_t  *h;
+
+    p = ngx_pnalloc(t->pool, vi->rootly_url.len + path->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->url.data = p;
+    p = ngx_cpymem(p, vi->rootly_url.data, vi->rootly_url.len);
+    p = ngx_cpymem(p, path->data, path->len);
+    *p = '\0';
+    t->url.len = p - t->url.data;
+
+    t->method.data = (u_char *) method;
+    t->method.len = ngx_strlen(method);
+
+    if (body
+        && ngx_http_victorops_job_copy(t->pool, &t->body, body) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_transfer_header(t, &vi->rootly_auth) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (h = ngx_http_victorops_jsonapi_headers; h->len; h++) {
+        if (ngx_http_victorops_transfer_header(t, h) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    t->timeout = vi->rootly_timeout;
+    t->owner = vi;
+
+    return NGX_OK;
 }
 
 

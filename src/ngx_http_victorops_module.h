@@ -361,6 +361,9 @@ void ngx_http_victorops_curl_release_waiting(void *owner, const char *reason);
 
 ngx_int_t ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id);
 ngx_int_t ngx_http_victorops_job_send(ngx_http_victorops_job_t *job);
+ngx_int_t ngx_http_victorops_rootly_request(ngx_http_victorops_transfer_t *t,
+    ngx_http_victorops_integration_t *vi, const char *method, ngx_str_t *path,
+    ngx_str_t *body);
 void ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
     ngx_str_t *id, ngx_str_t *reason);
 ngx_int_t ngx_http_victorops_queue_alert_batched(

@@ -222,8 +222,7 @@ static ngx_int_t
 ngx_http_victorops_sync_rootly(ngx_http_victorops_sync_t *s)
 {
     u_char                            *p;
-    ngx_str_t                          accept = ngx_string(
-                                           "Accept: application/vnd.api+json");
+    ngx_str_t                          path;
     ngx_http_victorops_link_t         *link;
     ngx_http_victorops_transfer_t     *t;
     ngx_http_victorops_integration_t  *vi;
@@ -243,33 +242,27 @@ ngx_http_victorops_sync_rootly(ngx_http_victorops_sync_t *s)
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(t->pool, vi->rootly_url.len + sizeof("/v1/incidents/")
+    p = ngx_pnalloc(t->pool, sizeof("/v1/incidents/")
                              + 3 * link->rootly_incident.len);
     if (p == NULL) {
         goto failed;
     }
 
-    t->url.data = p;
-    p = ngx_cpymem(p, vi->rootly_url.data, vi->rootly_url.len);
+    path.data = p;
     p = ngx_cpymem(p, "/v1/incidents/", sizeof("/v1/incidents/") - 1);
     p = (u_char *) ngx_escape_uri(p, link->rootly_incident.data,
                                   link->rootly_incident.len,
                                   NGX_ESCAPE_URI_COMPONENT);
-    *p = '\0';
-    t->url.len = p - t->url.data;
+    path.len = p - path.data;
 
-    ngx_str_set(&t->method, "GET");
-
-    if (ngx_http_victorops_transfer_header(t, &vi->rootly_auth) != NGX_OK
-        || ngx_http_victorops_transfer_header(t, &accept) != NGX_OK)
+    if (ngx_http_victorops_rootly_request(t, vi, "GET", &path, NULL)
+        != NGX_OK)
     {
         goto failed;
     }
 
-    t->timeout = vi->rootly_timeout;
     t->handler = ngx_http_victorops_sync_rootly_done;
     t->data = s;
-    t->owner = vi;
     t->what = "reconciliation";
 
     if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
