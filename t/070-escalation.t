@@ -161,6 +161,17 @@ scenario 'a matching incident pages VictorOps, once, with timeline events' => su
     is(scalar @{ vo_requests(path => '/api-public/v1/incidents', method => 'POST', timeout => 0) },
        1, 'still one incident created');
 
+    # VictorOps' own outgoing webhook for the incident it just opened:
+    # activity on the Rootly incident, not a second (alert) copy of it
+    my $entity = $vo->state->{incidents}[0]{entityId};
+    my $res2 = $ng->post_webhook({ entity_id => $entity, incident_number => '2201',
+                                   entity_display_name => 'Checkout down (inc-1)',
+                                   state_message => 'paged from Rootly' });
+    is($res2->{status}, 202, "VictorOps' triggered webhook for it: 202");
+    ok(wait_for(sub { timeline('inc-1', timeout => 0, wait => 0) >= 3 }, 10),
+       'it becomes a timeline event on the Rootly incident');
+    is(scalar @{ $rootly->requests(path => '/v1/alerts', timeout => 0) }, 0, 'and no Rootly alert');
+
     my $st = $ng->integration_status;
     is($st->{escalations}{paged}, 1, "status: escalations paged 1") or diag explain $st;
     ok($st->{victorops}{last_success}, "status: victorops last_success set");
