@@ -600,7 +600,7 @@ ngx_http_victorops_targets_text(ngx_pool_t *pool, ngx_array_t *targets,
                          &t[i].slug);
     }
 
-    text->len = p - text->data;
+    text->len = ngx_http_victorops_utf8_cut(text->data, p) - text->data;
 
     return NGX_OK;
 }
@@ -655,7 +655,8 @@ ngx_http_victorops_vo_create_body(ngx_pool_t *pool,
             p = ngx_slprintf(p, last, "\n%V", &esc->url);
         }
 
-        details.len = p - details.data;
+        details.len = ngx_http_victorops_utf8_cut(details.data, p)
+                      - details.data;
     }
 
     g = ngx_http_victorops_gen_create(pool);
@@ -1121,7 +1122,7 @@ ngx_http_victorops_vo_oncall(ngx_pool_t *pool, ngx_str_t *resp,
         }
     }
 
-    text->len = p - text->data;
+    text->len = ngx_http_victorops_utf8_cut(text->data, p) - text->data;
 
     return text->len ? NGX_OK : NGX_DECLINED;
 }
@@ -1212,6 +1213,14 @@ ngx_http_victorops_slack_text(ngx_str_t *text, ngx_str_t *slug,
     ngx_str_t *summary)
 {
     u_char  *p, *end, *word;
+
+    /* no "text" at all is a null string: no arithmetic on its NULL */
+
+    if (text->len == 0) {
+        ngx_str_null(slug);
+        ngx_str_null(summary);
+        return NGX_HTTP_VICTOROPS_SLACK_HELP;
+    }
 
     p = text->data;
     end = p + text->len;
@@ -1593,4 +1602,34 @@ ngx_http_victorops_contains(ngx_str_t *s, const char *what)
            && ngx_strlcasestrn(s->data, s->data + s->len, (u_char *) what,
                                n - 1)
               != NULL;
+}
+
+
+/*
+ * The end of a text that ngx_slprintf() may have cut at its buffer's
+ * end: before a last UTF-8 sequence cut short, which yajl's generator
+ * (yajl_gen_validate_utf8) would refuse.
+ */
+
+u_char *
+ngx_http_victorops_utf8_cut(u_char *start, u_char *end)
+{
+    u_char  *p;
+    size_t   n;
+
+    /* back over up to 3 continuation bytes to the lead byte */
+
+    for (p = end; p > start && end - p < 3 && (p[-1] & 0xc0) == 0x80; p--) {
+        /* void */
+    }
+
+    if (p == start || p[-1] < 0xc0) {
+        return end;
+    }
+
+    p--;
+
+    n = (*p >= 0xf0) ? 4 : (*p >= 0xe0) ? 3 : 2;
+
+    return ((size_t) (end - p) < n) ? p : end;
 }

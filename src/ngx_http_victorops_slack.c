@@ -273,8 +273,10 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
         return ngx_http_victorops_slack_creply(r, "Sorry.");
     }
 
-    p = ngx_pnalloc(r->pool, 512 + user.len + user_id.len + channel.len
-                             + slug->len);
+    /* "slack:ID", maybe "Paged from Slack by USER", the details */
+
+    p = ngx_pnalloc(r->pool, 128 + 2 * user.len + 2 * user_id.len
+                             + channel.len);
     if (p == NULL) {
         return ngx_http_victorops_slack_creply(r, "Sorry.");
     }
@@ -545,7 +547,7 @@ ngx_http_victorops_slack_list_done(ngx_http_victorops_transfer_t *t)
     p = ngx_slprintf(p, last, ". Page one with `%V <team> [summary]`.",
                      &ctx->command);
 
-    text.len = p - text.data;
+    text.len = ngx_http_victorops_utf8_cut(text.data, p) - text.data;
 
     ngx_http_victorops_slack_list_end(ctx, &text);
 }

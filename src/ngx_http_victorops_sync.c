@@ -465,7 +465,7 @@ ngx_http_victorops_sync_activity(ngx_http_victorops_sync_t *s,
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(s->pool, 256 + vo->user.len);
+    p = ngx_pnalloc(s->pool, 128 + link->incident.len + vo->user.len);
     if (p == NULL) {
         return NGX_ERROR;
     }

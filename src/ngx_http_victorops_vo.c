@@ -657,12 +657,15 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        number->len = ngx_snprintf(number->data, 512,
-                                   "Resolved in Rootly: %V%s%V",
-                                   ctx->esc.title.len ? &ctx->esc.title
-                                                      : &ctx->esc.id,
-                                   ctx->esc.url.len ? " " : "",
-                                   &ctx->esc.url)
+        /* a long title is cut, never inside a UTF-8 character */
+
+        number->len = ngx_http_victorops_utf8_cut(number->data,
+                          ngx_snprintf(number->data, 512,
+                                       "Resolved in Rootly: %V%s%V",
+                                       ctx->esc.title.len ? &ctx->esc.title
+                                                          : &ctx->esc.id,
+                                       ctx->esc.url.len ? " " : "",
+                                       &ctx->esc.url))
                       - number->data;
 
         if (ngx_http_victorops_vo_resolve_body(ctx->pool, &ctx->numbers,
@@ -1541,7 +1544,7 @@ ngx_http_victorops_vo_resolved_ok(ngx_http_victorops_vo_ctx_t *ctx,
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_VO_RESOLVED);
     }
 
-    text.len = p - text.data;
+    text.len = ngx_http_victorops_utf8_cut(text.data, p) - text.data;
 
     link = ngx_array_push(&fx->links);
     if (link == NULL) {

@@ -49,7 +49,7 @@ _EOC_
 
 sub form {
     my (%f) = @_;
-    my $enc = sub { my $s = shift; $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge; $s };
+    my $enc = sub { my $s = shift; utf8::encode($s); $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge; $s };
     return join '&', map { "$_=" . $enc->($f{$_}) } sort keys %f;
 }
 
@@ -59,7 +59,7 @@ sub command {
     my ($text, %o) = @_;
     my $body = $o{body} // form(
         token => 'ignored', team_id => 'T1', channel_id => $o{channel} // 'C-ops',
-        user_id => $o{user} // 'U-alice', user_name => 'alice', command => '/page',
+        user_id => $o{user} // 'U-alice', user_name => $o{user_name} // 'alice', command => '/page',
         text => $text, trigger_id => 'tr.' . ++$serial,
         response_url => $o{response_url} // $slack->url . "/commands/T1/$serial/xyz",
     );
@@ -173,8 +173,17 @@ subtest 'paging a team, a policy, and an unknown slug' => sub {
          'saying why');
     is(scalar(@{ $vo->state->{incidents} }), 2, 'nothing else was paged');
 
+
+    # a long user name and no summary: the default summary and the
+    # details grow with it (this once overflowed its buffer)
+    my $long = "\x{e9}" x 1500;
+    $res = command('pol-dba-primary', user_name => $long);
+    like(ephemeral($res) // '', qr/^Paging pol-dba-primary/, 'a 3000-byte user name');
+    ok(wait_for(sub { slack_messages() >= 4 }, 10), 'answered') or evidence();
+    like((slack_messages())[3]{text}, qr/incident #2203/, 'paged');
+
     my $st = $ng->integration_status;
-    is($st->{slack}{paged}, 2, 'status: slack paged 2') or diag explain $st->{slack};
+    is($st->{slack}{paged}, 3, 'status: slack paged 3') or diag explain $st->{slack};
 };
 
 subtest 'response_url allow-list, channel and user allow-lists' => sub {
