@@ -102,7 +102,9 @@ ngx_http_victorops_import_handler(ngx_http_request_t *r)
         return ngx_http_victorops_error(r, NGX_HTTP_UNAUTHORIZED, &msg);
     }
 
-    pool = ngx_create_pool(4096, r->connection->log);
+    /* it may outlive the request, and its connection's log */
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
     if (pool == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -145,7 +147,7 @@ ngx_http_victorops_import_handler(ngx_http_request_t *r)
     ctx->dummy.data = ctx;
     ctx->wait.handler = ngx_http_victorops_import_step;
     ctx->wait.data = &ctx->dummy;
-    ctx->wait.log = r->connection->log;
+    ctx->wait.log = ngx_cycle->log;
     ctx->wait.cancelable = 1;
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
@@ -377,6 +379,11 @@ ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
             }
             ngx_shmtx_unlock(&ctx->vi->shpool->mutex);
         }
+
+        /* a reset in the past, or far away: between 1 s and a minute */
+
+        until = ngx_max(until, now + 1000);
+        until = ngx_min(until, now + 60000);
 
         ngx_add_timer(&ctx->wait, (ngx_msec_t) (until - now));
         return;

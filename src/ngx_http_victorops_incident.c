@@ -607,6 +607,34 @@ ngx_http_victorops_targets_text(ngx_pool_t *pool, ngx_array_t *targets,
 
 
 /*
+ * The VictorOps incident's summary: as given, else the Rootly title,
+ * else "Rootly incident ID" (what a retried create looks for, too).
+ */
+
+ngx_int_t
+ngx_http_victorops_escalation_summary(ngx_pool_t *pool,
+    ngx_http_victorops_escalation_t *esc, ngx_str_t *summary)
+{
+    *summary = esc->summary.len ? esc->summary : esc->title;
+
+    if (summary->len) {
+        return NGX_OK;
+    }
+
+    summary->data = ngx_pnalloc(pool, sizeof("Rootly incident ") - 1
+                                      + esc->id.len);
+    if (summary->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    summary->len = ngx_sprintf(summary->data, "Rootly incident %V", &esc->id)
+                   - summary->data;
+
+    return NGX_OK;
+}
+
+
+/*
  * POST /api-public/v1/incidents:
  * {"summary","details","userName","targets":[{"type","slug"}]}
  */
@@ -620,18 +648,10 @@ ngx_http_victorops_vo_create_body(ngx_pool_t *pool,
     yajl_gen    g;
     ngx_str_t   summary, details;
 
-    summary = esc->summary.len ? esc->summary : esc->title;
-
-    if (summary.len == 0) {
-        summary.data = ngx_pnalloc(pool, sizeof("Rootly incident ") - 1
-                                         + esc->id.len);
-        if (summary.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        summary.len = ngx_sprintf(summary.data, "Rootly incident %V",
-                                  &esc->id)
-                      - summary.data;
+    if (ngx_http_victorops_escalation_summary(pool, esc, &summary)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     details = esc->details;

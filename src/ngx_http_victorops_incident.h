@@ -123,6 +123,8 @@ ngx_int_t ngx_http_victorops_escalation_body(ngx_pool_t *pool,
     ngx_http_victorops_escalation_t *esc, ngx_str_t *body);
 ngx_int_t ngx_http_victorops_escalation_parse(ngx_pool_t *pool,
     ngx_str_t *body, ngx_http_victorops_escalation_t *esc);
+ngx_int_t ngx_http_victorops_escalation_summary(ngx_pool_t *pool,
+    ngx_http_victorops_escalation_t *esc, ngx_str_t *summary);
 ngx_int_t ngx_http_victorops_escalation_canon(ngx_pool_t *pool,
     ngx_http_victorops_escalation_t *esc, ngx_str_t *canon);
 ngx_int_t ngx_http_victorops_targets_text(ngx_pool_t *pool,

@@ -460,6 +460,8 @@ ngx_int_t ngx_http_victorops_store_link_write(
     int64_t now);
 ngx_int_t ngx_http_victorops_store_job_pending(
     ngx_http_victorops_integration_t *vi, ngx_str_t *key, ngx_uint_t kind);
+ngx_int_t ngx_http_victorops_store_lease(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job, int64_t until);
 ngx_int_t ngx_http_victorops_store_number_linked(
     ngx_http_victorops_integration_t *vi, ngx_str_t *number);
 

@@ -635,7 +635,7 @@ static void
 ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
 {
     int64_t                        now, earliest;
-    ngx_int_t                      tx;
+    ngx_int_t                      tx, rc;
     ngx_str_t                      none = ngx_null_string;
     ngx_queue_t                   *q;
     ngx_http_victorops_job_t       job;
@@ -680,22 +680,34 @@ ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
                                                          &o->alert, now);
             }
 
-            (void) ngx_http_victorops_store_done(vi, &job);
+            rc = ngx_http_victorops_store_done(vi, &job);
             break;
 
         case NGX_HTTP_VICTOROPS_RETRY:
-            (void) ngx_http_victorops_store_retry(vi, &job, o->at,
-                                                  o->status, &o->error);
+            rc = ngx_http_victorops_store_retry(vi, &job, o->at, o->status,
+                                                &o->error);
             break;
 
         case NGX_HTTP_VICTOROPS_RELEASE:
-            (void) ngx_http_victorops_store_release(vi, &job, o->at);
+            rc = ngx_http_victorops_store_release(vi, &job, o->at);
             break;
 
         default: /* NGX_HTTP_VICTOROPS_DEAD */
-            (void) ngx_http_victorops_store_dead(vi, &job, o->status,
-                                                 &o->error, o->at);
+            rc = ngx_http_victorops_store_dead(vi, &job, o->status,
+                                               &o->error, o->at);
             break;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_WARN, vi->dispatch_event.log, 0,
+                          "victorops integration \"%V\": a job's outcome "
+                          "came after its lease ran out; the job went back "
+                          "to the queue", &vi->name);
+
+            if (o->effects) {
+                ngx_destroy_pool(o->effects->pool);
+                o->effects = NULL;
+            }
         }
 
         if (o->effects) {

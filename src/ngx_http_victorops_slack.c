@@ -397,7 +397,9 @@ ngx_http_victorops_slack_list(ngx_http_request_t *r,
     ngx_pool_t                       *pool;
     ngx_http_victorops_slack_list_t  *ctx;
 
-    pool = ngx_create_pool(1024, r->connection->log);
+    /* it may outlive the request, and its connection's log */
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
     if (pool == NULL) {
         return ngx_http_victorops_slack_creply(r, "Sorry.");
     }
@@ -426,7 +428,7 @@ ngx_http_victorops_slack_list(ngx_http_request_t *r,
     ctx->dummy.data = ctx;
     ctx->wait.handler = ngx_http_victorops_slack_list_start;
     ctx->wait.data = &ctx->dummy;
-    ctx->wait.log = r->connection->log;
+    ctx->wait.log = ngx_cycle->log;
     ctx->wait.cancelable = 1;
 
     ngx_http_victorops_slack_list_start(&ctx->wait);
@@ -509,7 +511,8 @@ ngx_http_victorops_slack_list_done(ngx_http_victorops_transfer_t *t)
 
     ngx_str_set(&text, "Sorry, VictorOps could not be reached; try again.");
 
-    if (ngx_http_victorops_vo_answer(ctx->vi, t, ngx_http_victorops_now(),
+    if (t->code == CURLE_ABORTED_BY_CALLBACK
+        || ngx_http_victorops_vo_answer(ctx->vi, t, ngx_http_victorops_now(),
                                      &until)
         != NGX_OK
         || ngx_array_init(&teams, r->pool, 8,

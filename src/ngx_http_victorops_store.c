@@ -51,6 +51,7 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_SYNC_MARK,
     NGX_HTTP_VICTOROPS_SQL_KIND_PENDING,
     NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED,
+    NGX_HTTP_VICTOROPS_SQL_LEASE,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
@@ -94,6 +95,8 @@ static ngx_int_t ngx_http_victorops_store_text(ngx_pool_t *pool,
     sqlite3_stmt *stmt, int col, ngx_str_t *out);
 static void ngx_http_victorops_bind(sqlite3_stmt *stmt, int n, ngx_str_t *s);
 static ngx_int_t ngx_http_victorops_store_exists(
+    ngx_http_victorops_store_t *st, sqlite3_stmt *stmt);
+static ngx_int_t ngx_http_victorops_store_changed(
     ngx_http_victorops_store_t *st, sqlite3_stmt *stmt);
 
 
@@ -183,20 +186,28 @@ static const char  *ngx_http_victorops_sql[] = {
     " RETURNING seq, id, kind, class, key, incident, entity, body,"
     " attempts, created_at",
 
+    /*
+     * Outcomes apply to a job this worker still holds: once its lease
+     * ran out, the job is another worker's (NGX_DECLINED).
+     */
+
     /* NGX_HTTP_VICTOROPS_SQL_DONE */
-    "DELETE FROM jobs WHERE seq = ?1",
+    "DELETE FROM jobs WHERE seq = ?1 AND lease_pid = ?2",
 
     /* NGX_HTTP_VICTOROPS_SQL_RETRY */
     "UPDATE jobs SET state = 0, next_at = ?2, lease_until = 0,"
-    " lease_pid = 0, last_status = ?3, last_error = ?4 WHERE seq = ?1",
+    " lease_pid = 0, last_status = ?3, last_error = ?4"
+    " WHERE seq = ?1 AND lease_pid = ?5",
 
     /* NGX_HTTP_VICTOROPS_SQL_RELEASE */
     "UPDATE jobs SET state = 0, next_at = ?2, lease_until = 0,"
-    " lease_pid = 0, attempts = max(attempts - ?3, 0) WHERE seq = ?1",
+    " lease_pid = 0, attempts = max(attempts - ?3, 0)"
+    " WHERE seq = ?1 AND lease_pid = ?4",
 
     /* NGX_HTTP_VICTOROPS_SQL_DEAD */
     "UPDATE jobs SET state = 2, lease_until = 0, lease_pid = 0,"
-    " last_status = ?2, last_error = ?3, dead_at = ?4 WHERE seq = ?1",
+    " last_status = ?2, last_error = ?3, dead_at = ?4"
+    " WHERE seq = ?1 AND lease_pid = ?5",
 
     /* NGX_HTTP_VICTOROPS_SQL_LINK_GET */
     "SELECT rootly_incident, rootly_alert FROM links"
@@ -304,7 +315,11 @@ static const char  *ngx_http_victorops_sql[] = {
 
     /* NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED */
     "SELECT 1 FROM links WHERE incident = ?1 AND rootly_incident != ''"
-    " LIMIT 1"
+    " LIMIT 1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_LEASE: a job taking longer keeps its lease */
+    "UPDATE jobs SET lease_until = ?2"
+    " WHERE seq = ?1 AND state = 1 AND lease_pid = ?3"
 };
 
 
@@ -712,6 +727,20 @@ ngx_http_victorops_store_step(ngx_http_victorops_store_t *st,
 }
 
 
+/* a change: NGX_OK made, NGX_DECLINED no row matched, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_victorops_store_changed(ngx_http_victorops_store_t *st,
+    sqlite3_stmt *stmt)
+{
+    if (ngx_http_victorops_store_step(st, stmt) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return sqlite3_changes(st->db) ? NGX_OK : NGX_DECLINED;
+}
+
+
 /* a query for a row: NGX_OK found, NGX_DECLINED none, NGX_ERROR */
 
 static ngx_int_t
@@ -910,8 +939,9 @@ ngx_http_victorops_store_done(ngx_http_victorops_integration_t *vi,
     }
 
     sqlite3_bind_int64(stmt, 1, job->seq);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64) ngx_pid);
 
-    return ngx_http_victorops_store_step(vi->st, stmt);
+    return ngx_http_victorops_store_changed(vi->st, stmt);
 }
 
 
@@ -931,8 +961,9 @@ ngx_http_victorops_store_retry(ngx_http_victorops_integration_t *vi,
     sqlite3_bind_int64(stmt, 2, next_at);
     sqlite3_bind_int(stmt, 3, (int) status);
     ngx_http_victorops_bind(stmt, 4, error);
+    sqlite3_bind_int64(stmt, 5, (sqlite3_int64) ngx_pid);
 
-    return ngx_http_victorops_store_step(vi->st, stmt);
+    return ngx_http_victorops_store_changed(vi->st, stmt);
 }
 
 
@@ -953,8 +984,9 @@ ngx_http_victorops_store_release(ngx_http_victorops_integration_t *vi,
     sqlite3_bind_int64(stmt, 1, job->seq);
     sqlite3_bind_int64(stmt, 2, next_at);
     sqlite3_bind_int(stmt, 3, 1);
+    sqlite3_bind_int64(stmt, 4, (sqlite3_int64) ngx_pid);
 
-    return ngx_http_victorops_store_step(vi->st, stmt);
+    return ngx_http_victorops_store_changed(vi->st, stmt);
 }
 
 
@@ -974,8 +1006,9 @@ ngx_http_victorops_store_dead(ngx_http_victorops_integration_t *vi,
     sqlite3_bind_int(stmt, 2, (int) status);
     ngx_http_victorops_bind(stmt, 3, error);
     sqlite3_bind_int64(stmt, 4, now);
+    sqlite3_bind_int64(stmt, 5, (sqlite3_int64) ngx_pid);
 
-    return ngx_http_victorops_store_step(vi->st, stmt);
+    return ngx_http_victorops_store_changed(vi->st, stmt);
 }
 
 
@@ -1756,4 +1789,30 @@ ngx_http_victorops_store_number_linked(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_bind(stmt, 1, number);
 
     return ngx_http_victorops_store_exists(vi->st, stmt);
+}
+
+
+/* a job that waits or calls again keeps its lease until "until" */
+
+ngx_int_t
+ngx_http_victorops_store_lease(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_job_t *job, int64_t until)
+{
+    sqlite3_stmt  *stmt;
+
+    if (vi->st == NULL) {
+        return NGX_ERROR;
+    }
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_LEASE);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, job->seq);
+    sqlite3_bind_int64(stmt, 2, until);
+    sqlite3_bind_int64(stmt, 3, (sqlite3_int64) ngx_pid);
+
+    return ngx_http_victorops_store_changed(vi->st, stmt);
 }

@@ -85,11 +85,18 @@ ngx_http_victorops_sync_handler(ngx_event_t *ev)
     }
 
     if (now >= sh->sync_next && !vi->syncing) {
-        sh->sync_next = now + (int64_t) vi->sync_interval;
+
+        /* held for the longest a round can take; its end sets the next */
+
+        sh->sync_next = now + (int64_t) vi->sync_interval
+                        + (NGX_HTTP_VICTOROPS_SYNC_LINKS + 1)
+                          * (int64_t) vi->rootly_timeout;
         run = 1;
     }
 
-    delay = (ngx_msec_t) ngx_max(sh->sync_next - now, 100);
+    /* looked at every second at most: a round may end before its hold */
+
+    delay = (ngx_msec_t) ngx_min(ngx_max(sh->sync_next - now, 100), 1000);
 
     ngx_shmtx_unlock(&vi->shpool->mutex);
 
@@ -193,10 +200,14 @@ ngx_http_victorops_sync_vo_done(ngx_http_victorops_transfer_t *t)
 
     s = t->data;
 
-    if (t->code != CURLE_ABORTED_BY_CALLBACK
-        && ngx_http_victorops_vo_answer(s->vi, t, ngx_http_victorops_now(),
-                                        &until)
-           == NGX_OK
+    if (t->code == CURLE_ABORTED_BY_CALLBACK) {
+        ngx_http_victorops_sync_end(s, 0);
+        return;
+    }
+
+    if (ngx_http_victorops_vo_answer(s->vi, t, ngx_http_victorops_now(),
+                                     &until)
+        == NGX_OK
         && ngx_http_victorops_vo_incidents(s->pool, &t->response, &s->vo)
            == NGX_OK)
     {
@@ -576,13 +587,9 @@ ngx_http_victorops_sync_end(ngx_http_victorops_sync_t *s, ngx_uint_t ok)
         ngx_shmtx_lock(&vi->shpool->mutex);
         vi->sh->sync_last = ngx_time();
         vi->sh->sync_ok = ok;
-
-        if (!ok) {
-            vi->sh->sync_next = ngx_min(vi->sh->sync_next,
-                                        ngx_http_victorops_now()
-                                        + NGX_HTTP_VICTOROPS_SYNC_RETRY);
-        }
-
+        vi->sh->sync_next = ngx_http_victorops_now()
+                            + (ok ? (int64_t) vi->sync_interval
+                                  : NGX_HTTP_VICTOROPS_SYNC_RETRY);
         ngx_shmtx_unlock(&vi->shpool->mutex);
     }
 

@@ -22,6 +22,7 @@
 #define NGX_HTTP_VICTOROPS_VO_PAUSE      5000
 #define NGX_HTTP_VICTOROPS_VO_PAUSE_MAX  60000
 #define NGX_HTTP_VICTOROPS_FIND_SLACK    120
+#define NGX_HTTP_VICTOROPS_LEASE_MORE    5000
 
 
 typedef struct {
@@ -63,6 +64,7 @@ typedef struct {
     ngx_uint_t                         team;
     ngx_uint_t                         step;
     ngx_uint_t                         has_token;
+    ngx_uint_t                         calls;
     ngx_str_t                          summary;
     ngx_http_victorops_transfer_t     *t;
     ngx_event_t                        wait;
@@ -71,7 +73,7 @@ typedef struct {
 
 
 static ngx_http_victorops_vo_ctx_t *ngx_http_victorops_vo_ctx(
-    ngx_http_victorops_job_t *job);
+    ngx_http_victorops_job_t *job, ngx_str_t *reason);
 static ngx_int_t ngx_http_victorops_vo_escalate(
     ngx_http_victorops_vo_ctx_t *ctx, int64_t now, int64_t *wait);
 static ngx_int_t ngx_http_victorops_vo_resolve(
@@ -98,6 +100,8 @@ static ngx_int_t ngx_http_victorops_vo_targets(
     ngx_http_victorops_vo_ctx_t *ctx);
 static ngx_http_victorops_team_cache_t *ngx_http_victorops_vo_team(
     ngx_http_victorops_integration_t *vi, ngx_str_t *slug, int64_t now);
+static ngx_int_t ngx_http_victorops_vo_dup(ngx_pool_t *pool, ngx_str_t *dst,
+    ngx_str_t *src);
 static void ngx_http_victorops_vo_finish(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_uint_t op, ngx_str_t *error, ngx_http_victorops_effects_t *fx);
 static void ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
@@ -245,11 +249,40 @@ ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job, int64_t now,
     int64_t *wait)
 {
     ngx_int_t                     rc;
+    ngx_str_t                     reason;
     ngx_http_victorops_vo_ctx_t  *ctx;
 
-    ctx = ngx_http_victorops_vo_ctx(job);
-    if (ctx == NULL) {
-        return NGX_ERROR;
+    ngx_str_null(&reason);
+    ctx = NULL;
+
+    if (job->integration->vo == NULL) {
+        ngx_str_set(&reason, "no VictorOps API credentials (api_id, api_key)");
+
+    } else {
+        ctx = ngx_http_victorops_vo_ctx(job, &reason);
+
+        if (ctx == NULL && reason.len == 0) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (reason.len) {
+
+        /* it can never be sent as it is */
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": job %V dead-lettered: "
+                      "%V", &job->integration->name, &job->id, &reason);
+
+        ngx_http_victorops_count(job->integration, NGX_HTTP_VICTOROPS_C_DEAD);
+        ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_DEAD, now, 0,
+                                       &reason, NULL);
+
+        if (job->integration->inflight) {
+            job->integration->inflight--;
+        }
+
+        return NGX_DONE;
     }
 
     switch (job->kind) {
@@ -293,8 +326,10 @@ ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job, int64_t now,
 }
 
 
+/* NULL with "reason" set: a body that can never be read */
+
 static ngx_http_victorops_vo_ctx_t *
-ngx_http_victorops_vo_ctx(ngx_http_victorops_job_t *job)
+ngx_http_victorops_vo_ctx(ngx_http_victorops_job_t *job, ngx_str_t *reason)
 {
     ngx_pool_t                   *pool;
     ngx_http_victorops_vo_ctx_t  *ctx;
@@ -331,12 +366,17 @@ ngx_http_victorops_vo_ctx(ngx_http_victorops_job_t *job)
         goto failed;
     }
 
-    if (ngx_http_victorops_escalation_parse(pool, &ctx->job.body, &ctx->esc)
-        != NGX_OK)
+    switch (ngx_http_victorops_escalation_parse(pool, &ctx->job.body,
+                                                &ctx->esc))
     {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "victorops integration \"%V\": job %V has an "
-                      "unreadable body", &ctx->vi->name, &job->id);
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_str_set(reason, "unreadable job body");
+        goto failed;
+
+    default:
         goto failed;
     }
 
@@ -458,14 +498,22 @@ ngx_http_victorops_vo_resolve(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
         fx = ngx_http_victorops_effects_create(ngx_cycle->log);
         if (fx) {
             l = ngx_array_push(&fx->links);
+
             if (l) {
                 ngx_memzero(l, sizeof(ngx_http_victorops_link_t));
-                l->op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
-                l->rootly_incident.data = ngx_pstrdup(fx->pool,
-                                                      &ctx->esc.id);
-                l->rootly_incident.len = ctx->esc.id.len;
-                l->rootly_state = 1;
             }
+
+            if (l == NULL
+                || ngx_http_victorops_vo_dup(fx->pool, &l->rootly_incident,
+                                             &ctx->esc.id)
+                   != NGX_OK)
+            {
+                ngx_destroy_pool(fx->pool);
+                return NGX_ERROR;
+            }
+
+            l->op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
+            l->rootly_state = 1;
         }
 
         ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
@@ -713,13 +761,30 @@ ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
     t->data = ctx;
     ctx->t = t;
 
-    if (!ctx->has_token) {
-        now = ngx_http_victorops_now();
+    now = ngx_http_victorops_now();
+    wait = 0;
 
-        if (ngx_http_victorops_vo_token(ctx->vi, now, &wait) != NGX_OK) {
-            ngx_add_timer(&ctx->wait, (ngx_msec_t) wait);
-            return NGX_OK;
-        }
+    if (!ctx->has_token
+        && ngx_http_victorops_vo_token(ctx->vi, now, &wait) != NGX_OK)
+    {
+        ngx_add_timer(&ctx->wait, (ngx_msec_t) wait);
+    }
+
+    /*
+     * A job making a second call, or waiting for a token, keeps its
+     * lease: no other worker takes it meanwhile.
+     */
+
+    if (ctx->calls++ || wait) {
+        (void) ngx_http_victorops_store_lease(ctx->vi, &ctx->job,
+                                              now + wait
+                                              + (int64_t) t->timeout
+                                              + NGX_HTTP_VICTOROPS_LEASE_MORE);
+    }
+
+    if (wait) {
+        ctx->calls--;
+        return NGX_OK;
     }
 
     ctx->has_token = 0;
@@ -1121,8 +1186,13 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
 
         (void) ngx_http_victorops_vo_incidents(t->pool, &t->response, &list);
 
-        ctx->summary = ctx->esc.summary.len ? ctx->esc.summary
-                                            : ctx->esc.title;
+        if (ngx_http_victorops_escalation_summary(ctx->pool, &ctx->esc,
+                                                  &ctx->summary)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
         vo = list.elts;
 
         for (i = 0; i < list.nelts; i++) {
@@ -1344,14 +1414,19 @@ ngx_http_victorops_vo_created_ok(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
 
     link->op = NGX_HTTP_VICTOROPS_LINK_ESCALATION;
-    link->incident.data = ngx_pstrdup(fx->pool, number);
-    link->incident.len = number->len;
-    link->entity.data = ngx_pstrdup(fx->pool, entity);
-    link->entity.len = entity->len;
-    link->rootly_incident.data = ngx_pstrdup(fx->pool, &ctx->esc.id);
-    link->rootly_incident.len = ctx->esc.id.len;
-    link->targets.data = ngx_pstrdup(fx->pool, &ctx->canon);
-    link->targets.len = ctx->canon.len;
+
+    if (ngx_http_victorops_vo_dup(fx->pool, &link->incident, number)
+        != NGX_OK
+        || ngx_http_victorops_vo_dup(fx->pool, &link->entity, entity)
+           != NGX_OK
+        || ngx_http_victorops_vo_dup(fx->pool, &link->rootly_incident,
+                                     &ctx->esc.id)
+           != NGX_OK
+        || ngx_http_victorops_vo_dup(fx->pool, &link->targets, &ctx->canon)
+           != NGX_OK)
+    {
+        goto failed;
+    }
 
     /* the key inbound webhooks use: the entity id, else "#number" */
 
@@ -1395,13 +1470,13 @@ ngx_http_victorops_vo_created_ok(ngx_http_victorops_vo_ctx_t *ctx,
 
 failed:
 
-    /* sent again: the next attempt finds the incident */
+    /* VictorOps has it: the next attempt (counted) looks for it first */
 
     if (fx) {
         ngx_destroy_pool(fx->pool);
     }
 
-    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL, NULL);
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY, NULL, NULL);
 }
 
 
@@ -1439,10 +1514,14 @@ ngx_http_victorops_vo_rerouted_ok(ngx_http_victorops_vo_ctx_t *ctx)
     ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
 
     link->op = NGX_HTTP_VICTOROPS_LINK_TARGETS;
-    link->key.data = ngx_pstrdup(fx->pool, &ctx->link.key);
-    link->key.len = ctx->link.key.len;
-    link->targets.data = ngx_pstrdup(fx->pool, &ctx->canon);
-    link->targets.len = ctx->canon.len;
+
+    if (ngx_http_victorops_vo_dup(fx->pool, &link->key, &ctx->link.key)
+        != NGX_OK
+        || ngx_http_victorops_vo_dup(fx->pool, &link->targets, &ctx->canon)
+           != NGX_OK)
+    {
+        goto failed;
+    }
 
     text.data = ngx_pnalloc(ctx->pool,
                             targets.len + ctx->link.incident.len + 64);
@@ -1532,8 +1611,12 @@ ngx_http_victorops_vo_resolved_ok(ngx_http_victorops_vo_ctx_t *ctx,
         ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
 
         link->op = NGX_HTTP_VICTOROPS_LINK_VO_STATE;
-        link->incident.data = ngx_pstrdup(fx->pool, &n[i]);
-        link->incident.len = n[i].len;
+
+        if (ngx_http_victorops_vo_dup(fx->pool, &link->incident, &n[i])
+            != NGX_OK)
+        {
+            goto failed;
+        }
         link->vo_state = NGX_HTTP_VICTOROPS_VO_RESOLVED;
 
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
@@ -1546,6 +1629,14 @@ ngx_http_victorops_vo_resolved_ok(ngx_http_victorops_vo_ctx_t *ctx,
 
     text.len = ngx_http_victorops_utf8_cut(text.data, p) - text.data;
 
+    if (done->nelts == 0 && reason) {
+
+        /* nothing resolved: reconciliation looks at it again */
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
+        return;
+    }
+
     link = ngx_array_push(&fx->links);
     if (link == NULL) {
         goto failed;
@@ -1554,8 +1645,13 @@ ngx_http_victorops_vo_resolved_ok(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
 
     link->op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
-    link->rootly_incident.data = ngx_pstrdup(fx->pool, &ctx->esc.id);
-    link->rootly_incident.len = ctx->esc.id.len;
+
+    if (ngx_http_victorops_vo_dup(fx->pool, &link->rootly_incident,
+                                  &ctx->esc.id)
+        != NGX_OK)
+    {
+        goto failed;
+    }
     link->rootly_state = 1;
 
     if (done->nelts && ngx_http_victorops_vo_note(fx, ctx, &text) != NGX_OK) {
@@ -1901,6 +1997,21 @@ ngx_http_victorops_vo_targets(ngx_http_victorops_vo_ctx_t *ctx)
             }
         }
     }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_vo_dup(ngx_pool_t *pool, ngx_str_t *dst, ngx_str_t *src)
+{
+    dst->data = ngx_pnalloc(pool, src->len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src->data, src->len);
+    dst->len = src->len;
 
     return NGX_OK;
 }

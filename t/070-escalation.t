@@ -317,7 +317,7 @@ scenario 'resolve races: VictorOps first, and already resolved in VictorOps' => 
 
 scenario 'victorops_escalate: bearer token, validation, 202 with the job' => sub {
     fresh();
-    seed_rootly('inc-e');
+    seed_rootly(qw(inc-e inc-e2));
     my $http = HTTP::Tiny->new(timeout => 5);
     my $url = $ng->url . '/escalate';
     my $body = $JSON->encode({ incident_id => 'inc-e', summary => 'Payments API errors',
@@ -356,6 +356,20 @@ scenario 'victorops_escalate: bearer token, validation, 202 with the job' => sub
                                               { type => 'User', slug => 'carol' }], 'targets as given');
     ok(wait_for(sub { grep { /^Paged VictorOps policy pol-dba-primary, user carol: incident #2201$/ }
                       timeline('inc-e', timeout => 0, wait => 0) }, 10), 'timeline event');
+
+    # no summary, and VictorOps answers after the module gave up waiting:
+    # the retry finds the incident ("Rootly incident inc-e2") it made
+    $vo->fault({ mode => 'late', delay => 4, path => '/api-public/v1/incidents', method => 'POST' });
+    $res = $http->post($url, { headers => \%auth, content => $JSON->encode({ incident_id => 'inc-e2',
+        targets => [{ type => 'EscalationPolicy', slug => 'pol-dba-primary' }] }) });
+    is($res->{status}, 202, 'an escalation without a summary');
+    ok(wait_for(sub { $ng->error_log =~ /incident #2202 found, created by an earlier attempt/ }, 20),
+       'its create timed out; the retry found the incident') or evidence();
+    is(scalar(grep { $_->{entityDisplayName} eq 'Rootly incident inc-e2' } vo_incidents()), 1,
+       'exactly one VictorOps incident for it');
+    is(scalar(grep { ($_->{json}{details} // '') =~ /inc-e2/ }
+              @{ vo_requests(path => '/api-public/v1/incidents', method => 'POST', timeout => 0) }), 1,
+       'created once');
 };
 
 scenario 'VictorOps credentials refused, then rate limited' => sub {
