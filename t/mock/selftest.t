@@ -384,6 +384,22 @@ subtest 'faults' => sub {
     waitpid $slow, 0;
     is $?, 0, 'slow request answered normally after the delay';
 
+    # late: the request takes effect at once, the answer comes later
+    $vo->fault({ mode => 'late', delay => 1.5, path => '/api-public/v1/incidents', method => 'POST' });
+    my $late = in_child(0, sub {
+        my $res = call(HTTP::Tiny->new(timeout => 0.5), $vo, POST => '/api-public/v1/incidents',
+                       { summary => 'late one', details => 'd', userName => 'alice',
+                         targets => [{ type => 'User', slug => 'bob' }] },
+                       { 'X-VO-Api-Id' => 'vo-id', 'X-VO-Api-Key' => 'vo-key',
+                         'Content-Type' => 'application/json' });
+        return $res->{status} == 599;    # the client gave up waiting
+    });
+    waitpid $late, 0;
+    is $?, 0, 'late: the client timed out before the answer';
+    ok((grep { $_->{entityDisplayName} eq 'late one' } @{ $vo->state->{incidents} }),
+       '... but the incident was created');
+    $vo->reset;
+
     $vo->fault({ mode => 'status', status => 500 });
     $res = vo(GET => '/api-public/v1/team');
     is_deeply [$res->{status}, $res->{json}], [500, { message => 'Internal Server Error' }], 'VictorOps status fault body';
@@ -591,6 +607,26 @@ subtest 'victorops: incidents' => sub {
         'targetStatus';
     my ($rerouted) = grep { $_->{incidentNumber} eq $number } @{ vo(GET => '/api-public/v1/incidents')->{json}{incidents} };
     is_deeply $rerouted->{pagedTeams}, ['team-payments', 'team-dba'], 'reroute pages the new team';
+};
+
+subtest 'slack: response_url messages' => sub {
+    my $slack = VoMock->start(kind => 'slack');
+    my $post = sub {
+        my ($path, $body, $type) = @_;
+        return $http->request('POST', $slack->url . $path,
+            { headers => { 'Content-Type' => $type // 'application/json' }, content => $body });
+    };
+    my $res = $post->('/commands/T1/1/x', '{"text":"Paged","response_type":"in_channel"}');
+    is_deeply [$res->{status}, $res->{content}], [200, 'ok'], 'a message: 200 ok';
+    is $post->('/commands/T1/1/x', '{"response_type":"ephemeral"}')->{status}, 400, 'no text: 400';
+    is $post->('/commands/T1/1/x', '{"text":"x","response_type":"loud"}')->{status}, 400, 'bad response_type: 400';
+    is $post->('/commands/T1/1/x', 'text=x', 'application/x-www-form-urlencoded')->{status}, 400, 'a form: 400';
+    is $post->('/elsewhere', '{"text":"x"}')->{status}, 404, 'not under /commands/: 404';
+    is_deeply $slack->state->{messages}, [{ text => 'Paged', response_type => 'in_channel' }],
+        'only the valid message is kept';
+    $slack->reset;
+    is_deeply $slack->state->{messages}, [], 'reset forgets them';
+    $slack->stop;
 };
 
 subtest 'victorops: seeding and reset' => sub {
