@@ -89,6 +89,8 @@ static void ngx_http_victorops_vo_created_ok(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_str_t *number, ngx_str_t *entity, const char *how);
 static void ngx_http_victorops_vo_rerouted_ok(
     ngx_http_victorops_vo_ctx_t *ctx);
+static void ngx_http_victorops_vo_paged(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_effects_t *fx, ngx_str_t *text);
 static void ngx_http_victorops_vo_resolved_ok(
     ngx_http_victorops_vo_ctx_t *ctx, ngx_array_t *done, ngx_str_t *reason);
 static ngx_int_t ngx_http_victorops_vo_oncall_send(
@@ -1452,31 +1454,44 @@ ngx_http_victorops_vo_created_ok(ngx_http_victorops_vo_ctx_t *ctx,
                            &targets, number)
                - text.data;
 
-    if (ngx_http_victorops_vo_note(fx, ctx, &text) != NGX_OK) {
-        goto failed;
-    }
-
-    if (vi->oncall_responders
-        && ngx_http_victorops_effects_job(fx, &ctx->job,
-                                          NGX_HTTP_VICTOROPS_JOB_ONCALL,
-                                          &ctx->job.body)
-           == NULL)
-    {
-        goto failed;
-    }
-
-    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
+    ngx_http_victorops_vo_paged(ctx, fx, &text);
     return;
 
 failed:
 
-    /* VictorOps has it: the next attempt (counted) looks for it first */
+    ngx_http_victorops_vo_paged(ctx, fx, NULL);
+}
 
-    if (fx) {
-        ngx_destroy_pool(fx->pool);
+
+/*
+ * After a page or a reroute: the timeline event "text" and who is on
+ * call, written with the outcome.  Without them ("text" NULL: an error)
+ * the attempt counts, and the next one looks before it creates.
+ */
+
+static void
+ngx_http_victorops_vo_paged(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_effects_t *fx, ngx_str_t *text)
+{
+    if (fx == NULL
+        || text == NULL
+        || ngx_http_victorops_vo_note(fx, ctx, text) != NGX_OK
+        || (ctx->vi->oncall_responders
+            && ngx_http_victorops_effects_job(fx, &ctx->job,
+                                              NGX_HTTP_VICTOROPS_JOB_ONCALL,
+                                              &ctx->job.body)
+               == NULL))
+    {
+        if (fx) {
+            ngx_destroy_pool(fx->pool);
+        }
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY, NULL,
+                                     NULL);
+        return;
     }
 
-    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY, NULL, NULL);
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
 }
 
 
@@ -1534,29 +1549,12 @@ ngx_http_victorops_vo_rerouted_ok(ngx_http_victorops_vo_ctx_t *ctx)
                            &ctx->link.incident, &targets)
                - text.data;
 
-    if (ngx_http_victorops_vo_note(fx, ctx, &text) != NGX_OK) {
-        goto failed;
-    }
-
-    if (vi->oncall_responders
-        && ngx_http_victorops_effects_job(fx, &ctx->job,
-                                          NGX_HTTP_VICTOROPS_JOB_ONCALL,
-                                          &ctx->job.body)
-           == NULL)
-    {
-        goto failed;
-    }
-
-    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
+    ngx_http_victorops_vo_paged(ctx, fx, &text);
     return;
 
 failed:
 
-    if (fx) {
-        ngx_destroy_pool(fx->pool);
-    }
-
-    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL, NULL);
+    ngx_http_victorops_vo_paged(ctx, fx, NULL);
 }
 
 
