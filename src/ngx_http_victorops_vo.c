@@ -65,6 +65,7 @@ typedef struct {
     ngx_uint_t                         step;
     ngx_uint_t                         has_token;
     ngx_uint_t                         calls;
+    ngx_uint_t                         waiting;    /* not in flight */
     ngx_str_t                          summary;
     ngx_http_victorops_transfer_t     *t;
     ngx_event_t                        wait;
@@ -785,8 +786,28 @@ ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
     }
 
     if (wait) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "victorops job %V waits %L ms for an api_rate token",
+                       &ctx->job.id, wait);
+
         ctx->calls--;
+
+        /* waiting is not sending: the slot goes to other jobs meanwhile */
+
+        if (!ctx->waiting) {
+            ctx->waiting = 1;
+
+            if (ctx->vi->inflight) {
+                ctx->vi->inflight--;
+            }
+        }
+
         return NGX_OK;
+    }
+
+    if (ctx->waiting) {
+        ctx->waiting = 0;
+        ctx->vi->inflight++;
     }
 
     ctx->has_token = 0;
@@ -2079,7 +2100,7 @@ ngx_http_victorops_vo_finish(ngx_http_victorops_vo_ctx_t *ctx,
         ngx_destroy_pool(ctx->t->pool);
     }
 
-    if (vi->inflight) {
+    if (!ctx->waiting && vi->inflight) {
         vi->inflight--;
     }
 
