@@ -214,8 +214,7 @@ ngx_http_victorops_import_call(ngx_http_victorops_import_t *ctx)
 
     case NGX_HTTP_VICTOROPS_I_LIST:
         t = ngx_http_victorops_vo_transfer(ctx->vi, "GET",
-                                           "/api-public/v1/team", NULL,
-                                           NULL);
+                                           "/api-public/v1/team", NULL);
         if (t == NULL) {
             return NGX_ERROR;
         }

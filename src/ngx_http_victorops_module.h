@@ -385,6 +385,8 @@ ngx_int_t ngx_http_victorops_alert_token(
     ngx_http_victorops_integration_t *vi, int64_t now, int64_t *wait);
 void ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
     ngx_uint_t counter);
+void ngx_http_victorops_last_error(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t victorops, ngx_uint_t status, ngx_str_t *reason);
 
 ngx_int_t ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi);
@@ -496,7 +498,7 @@ ngx_int_t ngx_http_victorops_vo_token(ngx_http_victorops_integration_t *vi,
     int64_t now, int64_t *wait);
 ngx_http_victorops_transfer_t *ngx_http_victorops_vo_transfer(
     ngx_http_victorops_integration_t *vi, const char *method,
-    const char *path, ngx_str_t *arg, ngx_str_t *body);
+    const char *path, ngx_str_t *body);
 ngx_int_t ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_transfer_t *t, int64_t now, int64_t *until);
 void ngx_http_victorops_sync_handler(ngx_event_t *ev);

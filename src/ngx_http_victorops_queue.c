@@ -59,6 +59,8 @@ typedef struct {
 } ngx_http_victorops_outcome_t;
 
 
+static ngx_http_victorops_pending_t *ngx_http_victorops_queue_pending(
+    ngx_http_request_t *r, ngx_http_victorops_job_t *job);
 static void ngx_http_victorops_pending_cleanup(void *data);
 static void ngx_http_victorops_outcome(ngx_http_victorops_integration_t *vi,
     ngx_uint_t op, ngx_http_victorops_job_t *job, int64_t at,
@@ -76,9 +78,6 @@ static void ngx_http_victorops_dispatch_at(
     ngx_http_victorops_integration_t *vi, int64_t now, int64_t at);
 static u_char *ngx_http_victorops_outcome_text(u_char *buf,
     ngx_http_victorops_transfer_t *t, ngx_str_t *reason);
-static void ngx_http_victorops_rootly_error(
-    ngx_http_victorops_integration_t *vi, ngx_uint_t status,
-    ngx_str_t *reason);
 static void ngx_http_victorops_rootly_pause(
     ngx_http_victorops_integration_t *vi, int64_t until);
 static void ngx_http_victorops_rootly_down(
@@ -214,41 +213,15 @@ ngx_http_victorops_queue_accept(ngx_http_request_t *r,
     ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
     u_char *hash)
 {
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_victorops_pending_t      *p;
-    ngx_http_victorops_integration_t  *vi;
+    ngx_http_victorops_pending_t  *p;
 
-    vi = job->integration;
-
-    if (vi->st == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_palloc(r->pool, sizeof(ngx_http_victorops_pending_t));
+    p = ngx_http_victorops_queue_pending(r, job);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(p, sizeof(ngx_http_victorops_pending_t));
-
-    p->request = r;
-    p->job = *job;
     p->event = ev;
     ngx_memcpy(p->hash, hash, SHA256_DIGEST_LENGTH);
-
-    cln->handler = ngx_http_victorops_pending_cleanup;
-    cln->data = p;
-
-    ngx_queue_insert_tail(&vi->batch, &p->queue);
-
-    if (!vi->commit_event.posted) {
-        ngx_post_event(&vi->commit_event, &ngx_posted_events);
-    }
 
     return NGX_OK;
 }
@@ -266,6 +239,30 @@ ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
     ngx_http_victorops_job_t *job, ngx_str_t *event_id,
     ngx_http_victorops_reply_pt reply, void *data)
 {
+    ngx_http_victorops_pending_t  *p;
+
+    p = ngx_http_victorops_queue_pending(r, job);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->reply = reply;
+    p->data = data;
+
+    if (event_id) {
+        p->event_id = *event_id;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a job of request "r" joins this turn's batch */
+
+static ngx_http_victorops_pending_t *
+ngx_http_victorops_queue_pending(ngx_http_request_t *r,
+    ngx_http_victorops_job_t *job)
+{
     ngx_pool_cleanup_t                *cln;
     ngx_http_victorops_pending_t      *p;
     ngx_http_victorops_integration_t  *vi;
@@ -273,27 +270,21 @@ ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
     vi = job->integration;
 
     if (vi->st == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     p = ngx_pcalloc(r->pool, sizeof(ngx_http_victorops_pending_t));
     if (p == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     p->request = r;
     p->job = *job;
-    p->reply = reply;
-    p->data = data;
-
-    if (event_id) {
-        p->event_id = *event_id;
-    }
 
     cln->handler = ngx_http_victorops_pending_cleanup;
     cln->data = p;
@@ -304,7 +295,7 @@ ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
         ngx_post_event(&vi->commit_event, &ngx_posted_events);
     }
 
-    return NGX_OK;
+    return p;
 }
 
 
@@ -1191,7 +1182,7 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
                                               : curl_easy_strerror(t->code));
         reason.len = ngx_strlen(reason.data);
 
-        ngx_http_victorops_rootly_error(vi, 0, &reason);
+        ngx_http_victorops_last_error(vi, 0, 0, &reason);
         ngx_http_victorops_rootly_down(vi, t->log, now);
         ngx_http_victorops_job_retry(job, t, now, &reason);
         return;
@@ -1232,7 +1223,7 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
         return;
     }
 
-    ngx_http_victorops_rootly_error(vi, status, &reason);
+    ngx_http_victorops_last_error(vi, 0, status, &reason);
 
     if (status == 429) {
         if (t->retry_after) {
@@ -1385,9 +1376,11 @@ ngx_http_victorops_outcome_text(u_char *buf, ngx_http_victorops_transfer_t *t,
 }
 
 
-static void
-ngx_http_victorops_rootly_error(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t status, ngx_str_t *reason)
+/* Rootly's or VictorOps' last error, for the status endpoint */
+
+void
+ngx_http_victorops_last_error(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t victorops, ngx_uint_t status, ngx_str_t *reason)
 {
     ngx_http_victorops_last_error_t  *e;
 
@@ -1395,9 +1388,10 @@ ngx_http_victorops_rootly_error(ngx_http_victorops_integration_t *vi,
         return;
     }
 
+    e = victorops ? &vi->sh->vo_error : &vi->sh->rootly_error;
+
     ngx_shmtx_lock(&vi->shpool->mutex);
 
-    e = &vi->sh->rootly_error;
     e->time = ngx_time();
     e->status = status;
     e->reason_len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_ERROR_MAX);

@@ -469,7 +469,7 @@ ngx_http_victorops_slack_list_start(ngx_event_t *ev)
     }
 
     t = ngx_http_victorops_vo_transfer(ctx->vi, "GET", "/api-public/v1/team",
-                                       NULL, NULL);
+                                       NULL);
     if (t == NULL) {
         ngx_str_set(&text, "Sorry.");
         ngx_http_victorops_slack_list_end(ctx, &text);

@@ -175,7 +175,7 @@ ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
     }
 
     t = ngx_http_victorops_vo_transfer(vi, "GET", "/api-public/v1/incidents",
-                                       NULL, NULL);
+                                       NULL);
     if (t == NULL) {
         ngx_http_victorops_sync_end(s, 0);
         return;

@@ -109,8 +109,6 @@ static void ngx_http_victorops_vo_finish(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_uint_t op, ngx_str_t *error, ngx_http_victorops_effects_t *fx);
 static void ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t, ngx_int_t rc, int64_t until);
-static void ngx_http_victorops_vo_health(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t status, ngx_str_t *reason);
 static ngx_int_t ngx_http_victorops_vo_slack_reply(
     ngx_http_victorops_vo_ctx_t *ctx);
 static void ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
@@ -576,6 +574,7 @@ ngx_http_victorops_vo_oncall_start(ngx_http_victorops_vo_ctx_t *ctx,
 static ngx_int_t
 ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
 {
+    u_char                            *p, *path;
     ngx_str_t                         *team, body, *number;
     ngx_http_victorops_transfer_t     *t;
     ngx_http_victorops_integration_t  *vi;
@@ -596,9 +595,24 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
             tc = ngx_http_victorops_vo_team(vi, &team[ctx->team],
                                             ngx_http_victorops_now());
             if (tc == NULL) {
-                t = ngx_http_victorops_vo_transfer(vi, "GET",
-                                                   "/api-public/v1/team/",
-                                                   &team[ctx->team], NULL);
+                /* /api-public/v1/team/{slug}/policies */
+
+                path = ngx_pnalloc(ctx->pool,
+                                   sizeof("/api-public/v1/team//policies")
+                                   + 3 * team[ctx->team].len);
+                if (path == NULL) {
+                    return NGX_ERROR;
+                }
+
+                p = ngx_cpymem(path, "/api-public/v1/team/",
+                               sizeof("/api-public/v1/team/") - 1);
+                p = (u_char *) ngx_escape_uri(p, team[ctx->team].data,
+                                              team[ctx->team].len,
+                                              NGX_ESCAPE_URI_COMPONENT);
+                p = ngx_cpymem(p, "/policies", sizeof("/policies"));
+
+                t = ngx_http_victorops_vo_transfer(vi, "GET", (char *) path,
+                                                   NULL);
                 if (t == NULL) {
                     return NGX_ERROR;
                 }
@@ -649,8 +663,7 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
 
     case NGX_HTTP_VICTOROPS_S_FIND:
         t = ngx_http_victorops_vo_transfer(vi, "GET",
-                                           "/api-public/v1/incidents", NULL,
-                                           NULL);
+                                           "/api-public/v1/incidents", NULL);
         if (t == NULL) {
             return NGX_ERROR;
         }
@@ -668,8 +681,7 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
         }
 
         t = ngx_http_victorops_vo_transfer(vi, "POST",
-                                           "/api-public/v1/incidents", NULL,
-                                           &body);
+                                           "/api-public/v1/incidents", &body);
         if (t == NULL) {
             return NGX_ERROR;
         }
@@ -689,7 +701,7 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
 
         t = ngx_http_victorops_vo_transfer(vi, "POST",
                                            "/api-public/v1/incidents/reroute",
-                                           NULL, &body);
+                                           &body);
         if (t == NULL) {
             return NGX_ERROR;
         }
@@ -728,7 +740,7 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
 
         t = ngx_http_victorops_vo_transfer(vi, "PATCH",
                                            "/api-public/v1/incidents/resolve",
-                                           NULL, &body);
+                                           &body);
         if (t == NULL) {
             return NGX_ERROR;
         }
@@ -739,7 +751,7 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
     default: /* NGX_HTTP_VICTOROPS_S_ONCALL */
         t = ngx_http_victorops_vo_transfer(vi, "GET",
                                            "/api-public/v1/oncall/current",
-                                           NULL, NULL);
+                                           NULL);
         if (t == NULL) {
             return NGX_ERROR;
         }
@@ -842,11 +854,11 @@ ngx_http_victorops_vo_wait_handler(ngx_event_t *ev)
 }
 
 
-/* a request to the VictorOps API: api_url + path [+ escaped arg] */
+/* a request to the VictorOps API: api_url + path */
 
 ngx_http_victorops_transfer_t *
 ngx_http_victorops_vo_transfer(ngx_http_victorops_integration_t *vi,
-    const char *method, const char *path, ngx_str_t *arg, ngx_str_t *body)
+    const char *method, const char *path, ngx_str_t *body)
 {
     u_char                         *p;
     size_t                          len, plen;
@@ -863,8 +875,7 @@ ngx_http_victorops_vo_transfer(ngx_http_victorops_integration_t *vi,
     }
 
     plen = ngx_strlen(path);
-    len = vi->api_url.len + plen + (arg ? 3 * arg->len : 0)
-          + sizeof("/policies") - 1;
+    len = vi->api_url.len + plen;
 
     p = ngx_pnalloc(t->pool, len + 1);
     if (p == NULL) {
@@ -874,13 +885,6 @@ ngx_http_victorops_vo_transfer(ngx_http_victorops_integration_t *vi,
     t->url.data = p;
     p = ngx_cpymem(p, vi->api_url.data, vi->api_url.len);
     p = ngx_cpymem(p, path, plen);
-
-    if (arg) {
-        p = (u_char *) ngx_escape_uri(p, arg->data, arg->len,
-                                      NGX_ESCAPE_URI_COMPONENT);
-        p = ngx_cpymem(p, "/policies", sizeof("/policies") - 1);
-    }
-
     *p = '\0';
     t->url.len = p - t->url.data;
 
@@ -943,7 +947,7 @@ ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
         reason.data = (u_char *) (t->error[0] ? t->error
                                               : curl_easy_strerror(t->code));
         reason.len = ngx_strlen(reason.data);
-        ngx_http_victorops_vo_health(vi, 0, &reason);
+        ngx_http_victorops_last_error(vi, 1, 0, &reason);
         return NGX_AGAIN;
     }
 
@@ -960,7 +964,7 @@ ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
     }
 
     (void) ngx_http_victorops_vo_error(t->pool, &t->response, &reason);
-    ngx_http_victorops_vo_health(vi, status, &reason);
+    ngx_http_victorops_last_error(vi, 1, status, &reason);
 
     if (status == 429
         || (status == 403
@@ -1024,28 +1028,6 @@ ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
     }
 
     return NGX_ERROR;
-}
-
-
-static void
-ngx_http_victorops_vo_health(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t status, ngx_str_t *reason)
-{
-    ngx_http_victorops_last_error_t  *e;
-
-    if (vi->sh == NULL) {
-        return;
-    }
-
-    ngx_shmtx_lock(&vi->shpool->mutex);
-
-    e = &vi->sh->vo_error;
-    e->time = ngx_time();
-    e->status = status;
-    e->reason_len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_ERROR_MAX);
-    ngx_memcpy(e->reason, reason->data, e->reason_len);
-
-    ngx_shmtx_unlock(&vi->shpool->mutex);
 }
 
 
