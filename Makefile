@@ -1,7 +1,10 @@
 # ngx_http_victorops_module
 #
 #   make run            build, then start nginx with the example configuration
-#   make test           build and run the whole suite
+#   make test           build and run the whole suite (the own runner, t/runner)
+#   make test-compat    the same files under openresty's real Test::Nginx
+#                       (TEST_NGINX_LIB), against the packaged nginx and
+#                       against make static's nginx
 #   make test-valgrind  the suite under valgrind
 #   make fuzz           the libFuzzer target for the parser and classifier
 #   make static         nginx with the module linked in (--add-module)
@@ -32,15 +35,19 @@ endif
 MODULE     := $(NGX_TREE)/objs/ngx_http_victorops_module.so
 
 TEST_FILES ?= t/
-PROVE_INC  := $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/lib)
+# the own Test::Nginx::Socket (make test); openresty's real one, not
+# packaged for Debian, for make test-compat (it takes precedence there)
+RUNNER     := -I t/runner
+TEST_NGINX_LIB ?= $(abspath $(firstword $(wildcard \
+                      $(TOP)/../shared/tools/test-nginx/lib)))
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(MODULE) \
               VOMOCK_OPENAPI=$(OPENAPI)
 OPENAPI    ?= $(firstword $(wildcard $(TOP)/../shared/reference/rootly-openapi.json \
                                      $(TOP)/t/mock/rootly-openapi.json))
 
-.PHONY: all deps module run stop test test-valgrind test-static fuzz \
-        fuzz-regress static deb test-deb clean
+.PHONY: all deps module run stop test test-valgrind test-static \
+        test-compat fuzz fuzz-regress static deb test-deb clean
 
 all: module
 
@@ -71,19 +78,31 @@ stop:
 
 test: module
 	@tools/deps.sh test
-	$(TEST_ENV) prove $(PROVE_INC) -I t/lib -r $(TEST_FILES)
+	$(TEST_ENV) prove $(RUNNER) -I t/lib -r $(TEST_FILES)
+
+# the real runner: random port and server root per file (t/servroot_PORT)
+test-compat: module static
+	@tools/deps.sh test compat
+	@if [ -z "$(TEST_NGINX_LIB)" ] || [ ! -f "$(TEST_NGINX_LIB)/Test/Nginx/Socket.pm" ]; then \
+	    echo "test-compat: set TEST_NGINX_LIB to openresty's Test::Nginx lib/" \
+	         "(default: ../shared/tools/test-nginx/lib)" >&2; exit 1; fi
+	$(TEST_ENV) TEST_NGINX_RANDOMIZE=1 \
+	    prove -I $(TEST_NGINX_LIB) -I t/lib -r $(TEST_FILES)
+	TEST_NGINX_BINARY=$(BUILD)/static/objs/nginx TEST_NGINX_LOAD_MODULES= \
+	    VOMOCK_OPENAPI=$(OPENAPI) TEST_NGINX_RANDOMIZE=1 \
+	    prove -I $(TEST_NGINX_LIB) -I t/lib -r $(TEST_FILES)
 
 test-valgrind: module
 	@tools/deps.sh valgrind
 	$(TEST_ENV) TEST_NGINX_USE_VALGRIND=1 \
 	    TEST_NGINX_VALGRIND_SUPPRESSIONS=$(TOP)/t/valgrind.suppress \
-	    prove $(PROVE_INC) -I t/lib -r $(TEST_FILES)
+	    prove $(RUNNER) -I t/lib -r $(TEST_FILES)
 
 test-static: static
 	@tools/deps.sh test
 	TEST_NGINX_BINARY=$(BUILD)/static/objs/nginx TEST_NGINX_LOAD_MODULES= \
 	    VOMOCK_OPENAPI=$(OPENAPI) \
-	    prove $(PROVE_INC) -I t/lib -r $(TEST_FILES)
+	    prove $(RUNNER) -I t/lib -r $(TEST_FILES)
 
 fuzz:
 	@tools/deps.sh fuzz

@@ -17,10 +17,14 @@
 #define NGX_HTTP_VICTOROPS_FILE_MAX  4096
 
 
-/* where stores go by default: relative to nginx's prefix, or a package's */
+/*
+ * Where stores go by default: "logs/victorops" under nginx's prefix, next
+ * to what nginx itself writes at run time in its default layout (logs,
+ * pid, lock file); a package sets its own (Debian: /var/lib/nginx).
+ */
 
 #ifndef NGX_HTTP_VICTOROPS_STORE_DIR
-#define NGX_HTTP_VICTOROPS_STORE_DIR  "victorops"
+#define NGX_HTTP_VICTOROPS_STORE_DIR  "logs/victorops"
 #endif
 
 

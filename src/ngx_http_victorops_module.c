@@ -15,8 +15,10 @@
 
 
 static ngx_int_t ngx_http_victorops_add_variables(ngx_conf_t *cf);
-static ngx_int_t ngx_http_victorops_request_uri_variable(
-    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_victorops_masked_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_victorops_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_victorops_mask_handler(ngx_http_request_t *r);
 static void *ngx_http_victorops_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_victorops_create_loc_conf(ngx_conf_t *cf);
@@ -98,7 +100,7 @@ static ngx_command_t  ngx_http_victorops_commands[] = {
 
 static ngx_http_module_t  ngx_http_victorops_module_ctx = {
     ngx_http_victorops_add_variables,      /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_victorops_init,               /* postconfiguration */
 
     ngx_http_victorops_create_main_conf,   /* create main configuration */
     ngx_http_victorops_init_main_conf,     /* init main configuration */
@@ -129,8 +131,14 @@ ngx_module_t  ngx_http_victorops_module = {
 
 static ngx_http_variable_t  ngx_http_victorops_vars[] = {
 
+    { ngx_string("victorops_request"), NULL,
+      ngx_http_victorops_masked_variable,
+      offsetof(ngx_http_request_t, request_line),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("victorops_request_uri"), NULL,
-      ngx_http_victorops_request_uri_variable, 0,
+      ngx_http_victorops_masked_variable,
+      offsetof(ngx_http_request_t, unparsed_uri),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -156,22 +164,25 @@ ngx_http_victorops_add_variables(ngx_conf_t *cf)
 }
 
 
-/* $request_uri with the value of every "secret" argument masked */
+/*
+ * $victorops_request and $victorops_request_uri: $request and
+ * $request_uri with the value of every "secret" argument masked.
+ */
 
 static ngx_int_t
-ngx_http_victorops_request_uri_variable(ngx_http_request_t *r,
+ngx_http_victorops_masked_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_str_t  masked;
+    ngx_str_t  *s, masked;
 
-    if (r->unparsed_uri.data == NULL) {
+    s = (ngx_str_t *) ((char *) r + data);
+
+    if (s->data == NULL) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    if (ngx_http_victorops_mask_secret(r->pool, &r->unparsed_uri, &masked)
-        != NGX_OK)
-    {
+    if (ngx_http_victorops_mask_secret(r->pool, s, &masked) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -182,6 +193,64 @@ ngx_http_victorops_request_uri_variable(ngx_http_request_t *r,
     v->data = masked.data;
 
     return NGX_OK;
+}
+
+
+/*
+ * With an integration configured, the request line every later phase
+ * logs ($request, the "request:" context of error log lines, limit_req's
+ * rejections among them) has "secret" arguments masked from the
+ * post-read phase on.
+ */
+
+static ngx_int_t
+ngx_http_victorops_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_victorops_main_conf_t  *vmcf;
+
+    vmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_victorops_module);
+
+    if (vmcf->integrations.nelts == 0) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_victorops_mask_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_mask_handler(ngx_http_request_t *r)
+{
+    ngx_str_t  masked;
+
+    if (r->args.len < sizeof("secret") - 1
+        || ngx_strlcasestrn(r->args.data, r->args.data + r->args.len,
+                            (u_char *) "secret", sizeof("secret") - 2)
+           == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_victorops_mask_secret(r->pool, &r->request_line, &masked)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->request_line = masked;
+
+    return NGX_DECLINED;
 }
 
 

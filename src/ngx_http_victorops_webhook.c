@@ -72,7 +72,7 @@ ngx_int_t
 ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
 {
     ngx_int_t                          rc;
-    ngx_str_t                          masked, msg;
+    ngx_str_t                          msg;
     ngx_uint_t                         type;
     ngx_http_victorops_loc_conf_t     *vlcf;
     ngx_http_victorops_webhook_ctx_t  *ctx;
@@ -81,15 +81,7 @@ ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_victorops_module);
     vi = vlcf->integration;
 
-    /* error log lines and $request must not show a ?secret= */
-
-    if (ngx_http_victorops_mask_secret(r->pool, &r->request_line, &masked)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->request_line = masked;
+    /* the post-read phase masked ?secret= in the logged request line */
 
     if (!(r->method & NGX_HTTP_POST)) {
         return ngx_http_victorops_not_allowed(r, "POST");

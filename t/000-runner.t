@@ -1,4 +1,4 @@
-# Self-test of the minimal Test::Nginx::Socket in t/lib.  It only needs a
+# Self-test of the project's own Test::Nginx::Socket (t/runner).  It only needs a
 # plain nginx binary (no project module) and exercises every section the
 # runner supports.  The second half runs small .t files in a child perl to
 # check that the runner really reports failures (wrong body, wrong status,
@@ -8,11 +8,11 @@ use Test::Nginx::Socket;
 use File::Spec ();
 use File::Temp ();
 
-# This file tests the t/lib runner itself; with the real Test::Nginx
+# This file tests the t/runner runner itself; with the real Test::Nginx
 # installed there is nothing to test here.
-if ($INC{'Test/Nginx/Socket.pm'} !~ m{(?:^|/)t/lib/Test/Nginx/Socket\.pm$}) {
+if ($INC{'Test/Nginx/Socket.pm'} !~ m{(?:^|/)t/runner/Test/Nginx/Socket\.pm$}) {
     plan skip_all => 'the real Test::Nginx is in use; '
-                     . 'this file tests the t/lib runner only';
+                     . 'this file tests the t/runner runner only';
 }
 plan 'no_plan';
 

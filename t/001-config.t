@@ -26,7 +26,7 @@ __DATA__
         api_id              0123abcd;
         api_key             k3y;
         api_user            rootly-bot;
-        store               victorops/acme.db;
+        store               logs/victorops/acme.db;
         rootly_timeout      3s;
         json_max_depth      16;
     }
@@ -75,7 +75,7 @@ ok
     location = /hook { victorops_webhook acmee; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] unknown victorops integration "acmee" in "victorops_webhook" directive in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*unknown victorops integration "acmee" in "victorops_webhook" directive in \S+nginx\.conf:\d+/
 
 
 
@@ -92,7 +92,7 @@ qr/\[emerg\] unknown victorops integration "acmee" in "victorops_webhook" direct
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] duplicate victorops integration "acme", first defined in \S+nginx\.conf:\d+ in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*duplicate victorops integration "acme", first defined in \S+nginx\.conf:\d+ in \S+nginx\.conf:\d+/
 
 
 
@@ -104,7 +104,7 @@ qr/\[emerg\] duplicate victorops integration "acme", first defined in \S+nginx\.
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" has no rootly_token or rootly_token_file in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*victorops integration "acme" has no rootly_token or rootly_token_file in \S+nginx\.conf:\d+/
 
 
 
@@ -117,7 +117,7 @@ qr/\[emerg\] victorops integration "acme" has no rootly_token or rootly_token_fi
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] cannot read "\S+does-not-exist" \(2: No such file or directory\) in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*cannot read "\S+does-not-exist" \(2: No such file or directory\) in \S+nginx\.conf:\d+/
 
 
 
@@ -130,7 +130,7 @@ qr/\[emerg\] cannot read "\S+does-not-exist" \(2: No such file or directory\) in
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] "\S+empty\.secret" is empty in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*"\S+empty\.secret" is empty in \S+nginx\.conf:\d+/
 
 
 
@@ -144,7 +144,7 @@ qr/\[emerg\] "\S+empty\.secret" is empty in \S+nginx\.conf:\d+/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid URL "ftp:\/\/api\.rootly\.com" in "rootly_url" directive: .* in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid URL "ftp:\/\/api\.rootly\.com" in "rootly_url" directive: .* in \S+nginx\.conf:\d+/
 
 
 
@@ -158,7 +158,7 @@ qr/\[emerg\] invalid URL "ftp:\/\/api\.rootly\.com" in "rootly_url" directive: .
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid URL "http:\/\/exa mple\.com" in "api_url" directive/
+qr/\[emerg\] .*invalid URL "http:\/\/exa mple\.com" in "api_url" directive/
 
 
 
@@ -172,7 +172,7 @@ qr/\[emerg\] invalid URL "http:\/\/exa mple\.com" in "api_url" directive/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid URL .* in "rootly_url" directive/
+qr/\[emerg\] .*invalid URL .* in "rootly_url" directive/
 
 
 
@@ -186,7 +186,7 @@ qr/\[emerg\] invalid URL .* in "rootly_url" directive/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] unknown directive "rootly_tokne" in victorops_integration "acme" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*unknown directive "rootly_tokne" in victorops_integration "acme" in \S+nginx\.conf:\d+/
 
 
 
@@ -200,7 +200,7 @@ qr/\[emerg\] unknown directive "rootly_tokne" in victorops_integration "acme" in
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] unexpected "\{" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*unexpected "\{" in \S+nginx\.conf:\d+/
 
 
 
@@ -213,7 +213,7 @@ qr/\[emerg\] unexpected "\{" in \S+nginx\.conf:\d+/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid number of arguments in "rootly_token" directive in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid number of arguments in "rootly_token" directive in \S+nginx\.conf:\d+/
 
 
 
@@ -227,7 +227,7 @@ qr/\[emerg\] invalid number of arguments in "rootly_token" directive in \S+nginx
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] "rootly_token_file" directive is duplicate in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*"rootly_token_file" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
@@ -240,7 +240,7 @@ qr/\[emerg\] "rootly_token_file" directive is duplicate in \S+nginx\.conf:\d+/
     location = /hook { victorops_webhook acme; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" has no webhook_secret, webhook_secret_file or escalation_auth_code, needed by "victorops_webhook" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*victorops integration "acme" has no webhook_secret, webhook_secret_file or escalation_auth_code, needed by "victorops_webhook" in \S+nginx\.conf:\d+/
 
 
 
@@ -254,7 +254,7 @@ qr/\[emerg\] victorops integration "acme" has no webhook_secret, webhook_secret_
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" needs both api_id and api_key/
+qr/\[emerg\] .*victorops integration "acme" needs both api_id and api_key/
 
 
 
@@ -265,7 +265,7 @@ qr/\[emerg\] victorops integration "acme" needs both api_id and api_key/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] "victorops_integration" directive is not allowed here in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*"victorops_integration" directive is not allowed here in \S+nginx\.conf:\d+/
 
 
 
@@ -278,7 +278,7 @@ qr/\[emerg\] "victorops_integration" directive is not allowed here in \S+nginx\.
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] "rootly_token" directive has a value with control characters/
+qr/\[emerg\] .*"rootly_token" directive has a value with control characters/
 
 
 
@@ -292,7 +292,7 @@ qr/\[emerg\] "rootly_token" directive has a value with control characters/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" has a json_max_depth outside 1\.\.1024/
+qr/\[emerg\] .*victorops integration "acme" has a json_max_depth outside 1\.\.1024/
 
 
 
@@ -336,7 +336,7 @@ GET /escalate
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] "escalate" needs severity= or team=, and policy= or user= in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*"escalate" needs severity= or team=, and policy= or user= in \S+nginx\.conf:\d+/
 
 
 
@@ -352,7 +352,7 @@ qr/\[emerg\] "escalate" needs severity= or team=, and policy= or user= in \S+ngi
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid parameter "priority=p1" in "escalate": expected severity=, team=, policy= or user= with a comma-separated list in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid parameter "priority=p1" in "escalate": expected severity=, team=, policy= or user= with a comma-separated list in \S+nginx\.conf:\d+/
 
 
 
@@ -368,7 +368,7 @@ qr/\[emerg\] invalid parameter "priority=p1" in "escalate": expected severity=, 
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid parameter "severity=sev0,,sev1" in "escalate"/
+qr/\[emerg\] .*invalid parameter "severity=sev0,,sev1" in "escalate"/
 
 
 
@@ -383,7 +383,7 @@ qr/\[emerg\] invalid parameter "severity=sev0,,sev1" in "escalate"/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" needs api_id, api_key and api_user to escalate to VictorOps in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*victorops integration "acme" needs api_id, api_key and api_user to escalate to VictorOps in \S+nginx\.conf:\d+/
 
 
 
@@ -399,7 +399,7 @@ qr/\[emerg\] victorops integration "acme" needs api_id, api_key and api_user to 
     location = /escalate { victorops_escalate acme; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" has no escalate_token or escalate_token_file, needed by "victorops_escalate" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*victorops integration "acme" has no escalate_token or escalate_token_file, needed by "victorops_escalate" in \S+nginx\.conf:\d+/
 
 
 
@@ -413,7 +413,7 @@ qr/\[emerg\] victorops integration "acme" has no escalate_token or escalate_toke
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" has an api_rate of 0/
+qr/\[emerg\] .*victorops integration "acme" has an api_rate of 0/
 
 
 
@@ -429,7 +429,7 @@ qr/\[emerg\] victorops integration "acme" has an api_rate of 0/
     location = /slack { victorops_slack_command acme; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" needs slack_signing_secret \(or _file\), api_id, api_key and api_user for "victorops_slack_command" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*victorops integration "acme" needs slack_signing_secret \(or _file\), api_id, api_key and api_user for "victorops_slack_command" in \S+nginx\.conf:\d+/
 
 
 
@@ -444,7 +444,7 @@ qr/\[emerg\] victorops integration "acme" needs slack_signing_secret \(or _file\
     location = /import { victorops_import_teams acme; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" needs admin_token \(or _file\), api_id and api_key for "victorops_import_teams" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*victorops integration "acme" needs admin_token \(or _file\), api_id and api_key for "victorops_import_teams" in \S+nginx\.conf:\d+/
 
 
 
@@ -485,4 +485,4 @@ GET /slack
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] "slack_response_hosts" directive is duplicate in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*"slack_response_hosts" directive is duplicate in \S+nginx\.conf:\d+/

@@ -154,4 +154,4 @@ Allow: POST
     location = /rootly { victorops_rootly_events acme; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] victorops integration "acme" has no rootly_signing_secret or rootly_signing_secret_file, needed by "victorops_rootly_events" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*victorops integration "acme" has no rootly_signing_secret or rootly_signing_secret_file, needed by "victorops_rootly_events" in \S+nginx\.conf:\d+/

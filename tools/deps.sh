@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian 12 packages a target needs, if any are missing.
-# usage: tools/deps.sh build|test|valgrind|fuzz|deb|deb-test|bench|run
+# usage: tools/deps.sh build|test|compat|valgrind|fuzz|deb|deb-test|bench|run
 set -eu
 
 pkgs="build-essential nginx nginx-dev libcurl4-openssl-dev libyajl-dev
@@ -10,6 +10,7 @@ for what in "$@"; do
     case "$what" in
     build) ;;
     test)     pkgs="$pkgs libtest-base-perl python3 python3-jsonschema curl procps sqlite3 openssl" ;;
+    compat)   pkgs="$pkgs libtest-base-perl libtest-longstring-perl liblist-moreutils-perl libhttp-message-perl" ;;
     valgrind) pkgs="$pkgs libtest-base-perl python3 python3-jsonschema valgrind procps sqlite3" ;;
     fuzz)     pkgs="$pkgs clang libclang-rt-dev" ;;
     deb)      pkgs="$pkgs debhelper dpkg-dev fakeroot" ;;

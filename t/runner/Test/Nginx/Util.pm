@@ -1,7 +1,7 @@
 package Test::Nginx::Util;
 
 # Low-level helpers for the minimal Test::Nginx::Socket replacement that
-# lives in t/lib: free-port discovery, child process management and a tiny
+# lives in t/runner: free-port discovery, child process management and a tiny
 # HTTP/1.x client.  Nothing in here knows about Test::Base blocks.
 
 use strict;
