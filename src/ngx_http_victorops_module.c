@@ -31,6 +31,12 @@ static ngx_int_t ngx_http_victorops_init_process(ngx_cycle_t *cycle);
 static void ngx_http_victorops_exit_process(ngx_cycle_t *cycle);
 
 
+/* the module's shared memory zone, named so as not to clash with users' */
+
+static ngx_str_t  ngx_http_victorops_zone =
+    ngx_string("ngx_http_victorops_module");
+
+
 static ngx_conf_num_bounds_t  ngx_http_victorops_connections_bounds = {
     ngx_conf_check_num_bounds, 1, 1024
 };
@@ -285,7 +291,6 @@ ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_victorops_main_conf_t  *vmcf = conf;
 
-    ngx_str_t                           name = ngx_string("victorops");
     ngx_uint_t                          i;
 #if (NGX_THREADS)
     ngx_thread_pool_t                  *tp;
@@ -339,7 +344,7 @@ ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf)
 
     /* counters, rate limits and credential health, shared by workers */
 
-    vmcf->shm_zone = ngx_shared_memory_add(cf, &name,
+    vmcf->shm_zone = ngx_shared_memory_add(cf, &ngx_http_victorops_zone,
                           8 * ngx_pagesize
                           + NGX_HTTP_VICTOROPS_MAX_INTEGRATIONS
                             * sizeof(ngx_http_victorops_shctx_t),
