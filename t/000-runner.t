@@ -203,6 +203,23 @@ GET /t
 GET /t
 --- response_body
 fine
+
+=== TEST 11: checks the real runner does not make (undef, hashes)
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request eval
+["GET /t", "GET /t"]
+--- response_headers eval
+["", {'Content-Type' => 'text/plain'}]
+--- response_body_like eval
+[undef, qr/ok/]
+
+=== TEST 12: an emerg line as error.log has it, not as stderr shows it
+--- config
+    bogus_directive_xyz;
+--- must_die
+--- error_log eval
+qr/\[emerg\] unknown directive "bogus_directive_xyz"/
 _EOT_
 
     isnt($status, 0, 'failures: the child reports failure');
@@ -221,11 +238,15 @@ _EOT_
             qr/TEST 8: client timeout - response_body/,
             qr/TEST 9: nginx dies during the block - status code ok/,
             qr/TEST 9: nginx dies during the block - nginx exited prematurely/,
+            qr/TEST 11: .* - response_headers: "Name: value" lines expected/,
+            qr/TEST 11: .* - response_body_like\/unlike: an undef entry/,
+            qr/TEST 12: .* - pattern .* matches a line in error\.log/,
         ],
         [
             qr/TEST 1: wrong body - status code ok/,
             qr/TEST 4: error log - status code ok/,
             qr/TEST 10: a block that passes - /,
+            qr/TEST 12: .* - die as expected/,
         ]);
     like($output, qr/client socket timed out/,
          'failures: the client timeout is reported');

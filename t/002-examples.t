@@ -83,7 +83,7 @@ my $pid = fork // die "fork: $!";
 if ($pid == 0) {
     open STDOUT, '>>', "$dir/logs/stderr.log";
     open STDERR, '>&', \*STDOUT;
-    exec @nginx;
+    { no warnings 'exec'; exec @nginx; }
     POSIX::_exit(127);
 }
 

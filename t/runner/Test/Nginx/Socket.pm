@@ -897,6 +897,16 @@ sub _check_response_headers {
     my ($block, $res, $i) = @_;
     my $name = $block->name;
 
+    for my $key (qw(response_headers response_headers_like)) {
+        my $spec = _indexed(scalar $block->$key, $i);
+        next unless ref $spec;
+        # the real Test::Nginx reads "Name: value" lines only: a hash
+        # would silently check nothing there
+        Test::More::fail("$name - $key: \"Name: value\" lines expected for "
+                         . "req $i, not a " . ref($spec));
+        return;
+    }
+
     if (defined $block->response_headers) {
         my $spec = _indexed(scalar $block->response_headers, $i);
         for my $h (_parse_header_spec($spec)) {
@@ -963,7 +973,11 @@ sub _check_response_body {
     if (defined $block->response_body) {
         my $expected = _expand_port_vars(
             _indexed(scalar $block->response_body, $i));
-        if (defined $expected) {
+        if (!defined $expected) {
+            # the real Test::Nginx compares with undef and fails
+            Test::More::fail("$name - response_body: an undef entry for "
+                             . "req $i (use response_body_like)");
+        } else {
             my $desc = "$name - response_body - response is expected "
                        . "(repeated req $rep, req $i)";
             if (ref $expected eq 'Regexp') {
@@ -980,7 +994,11 @@ sub _check_response_body {
             $like ? scalar $block->response_body_like
                   : scalar $block->response_body_unlike,
             $i));
-        if (defined $pat) {
+        if (!defined $pat) {
+            # the real Test::Nginx warns and matches anything
+            Test::More::fail("$name - response_body_like/unlike: an undef "
+                             . "entry for req $i checks nothing");
+        } else {
             my $summary = $content // '';
             $summary =~ s/\s+/ /g;
             $summary =~ s/^ | $//g;
