@@ -17,7 +17,13 @@
 #include "ngx_http_victorops_module.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  4
+#define NGX_HTTP_VICTOROPS_SCHEMA  5
+
+
+/* the status endpoint's queries stay small whatever the tables hold */
+
+#define NGX_HTTP_VICTOROPS_COUNT_MAX    100000
+#define NGX_HTTP_VICTOROPS_OLDEST_SCAN  1000
 
 
 /* a store opened by name is never a symbolic link (SQLite 3.31) */
@@ -61,6 +67,9 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_KIND_PENDING,
     NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED,
     NGX_HTTP_VICTOROPS_SQL_LEASE,
+    NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE,
+    NGX_HTTP_VICTOROPS_SQL_DEAD_GC,
+    NGX_HTTP_VICTOROPS_SQL_LINK_GC,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
@@ -186,7 +195,15 @@ static const char  *ngx_http_victorops_schema[] = {
     "ALTER TABLE links ADD COLUMN vo_state INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE links ADD COLUMN rootly_state INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE links ADD COLUMN synced_at INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX links_rootly ON links (rootly_incident);"
+    "CREATE INDEX links_rootly ON links (rootly_incident);",
+
+    /*
+     * 5: retention finds old dead letters and links by index; only dead
+     * letters are in jobs_dead, so accepting a job does not touch it.
+     */
+
+    "CREATE INDEX jobs_dead ON jobs (dead_at) WHERE state = 2;"
+    "CREATE INDEX links_updated ON links (updated_at);"
 };
 
 
@@ -267,15 +284,26 @@ static const char  *ngx_http_victorops_sql[] = {
     /* NGX_HTTP_VICTOROPS_SQL_DEDUP_GC */
     "DELETE FROM dedup WHERE seen_at <= ?1",
 
-    /* NGX_HTTP_VICTOROPS_SQL_STATS */
-    "SELECT (SELECT count(*) FROM jobs WHERE state < 2),"
-    " (SELECT min(created_at) FROM jobs WHERE state < 2),"
-    " (SELECT count(*) FROM jobs WHERE state = 2),"
-    " (SELECT count(*) FROM links)",
+    /*
+     * NGX_HTTP_VICTOROPS_SQL_STATS: rows counted up to ?1; the oldest
+     * pending job among the first ?2 of each state in arrival order
+     * (a replayed job, early in that order, is younger than it looks)
+     */
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state < 2"
+    "  LIMIT ?1)),"
+    " (SELECT min(coalesce(q, l), coalesce(l, q)) FROM"
+    "  (SELECT (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
+    "    INDEXED BY jobs_state_seq WHERE state = 0 ORDER BY seq LIMIT ?2))"
+    "   AS q, (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
+    "    INDEXED BY jobs_state_seq WHERE state = 1 ORDER BY seq LIMIT ?2))"
+    "   AS l)),"
+    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 2 LIMIT ?1)),"
+    " (SELECT count(*) FROM (SELECT 1 FROM links LIMIT ?1))",
 
     /* NGX_HTTP_VICTOROPS_SQL_DEAD_LIST */
     "SELECT id, class, key, attempts, created_at, dead_at, last_status,"
-    " last_error FROM jobs WHERE state = 2 ORDER BY seq LIMIT ?1",
+    " last_error FROM jobs INDEXED BY jobs_state_seq"
+    " WHERE state = 2 ORDER BY seq LIMIT ?1",
 
     /* NGX_HTTP_VICTOROPS_SQL_REPLAY */
     "UPDATE jobs SET state = 0, attempts = 0, next_at = ?2, created_at = ?2,"
@@ -346,7 +374,24 @@ static const char  *ngx_http_victorops_sql[] = {
 
     /* NGX_HTTP_VICTOROPS_SQL_LEASE: a job taking longer keeps its lease */
     "UPDATE jobs SET lease_until = ?2"
-    " WHERE seq = ?1 AND state = 1 AND lease_pid = ?3"
+    " WHERE seq = ?1 AND state = 1 AND lease_pid = ?3",
+
+    /* NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE: anything older than ?1 */
+    "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_dead"
+    "  WHERE state = 2 AND dead_at <= ?1)"
+    " OR EXISTS (SELECT 1 FROM links INDEXED BY links_updated"
+    "  WHERE updated_at <= ?1)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DEAD_GC: dead letters dead since before ?1 */
+    "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_dead"
+    " WHERE state = 2 AND dead_at <= ?1 ORDER BY dead_at LIMIT ?2)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_LINK_GC: unchanged since, no job waiting */
+    "DELETE FROM links WHERE rowid IN (SELECT l.rowid FROM links l"
+    " INDEXED BY links_updated WHERE l.updated_at <= ?1"
+    " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.key = l.key"
+    "  AND j.state < 2)"
+    " ORDER BY l.updated_at LIMIT ?2)"
 };
 
 
@@ -1556,6 +1601,88 @@ ngx_http_victorops_store_dedup_expire(ngx_http_victorops_integration_t *vi,
 }
 
 
+/*
+ * Retention: at most "n" dead letters dead before "before", and at most
+ * "n" links unchanged since then that no waiting job needs, in one
+ * transaction.  NGX_DECLINED: nothing that old (a read, no write lock).
+ */
+
+ngx_int_t
+ngx_http_victorops_store_retention(ngx_http_victorops_integration_t *vi,
+    int64_t before, ngx_uint_t n, ngx_uint_t *dead, ngx_uint_t *links)
+{
+    ngx_int_t      rc;
+    ngx_uint_t     i;
+    sqlite3_stmt  *stmt;
+
+    static ngx_uint_t  gc[] = {
+        NGX_HTTP_VICTOROPS_SQL_DEAD_GC,
+        NGX_HTTP_VICTOROPS_SQL_LINK_GC
+    };
+
+    *dead = 0;
+    *links = 0;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, before);
+
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+    if (rc != NGX_AGAIN) {
+        return NGX_ERROR;
+    }
+
+    rc = sqlite3_column_int(stmt, 0) ? NGX_OK : NGX_DECLINED;
+
+    sqlite3_reset(stmt);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_victorops_store_begin(vi) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sizeof(gc) / sizeof(gc[0]); i++) {
+        stmt = ngx_http_victorops_store_stmt(vi->st, gc[i]);
+        if (stmt == NULL) {
+            goto failed;
+        }
+
+        sqlite3_bind_int64(stmt, 1, before);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64) n);
+
+        if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
+            goto failed;
+        }
+
+        *(i ? links : dead) = sqlite3_changes(vi->st->db);
+    }
+
+    if (ngx_http_victorops_store_commit(vi) != NGX_OK) {
+        *dead = 0;
+        *links = 0;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_victorops_store_rollback(vi);
+
+    *dead = 0;
+    *links = 0;
+
+    return NGX_ERROR;
+}
+
+
 ngx_int_t
 ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_stats_t *stats)
@@ -1570,6 +1697,9 @@ ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     if (stmt == NULL) {
         return NGX_ERROR;
     }
+
+    sqlite3_bind_int64(stmt, 1, NGX_HTTP_VICTOROPS_COUNT_MAX);
+    sqlite3_bind_int64(stmt, 2, NGX_HTTP_VICTOROPS_OLDEST_SCAN);
 
     rc = ngx_http_victorops_store_step(vi->st, stmt);
     if (rc != NGX_AGAIN) {
