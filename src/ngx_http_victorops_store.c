@@ -769,10 +769,9 @@ ngx_http_victorops_store_become(ngx_cycle_t *cycle,
         goto failed;
     }
 
-    if (owner->username
-        ? initgroups(owner->username, owner->group) == -1
-        : setgroups(1, &owner->group) == -1)
-    {
+    /* as nginx sets up a worker (the user directive sets the name) */
+
+    if (initgroups(owner->username, owner->group) == -1) {
         goto failed;
     }
 
