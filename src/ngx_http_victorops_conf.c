@@ -232,6 +232,13 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
       offsetof(ngx_http_victorops_integration_t, max_age),
       NULL },
 
+    { ngx_string("retention"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, retention),
+      NULL },
+
     { ngx_string("admin_token"),
       NGX_CONF_TAKE1,
       ngx_http_victorops_conf_value,
@@ -422,6 +429,7 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
     vi->duplicate_window = NGX_CONF_UNSET_MSEC;
     vi->retry_max_delay = NGX_CONF_UNSET_MSEC;
     vi->max_age = NGX_CONF_UNSET_MSEC;
+    vi->retention = NGX_CONF_UNSET;
 
     vi->webhook_secrets = ngx_array_create(cf->pool, 2,
                                        sizeof(ngx_http_victorops_secret_t));
@@ -572,6 +580,7 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
     ngx_conf_init_msec_value(vi->duplicate_window, 600000);
     ngx_conf_init_msec_value(vi->retry_max_delay, 3600000);
     ngx_conf_init_msec_value(vi->max_age, 86400000);
+    ngx_conf_init_value(vi->retention, 30 * 86400);
     ngx_conf_init_msec_value(vi->replay_window, 300000);
     ngx_conf_init_value(vi->auto_resolve, 1);
     ngx_conf_init_value(vi->oncall_responders, 1);
@@ -615,6 +624,13 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "victorops integration \"%V\" has a retry_max_delay "
                       "under 1s in %s:%ui", &vi->name, vi->file, vi->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (vi->retention < 3600 || vi->retention > (time_t) 100 * 365 * 86400) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "victorops integration \"%V\" has a retention outside "
+                      "1h..100y in %s:%ui", &vi->name, vi->file, vi->line);
         return NGX_CONF_ERROR;
     }
 

@@ -168,6 +168,7 @@ typedef struct {
     ngx_msec_t                    duplicate_window;
     ngx_msec_t                    retry_max_delay;
     ngx_msec_t                    max_age;
+    time_t                        retention;
     ngx_uint_t                    store_sync;
     ngx_msec_t                    store_busy_timeout;
 
@@ -188,6 +189,7 @@ typedef struct {
     ngx_event_t                   outcome_event;
     ngx_uint_t                    inflight;
     int64_t                       dedup_expired;
+    int64_t                       retained;           /* next time */
     int64_t                       leases_checked;
     int64_t                       checkpointed;
     ngx_event_t                   sync_event;
@@ -433,6 +435,9 @@ ngx_int_t ngx_http_victorops_store_event_seen(
     ngx_http_victorops_integration_t *vi, ngx_str_t *id, int64_t now);
 ngx_int_t ngx_http_victorops_store_dedup_expire(
     ngx_http_victorops_integration_t *vi, int64_t deliveries, int64_t events);
+ngx_int_t ngx_http_victorops_store_retention(
+    ngx_http_victorops_integration_t *vi, int64_t before, ngx_uint_t n,
+    ngx_uint_t *dead, ngx_uint_t *links);
 ngx_int_t ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_stats_t *stats);
 ngx_int_t ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,

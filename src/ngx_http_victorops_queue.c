@@ -27,6 +27,8 @@
 #define NGX_HTTP_VICTOROPS_LEASE_CHECK   5000
 #define NGX_HTTP_VICTOROPS_CHECKPOINT    60000
 #define NGX_HTTP_VICTOROPS_EVENTS_KEPT   86400000
+#define NGX_HTTP_VICTOROPS_RETAIN_EVERY  60000
+#define NGX_HTTP_VICTOROPS_RETAIN_BATCH  500
 
 
 typedef struct {
@@ -74,6 +76,8 @@ static void ngx_http_victorops_outcomes_write(
     ngx_http_victorops_integration_t *vi);
 static void ngx_http_victorops_commit_handler(ngx_event_t *ev);
 static void ngx_http_victorops_dispatch_handler(ngx_event_t *ev);
+static void ngx_http_victorops_retention(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
 static void ngx_http_victorops_dispatch_at(
     ngx_http_victorops_integration_t *vi, int64_t now, int64_t at);
 static u_char *ngx_http_victorops_outcome_text(u_char *buf,
@@ -968,6 +972,10 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
                                        now - NGX_HTTP_VICTOROPS_EVENTS_KEPT);
     }
 
+    if (now >= vi->retained) {
+        ngx_http_victorops_retention(vi, ev->log, now);
+    }
+
     /* idle: a read, so workers do not take the write lock for nothing */
 
     rc = ngx_http_victorops_store_due(vi, now);
@@ -1099,6 +1107,43 @@ done:
     }
 
     ngx_http_victorops_dispatch_at(vi, now, next);
+}
+
+
+/*
+ * Once a minute: dead letters dead for longer than "retention", and
+ * links unchanged for that long, are deleted a batch at a time; while
+ * there are more, the next batch goes within a second.
+ */
+
+static void
+ngx_http_victorops_retention(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  dead, links;
+
+    vi->retained = now + NGX_HTTP_VICTOROPS_RETAIN_EVERY;
+
+    rc = ngx_http_victorops_store_retention(vi,
+                                            now - (int64_t) vi->retention
+                                                  * 1000,
+                                            NGX_HTTP_VICTOROPS_RETAIN_BATCH,
+                                            &dead, &links);
+    if (rc != NGX_OK || (dead == 0 && links == 0)) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "victorops integration \"%V\": retention: %ui dead "
+                  "letters and %ui links older than %T s deleted",
+                  &vi->name, dead, links, vi->retention);
+
+    if (dead == NGX_HTTP_VICTOROPS_RETAIN_BATCH
+        || links == NGX_HTTP_VICTOROPS_RETAIN_BATCH)
+    {
+        vi->retained = now + NGX_HTTP_VICTOROPS_POLL;
+    }
 }
 
 

@@ -17,7 +17,22 @@
 #include "ngx_http_victorops_module.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  4
+#define NGX_HTTP_VICTOROPS_SCHEMA  5
+
+
+/* the status endpoint's queries stay small whatever the tables hold */
+
+#define NGX_HTTP_VICTOROPS_COUNT_MAX    100000
+#define NGX_HTTP_VICTOROPS_OLDEST_SCAN  1000
+
+
+/* a store opened by name is never a symbolic link (SQLite 3.31) */
+
+#ifdef SQLITE_OPEN_NOFOLLOW
+#define NGX_HTTP_VICTOROPS_NOFOLLOW  SQLITE_OPEN_NOFOLLOW
+#else
+#define NGX_HTTP_VICTOROPS_NOFOLLOW  0
+#endif
 
 
 enum {
@@ -52,6 +67,9 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_KIND_PENDING,
     NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED,
     NGX_HTTP_VICTOROPS_SQL_LEASE,
+    NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE,
+    NGX_HTTP_VICTOROPS_SQL_DEAD_GC,
+    NGX_HTTP_VICTOROPS_SQL_LINK_GC,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
@@ -74,6 +92,24 @@ struct ngx_http_victorops_store_s {
 };
 
 
+typedef struct {
+    gid_t                        *groups;
+    int                           ngroups;
+    gid_t                         gid;
+} ngx_http_victorops_ids_t;
+
+
+static ngx_fd_t ngx_http_victorops_store_folder(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, u_char *dir,
+    ngx_core_conf_t *owner);
+static ngx_int_t ngx_http_victorops_store_files(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_fd_t dirfd, u_char *dir,
+    u_char *base, ngx_core_conf_t *owner);
+static ngx_int_t ngx_http_victorops_store_become(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_core_conf_t *owner,
+    ngx_http_victorops_ids_t *saved);
+static ngx_int_t ngx_http_victorops_store_restore(ngx_cycle_t *cycle,
+    ngx_http_victorops_ids_t *saved);
 static ngx_int_t ngx_http_victorops_store_exec(sqlite3 *db, ngx_log_t *log,
     ngx_str_t *path, const char *sql);
 static ngx_int_t ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log,
@@ -159,7 +195,15 @@ static const char  *ngx_http_victorops_schema[] = {
     "ALTER TABLE links ADD COLUMN vo_state INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE links ADD COLUMN rootly_state INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE links ADD COLUMN synced_at INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX links_rootly ON links (rootly_incident);"
+    "CREATE INDEX links_rootly ON links (rootly_incident);",
+
+    /*
+     * 5: retention finds old dead letters and links by index; only dead
+     * letters are in jobs_dead, so accepting a job does not touch it.
+     */
+
+    "CREATE INDEX jobs_dead ON jobs (dead_at) WHERE state = 2;"
+    "CREATE INDEX links_updated ON links (updated_at);"
 };
 
 
@@ -240,15 +284,26 @@ static const char  *ngx_http_victorops_sql[] = {
     /* NGX_HTTP_VICTOROPS_SQL_DEDUP_GC */
     "DELETE FROM dedup WHERE seen_at <= ?1",
 
-    /* NGX_HTTP_VICTOROPS_SQL_STATS */
-    "SELECT (SELECT count(*) FROM jobs WHERE state < 2),"
-    " (SELECT min(created_at) FROM jobs WHERE state < 2),"
-    " (SELECT count(*) FROM jobs WHERE state = 2),"
-    " (SELECT count(*) FROM links)",
+    /*
+     * NGX_HTTP_VICTOROPS_SQL_STATS: rows counted up to ?1; the oldest
+     * pending job among the first ?2 of each state in arrival order
+     * (a replayed job, early in that order, is younger than it looks)
+     */
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state < 2"
+    "  LIMIT ?1)),"
+    " (SELECT min(coalesce(q, l), coalesce(l, q)) FROM"
+    "  (SELECT (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
+    "    INDEXED BY jobs_state_seq WHERE state = 0 ORDER BY seq LIMIT ?2))"
+    "   AS q, (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
+    "    INDEXED BY jobs_state_seq WHERE state = 1 ORDER BY seq LIMIT ?2))"
+    "   AS l)),"
+    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 2 LIMIT ?1)),"
+    " (SELECT count(*) FROM (SELECT 1 FROM links LIMIT ?1))",
 
     /* NGX_HTTP_VICTOROPS_SQL_DEAD_LIST */
     "SELECT id, class, key, attempts, created_at, dead_at, last_status,"
-    " last_error FROM jobs WHERE state = 2 ORDER BY seq LIMIT ?1",
+    " last_error FROM jobs INDEXED BY jobs_state_seq"
+    " WHERE state = 2 ORDER BY seq LIMIT ?1",
 
     /* NGX_HTTP_VICTOROPS_SQL_REPLAY */
     "UPDATE jobs SET state = 0, attempts = 0, next_at = ?2, created_at = ?2,"
@@ -319,27 +374,57 @@ static const char  *ngx_http_victorops_sql[] = {
 
     /* NGX_HTTP_VICTOROPS_SQL_LEASE: a job taking longer keeps its lease */
     "UPDATE jobs SET lease_until = ?2"
-    " WHERE seq = ?1 AND state = 1 AND lease_pid = ?3"
+    " WHERE seq = ?1 AND state = 1 AND lease_pid = ?3",
+
+    /* NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE: anything older than ?1 */
+    "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_dead"
+    "  WHERE state = 2 AND dead_at <= ?1)"
+    " OR EXISTS (SELECT 1 FROM links INDEXED BY links_updated"
+    "  WHERE updated_at <= ?1)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DEAD_GC: dead letters dead since before ?1 */
+    "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_dead"
+    " WHERE state = 2 AND dead_at <= ?1 ORDER BY dead_at LIMIT ?2)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_LINK_GC: unchanged since, no job waiting */
+    "DELETE FROM links WHERE rowid IN (SELECT l.rowid FROM links l"
+    " INDEXED BY links_updated WHERE l.updated_at <= ?1"
+    " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.key = l.key"
+    "  AND j.state < 2)"
+    " ORDER BY l.updated_at LIMIT ?2)"
 };
 
 
-/* in the master, before the fork: the folder, the schema, the owner */
+/*
+ * In the master, before the fork: the folder, the files, the schema.
+ *
+ * The folder is handed to the worker user, who may then put anything in
+ * it: the master never follows a name there.  The folder and every store
+ * file are opened without following symbolic links, checked through
+ * their descriptors (a folder; regular files of one link) and their owner
+ * and mode changed through them.  SQLite, which opens files by name, runs
+ * as the worker user, so nothing in the folder is written as root.
+ */
 
 ngx_int_t
 ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi)
 {
-    u_char           *p, *dir;
-    sqlite3          *db;
-    ngx_err_t         err;
-    ngx_int_t         rc;
-    ngx_uint_t        i;
-    ngx_core_conf_t  *ccf;
-    u_char            name[NGX_MAX_PATH];
-
-    static const char  *suffix[] = { "", "-wal", "-shm" };
+    u_char                    *p, *dir;
+    sqlite3                   *db;
+    ngx_fd_t                   fd;
+    ngx_err_t                  err;
+    ngx_int_t                  rc;
+    ngx_uint_t                 switched;
+    ngx_core_conf_t           *ccf, *owner;
+    ngx_http_victorops_ids_t   ids;
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    /* a master running as root gives the store to the worker user */
+
+    owner = (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT)
+            ? ccf : NULL;
 
     dir = ngx_pnalloc(cycle->pool, vi->store.len + 1);
     if (dir == NULL) {
@@ -360,28 +445,61 @@ ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
         /* void */
     }
 
-    *p = '\0';
-
-    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
-        && p > dir && chown((char *) dir, ccf->user, -1) == -1)
+    if (p == dir || p[1] == '\0'
+        || dir + vi->store.len - p + sizeof("-journal") > NGX_MAX_PATH)
     {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                      "victorops integration \"%V\": chown(\"%s\") failed",
-                      &vi->name, dir);
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "victorops integration \"%V\": store \"%V\" needs a "
+                      "folder of its own and a file name", &vi->name,
+                      &vi->store);
         return NGX_ERROR;
     }
 
+    *p++ = '\0';
+
+    fd = ngx_http_victorops_store_folder(cycle, vi, dir, owner);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_victorops_store_files(cycle, vi, fd, dir, p, owner);
+
+    if (close(fd) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "close(\"%s\") failed", dir);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    switched = 0;
+
+    if (owner && owner->user != 0) {
+        if (ngx_http_victorops_store_become(cycle, vi, owner, &ids)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        switched = 1;
+    }
+
     if (sqlite3_open_v2((char *) vi->store.data, &db,
-                        SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE
-                        |SQLITE_OPEN_NOMUTEX, NULL)
+                        SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOMUTEX
+                        |NGX_HTTP_VICTOROPS_NOFOLLOW, NULL)
         != SQLITE_OK)
     {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "victorops integration \"%V\": cannot open store "
-                      "\"%V\": %s", &vi->name, &vi->store,
+                      "\"%V\"%s%s%s: %s", &vi->name, &vi->store,
+                      switched ? " as user \"" : "",
+                      switched ? owner->username : "",
+                      switched ? "\"" : "",
                       db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
-        return NGX_ERROR;
+        rc = NGX_ERROR;
+        goto done;
     }
 
     sqlite3_busy_timeout(db, 5000);
@@ -400,31 +518,296 @@ ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
 
     sqlite3_close(db);
 
-    if (rc != NGX_OK) {
+done:
+
+    if (switched
+        && ngx_http_victorops_store_restore(cycle, &ids) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    /* the workers write the database and its WAL files */
+    return rc;
+}
 
-    if (geteuid() != 0 || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT) {
-        return NGX_OK;
+
+/*
+ * The store's folder, opened without following a symbolic link; a
+ * master running as root makes it the worker user's, mode 0700.
+ */
+
+static ngx_fd_t
+ngx_http_victorops_store_folder(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, u_char *dir, ngx_core_conf_t *owner)
+{
+    ngx_fd_t         fd;
+    ngx_err_t        err;
+    const char      *refused;
+    ngx_file_info_t  fi;
+
+    fd = open((char *) dir,
+              O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err != ELOOP && err != ENOTDIR) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
+                          "victorops integration \"%V\": cannot open the "
+                          "folder \"%s\" of store \"%V\"", &vi->name, dir,
+                          &vi->store);
+            return NGX_INVALID_FILE;
+        }
+
+        refused = (ngx_link_info(dir, &fi) == 0 && S_ISLNK(fi.st_mode))
+                  ? "is a symbolic link" : "is not a folder";
+        goto refused;
     }
 
+    if (ngx_fd_info(fd, &fi) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      ngx_fd_info_n " \"%s\" failed", dir);
+        goto failed;
+    }
+
+    refused = NULL;
+
+    if (!S_ISDIR(fi.st_mode)) {
+        refused = "is not a folder";
+
+    } else if (fi.st_mode & S_ISVTX) {
+
+        /* /tmp and the like: never taken over */
+
+        refused = "is a shared folder (sticky bit)";
+
+    } else if (owner == NULL && fi.st_uid != geteuid()
+               && (fi.st_mode & (S_IWGRP|S_IWOTH)))
+    {
+        refused = "is writable by other users";
+    }
+
+    if (refused) {
+        goto refused;
+    }
+
+    if (owner
+        && (fi.st_uid != owner->user || fi.st_gid != owner->group)
+        && fchown(fd, owner->user, owner->group) == -1)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "victorops integration \"%V\": fchown(\"%s\") failed",
+                      &vi->name, dir);
+        goto failed;
+    }
+
+    if ((owner || fi.st_uid == geteuid())
+        && (fi.st_mode & 07777) != 0700
+        && fchmod(fd, 0700) == -1)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "victorops integration \"%V\": fchmod(\"%s\") failed",
+                      &vi->name, dir);
+        goto failed;
+    }
+
+    return fd;
+
+refused:
+
+    ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                  "victorops integration \"%V\": the folder \"%s\" of store "
+                  "\"%V\" %s, refused: give the store a folder of its own",
+                  &vi->name, dir, &vi->store, refused);
+
+failed:
+
+    if (fd != NGX_INVALID_FILE) {
+        (void) close(fd);
+    }
+
+    return NGX_INVALID_FILE;
+}
+
+
+/*
+ * NAME.db, -wal, -shm and -journal in the folder "dirfd": never followed,
+ * regular files of one link, mode 0600, the worker user's.  NAME.db is
+ * created here (SQLite gives its -wal and -shm the database's mode).
+ */
+
+static ngx_int_t
+ngx_http_victorops_store_files(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_fd_t dirfd, u_char *dir,
+    u_char *base, ngx_core_conf_t *owner)
+{
+    ngx_fd_t          fd;
+    ngx_err_t         err;
+    ngx_uint_t        i;
+    const char       *refused;
+    ngx_file_info_t   fi;
+    u_char            name[NGX_MAX_PATH];
+
+    static const char  *suffix[] = { "", "-wal", "-shm", "-journal" };
+
     for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-        if (vi->store.len + 5 > NGX_MAX_PATH) {
+
+        ngx_sprintf(name, "%s%s%Z", base, suffix[i]);
+
+        fd = openat(dirfd, (char *) name,
+                    O_RDONLY|O_NOFOLLOW|O_NOCTTY|O_CLOEXEC|O_NONBLOCK);
+
+        if (fd == NGX_INVALID_FILE && ngx_errno == NGX_ENOENT) {
+            if (i != 0) {
+                continue;
+            }
+
+            fd = openat(dirfd, (char *) name,
+                        O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_NOCTTY|O_CLOEXEC
+                        |O_NONBLOCK, 0600);
+        }
+
+        if (fd == NGX_INVALID_FILE) {
+            err = ngx_errno;
+
+            if (err == ELOOP) {
+                ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                              "victorops integration \"%V\": store file "
+                              "\"%s/%s\" is a symbolic link, refused",
+                              &vi->name, dir, name);
+
+            } else {
+                ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
+                              "victorops integration \"%V\": cannot open "
+                              "store file \"%s/%s\"", &vi->name, dir, name);
+            }
+
             return NGX_ERROR;
         }
 
-        ngx_sprintf(name, "%V%s%Z", &vi->store, suffix[i]);
+        refused = NULL;
 
-        if (chown((char *) name, ccf->user, -1) == -1
-            && ngx_errno != NGX_ENOENT)
+        if (ngx_fd_info(fd, &fi) == -1) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          ngx_fd_info_n " \"%s/%s\" failed", dir, name);
+            goto failed;
+        }
+
+        if (!S_ISREG(fi.st_mode)) {
+            refused = "is not a regular file";
+
+        } else if (fi.st_nlink != 1) {
+            refused = "has other hard links";
+        }
+
+        if (refused) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "victorops integration \"%V\": store file "
+                          "\"%s/%s\" %s, refused", &vi->name, dir, name,
+                          refused);
+            goto failed;
+        }
+
+        if (owner
+            && (fi.st_uid != owner->user || fi.st_gid != owner->group)
+            && fchown(fd, owner->user, owner->group) == -1)
         {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                          "victorops integration \"%V\": chown(\"%s\") "
-                          "failed", &vi->name, name);
-            return NGX_ERROR;
+                          "victorops integration \"%V\": fchown(\"%s/%s\") "
+                          "failed", &vi->name, dir, name);
+            goto failed;
         }
+
+        if ((owner || fi.st_uid == geteuid())
+            && (fi.st_mode & 07777) != 0600
+            && fchmod(fd, 0600) == -1)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "victorops integration \"%V\": fchmod(\"%s/%s\") "
+                          "failed", &vi->name, dir, name);
+            goto failed;
+        }
+
+        (void) close(fd);
+    }
+
+    return NGX_OK;
+
+failed:
+
+    (void) close(fd);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The master's SQLite work runs with the worker's effective user, group
+ * and supplementary groups, as a worker would; restored afterwards.
+ */
+
+static ngx_int_t
+ngx_http_victorops_store_become(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_core_conf_t *owner,
+    ngx_http_victorops_ids_t *saved)
+{
+    int  n;
+
+    saved->gid = getegid();
+
+    n = getgroups(0, NULL);
+    if (n == -1) {
+        goto failed;
+    }
+
+    saved->groups = ngx_palloc(cycle->pool, (n + 1) * sizeof(gid_t));
+    if (saved->groups == NULL) {
+        return NGX_ERROR;
+    }
+
+    saved->ngroups = getgroups(n, saved->groups);
+    if (saved->ngroups == -1) {
+        goto failed;
+    }
+
+    /* as nginx sets up a worker (the user directive sets the name) */
+
+    if (initgroups(owner->username, owner->group) == -1) {
+        goto failed;
+    }
+
+    if (setegid(owner->group) == -1 || seteuid(owner->user) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "victorops integration \"%V\": cannot take the "
+                      "worker's user and group for store \"%V\"",
+                      &vi->name, &vi->store);
+        (void) ngx_http_victorops_store_restore(cycle, saved);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                  "victorops integration \"%V\": cannot take the worker's "
+                  "groups for store \"%V\"", &vi->name, &vi->store);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_store_restore(ngx_cycle_t *cycle,
+    ngx_http_victorops_ids_t *saved)
+{
+    if (seteuid(0) == -1
+        || setegid(saved->gid) == -1
+        || setgroups(saved->ngroups, saved->groups) == -1)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "victorops: cannot restore the master's user and "
+                      "groups after preparing a store");
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -535,7 +918,8 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
     st->sh = vi->sh;
 
     if (sqlite3_open_v2((char *) vi->store.data, &st->db,
-                        SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOMUTEX, NULL)
+                        SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOMUTEX
+                        |NGX_HTTP_VICTOROPS_NOFOLLOW, NULL)
         != SQLITE_OK)
     {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
@@ -584,8 +968,8 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
         }
 
         if (sqlite3_open_v2((char *) vi->store.data, &st->checkpoint_db,
-                            SQLITE_OPEN_READWRITE|SQLITE_OPEN_FULLMUTEX,
-                            NULL)
+                            SQLITE_OPEN_READWRITE|SQLITE_OPEN_FULLMUTEX
+                            |NGX_HTTP_VICTOROPS_NOFOLLOW, NULL)
             != SQLITE_OK)
         {
             ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
@@ -1216,6 +1600,88 @@ ngx_http_victorops_store_dedup_expire(ngx_http_victorops_integration_t *vi,
 }
 
 
+/*
+ * Retention: at most "n" dead letters dead before "before", and at most
+ * "n" links unchanged since then that no waiting job needs, in one
+ * transaction.  NGX_DECLINED: nothing that old (a read, no write lock).
+ */
+
+ngx_int_t
+ngx_http_victorops_store_retention(ngx_http_victorops_integration_t *vi,
+    int64_t before, ngx_uint_t n, ngx_uint_t *dead, ngx_uint_t *links)
+{
+    ngx_int_t      rc;
+    ngx_uint_t     i;
+    sqlite3_stmt  *stmt;
+
+    static ngx_uint_t  gc[] = {
+        NGX_HTTP_VICTOROPS_SQL_DEAD_GC,
+        NGX_HTTP_VICTOROPS_SQL_LINK_GC
+    };
+
+    *dead = 0;
+    *links = 0;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, before);
+
+    rc = ngx_http_victorops_store_step(vi->st, stmt);
+    if (rc != NGX_AGAIN) {
+        return NGX_ERROR;
+    }
+
+    rc = sqlite3_column_int(stmt, 0) ? NGX_OK : NGX_DECLINED;
+
+    sqlite3_reset(stmt);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_victorops_store_begin(vi) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sizeof(gc) / sizeof(gc[0]); i++) {
+        stmt = ngx_http_victorops_store_stmt(vi->st, gc[i]);
+        if (stmt == NULL) {
+            goto failed;
+        }
+
+        sqlite3_bind_int64(stmt, 1, before);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64) n);
+
+        if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
+            goto failed;
+        }
+
+        *(i ? links : dead) = sqlite3_changes(vi->st->db);
+    }
+
+    if (ngx_http_victorops_store_commit(vi) != NGX_OK) {
+        *dead = 0;
+        *links = 0;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_victorops_store_rollback(vi);
+
+    *dead = 0;
+    *links = 0;
+
+    return NGX_ERROR;
+}
+
+
 ngx_int_t
 ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_stats_t *stats)
@@ -1230,6 +1696,9 @@ ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     if (stmt == NULL) {
         return NGX_ERROR;
     }
+
+    sqlite3_bind_int64(stmt, 1, NGX_HTTP_VICTOROPS_COUNT_MAX);
+    sqlite3_bind_int64(stmt, 2, NGX_HTTP_VICTOROPS_OLDEST_SCAN);
 
     rc = ngx_http_victorops_store_step(vi->st, stmt);
     if (rc != NGX_AGAIN) {

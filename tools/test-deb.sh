@@ -139,10 +139,10 @@ else
 fi
 if [ -z "$store_existed" ]; then
     perms=$(stat -c '%U:%G %a' "$store_dir" 2>&1)
-    if [ "$perms" = "www-data:www-data 750" ]; then
-        ok "postinst created $store_dir (www-data:www-data 0750)"
+    if [ "$perms" = "www-data:www-data 700" ]; then
+        ok "postinst created $store_dir (www-data:www-data 0700)"
     else
-        not_ok "postinst created $store_dir (www-data:www-data 0750)" "$perms"
+        not_ok "postinst created $store_dir (www-data:www-data 0700)" "$perms"
     fi
 fi
 
