@@ -552,6 +552,15 @@ ngx_http_victorops_transfer_finish(ngx_http_victorops_transfer_t *t)
 
     ngx_queue_remove(&t->queue);
 
+    if (t->truncated) {
+
+        /* cut at NGX_HTTP_VICTOROPS_RESPONSE_MAX, not inside a character */
+
+        t->response.len = ngx_http_victorops_utf8_cut(t->response.data,
+                              t->response.data + t->response.len)
+                          - t->response.data;
+    }
+
     /* the worker may exit once no transfer is in flight */
 
     if (--vc->active == 0) {

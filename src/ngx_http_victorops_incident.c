@@ -1167,7 +1167,9 @@ ngx_http_victorops_vo_error(ngx_pool_t *pool, ngx_str_t *resp,
         return NGX_DECLINED;
     }
 
-    reason->len = ngx_min(reason->len, 200);
+    reason->len = ngx_http_victorops_utf8_cut(reason->data,
+                      reason->data + ngx_min(reason->len, 200))
+                  - reason->data;
 
     return NGX_OK;
 }
