@@ -1223,7 +1223,8 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
 
         if (t->ratelimit_remaining == 0 && t->ratelimit_reset) {
             ngx_http_victorops_rootly_pause(vi,
-                                        (int64_t) t->ratelimit_reset * 1000);
+                ngx_min((int64_t) t->ratelimit_reset * 1000,
+                        now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000));
         }
 
         return;
@@ -1241,6 +1242,10 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
         } else {
             until = now + NGX_HTTP_VICTOROPS_PAUSE_DEFAULT;
         }
+
+        /* at most an hour, whatever the answer asked for */
+
+        until = ngx_min(until, now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000);
 
         ngx_http_victorops_rootly_pause(vi, until);
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RATE_LIMITED);
