@@ -58,7 +58,13 @@
  *   - url_allowed (on the input, and on "response_url"): allows only
  *     http(s) URLs that name one of the allowed hosts;
  *   - parse_iso8601() is 0 for what it cannot read, else what timegm()
- *     makes of the same fields.
+ *     makes of the same fields;
+ *   - vo_error's reason (cut at 200 bytes) makes a JSON body;
+ *   - the input as an upstream's error text: utf8_text() gives
+ *     well-formed UTF-8 (checked by value, here) that yajl takes, the
+ *     input unchanged when it is well-formed; limited to a size, the
+ *     longest whole-character prefix of that, as utf8_cut() of it at
+ *     the size; utf8_cut() backs up exactly over a character cut short.
  */
 
 
@@ -959,6 +965,135 @@ fuzz_vo_teams(ngx_pool_t *pool, ngx_str_t *resp)
 
 
 /*
+ * Well-formed UTF-8 (RFC 3629), decoded by value, independently of
+ * payload.c: no overlong forms, no surrogates, nothing past U+10FFFF.
+ */
+
+static int
+fuzz_utf8_valid(u_char *p, size_t len)
+{
+    u_char    *end;
+    size_t     n, i;
+    uint32_t   c, min;
+
+    end = p + len;
+
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        if ((*p & 0xe0) == 0xc0) {
+            n = 1;
+            c = *p & 0x1f;
+            min = 0x80;
+
+        } else if ((*p & 0xf0) == 0xe0) {
+            n = 2;
+            c = *p & 0x0f;
+            min = 0x800;
+
+        } else if ((*p & 0xf8) == 0xf0) {
+            n = 3;
+            c = *p & 0x07;
+            min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if ((size_t) (end - p) <= n) {
+            return 0;
+        }
+
+        for (i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            c = (c << 6) | (p[i] & 0x3f);
+        }
+
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            return 0;
+        }
+
+        p += n + 1;
+    }
+
+    return 1;
+}
+
+
+/*
+ * The input as an upstream's error text: utf8_text() makes it
+ * well-formed UTF-8 that yajl's generator takes, the input itself when
+ * it is so; a copy limited to "size" bytes is the longest prefix of
+ * whole characters of the full one, which is also what utf8_cut() of
+ * the full one at "size" gives; utf8_cut() at every byte of it backs
+ * up to the start of a character cut short, and only then.
+ */
+
+static void
+fuzz_utf8(ngx_pool_t *pool, u_char *data, size_t len)
+{
+    u_char     *all, *part, *p;
+    size_t      n, k, size, i;
+    ngx_str_t   s, body;
+
+    static size_t  sizes[] = { 0, 1, 2, 3, 4, 5, 100, 160, 200, 4096 };
+
+    all = ngx_pnalloc(pool, 3 * len + 1);
+    fuzz_check(all != NULL);
+
+    n = ngx_http_victorops_utf8_text(all, 3 * len, data, len) - all;
+
+    fuzz_check(n >= len && n <= 3 * len);
+    fuzz_check(fuzz_utf8_valid(all, n));
+    fuzz_check((n == len) == fuzz_utf8_valid(data, len));
+    fuzz_check(n != len || ngx_memcmp(all, data, len) == 0);
+
+    s.data = all;
+    s.len = n;
+
+    fuzz_check(ngx_http_victorops_rootly_event(pool, &s, &body) == NGX_OK);
+    (void) fuzz_body(pool, &body);
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]) + 2; i++) {
+        size = (i < sizeof(sizes) / sizeof(sizes[0])) ? sizes[i]
+               : (i % 2) ? len : n / 2;
+
+        /* exactly "size" bytes: ASan sees a write past them */
+
+        part = ngx_pnalloc(pool, size ? size : 1);
+        fuzz_check(part != NULL);
+
+        k = ngx_http_victorops_utf8_text(part, size, data, len) - part;
+
+        fuzz_check(k <= size && k <= n);
+        fuzz_check(k == 0 || ngx_memcmp(part, all, k) == 0);
+        fuzz_check(k == n || size - k < 4);
+        fuzz_check(size > n
+                   || ngx_http_victorops_utf8_cut(all, all + size)
+                      == all + k);
+    }
+
+    for (k = 0; k <= n; k++) {
+        p = ngx_http_victorops_utf8_cut(all, all + k);
+
+        if (k == n || (all[k] & 0xc0) != 0x80) {
+            fuzz_check(p == all + k);
+
+        } else {
+            fuzz_check(p < all + k && all + k - p < 4);
+            fuzz_check((*p & 0xc0) == 0xc0);
+        }
+    }
+}
+
+
+/*
  * "YYYY-MM-DDTHH:MM:SS...": 0 unless the 14 digits are there and in
  * range, else timegm() of the fields.  Years from 0001 only: for
  * January and February of year 0 parse_iso8601() is a day off (its
@@ -1146,6 +1281,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = ngx_http_victorops_vo_error(pool, &resp, &error);
     fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
     fuzz_check(error.len > 0 && error.len <= 200);
+
+    /* the reason goes into JSON: the Slack reply, the status */
+
+    fuzz_check_note(pool, &error);
+
+    fuzz_utf8(pool, buf, size);
 
     fuzz_vo_teams(pool, &resp);
 

@@ -552,6 +552,15 @@ ngx_http_victorops_transfer_finish(ngx_http_victorops_transfer_t *t)
 
     ngx_queue_remove(&t->queue);
 
+    if (t->truncated) {
+
+        /* cut at NGX_HTTP_VICTOROPS_RESPONSE_MAX, not inside a character */
+
+        t->response.len = ngx_http_victorops_utf8_cut(t->response.data,
+                              t->response.data + t->response.len)
+                          - t->response.data;
+    }
+
     /* the worker may exit once no transfer is in flight */
 
     if (--vc->active == 0) {
@@ -667,10 +676,13 @@ ngx_http_victorops_transfer_header_line(char *ptr, size_t size, size_t nmemb,
     } else if (ngx_http_victorops_header_is("X-RateLimit-Reset")
                || ngx_http_victorops_header_is("RateLimit-Reset"))
     {
-        t->ratelimit_reset = (time_t) n;
+        /* epoch seconds; a reset far ahead cannot stop sends for long */
+
+        t->ratelimit_reset = ngx_min((time_t) n,
+                                     ngx_time() + NGX_HTTP_VICTOROPS_WAIT_MAX);
 
     } else if (ngx_http_victorops_header_is("Retry-After")) {
-        t->retry_after = (time_t) n;
+        t->retry_after = ngx_min((time_t) n, NGX_HTTP_VICTOROPS_WAIT_MAX);
     }
 
 #undef ngx_http_victorops_header_is

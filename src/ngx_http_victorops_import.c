@@ -370,6 +370,7 @@ ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
                 : t->ratelimit_reset
                   ? (int64_t) (t->ratelimit_reset + 1) * 1000
                   : now + 60000;
+        until = ngx_min(until, now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000);
 
         if (ctx->vi->sh) {
             ngx_shmtx_lock(&ctx->vi->shpool->mutex);
@@ -541,8 +542,17 @@ ngx_http_victorops_import_fail(ngx_http_victorops_import_t *ctx,
         f = ngx_array_push(&ctx->failed);
         if (f) {
             f->name = team->name;
-            f->error.data = ngx_pstrdup(ctx->pool, error);
-            f->error.len = f->error.data ? error->len : 0;
+
+            /* recorded as well-formed UTF-8, for the JSON report */
+
+            f->error.len = 0;
+            f->error.data = ngx_pnalloc(ctx->pool, 3 * error->len);
+
+            if (f->error.data) {
+                f->error.len = ngx_http_victorops_utf8_text(f->error.data,
+                                   3 * error->len, error->data, error->len)
+                               - f->error.data;
+            }
         }
     }
 

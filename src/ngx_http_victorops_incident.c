@@ -1167,7 +1167,9 @@ ngx_http_victorops_vo_error(ngx_pool_t *pool, ngx_str_t *resp,
         return NGX_DECLINED;
     }
 
-    reason->len = ngx_min(reason->len, 200);
+    reason->len = ngx_http_victorops_utf8_cut(reason->data,
+                      reason->data + ngx_min(reason->len, 200))
+                  - reason->data;
 
     return NGX_OK;
 }
@@ -1622,34 +1624,4 @@ ngx_http_victorops_contains(ngx_str_t *s, const char *what)
            && ngx_strlcasestrn(s->data, s->data + s->len, (u_char *) what,
                                n - 1)
               != NULL;
-}
-
-
-/*
- * The end of a text that ngx_slprintf() may have cut at its buffer's
- * end: before a last UTF-8 sequence cut short, which yajl's generator
- * (yajl_gen_validate_utf8) would refuse.
- */
-
-u_char *
-ngx_http_victorops_utf8_cut(u_char *start, u_char *end)
-{
-    u_char  *p;
-    size_t   n;
-
-    /* back over up to 3 continuation bytes to the lead byte */
-
-    for (p = end; p > start && end - p < 3 && (p[-1] & 0xc0) == 0x80; p--) {
-        /* void */
-    }
-
-    if (p == start || p[-1] < 0xc0) {
-        return end;
-    }
-
-    p--;
-
-    n = (*p >= 0xf0) ? 4 : (*p >= 0xe0) ? 3 : 2;
-
-    return ((size_t) (end - p) < n) ? p : end;
 }

@@ -154,7 +154,6 @@ ngx_int_t ngx_http_victorops_vo_oncall(ngx_pool_t *pool, ngx_str_t *resp,
 ngx_int_t ngx_http_victorops_vo_error(ngx_pool_t *pool, ngx_str_t *resp,
     ngx_str_t *reason);
 time_t ngx_http_victorops_parse_iso8601(ngx_str_t *s);
-u_char *ngx_http_victorops_utf8_cut(u_char *start, u_char *end);
 
 ngx_uint_t ngx_http_victorops_slack_text(ngx_str_t *text, ngx_str_t *slug,
     ngx_str_t *summary);

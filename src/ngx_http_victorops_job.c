@@ -281,7 +281,11 @@ ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
 
     if (v && v->type == NGX_HTTP_VICTOROPS_JSON_STRING) {
         *reason = v->value;
-        reason->len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_REASON_MAX);
+        reason->len = ngx_http_victorops_utf8_cut(reason->data,
+                          reason->data
+                          + ngx_min(reason->len,
+                                    NGX_HTTP_VICTOROPS_REASON_MAX))
+                      - reason->data;
     }
 }
 

@@ -25,6 +25,9 @@
 
 #define NGX_HTTP_VICTOROPS_RESPONSE_MAX   65536
 
+/* the longest pause (s) a Retry-After or X-RateLimit-Reset may ask for */
+#define NGX_HTTP_VICTOROPS_WAIT_MAX       3600
+
 
 typedef struct {
     u_char                        digest[SHA256_DIGEST_LENGTH];

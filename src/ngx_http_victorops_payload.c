@@ -27,6 +27,7 @@ typedef struct {
 static ngx_int_t ngx_http_victorops_form_decode(ngx_pool_t *pool,
     u_char *start, u_char *end, ngx_str_t *out);
 static ngx_int_t ngx_http_victorops_utf8_valid(ngx_str_t *s);
+static size_t ngx_http_victorops_utf8_char(u_char *p, u_char *end);
 static ngx_uint_t ngx_http_victorops_field(ngx_http_victorops_json_t *root,
     ngx_str_t *names, ngx_uint_t n, ngx_str_t *value);
 static ngx_uint_t ngx_http_victorops_value_set(ngx_http_victorops_json_t *v);
@@ -321,14 +322,10 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
             ev->class = NGX_HTTP_VICTOROPS_IGNORED;
             ev->why = NGX_HTTP_VICTOROPS_WHY_TYPE;
 
-            len = ngx_min(ev->notification_type.len, 64);
-
-            while (len < ev->notification_type.len
-                   && len > 0
-                   && (ev->notification_type.data[len] & 0xc0) == 0x80)
-            {
-                len--;   /* do not split a UTF-8 sequence */
-            }
+            len = ngx_http_victorops_utf8_cut(ev->notification_type.data,
+                      ev->notification_type.data
+                      + ngx_min(ev->notification_type.len, 64))
+                  - ev->notification_type.data;
 
             p = ngx_pnalloc(pool, sizeof("unsupported notification type ")
                                   + len);
@@ -656,4 +653,128 @@ ngx_http_victorops_utf8_valid(ngx_str_t *s)
     }
 
     return 1;
+}
+
+
+/*
+ * The end of a text cut at "end" (a byte limit, or ngx_slprintf() at
+ * its buffer's end): before a last UTF-8 sequence cut short, which
+ * yajl's generator (yajl_gen_validate_utf8) would refuse.  Every cut
+ * of a text that may end up in JSON goes through here; the text before
+ * "end" is taken as UTF-8 (ngx_http_victorops_utf8_text() makes it so).
+ */
+
+u_char *
+ngx_http_victorops_utf8_cut(u_char *start, u_char *end)
+{
+    u_char  *p;
+    size_t   n;
+
+    /* back over up to 3 continuation bytes to the lead byte */
+
+    for (p = end; p > start && end - p < 3 && (p[-1] & 0xc0) == 0x80; p--) {
+        /* void */
+    }
+
+    if (p == start || p[-1] < 0xc0) {
+        return end;
+    }
+
+    p--;
+
+    n = (*p >= 0xf0) ? 4 : (*p >= 0xe0) ? 3 : 2;
+
+    return ((size_t) (end - p) < n) ? p : end;
+}
+
+
+/*
+ * Copies "src" to "dst" as well-formed UTF-8 (RFC 3629: no overlong
+ * forms, surrogates or code points past U+10FFFF), in at most "size"
+ * bytes: a byte that begins no such character (a Latin-1 error page, a
+ * sequence cut short) becomes U+FFFD, and the copy ends before the
+ * first character that does not fit.  Returns the end of the copy.
+ * Texts from upstream answers are recorded through here.
+ */
+
+u_char *
+ngx_http_victorops_utf8_text(u_char *dst, size_t size, u_char *src,
+    size_t len)
+{
+    u_char  *last, *end;
+    size_t   n;
+
+    last = dst + size;
+    end = src + len;
+
+    while (src < end) {
+        n = ngx_http_victorops_utf8_char(src, end);
+
+        if (n == 0) {
+            if (last - dst < 3) {
+                break;
+            }
+
+            dst = ngx_cpymem(dst, "\xef\xbf\xbd", 3);
+            src++;
+            continue;
+        }
+
+        if ((size_t) (last - dst) < n) {
+            break;
+        }
+
+        dst = ngx_cpymem(dst, src, n);
+        src += n;
+    }
+
+    return dst;
+}
+
+
+/* the length of the well-formed UTF-8 character at "p", or 0 */
+
+static size_t
+ngx_http_victorops_utf8_char(u_char *p, u_char *end)
+{
+    u_char  c, lo, hi;
+    size_t  n, i;
+
+    c = *p;
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = (c == 0xe0) ? 0xa0 : 0x80;     /* overlong */
+        hi = (c == 0xed) ? 0x9f : 0xbf;     /* surrogates */
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = (c == 0xf0) ? 0x90 : 0x80;     /* overlong */
+        hi = (c == 0xf4) ? 0x8f : 0xbf;     /* past U+10FFFF */
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (end - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+
+    return n;
 }

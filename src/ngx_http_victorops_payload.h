@@ -126,5 +126,9 @@ ngx_int_t ngx_http_victorops_event_key(ngx_pool_t *pool,
 ngx_int_t ngx_http_victorops_iso8601(ngx_pool_t *pool, ngx_str_t *epoch,
     ngx_str_t *iso);
 
+u_char *ngx_http_victorops_utf8_cut(u_char *start, u_char *end);
+u_char *ngx_http_victorops_utf8_text(u_char *dst, size_t size, u_char *src,
+    size_t len);
+
 
 #endif /* _NGX_HTTP_VICTOROPS_PAYLOAD_H_INCLUDED_ */

@@ -562,7 +562,7 @@ ngx_http_victorops_outcome_fx(ngx_http_victorops_integration_t *vi,
     len = sizeof(ngx_http_victorops_outcome_t);
 
     if (error) {
-        len += error->len;
+        len += NGX_HTTP_VICTOROPS_ERROR_MAX;
     }
 
     if (alert) {
@@ -595,7 +595,13 @@ ngx_http_victorops_outcome_fx(ngx_http_victorops_integration_t *vi,
     p = ngx_cpymem(p, (src)->data, (src)->len)
 
     if (error) {
-        ngx_http_victorops_outcome_str(o->error, error);
+
+        /* the store's last_error, as the status' (see last_error()) */
+
+        o->error.data = p;
+        p = ngx_http_victorops_utf8_text(p, NGX_HTTP_VICTOROPS_ERROR_MAX,
+                                         error->data, error->len);
+        o->error.len = p - o->error.data;
     }
 
     if (alert) {
@@ -1262,7 +1268,8 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
 
         if (t->ratelimit_remaining == 0 && t->ratelimit_reset) {
             ngx_http_victorops_rootly_pause(vi,
-                                        (int64_t) t->ratelimit_reset * 1000);
+                ngx_min((int64_t) t->ratelimit_reset * 1000,
+                        now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000));
         }
 
         return;
@@ -1280,6 +1287,10 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
         } else {
             until = now + NGX_HTTP_VICTOROPS_PAUSE_DEFAULT;
         }
+
+        /* at most an hour, whatever the answer asked for */
+
+        until = ngx_min(until, now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000);
 
         ngx_http_victorops_rootly_pause(vi, until);
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RATE_LIMITED);
@@ -1407,17 +1418,20 @@ static u_char *
 ngx_http_victorops_outcome_text(u_char *buf, ngx_http_victorops_transfer_t *t,
     ngx_str_t *reason)
 {
-    size_t  len;
-
-    len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_ERROR_MAX);
+    u_char  *p;
 
     if (t->code != CURLE_OK) {
-        return ngx_sprintf(buf, "%*s", len, reason->data);
+        return ngx_http_victorops_utf8_text(buf, NGX_HTTP_VICTOROPS_ERROR_MAX,
+                                            reason->data, reason->len);
     }
 
-    return ngx_sprintf(buf, "%s answered %l: \"%*s\"",
-                       t->peer ? t->peer : "rootly", t->status, len,
-                       reason->data);
+    p = ngx_sprintf(buf, "%s answered %l: \"",
+                    t->peer ? t->peer : "rootly", t->status);
+    p = ngx_http_victorops_utf8_text(p, NGX_HTTP_VICTOROPS_ERROR_MAX,
+                                     reason->data, reason->len);
+    *p++ = '"';
+
+    return p;
 }
 
 
@@ -1437,10 +1451,18 @@ ngx_http_victorops_last_error(ngx_http_victorops_integration_t *vi,
 
     ngx_shmtx_lock(&vi->shpool->mutex);
 
+    /*
+     * the reason comes from the upstream's answer: cut to ERROR_MAX on a
+     * character boundary, any bytes that are not UTF-8 replaced, so that
+     * the status endpoint's JSON can always carry it
+     */
+
     e->time = ngx_time();
     e->status = status;
-    e->reason_len = ngx_min(reason->len, NGX_HTTP_VICTOROPS_ERROR_MAX);
-    ngx_memcpy(e->reason, reason->data, e->reason_len);
+    e->reason_len = ngx_http_victorops_utf8_text(e->reason,
+                                                 NGX_HTTP_VICTOROPS_ERROR_MAX,
+                                                 reason->data, reason->len)
+                    - e->reason;
 
     ngx_shmtx_unlock(&vi->shpool->mutex);
 }

@@ -360,7 +360,10 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
 }
 
 
-/* {"time","status","reason"} of an upstream's last error, or null */
+/*
+ * {"time","status","reason"} of an upstream's last error, or null; the
+ * reason is recorded as well-formed UTF-8 (ngx_http_victorops_last_error())
+ */
 
 static ngx_int_t
 ngx_http_victorops_status_error_json(yajl_gen g,
@@ -381,7 +384,6 @@ ngx_http_victorops_status_error_json(yajl_gen g,
         || ngx_http_victorops_gen_str(g, "reason", &s) != NGX_OK
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
-        /* a reason cut inside a UTF-8 sequence: leave it out */
         return NGX_ERROR;
     }
 

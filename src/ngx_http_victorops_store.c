@@ -1889,6 +1889,7 @@ ngx_int_t
 ngx_http_victorops_store_dead_list(ngx_http_victorops_integration_t *vi,
     yajl_gen g, ngx_uint_t limit)
 {
+    u_char         buf[NGX_HTTP_VICTOROPS_ERROR_MAX];
     ngx_int_t      rc;
     ngx_str_t      s;
     sqlite3_stmt  *stmt;
@@ -1957,7 +1958,13 @@ ngx_http_victorops_store_dead_list(ngx_http_victorops_integration_t *vi,
             goto failed;
         }
 
+        /* as recorded since, also for rows an older version wrote */
+
         ngx_http_victorops_column_str(7);
+        s.len = ngx_http_victorops_utf8_text(buf, sizeof(buf), s.data, s.len)
+                - buf;
+        s.data = buf;
+
         if (ngx_http_victorops_gen_str(g, "error", &s) != NGX_OK
             || yajl_gen_map_close(g) != yajl_gen_status_ok)
         {

@@ -1917,7 +1917,9 @@ ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
 
     } else {
         reason.data = t->response.data;
-        reason.len = ngx_min(t->response.len, 100);
+        reason.len = ngx_http_victorops_utf8_cut(reason.data,
+                         reason.data + ngx_min(t->response.len, 100))
+                     - reason.data;
     }
 
     if (t->code != CURLE_OK || t->status == 429 || t->status >= 500) {

@@ -412,8 +412,23 @@ subtest 'faults' => sub {
     is_deeply [$res->{status}, $res->{json}, $res->{headers}{'retry-after'}], [429, { message => 'Too Many Requests' }, 3],
         'VictorOps 429 with Retry-After';
 
+    # exact bytes (a Latin-1 error page), and extra headers on any answer
+    $vo->fault({ mode => 'status', status => 502, body_base64 => 'PGgxPkVycmV1ciBk6XBhc3Pp6TwvaDE+',
+                 content_type => 'text/html; charset=iso-8859-1' });
+    $res = vo(GET => '/api-public/v1/team');
+    is_deeply [$res->{status}, $res->{content}, $res->{headers}{'content-type'}],
+        [502, "<h1>Erreur d\xe9pass\xe9\xe9</h1>", 'text/html; charset=iso-8859-1'], 'body_base64: the bytes as given';
+    $vo->fault({ mode => 'ratelimit', retry_after => 999999, headers => { 'X-RateLimit-Reset' => '4102444800' } });
+    $res = vo(GET => '/api-public/v1/team');
+    is_deeply [$res->{status}, @{ $res->{headers} }{qw(retry-after x-ratelimit-reset)}], [429, 999999, 4102444800],
+        'headers: set on the answer (VictorOps 429 with X-RateLimit-Reset)';
+    $rootly->fault({ mode => 'ratelimit', headers => { 'X-RateLimit-Reset' => '4102444800' } });
+    is rootly(GET => '/v1/teams')->{headers}{'x-ratelimit-reset'}, 4102444800, '... set last, over the mock\'s own';
+
     for my $bad ({ mode => 'bogus' }, { mode => 'status', count => 0 }, { mode => 'status', colour => 1 },
-                 { mode => 'slow', delay => -1 }, { mode => 'status', status => 99 }) {
+                 { mode => 'slow', delay => -1 }, { mode => 'status', status => 99 },
+                 { mode => 'status', body_base64 => '!!' }, { mode => 'status', body => {}, body_base64 => '' },
+                 { mode => 'status', headers => { 'X-A' => 1 } }) {
         ok !eval { $rootly->fault($bad); 1 }, 'bad fault rejected: ' . $J->encode($bad);
         like $@, qr/400/, '... with 400';
     }

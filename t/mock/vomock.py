@@ -22,6 +22,7 @@ JSON Schema). Needs Python 3 and Debian's python3-jsonschema.
 """
 
 import argparse
+import base64
 import datetime
 import ipaddress
 import json
@@ -190,7 +191,9 @@ class Recorder:
 class FaultRule:
     """A queued misbehaviour for the next matching API request(s).
 
-    status      answer `status` (default 500) with `body` or a default error body
+    status      answer `status` (default 500) with `body` (a JSON document, sent as
+                UTF-8), `body_base64` (these exact bytes, e.g. a Latin-1 error page,
+                sent as `content_type`, default text/html) or a default error body
     ratelimit   answer 429; X-RateLimit-Reset = now + reset_in (default 2);
                 Retry-After = retry_after (VictorOps: retry_after or reset_in)
     remaining0  answer normally but report X-RateLimit-Remaining: 0 (Rootly only)
@@ -201,10 +204,14 @@ class FaultRule:
     reset       close the connection with a TCP RST, no answer
     auth        answer as if the credentials were wrong
     invalid     process the request, then send only half of the body (bad JSON)
+
+    Any mode but reset also takes `headers`, an object of header fields set on the
+    answer last (e.g. an X-RateLimit-Reset a year ahead on a VictorOps 429).
     """
 
     MODES = ("status", "ratelimit", "remaining0", "slow", "late", "reset", "auth", "invalid")
-    FIELDS = {"mode", "count", "path", "method", "status", "body", "delay", "reset_in", "retry_after"}
+    FIELDS = {"mode", "count", "path", "method", "status", "body", "body_base64", "content_type",
+              "headers", "delay", "reset_in", "retry_after"}
 
     def __init__(self, spec, supported_modes):
         if not isinstance(spec, dict):
@@ -230,6 +237,21 @@ class FaultRule:
         if not isinstance(self.status, int) or not 200 <= self.status <= 599:
             raise ValueError("status must be an integer between 200 and 599")
         self.body = spec.get("body")
+        self.body_bytes = None
+        if spec.get("body_base64") is not None:
+            if self.body is not None:
+                raise ValueError("body and body_base64 exclude each other")
+            try:
+                self.body_bytes = base64.b64decode(spec["body_base64"], validate=True)
+            except (TypeError, ValueError):
+                raise ValueError("body_base64 must be base64")
+        self.content_type = spec.get("content_type", "text/html")
+        if not isinstance(self.content_type, str):
+            raise ValueError("content_type must be a string")
+        self.headers = spec.get("headers", {})
+        if not isinstance(self.headers, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()):
+            raise ValueError("headers must be an object of strings")
         self.delay = self._number(spec, "delay", 1)
         self.reset_in = self._number(spec, "reset_in", 2)
         self.retry_after = spec.get("retry_after")
@@ -316,11 +338,15 @@ class MockApi:
                 reply = abort.reply
             forced = mode in ("ratelimit", "remaining0")
             self.add_rate_headers(reply, forced or over_limit, rule.reset_in if forced else None)
+        if rule:
+            reply.headers.update(rule.headers)
         if mode == "invalid":
             reply.body = reply.body[: len(reply.body) // 2]
         return reply
 
     def fault_status(self, rule):
+        if rule.body_bytes is not None:
+            return Reply(rule.status, rule.body_bytes, rule.content_type)
         if rule.body is not None:
             return Reply.json(rule.status, rule.body, self.error_type)
         return self.error(rule.status, phrase(rule.status))
