@@ -62,7 +62,7 @@
  *   - vo_error's reason (cut at 200 bytes) makes a JSON body;
  *   - the input as an upstream's error text: utf8_text() gives
  *     well-formed UTF-8 (checked by value, here) that yajl takes, the
- *     input unchanged when it is well-formed; limited to a size, the
+ *     input with control characters as spaces when it is well-formed; limited to a size, the
  *     longest whole-character prefix of that, as utf8_cut() of it at
  *     the size; utf8_cut() backs up exactly over a character cut short.
  */
@@ -1028,8 +1028,8 @@ fuzz_utf8_valid(u_char *p, size_t len)
 
 /*
  * The input as an upstream's error text: utf8_text() makes it
- * well-formed UTF-8 that yajl's generator takes, the input itself when
- * it is so; a copy limited to "size" bytes is the longest prefix of
+ * well-formed UTF-8 that yajl's generator takes, the input itself (but
+ * for control characters, made spaces) when it is so; a copy limited to "size" bytes is the longest prefix of
  * whole characters of the full one, which is also what utf8_cut() of
  * the full one at "size" gives; utf8_cut() at every byte of it backs
  * up to the start of a character cut short, and only then.
@@ -1052,7 +1052,10 @@ fuzz_utf8(ngx_pool_t *pool, u_char *data, size_t len)
     fuzz_check(n >= len && n <= 3 * len);
     fuzz_check(fuzz_utf8_valid(all, n));
     fuzz_check((n == len) == fuzz_utf8_valid(data, len));
-    fuzz_check(n != len || ngx_memcmp(all, data, len) == 0);
+    for (k = 0; n == len && k < len; k++) {
+        fuzz_check(all[k] == ((data[k] < 0x20 || data[k] == 0x7f)
+                              ? ' ' : data[k]));
+    }
 
     s.data = all;
     s.len = n;

@@ -371,6 +371,7 @@ ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
                   ? (int64_t) (t->ratelimit_reset + 1) * 1000
                   : now + 60000;
         until = ngx_min(until, now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000);
+        until = ngx_max(until, now + 1000);
 
         if (ctx->vi->sh) {
             ngx_shmtx_lock(&ctx->vi->shpool->mutex);

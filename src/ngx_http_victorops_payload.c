@@ -693,8 +693,9 @@ ngx_http_victorops_utf8_cut(u_char *start, u_char *end)
  * forms, surrogates or code points past U+10FFFF), in at most "size"
  * bytes: a byte that begins no such character (a Latin-1 error page, a
  * sequence cut short) becomes U+FFFD, and the copy ends before the
- * first character that does not fit.  Returns the end of the copy.
- * Texts from upstream answers are recorded through here.
+ * first character that does not fit; control characters (a newline
+ * that would forge a log line) become spaces.  Returns the end of the
+ * copy.  Texts from upstream answers are recorded through here.
  */
 
 u_char *
@@ -722,6 +723,12 @@ ngx_http_victorops_utf8_text(u_char *dst, size_t size, u_char *src,
 
         if ((size_t) (last - dst) < n) {
             break;
+        }
+
+        if (n == 1 && (*src < 0x20 || *src == 0x7f)) {
+            *dst++ = ' ';
+            src++;
+            continue;
         }
 
         dst = ngx_cpymem(dst, src, n);

@@ -1288,9 +1288,13 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
             until = now + NGX_HTTP_VICTOROPS_PAUSE_DEFAULT;
         }
 
-        /* at most an hour, whatever the answer asked for */
+        /*
+         * At most an hour, whatever the answer asked for; at least a
+         * second, so a reset already past (a skewed clock) is no loop.
+         */
 
         until = ngx_min(until, now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000);
+        until = ngx_max(until, now + 1000);
 
         ngx_http_victorops_rootly_pause(vi, until);
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RATE_LIMITED);

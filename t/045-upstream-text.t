@@ -390,6 +390,19 @@ scenario 'Rootly: X-RateLimit-Reset a year ahead' => sub {
     check_pause('429, X-RateLimit-Reset a year ahead', 'rootly', $ROOTLY_LINE);
 };
 
+scenario 'Rootly: 429 with an X-RateLimit-Reset already past' => sub {
+    fresh();
+    $rootly->fault({ mode => 'ratelimit', reset_in => -3600, count => 1, path => '/v1/alerts' });
+    is($ng->post_webhook({ entity_id => 'svc/past' })->{status}, 202, 'accepted');
+    my $ms;
+    ok(wait_for(sub { ($ms) = $ng->error_log =~ $ROOTLY_LINE; defined $ms }, 5),
+       'reset already past: the pause is logged') or evidence();
+    ok(defined $ms && $ms >= 1000 && $ms <= 2000,
+       'reset already past: a second, not a loop (' . ($ms // 'no line') . ' ms)');
+    ok(wait_for(sub { grep { $_->{status} == 201 } @{ $rootly->requests(path => '/v1/alerts', timeout => 0) } }, 10),
+       'reset already past: delivered after the pause') or evidence();
+};
+
 scenario 'Rootly: X-RateLimit-Remaining 0 with a reset a year ahead' => sub {
     fresh();
     $rootly->fault({ mode => 'remaining0', reset_in => $YEAR, path => '/v1/alerts' });

@@ -253,17 +253,18 @@ class FaultRule:
                 isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()):
             raise ValueError("headers must be an object of strings")
         self.delay = self._number(spec, "delay", 1)
-        self.reset_in = self._number(spec, "reset_in", 2)
+        # negative: a reset already past, as a server with a skewed clock says
+        self.reset_in = self._number(spec, "reset_in", 2, signed=True)
         self.retry_after = spec.get("retry_after")
         if self.retry_after is not None and (not isinstance(self.retry_after, int) or self.retry_after < 0):
             raise ValueError("retry_after must be a non-negative integer")
         self.spec = dict(spec)
 
     @staticmethod
-    def _number(spec, name, default):
+    def _number(spec, name, default, signed=False):
         value = spec.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(name + " must be a non-negative number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (value < 0 and not signed):
+            raise ValueError(name + " must be a " + ("" if signed else "non-negative ") + "number")
         return value
 
     def matches(self, method, path):
