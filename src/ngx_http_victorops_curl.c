@@ -589,6 +589,13 @@ ngx_http_victorops_transfer_write(char *ptr, size_t size, size_t nmemb,
     size_t   len, want;
 
     len = size * nmemb;
+
+    /* t->status: the status line of this answer, read before its body */
+
+    if (t->sink && t->status >= 200 && t->status < 300) {
+        return (t->sink(t, (u_char *) ptr, len) == NGX_OK) ? len : 0;
+    }
+
     want = t->response.len + len;
 
     if (want > NGX_HTTP_VICTOROPS_RESPONSE_MAX) {
@@ -622,7 +629,10 @@ ngx_http_victorops_transfer_write(char *ptr, size_t size, size_t nmemb,
 }
 
 
-/* the rate-limit headers of Rootly and the Retry-After of both APIs */
+/*
+ * The status line ("HTTP/1.1 200 OK", "HTTP/2 200"), the rate-limit
+ * headers of Rootly and the Retry-After of both APIs.
+ */
 
 static size_t
 ngx_http_victorops_transfer_header_line(char *ptr, size_t size, size_t nmemb,
@@ -640,6 +650,15 @@ ngx_http_victorops_transfer_header_line(char *ptr, size_t size, size_t nmemb,
 
     while (end > p && (end[-1] == CR || end[-1] == LF || end[-1] == ' ')) {
         end--;
+    }
+
+    if (end - p > 5 && ngx_strncmp(p, "HTTP/", 5) == 0) {
+        colon = ngx_strlchr(p, end, ' ');
+
+        n = (colon && end - colon > 3) ? ngx_atoi(colon + 1, 3) : NGX_ERROR;
+        t->status = (n == NGX_ERROR) ? 0 : n;
+
+        return len;
     }
 
     colon = ngx_strlchr(p, end, ':');

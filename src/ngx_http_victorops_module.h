@@ -226,6 +226,8 @@ typedef struct ngx_http_victorops_transfer_s  ngx_http_victorops_transfer_t;
 
 typedef void (*ngx_http_victorops_transfer_pt)(
     ngx_http_victorops_transfer_t *t);
+typedef ngx_int_t (*ngx_http_victorops_sink_pt)(
+    ngx_http_victorops_transfer_t *t, u_char *data, size_t len);
 
 struct ngx_http_victorops_transfer_s {
     ngx_queue_t                   queue;
@@ -241,6 +243,12 @@ struct ngx_http_victorops_transfer_s {
 
     ngx_http_victorops_transfer_pt  handler;
     void                         *data;
+
+    /*
+     * "sink": a 2xx answer goes there as it arrives, instead of into
+     * "response" (which keeps other answers, up to RESPONSE_MAX)
+     */
+    ngx_http_victorops_sink_pt    sink;
     void                         *owner;
     const char                   *what;
     const char                   *peer;               /* "rootly" */

@@ -199,11 +199,13 @@ class FaultRule:
                 answer only after `delay` seconds: a client that dies meanwhile
                 never learns that it succeeded
     reset       close the connection with a TCP RST, no answer
+    drop        process the request (it takes effect), then close the connection
+                with a TCP RST instead of answering: the answer is lost at once
     auth        answer as if the credentials were wrong
     invalid     process the request, then send only half of the body (bad JSON)
     """
 
-    MODES = ("status", "ratelimit", "remaining0", "slow", "late", "reset", "auth", "invalid")
+    MODES = ("status", "ratelimit", "remaining0", "slow", "late", "reset", "auth", "invalid", "drop")
     FIELDS = {"mode", "count", "path", "method", "status", "body", "delay", "reset_in", "retry_after"}
 
     def __init__(self, spec, supported_modes):
@@ -1388,6 +1390,9 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(rule.delay)
         reply = self.guarded(app.api.respond, req, rule)
         app.record(req, reply.status, generation)
+        if rule and rule.mode == "drop":
+            self.reset_connection()
+            return
         if rule and rule.mode == "late":
             time.sleep(rule.delay)
         self.send(reply)
