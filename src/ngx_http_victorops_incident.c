@@ -389,7 +389,8 @@ ngx_http_victorops_escalation_init(ngx_pool_t *pool,
 
 /*
  * The escalation job's body, kept in the store:
- * {"id","title","url","summary","details","targets":[...],"teams":[...]}
+ * {"id","title","url","summary","details","targets":[...],"teams":[...]},
+ * for Slack also "reply_url" and "reply_until" (epoch seconds)
  */
 
 ngx_int_t
@@ -433,6 +434,10 @@ ngx_http_victorops_escalation_body(ngx_pool_t *pool,
         || (esc->reply_url.len
             && ngx_http_victorops_gen_str(g, "reply_url", &esc->reply_url)
                != NGX_OK)
+        || (esc->reply_until
+            && (ngx_http_victorops_gen_cstr(g, "reply_until") != NGX_OK
+                || yajl_gen_integer(g, (long long) esc->reply_until)
+                   != yajl_gen_status_ok))
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || ngx_http_victorops_gen_finish(g, pool, body) != NGX_OK)
     {
@@ -470,6 +475,14 @@ ngx_http_victorops_escalation_parse(ngx_pool_t *pool, ngx_str_t *body,
     (void) ngx_http_victorops_json_text(root, "summary", &esc->summary);
     (void) ngx_http_victorops_json_text(root, "details", &esc->details);
     (void) ngx_http_victorops_json_text(root, "reply_url", &esc->reply_url);
+
+    if (ngx_http_victorops_json_text(root, "reply_until", &name) == NGX_OK) {
+        esc->reply_until = ngx_atotm(name.data, name.len);
+
+        if (esc->reply_until == NGX_ERROR) {
+            esc->reply_until = 0;
+        }
+    }
 
     ngx_str_set(&name, "targets");
     v = ngx_http_victorops_json_lookup(root, &name);

@@ -64,8 +64,15 @@ typedef struct {
     ngx_array_t                   targets;      /* target_t */
     ngx_array_t                   teams;        /* ngx_str_t VictorOps team */
     ngx_str_t                     reply_url;    /* Slack's response_url */
+    time_t                        reply_until;  /* ... is valid until */
     ngx_str_t                     mark;         /* ends a create's details */
 } ngx_http_victorops_escalation_t;
+
+
+/* Slack: a command's response_url works 30 minutes, 5 times at most */
+
+#define NGX_HTTP_VICTOROPS_SLACK_URL_TTL  1800
+#define NGX_HTTP_VICTOROPS_SLACK_URL_USES 5
 
 
 /* a Slack command's text: "help", "list", "<team or policy> [summary]" */

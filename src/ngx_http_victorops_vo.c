@@ -25,6 +25,9 @@
 #define NGX_HTTP_VICTOROPS_VO_PAUSE_MAX  60000
 #define NGX_HTTP_VICTOROPS_LEASE_MORE    5000
 
+/* a Slack page still failing this long before its response_url expires */
+#define NGX_HTTP_VICTOROPS_SLACK_GIVE_UP 300
+
 
 typedef struct {
     ngx_str_t                          slug;
@@ -67,6 +70,7 @@ typedef struct {
     ngx_uint_t                         has_token;
     ngx_uint_t                         calls;
     ngx_uint_t                         waiting;    /* not in flight */
+    ngx_uint_t                         gave_up;    /* still failing */
     ngx_http_victorops_vo_find_t      *find;
     ngx_http_victorops_transfer_t     *t;
     ngx_event_t                        wait;
@@ -114,6 +118,10 @@ static void ngx_http_victorops_vo_finish(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_uint_t op, ngx_str_t *error, ngx_http_victorops_effects_t *fx);
 static void ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t, ngx_int_t rc, int64_t until);
+static void ngx_http_victorops_vo_retry(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
+static time_t ngx_http_victorops_vo_reply_until(
+    ngx_http_victorops_vo_ctx_t *ctx);
 static ngx_int_t ngx_http_victorops_vo_slack_reply(
     ngx_http_victorops_vo_ctx_t *ctx);
 static void ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
@@ -1242,7 +1250,7 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
 
                 ngx_str_set(&reason, "unreadable answer");
                 ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_VO_FAILED);
-                ngx_http_victorops_job_retry(&ctx->job, t, now, &reason);
+                ngx_http_victorops_vo_retry(ctx, t, now, &reason);
                 ngx_http_victorops_vo_finish(ctx,
                                              NGX_HTTP_VICTOROPS_RETRY + 100,
                                              NULL, NULL);
@@ -1375,8 +1383,7 @@ ngx_http_victorops_vo_found(ngx_http_victorops_vo_ctx_t *ctx,
     }
 
     ngx_http_victorops_count(ctx->vi, NGX_HTTP_VICTOROPS_C_VO_FAILED);
-    ngx_http_victorops_job_retry(&ctx->job, t, ngx_http_victorops_now(),
-                                 &reason);
+    ngx_http_victorops_vo_retry(ctx, t, ngx_http_victorops_now(), &reason);
     ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100, NULL,
                                  NULL);
 }
@@ -1417,11 +1424,50 @@ ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
         break;
 
     default: /* NGX_AGAIN, NGX_DECLINED */
-        ngx_http_victorops_job_retry(&ctx->job, t, now, &reason);
+        ngx_http_victorops_vo_retry(ctx, t, now, &reason);
         ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100,
                                      NULL, NULL);
         break;
     }
+}
+
+
+/*
+ * Another attempt later; but a Slack page gives up (max_age, or its
+ * response_url about to expire) while Slack can still be told.
+ */
+
+static void
+ngx_http_victorops_vo_retry(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason)
+{
+    if (ctx->job.kind == NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE
+        && (now - ctx->job.created >= (int64_t) ctx->vi->max_age
+            || now / 1000 >= ngx_http_victorops_vo_reply_until(ctx)
+                             - NGX_HTTP_VICTOROPS_SLACK_GIVE_UP))
+    {
+        ctx->gave_up = 1;
+        ngx_http_victorops_vo_dead(ctx, t, reason);
+        return;
+    }
+
+    ngx_http_victorops_job_retry(&ctx->job, t, now, reason);
+}
+
+
+/* when the Slack command's response_url expires */
+
+static time_t
+ngx_http_victorops_vo_reply_until(ngx_http_victorops_vo_ctx_t *ctx)
+{
+    if (ctx->esc.reply_until) {
+        return ctx->esc.reply_until;
+    }
+
+    /* a job queued before reply_until was kept */
+
+    return (time_t) (ctx->job.created / 1000)
+           + NGX_HTTP_VICTOROPS_SLACK_URL_TTL;
 }
 
 
@@ -1827,25 +1873,41 @@ ngx_http_victorops_vo_dead(ngx_http_victorops_vo_ctx_t *ctx,
         return;
     }
 
-    status = t ? (ngx_uint_t) t->status : 0;
+    status = (t && t->code == CURLE_OK) ? (ngx_uint_t) t->status : 0;
 
-    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                  "victorops integration \"%V\": slack page of \"%V\" "
-                  "(job %V) failed: victorops answered %ui: \"%V\"",
-                  &ctx->vi->name, &ctx->job.incident, &ctx->job.id, status,
-                  reason);
+    if (ctx->gave_up) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": slack page of \"%V\" "
+                      "(job %V) dead-lettered after %ui attempt%s, still "
+                      "failing: \"%V\"", &ctx->vi->name, &ctx->job.incident,
+                      &ctx->job.id, ctx->job.attempts,
+                      ctx->job.attempts == 1 ? "" : "s", reason);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": slack page of \"%V\" "
+                      "(job %V) failed: victorops answered %ui: \"%V\"",
+                      &ctx->vi->name, &ctx->job.incident, &ctx->job.id,
+                      status, reason);
+    }
 
     ngx_http_victorops_count(ctx->vi, NGX_HTTP_VICTOROPS_C_DEAD);
 
     fx = ngx_http_victorops_effects_create(ngx_cycle->log);
 
     text.data = ngx_pnalloc(ctx->pool, reason->len + ctx->job.incident.len
-                                       + 64);
+                                       + NGX_INT_T_LEN + 96);
 
     if (fx && text.data) {
-        text.len = ngx_sprintf(text.data,
-                               "Could not page %V in VictorOps: %V",
-                               &ctx->job.incident, reason)
+        text.len = (ctx->gave_up
+                    ? ngx_sprintf(text.data,
+                                  "Could not page %V in VictorOps, gave up "
+                                  "after %ui attempt%s: %V",
+                                  &ctx->job.incident, ctx->job.attempts,
+                                  ctx->job.attempts == 1 ? "" : "s", reason)
+                    : ngx_sprintf(text.data,
+                                  "Could not page %V in VictorOps: %V",
+                                  &ctx->job.incident, reason))
                    - text.data;
 
         if (ngx_http_victorops_vo_reply_job(fx, ctx, "ephemeral", &text)
@@ -1879,6 +1941,7 @@ ngx_http_victorops_vo_reply_job(ngx_http_victorops_effects_t *fx,
     esc.details.data = (u_char *) type;
     esc.details.len = ngx_strlen(type);
     esc.reply_url = ctx->esc.reply_url;
+    esc.reply_until = ngx_http_victorops_vo_reply_until(ctx);
 
     if (ngx_http_victorops_escalation_body(ctx->pool, &esc, &body) != NGX_OK
         || ngx_http_victorops_effects_job(fx, &ctx->job,
@@ -1893,7 +1956,10 @@ ngx_http_victorops_vo_reply_job(ngx_http_victorops_effects_t *fx,
 }
 
 
-/* POST the reply to response_url (Slack, not VictorOps: no api_rate) */
+/*
+ * POST the reply to response_url (Slack, not VictorOps: no api_rate),
+ * while it is valid
+ */
 
 static ngx_int_t
 ngx_http_victorops_vo_slack_reply(ngx_http_victorops_vo_ctx_t *ctx)
@@ -1911,6 +1977,19 @@ ngx_http_victorops_vo_slack_reply(ngx_http_victorops_vo_ctx_t *ctx)
                       "victorops integration \"%V\": slack reply (job %V) "
                       "dropped: response_url not on slack_response_hosts",
                       &ctx->vi->name, &ctx->job.id);
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
+                                     NULL);
+        return NGX_DONE;
+    }
+
+    if (ngx_time() >= ngx_http_victorops_vo_reply_until(ctx)) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": slack reply (job %V) "
+                      "dropped: response_url expired (%d minutes after the "
+                      "command): \"%V\"", &ctx->vi->name, &ctx->job.id,
+                      NGX_HTTP_VICTOROPS_SLACK_URL_TTL / 60,
+                      &ctx->esc.summary);
 
         ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
                                      NULL);
@@ -1989,7 +2068,15 @@ ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
         reason.len = ngx_min(t->response.len, 100);
     }
 
-    if (t->code != CURLE_OK || t->status == 429 || t->status >= 500) {
+    /*
+     * Again later, unless the response_url may have been used up (5
+     * uses: an attempt that failed may have counted) or expired
+     */
+
+    if ((t->code != CURLE_OK || t->status == 429 || t->status >= 500)
+        && ctx->job.attempts < NGX_HTTP_VICTOROPS_SLACK_URL_USES
+        && ngx_time() < ngx_http_victorops_vo_reply_until(ctx))
+    {
         ngx_http_victorops_job_retry(&ctx->job, t, now, &reason);
         ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100,
                                      NULL, NULL);
