@@ -338,12 +338,22 @@ ngx_http_victorops_curl_abort(const char *reason)
         q = ngx_queue_head(&vc->transfers);
         t = ngx_queue_data(q, ngx_http_victorops_transfer_t, queue);
 
-        t->code = CURLE_ABORTED_BY_CALLBACK;
-        t->status = 0;
-        ngx_cpystrn((u_char *) t->error, (u_char *) reason, CURL_ERROR_SIZE);
-
-        ngx_http_victorops_transfer_finish(t);
+        ngx_http_victorops_transfer_abort(t, reason);
     }
+}
+
+
+/* ends one transfer now: its handler sees CURLE_ABORTED_BY_CALLBACK */
+
+void
+ngx_http_victorops_transfer_abort(ngx_http_victorops_transfer_t *t,
+    const char *reason)
+{
+    t->code = CURLE_ABORTED_BY_CALLBACK;
+    t->status = 0;
+    ngx_cpystrn((u_char *) t->error, (u_char *) reason, CURL_ERROR_SIZE);
+
+    ngx_http_victorops_transfer_finish(t);
 }
 
 
@@ -383,11 +393,7 @@ ngx_http_victorops_curl_release_waiting(void *owner, const char *reason)
             continue;
         }
 
-        t->code = CURLE_ABORTED_BY_CALLBACK;
-        t->status = 0;
-        ngx_cpystrn((u_char *) t->error, (u_char *) reason, CURL_ERROR_SIZE);
-
-        ngx_http_victorops_transfer_finish(t);
+        ngx_http_victorops_transfer_abort(t, reason);
     }
 }
 

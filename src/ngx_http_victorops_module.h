@@ -365,6 +365,8 @@ ngx_http_victorops_transfer_t *ngx_http_victorops_transfer_create(
 ngx_int_t ngx_http_victorops_transfer_header(ngx_http_victorops_transfer_t *t,
     ngx_str_t *header);
 ngx_int_t ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t);
+void ngx_http_victorops_transfer_abort(ngx_http_victorops_transfer_t *t,
+    const char *reason);
 void ngx_http_victorops_curl_release_waiting(void *owner, const char *reason);
 
 ngx_int_t ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id);
