@@ -1348,8 +1348,11 @@ ngx_http_victorops_find_map_key(void *ctx, const unsigned char *key,
         return 1;
     }
 
+    /* names in any case, as ngx_http_victorops_json_lookup() takes them */
+
 #define ngx_http_victorops_find_key(name)                                     \
-    (len == sizeof(name) - 1 && ngx_strncmp(key, name, len) == 0)
+    (len == sizeof(name) - 1                                                  \
+     && ngx_strncasecmp((u_char *) key, (u_char *) name, len) == 0)
 
     switch (f->depth) {
 
