@@ -48,6 +48,11 @@
  *     vo_oncall) make a Rootly incident event body;
  *   - the response readers return non-empty numbers and slugs, and a
  *     reason when they decline;
+ *   - vo_find (the incident list search of a retried create, for the
+ *     mark vo_mark gives) finds the same fed whole or in two pieces;
+ *     when it says the list was read to its end, the answer is one
+ *     JSON document; an object with an "incidents" array is read to
+ *     its end;
  *   - vo_teams: each team has a name and a slug, and makes a Rootly team
  *     body (rootly_team) with them;
  *   - slack_text (on the input, and on the document's "text" as the
@@ -1176,6 +1181,68 @@ fuzz_check_iso8601(ngx_str_t *s)
 }
 
 
+/*
+ * The incident list search of a retried create, fed the answer whole
+ * and in two pieces: both find the same, a list it calls read to its
+ * end is one JSON document, and one the tree parser reads as an
+ * object with an "incidents" array is read to its end.
+ */
+
+static void
+fuzz_find(ngx_pool_t *pool, ngx_str_t *resp)
+{
+    size_t                         cut;
+    ngx_int_t                      rc, rc2, tree;
+    ngx_str_t                      job, mark, number, entity, reason;
+    ngx_str_t                      number2, entity2, reason2, name;
+    ngx_http_victorops_json_t     *root, *v;
+    ngx_http_victorops_vo_find_t  *f, *f2;
+
+    ngx_str_set(&job, "0123456789abcdef");
+
+    fuzz_check(ngx_http_victorops_vo_mark(pool, &job, &mark) == NGX_OK);
+    fuzz_check(fuzz_str_is(&mark, "[nginx job 0123456789abcdef]"));
+
+    f = ngx_http_victorops_vo_find_create(pool, &mark);
+    f2 = ngx_http_victorops_vo_find_create(pool, &mark);
+    fuzz_check(f != NULL && f2 != NULL);
+
+    cut = resp->len ? resp->data[0] % (resp->len + 1) : 0;
+
+    fuzz_check(ngx_http_victorops_vo_find_feed(f, resp->data, resp->len)
+               == NGX_OK);
+    fuzz_check(ngx_http_victorops_vo_find_feed(f2, resp->data, cut)
+               == NGX_OK);
+    fuzz_check(ngx_http_victorops_vo_find_feed(f2, resp->data + cut,
+                                               resp->len - cut)
+               == NGX_OK);
+
+    rc = ngx_http_victorops_vo_find_result(f, &number, &entity, &reason);
+    rc2 = ngx_http_victorops_vo_find_result(f2, &number2, &entity2,
+                                            &reason2);
+
+    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED || rc == NGX_AGAIN);
+    fuzz_check(rc == rc2);
+    fuzz_check(rc != NGX_OK
+               || (number.len > 0 && number.len <= 64 && entity.len <= 1024
+                   && fuzz_str_eq(&number, &number2)
+                   && fuzz_str_eq(&entity, &entity2)));
+    fuzz_check(rc != NGX_AGAIN || reason.len > 0);
+
+    tree = ngx_http_victorops_json_parse(pool, resp, FUZZ_MAX_DEPTH, &root);
+    fuzz_check(rc != NGX_DECLINED || tree == NGX_OK);
+
+    if (tree == NGX_OK) {
+        ngx_str_set(&name, "incidents");
+        v = ngx_http_victorops_json_lookup(root, &name);
+
+        fuzz_check(rc != NGX_AGAIN
+                   || root->type != NGX_HTTP_VICTOROPS_JSON_OBJECT
+                   || v == NULL || v->type != NGX_HTTP_VICTOROPS_JSON_ARRAY);
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -1261,6 +1328,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     rc = ngx_http_victorops_vo_incidents(pool, &resp, &list);
     fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+
+    fuzz_find(pool, &resp);
 
     vo = list.elts;
 

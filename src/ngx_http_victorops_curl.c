@@ -338,12 +338,22 @@ ngx_http_victorops_curl_abort(const char *reason)
         q = ngx_queue_head(&vc->transfers);
         t = ngx_queue_data(q, ngx_http_victorops_transfer_t, queue);
 
-        t->code = CURLE_ABORTED_BY_CALLBACK;
-        t->status = 0;
-        ngx_cpystrn((u_char *) t->error, (u_char *) reason, CURL_ERROR_SIZE);
-
-        ngx_http_victorops_transfer_finish(t);
+        ngx_http_victorops_transfer_abort(t, reason);
     }
+}
+
+
+/* ends one transfer now: its handler sees CURLE_ABORTED_BY_CALLBACK */
+
+void
+ngx_http_victorops_transfer_abort(ngx_http_victorops_transfer_t *t,
+    const char *reason)
+{
+    t->code = CURLE_ABORTED_BY_CALLBACK;
+    t->status = 0;
+    ngx_cpystrn((u_char *) t->error, (u_char *) reason, CURL_ERROR_SIZE);
+
+    ngx_http_victorops_transfer_finish(t);
 }
 
 
@@ -383,11 +393,7 @@ ngx_http_victorops_curl_release_waiting(void *owner, const char *reason)
             continue;
         }
 
-        t->code = CURLE_ABORTED_BY_CALLBACK;
-        t->status = 0;
-        ngx_cpystrn((u_char *) t->error, (u_char *) reason, CURL_ERROR_SIZE);
-
-        ngx_http_victorops_transfer_finish(t);
+        ngx_http_victorops_transfer_abort(t, reason);
     }
 }
 
@@ -598,6 +604,13 @@ ngx_http_victorops_transfer_write(char *ptr, size_t size, size_t nmemb,
     size_t   len, want;
 
     len = size * nmemb;
+
+    /* t->status: the status line of this answer, read before its body */
+
+    if (t->sink && t->status >= 200 && t->status < 300) {
+        return (t->sink(t, (u_char *) ptr, len) == NGX_OK) ? len : 0;
+    }
+
     want = t->response.len + len;
 
     if (want > NGX_HTTP_VICTOROPS_RESPONSE_MAX) {
@@ -631,7 +644,10 @@ ngx_http_victorops_transfer_write(char *ptr, size_t size, size_t nmemb,
 }
 
 
-/* the rate-limit headers of Rootly and the Retry-After of both APIs */
+/*
+ * The status line ("HTTP/1.1 200 OK", "HTTP/2 200"), the rate-limit
+ * headers of Rootly and the Retry-After of both APIs.
+ */
 
 static size_t
 ngx_http_victorops_transfer_header_line(char *ptr, size_t size, size_t nmemb,
@@ -649,6 +665,15 @@ ngx_http_victorops_transfer_header_line(char *ptr, size_t size, size_t nmemb,
 
     while (end > p && (end[-1] == CR || end[-1] == LF || end[-1] == ' ')) {
         end--;
+    }
+
+    if (end - p > 5 && ngx_strncmp(p, "HTTP/", 5) == 0) {
+        colon = ngx_strlchr(p, end, ' ');
+
+        n = (colon && end - colon > 3) ? ngx_atoi(colon + 1, 3) : NGX_ERROR;
+        t->status = (n == NGX_ERROR) ? 0 : n;
+
+        return len;
     }
 
     colon = ngx_strlchr(p, end, ':');

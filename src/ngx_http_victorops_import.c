@@ -7,7 +7,8 @@
  * with its victor_ops_id, which escalation and on-call responders then
  * use.  Idempotent; one call at a time to each API, VictorOps within
  * api_rate, Rootly's rate-limit pause honoured; "?dry_run=1" answers
- * the plan without writing.
+ * the plan without writing.  An import stops when the worker is asked
+ * to exit: the client, if still there, gets 503.
  */
 
 
@@ -23,6 +24,9 @@
 #define NGX_HTTP_VICTOROPS_I_CREATE      2
 #define NGX_HTTP_VICTOROPS_I_UPDATE      3
 
+/* how often a running import looks whether the worker is exiting */
+#define NGX_HTTP_VICTOROPS_I_WATCH       200
+
 
 typedef struct {
     ngx_str_t                          name;
@@ -35,7 +39,9 @@ typedef struct {
     ngx_http_request_t                *request;   /* NULL: the client left */
     ngx_http_victorops_integration_t  *vi;
     ngx_pool_cleanup_t                *cln;
+    ngx_http_victorops_transfer_t     *t;         /* the call in flight */
     ngx_event_t                        wait;
+    ngx_event_t                        watch;
     ngx_connection_t                   dummy;
     ngx_uint_t                         dry_run;
     ngx_uint_t                         step;
@@ -50,6 +56,8 @@ typedef struct {
 
 
 static void ngx_http_victorops_import_step(ngx_event_t *ev);
+static void ngx_http_victorops_import_watch(ngx_event_t *ev);
+static void ngx_http_victorops_import_free(ngx_http_victorops_import_t *ctx);
 static ngx_int_t ngx_http_victorops_import_call(
     ngx_http_victorops_import_t *ctx);
 static ngx_http_victorops_transfer_t *ngx_http_victorops_import_rootly(
@@ -150,6 +158,14 @@ ngx_http_victorops_import_handler(ngx_http_request_t *r)
     ctx->wait.log = ngx_cycle->log;
     ctx->wait.cancelable = 1;
 
+    /* not cancelable: an exiting worker waits for it to stop the import */
+
+    ctx->watch.handler = ngx_http_victorops_import_watch;
+    ctx->watch.data = &ctx->dummy;
+    ctx->watch.log = ngx_cycle->log;
+
+    ngx_add_timer(&ctx->watch, NGX_HTTP_VICTOROPS_I_WATCH);
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "victorops integration \"%V\": team import%s started",
                   &vi->name, ctx->dry_run ? " (dry run)" : "");
@@ -175,7 +191,7 @@ ngx_http_victorops_import_step(ngx_event_t *ev)
     ctx = c->data;
 
     if (ctx->request == NULL) {
-        ngx_destroy_pool(ctx->pool);
+        ngx_http_victorops_import_free(ctx);
         return;
     }
 
@@ -281,6 +297,8 @@ ngx_http_victorops_import_call(ngx_http_victorops_import_t *ctx)
         return NGX_ERROR;
     }
 
+    ctx->t = t;
+
     return NGX_OK;
 }
 
@@ -321,15 +339,17 @@ ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
     ngx_http_victorops_vo_team_t  *team;
 
     ctx = t->data;
+    ctx->t = NULL;
 
     if (ctx->request == NULL) {
-        ngx_destroy_pool(ctx->pool);
+        ngx_http_victorops_import_free(ctx);
         return;
     }
 
     if (t->code == CURLE_ABORTED_BY_CALLBACK) {
         ngx_http_victorops_import_end(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      "nginx is shutting down");
+                                      "nginx is shutting down: the team "
+                                      "import stopped, run it again");
         return;
     }
 
@@ -601,10 +621,6 @@ ngx_http_victorops_import_end(ngx_http_victorops_import_t *ctx,
 
     r = ctx->request;
 
-    if (ctx->wait.timer_set) {
-        ngx_del_timer(&ctx->wait);
-    }
-
     ctx->cln->handler = NULL;
 
     g = ngx_http_victorops_gen_create(r->pool);
@@ -670,7 +686,7 @@ ngx_http_victorops_import_end(ngx_http_victorops_import_t *ctx,
 
     body.len++;
 
-    ngx_destroy_pool(ctx->pool);
+    ngx_http_victorops_import_free(ctx);
 
     ngx_http_finalize_request(r, ngx_http_victorops_send(r, status,
                                                          "application/json",
@@ -679,7 +695,7 @@ ngx_http_victorops_import_end(ngx_http_victorops_import_t *ctx,
 
 failed:
 
-    ngx_destroy_pool(ctx->pool);
+    ngx_http_victorops_import_free(ctx);
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
 }
 
@@ -710,6 +726,65 @@ ngx_http_victorops_import_list(yajl_gen g, const char *key,
 }
 
 
+/*
+ * The worker is asked to exit (SIGQUIT, a reload): the import stops at
+ * once, its call in flight aborted, so the worker need not wait for it.
+ */
+
+static void
+ngx_http_victorops_import_watch(ngx_event_t *ev)
+{
+    ngx_connection_t             *c;
+    ngx_http_victorops_import_t  *ctx;
+
+    c = ev->data;
+    ctx = c->data;
+
+    if (!ngx_exiting && !ngx_terminate) {
+        ngx_add_timer(&ctx->watch, NGX_HTTP_VICTOROPS_I_WATCH);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "victorops integration \"%V\": team import stopped: "
+                  "nginx is shutting down (%ui of %ui teams done%s)",
+                  &ctx->vi->name, ctx->next, ctx->teams.nelts,
+                  ctx->request ? "" : ", the client had left");
+
+    if (ctx->t) {
+
+        /* the answer handler ends it */
+
+        ngx_http_victorops_transfer_abort(ctx->t, "nginx is shutting down");
+        return;
+    }
+
+    if (ctx->request == NULL) {
+        ngx_http_victorops_import_free(ctx);
+        return;
+    }
+
+    ngx_http_victorops_import_end(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "nginx is shutting down: the team import "
+                                  "stopped, run it again");
+}
+
+
+static void
+ngx_http_victorops_import_free(ngx_http_victorops_import_t *ctx)
+{
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    if (ctx->watch.timer_set) {
+        ngx_del_timer(&ctx->watch);
+    }
+
+    ngx_destroy_pool(ctx->pool);
+}
+
+
 /* the client went away: the call in flight finishes without it */
 
 static void
@@ -719,8 +794,7 @@ ngx_http_victorops_import_cleanup(void *data)
 
     ctx->request = NULL;
 
-    if (ctx->wait.timer_set) {
-        ngx_del_timer(&ctx->wait);
-        ngx_destroy_pool(ctx->pool);
+    if (ctx->t == NULL) {
+        ngx_http_victorops_import_free(ctx);
     }
 }

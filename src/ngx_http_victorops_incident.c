@@ -12,12 +12,14 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <curl/curl.h>
+#include <yajl/yajl_parse.h>
 
 #include "ngx_http_victorops_incident.h"
 
 
 #define NGX_HTTP_VICTOROPS_TEXT_MAX     4096
 #define NGX_HTTP_VICTOROPS_RESP_DEPTH   16
+#define NGX_HTTP_VICTOROPS_DETAILS_MAX  20480
 
 
 static ngx_int_t ngx_http_victorops_gen_targets(yajl_gen g,
@@ -387,7 +389,8 @@ ngx_http_victorops_escalation_init(ngx_pool_t *pool,
 
 /*
  * The escalation job's body, kept in the store:
- * {"id","title","url","summary","details","targets":[...],"teams":[...]}
+ * {"id","title","url","summary","details","targets":[...],"teams":[...]},
+ * for Slack also "reply_url" and "reply_until" (epoch seconds)
  */
 
 ngx_int_t
@@ -431,6 +434,10 @@ ngx_http_victorops_escalation_body(ngx_pool_t *pool,
         || (esc->reply_url.len
             && ngx_http_victorops_gen_str(g, "reply_url", &esc->reply_url)
                != NGX_OK)
+        || (esc->reply_until
+            && (ngx_http_victorops_gen_cstr(g, "reply_until") != NGX_OK
+                || yajl_gen_integer(g, (long long) esc->reply_until)
+                   != yajl_gen_status_ok))
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || ngx_http_victorops_gen_finish(g, pool, body) != NGX_OK)
     {
@@ -468,6 +475,14 @@ ngx_http_victorops_escalation_parse(ngx_pool_t *pool, ngx_str_t *body,
     (void) ngx_http_victorops_json_text(root, "summary", &esc->summary);
     (void) ngx_http_victorops_json_text(root, "details", &esc->details);
     (void) ngx_http_victorops_json_text(root, "reply_url", &esc->reply_url);
+
+    if (ngx_http_victorops_json_text(root, "reply_until", &name) == NGX_OK) {
+        esc->reply_until = ngx_atotm(name.data, name.len);
+
+        if (esc->reply_until == NGX_ERROR) {
+            esc->reply_until = 0;
+        }
+    }
 
     ngx_str_set(&name, "targets");
     v = ngx_http_victorops_json_lookup(root, &name);
@@ -636,7 +651,8 @@ ngx_http_victorops_escalation_summary(ngx_pool_t *pool,
 
 /*
  * POST /api-public/v1/incidents:
- * {"summary","details","userName","targets":[{"type","slug"}]}
+ * {"summary","details","userName","targets":[{"type","slug"}]}; the
+ * details end with the mark, if any, within VictorOps' 20480 bytes.
  */
 
 ngx_int_t
@@ -645,6 +661,7 @@ ngx_http_victorops_vo_create_body(ngx_pool_t *pool,
     ngx_str_t *user, ngx_str_t *body)
 {
     u_char     *p, *last;
+    size_t      len;
     yajl_gen    g;
     ngx_str_t   summary, details;
 
@@ -677,6 +694,25 @@ ngx_http_victorops_vo_create_body(ngx_pool_t *pool,
 
         details.len = ngx_http_victorops_utf8_cut(details.data, p)
                       - details.data;
+    }
+
+    if (esc->mark.len) {
+        len = ngx_min(details.len,
+                      NGX_HTTP_VICTOROPS_DETAILS_MAX - 2 - esc->mark.len);
+
+        p = ngx_pnalloc(pool, len + 2 + esc->mark.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        last = ngx_cpymem(p, details.data, len);
+        last = ngx_http_victorops_utf8_cut(p, last);
+        *last++ = LF;
+        *last++ = LF;
+        last = ngx_cpymem(last, esc->mark.data, esc->mark.len);
+
+        details.data = p;
+        details.len = last - p;
     }
 
     g = ngx_http_victorops_gen_create(pool);
@@ -982,6 +1018,430 @@ ngx_http_victorops_vo_incidents(ngx_pool_t *pool, ngx_str_t *resp,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The mark a VictorOps create leaves in its details, "[nginx job ID]":
+ * VictorOps keeps the details as the message of the incident's first
+ * transition, where a retried create finds it again.
+ */
+
+ngx_int_t
+ngx_http_victorops_vo_mark(ngx_pool_t *pool, ngx_str_t *job, ngx_str_t *mark)
+{
+    mark->data = ngx_pnalloc(pool, sizeof("[nginx job ]") + job->len);
+    if (mark->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    mark->len = ngx_sprintf(mark->data, "[nginx job %V]%Z", job)
+                - mark->data - 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * GET /api-public/v1/incidents read as it arrives, for the incident
+ * whose transitions carry a mark: {"incidents":[{"incidentNumber",
+ * "entityId","transitions":[{"message"},...],...},...]}.  Nothing but
+ * the incident being read is kept, so the list may be of any length.
+ * "path": how many of the open containers are, from the root, the
+ * ones above: the root object, the incidents array, an incident, its
+ * transitions array, a transition.
+ */
+
+#define NGX_HTTP_VICTOROPS_F_OTHER       0
+#define NGX_HTTP_VICTOROPS_F_INCIDENTS   1
+#define NGX_HTTP_VICTOROPS_F_NUMBER      2
+#define NGX_HTTP_VICTOROPS_F_ENTITY      3
+#define NGX_HTTP_VICTOROPS_F_TRANSITIONS 4
+#define NGX_HTTP_VICTOROPS_F_MESSAGE     5
+
+#define NGX_HTTP_VICTOROPS_F_NUMBER_MAX  64
+#define NGX_HTTP_VICTOROPS_F_ENTITY_MAX  1024
+
+
+struct ngx_http_victorops_vo_find_s {
+    yajl_handle                   handle;
+    ngx_str_t                     mark;
+    ngx_str_t                     number;
+    ngx_str_t                     entity;
+    const char                   *error;
+    ngx_uint_t                    depth;
+    ngx_uint_t                    path;
+    ngx_uint_t                    key;
+    unsigned                      listed:1;    /* the array was closed */
+    unsigned                      marked:1;    /* this incident has it */
+    unsigned                      found:1;
+    unsigned                      failed:1;
+};
+
+
+static int ngx_http_victorops_find_null(void *ctx);
+static int ngx_http_victorops_find_boolean(void *ctx, int b);
+static int ngx_http_victorops_find_number(void *ctx, const char *s,
+    size_t len);
+static int ngx_http_victorops_find_string(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_victorops_find_start_map(void *ctx);
+static int ngx_http_victorops_find_map_key(void *ctx,
+    const unsigned char *key, size_t len);
+static int ngx_http_victorops_find_start_array(void *ctx);
+static int ngx_http_victorops_find_open(ngx_http_victorops_vo_find_t *f,
+    ngx_uint_t map);
+static int ngx_http_victorops_find_end(void *ctx);
+static void ngx_http_victorops_find_copy(ngx_str_t *dst, size_t max,
+    const u_char *s, size_t len);
+static void ngx_http_victorops_find_cleanup(void *data);
+
+
+static yajl_callbacks  ngx_http_victorops_find_callbacks = {
+    ngx_http_victorops_find_null,
+    ngx_http_victorops_find_boolean,
+    NULL,
+    NULL,
+    ngx_http_victorops_find_number,
+    ngx_http_victorops_find_string,
+    ngx_http_victorops_find_start_map,
+    ngx_http_victorops_find_map_key,
+    ngx_http_victorops_find_end,
+    ngx_http_victorops_find_start_array,
+    ngx_http_victorops_find_end
+};
+
+
+ngx_http_victorops_vo_find_t *
+ngx_http_victorops_vo_find_create(ngx_pool_t *pool, ngx_str_t *mark)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_victorops_vo_find_t  *f;
+
+    f = ngx_pcalloc(pool, sizeof(ngx_http_victorops_vo_find_t));
+    if (f == NULL || mark->len == 0) {
+        return NULL;
+    }
+
+    f->mark = *mark;
+    f->number.data = ngx_pnalloc(pool, NGX_HTTP_VICTOROPS_F_NUMBER_MAX);
+    f->entity.data = ngx_pnalloc(pool, NGX_HTTP_VICTOROPS_F_ENTITY_MAX);
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+
+    if (f->number.data == NULL || f->entity.data == NULL || cln == NULL) {
+        return NULL;
+    }
+
+    f->handle = yajl_alloc(&ngx_http_victorops_find_callbacks, NULL, f);
+    if (f->handle == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_victorops_find_cleanup;
+    cln->data = f;
+
+    return f;
+}
+
+
+/* NGX_OK: go on (found, or not readable: the rest is not looked at) */
+
+ngx_int_t
+ngx_http_victorops_vo_find_feed(ngx_http_victorops_vo_find_t *f,
+    u_char *data, size_t len)
+{
+    if (f->found || f->failed) {
+        return NGX_OK;
+    }
+
+    /* the end of the marked incident stops the parser */
+
+    if (yajl_parse(f->handle, data, len) != yajl_status_ok && !f->found) {
+        f->failed = 1;
+
+        if (f->error == NULL) {
+            f->error = "not valid JSON";
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Once the answer is in: NGX_OK, the marked incident ("number" and
+ * "entity" point into "f"); NGX_DECLINED, the whole list was read and
+ * no incident carries the mark; NGX_AGAIN, the list could not be read
+ * to its end ("reason").
+ */
+
+ngx_int_t
+ngx_http_victorops_vo_find_result(ngx_http_victorops_vo_find_t *f,
+    ngx_str_t *number, ngx_str_t *entity, ngx_str_t *reason)
+{
+    ngx_str_null(reason);
+
+    if (f->found) {
+        *number = f->number;
+        *entity = f->entity;
+        return NGX_OK;
+    }
+
+    if (!f->failed && yajl_complete_parse(f->handle) != yajl_status_ok) {
+        f->failed = 1;
+        f->error = "not a whole JSON document";
+    }
+
+    if (!f->failed && !f->listed) {
+        f->failed = 1;
+        f->error = "no \"incidents\" array";
+    }
+
+    if (f->failed) {
+        reason->data = (u_char *) f->error;
+        reason->len = ngx_strlen(f->error);
+        return NGX_AGAIN;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static int
+ngx_http_victorops_find_null(void *ctx)
+{
+    return 1;
+}
+
+
+static int
+ngx_http_victorops_find_boolean(void *ctx, int b)
+{
+    return 1;
+}
+
+
+static int
+ngx_http_victorops_find_number(void *ctx, const char *s, size_t len)
+{
+    ngx_http_victorops_vo_find_t  *f = ctx;
+
+    /* "incidentNumber" may be a number */
+
+    if (f->path == 3 && f->depth == 3
+        && f->key == NGX_HTTP_VICTOROPS_F_NUMBER)
+    {
+        ngx_http_victorops_find_copy(&f->number,
+                                     NGX_HTTP_VICTOROPS_F_NUMBER_MAX,
+                                     (u_char *) s, len);
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_victorops_find_string(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_http_victorops_vo_find_t  *f = ctx;
+
+    if (f->path != f->depth) {
+        return 1;
+    }
+
+    if (f->depth == 3) {
+        if (f->key == NGX_HTTP_VICTOROPS_F_NUMBER) {
+            ngx_http_victorops_find_copy(&f->number,
+                                         NGX_HTTP_VICTOROPS_F_NUMBER_MAX,
+                                         s, len);
+
+        } else if (f->key == NGX_HTTP_VICTOROPS_F_ENTITY) {
+            ngx_http_victorops_find_copy(&f->entity,
+                                         NGX_HTTP_VICTOROPS_F_ENTITY_MAX,
+                                         s, len);
+        }
+
+    } else if (f->depth == 5 && f->key == NGX_HTTP_VICTOROPS_F_MESSAGE
+               && len >= f->mark.len
+               && ngx_strlcasestrn((u_char *) s, (u_char *) s + len,
+                                   f->mark.data, f->mark.len - 1)
+                  != NULL)
+    {
+        f->marked = 1;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_victorops_find_start_map(void *ctx)
+{
+    return ngx_http_victorops_find_open(ctx, 1);
+}
+
+
+static int
+ngx_http_victorops_find_start_array(void *ctx)
+{
+    return ngx_http_victorops_find_open(ctx, 0);
+}
+
+
+static int
+ngx_http_victorops_find_open(ngx_http_victorops_vo_find_t *f, ngx_uint_t map)
+{
+    if (f->depth == NGX_HTTP_VICTOROPS_MAX_DEPTH) {
+        f->error = "nesting too deep";
+        return 0;
+    }
+
+    if (f->path == f->depth) {
+
+        switch (f->depth) {
+
+        case 0:     /* the root object */
+        case 4:     /* a transition */
+            f->path += map;
+            break;
+
+        case 1:     /* "incidents" */
+            f->path += (!map && f->key == NGX_HTTP_VICTOROPS_F_INCIDENTS);
+            break;
+
+        case 2:     /* an incident */
+            if (map) {
+                f->path++;
+                f->number.len = 0;
+                f->entity.len = 0;
+                f->marked = 0;
+            }
+
+            break;
+
+        case 3:     /* its "transitions" */
+            f->path += (!map && f->key == NGX_HTTP_VICTOROPS_F_TRANSITIONS);
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    f->depth++;
+    f->key = NGX_HTTP_VICTOROPS_F_OTHER;
+
+    return 1;
+}
+
+
+static int
+ngx_http_victorops_find_map_key(void *ctx, const unsigned char *key,
+    size_t len)
+{
+    ngx_http_victorops_vo_find_t  *f = ctx;
+
+    f->key = NGX_HTTP_VICTOROPS_F_OTHER;
+
+    if (f->path != f->depth) {
+        return 1;
+    }
+
+    /* names in any case, as ngx_http_victorops_json_lookup() takes them */
+
+#define ngx_http_victorops_find_key(name)                                     \
+    (len == sizeof(name) - 1                                                  \
+     && ngx_strncasecmp((u_char *) key, (u_char *) name, len) == 0)
+
+    switch (f->depth) {
+
+    case 1:
+        if (ngx_http_victorops_find_key("incidents")) {
+            f->key = NGX_HTTP_VICTOROPS_F_INCIDENTS;
+        }
+
+        break;
+
+    case 3:
+        if (ngx_http_victorops_find_key("incidentNumber")) {
+            f->key = NGX_HTTP_VICTOROPS_F_NUMBER;
+
+        } else if (ngx_http_victorops_find_key("entityId")) {
+            f->key = NGX_HTTP_VICTOROPS_F_ENTITY;
+
+        } else if (ngx_http_victorops_find_key("transitions")) {
+            f->key = NGX_HTTP_VICTOROPS_F_TRANSITIONS;
+        }
+
+        break;
+
+    case 5:
+        if (ngx_http_victorops_find_key("message")) {
+            f->key = NGX_HTTP_VICTOROPS_F_MESSAGE;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+#undef ngx_http_victorops_find_key
+
+    return 1;
+}
+
+
+static int
+ngx_http_victorops_find_end(void *ctx)
+{
+    ngx_http_victorops_vo_find_t  *f = ctx;
+
+    if (f->path == f->depth) {
+        f->path--;
+
+        if (f->depth == 2) {
+            f->listed = 1;
+
+        } else if (f->depth == 3 && f->marked && f->number.len) {
+
+            /* the incident is read: it is the one */
+
+            f->found = 1;
+            return 0;
+        }
+    }
+
+    f->depth--;
+    f->key = NGX_HTTP_VICTOROPS_F_OTHER;
+
+    return 1;
+}
+
+
+/* a value longer than "max" is taken as none */
+
+static void
+ngx_http_victorops_find_copy(ngx_str_t *dst, size_t max, const u_char *s,
+    size_t len)
+{
+    if (len > max) {
+        dst->len = 0;
+        return;
+    }
+
+    ngx_memcpy(dst->data, s, len);
+    dst->len = len;
+}
+
+
+static void
+ngx_http_victorops_find_cleanup(void *data)
+{
+    ngx_http_victorops_vo_find_t  *f = data;
+
+    yajl_free(f->handle);
 }
 
 

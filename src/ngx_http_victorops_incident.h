@@ -64,7 +64,15 @@ typedef struct {
     ngx_array_t                   targets;      /* target_t */
     ngx_array_t                   teams;        /* ngx_str_t VictorOps team */
     ngx_str_t                     reply_url;    /* Slack's response_url */
+    time_t                        reply_until;  /* ... is valid until */
+    ngx_str_t                     mark;         /* ends a create's details */
 } ngx_http_victorops_escalation_t;
+
+
+/* Slack: a command's response_url works 30 minutes, 5 times at most */
+
+#define NGX_HTTP_VICTOROPS_SLACK_URL_TTL  1800
+#define NGX_HTTP_VICTOROPS_SLACK_URL_USES 5
 
 
 /* a Slack command's text: "help", "list", "<team or policy> [summary]" */
@@ -80,6 +88,11 @@ typedef struct {
     ngx_str_t                     name;
     ngx_str_t                     slug;
 } ngx_http_victorops_vo_team_t;
+
+
+/* a search of GET /api-public/v1/incidents for a marked incident */
+
+typedef struct ngx_http_victorops_vo_find_s  ngx_http_victorops_vo_find_t;
 
 
 /* a VictorOps incident as GET /api-public/v1/incidents lists it */
@@ -147,6 +160,14 @@ ngx_int_t ngx_http_victorops_vo_resolved(ngx_pool_t *pool, ngx_str_t *resp,
     ngx_array_t *done, ngx_str_t *reason);
 ngx_int_t ngx_http_victorops_vo_incidents(ngx_pool_t *pool, ngx_str_t *resp,
     ngx_array_t *incidents);
+ngx_int_t ngx_http_victorops_vo_mark(ngx_pool_t *pool, ngx_str_t *job,
+    ngx_str_t *mark);
+ngx_http_victorops_vo_find_t *ngx_http_victorops_vo_find_create(
+    ngx_pool_t *pool, ngx_str_t *mark);
+ngx_int_t ngx_http_victorops_vo_find_feed(ngx_http_victorops_vo_find_t *f,
+    u_char *data, size_t len);
+ngx_int_t ngx_http_victorops_vo_find_result(ngx_http_victorops_vo_find_t *f,
+    ngx_str_t *number, ngx_str_t *entity, ngx_str_t *reason);
 ngx_int_t ngx_http_victorops_vo_policies(ngx_pool_t *pool, ngx_str_t *resp,
     ngx_array_t *slugs);
 ngx_int_t ngx_http_victorops_vo_oncall(ngx_pool_t *pool, ngx_str_t *resp,

@@ -231,6 +231,8 @@ typedef struct ngx_http_victorops_transfer_s  ngx_http_victorops_transfer_t;
 
 typedef void (*ngx_http_victorops_transfer_pt)(
     ngx_http_victorops_transfer_t *t);
+typedef ngx_int_t (*ngx_http_victorops_sink_pt)(
+    ngx_http_victorops_transfer_t *t, u_char *data, size_t len);
 
 struct ngx_http_victorops_transfer_s {
     ngx_queue_t                   queue;
@@ -246,6 +248,12 @@ struct ngx_http_victorops_transfer_s {
 
     ngx_http_victorops_transfer_pt  handler;
     void                         *data;
+
+    /*
+     * "sink": a 2xx answer goes there as it arrives, instead of into
+     * "response" (which keeps other answers, up to RESPONSE_MAX)
+     */
+    ngx_http_victorops_sink_pt    sink;
     void                         *owner;
     const char                   *what;
     const char                   *peer;               /* "rootly" */
@@ -362,6 +370,8 @@ ngx_http_victorops_transfer_t *ngx_http_victorops_transfer_create(
 ngx_int_t ngx_http_victorops_transfer_header(ngx_http_victorops_transfer_t *t,
     ngx_str_t *header);
 ngx_int_t ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t);
+void ngx_http_victorops_transfer_abort(ngx_http_victorops_transfer_t *t,
+    const char *reason);
 void ngx_http_victorops_curl_release_waiting(void *owner, const char *reason);
 
 ngx_int_t ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id);

@@ -300,6 +300,7 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
     esc.details.len = p - esc.details.data;
 
     esc.reply_url = url;
+    esc.reply_until = ngx_time() + NGX_HTTP_VICTOROPS_SLACK_URL_TTL;
 
     s = ngx_array_push(&esc.teams);
     if (s == NULL) {

@@ -6,8 +6,10 @@
  * Rootly incident, resolve what Rootly resolved, tell Rootly who is on
  * call.  Every call takes a token of the integration's api_rate bucket,
  * shared by all workers; 429 (and 403 with a rate-limit body) pause all
- * of them.  Creating is exactly once: a job sent before (attempts > 1)
- * first looks for the incident its earlier attempt may have created.
+ * of them.  Creating is exactly once: each create is marked with its
+ * job id (in the details), and a job sent before (attempts > 1) first
+ * looks for the incident with its mark in the whole incident list; it
+ * never creates while that list could not be read to its end.
  */
 
 
@@ -21,8 +23,10 @@
 #define NGX_HTTP_VICTOROPS_ONCALL_TTL    30000
 #define NGX_HTTP_VICTOROPS_VO_PAUSE      5000
 #define NGX_HTTP_VICTOROPS_VO_PAUSE_MAX  60000
-#define NGX_HTTP_VICTOROPS_FIND_SLACK    120
 #define NGX_HTTP_VICTOROPS_LEASE_MORE    5000
+
+/* a Slack page still failing this long before its response_url expires */
+#define NGX_HTTP_VICTOROPS_SLACK_GIVE_UP 300
 
 
 typedef struct {
@@ -66,7 +70,8 @@ typedef struct {
     ngx_uint_t                         has_token;
     ngx_uint_t                         calls;
     ngx_uint_t                         waiting;    /* not in flight */
-    ngx_str_t                          summary;
+    ngx_uint_t                         gave_up;    /* still failing */
+    ngx_http_victorops_vo_find_t      *find;
     ngx_http_victorops_transfer_t     *t;
     ngx_event_t                        wait;
     ngx_connection_t                   dummy;
@@ -85,6 +90,10 @@ static ngx_int_t ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx);
 static ngx_int_t ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_vo_wait_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_victorops_vo_find_sink(
+    ngx_http_victorops_transfer_t *t, u_char *data, size_t len);
+static void ngx_http_victorops_vo_found(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_vo_created_ok(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_str_t *number, ngx_str_t *entity, const char *how);
@@ -109,6 +118,10 @@ static void ngx_http_victorops_vo_finish(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_uint_t op, ngx_str_t *error, ngx_http_victorops_effects_t *fx);
 static void ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t, ngx_int_t rc, int64_t until);
+static void ngx_http_victorops_vo_retry(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
+static time_t ngx_http_victorops_vo_reply_until(
+    ngx_http_victorops_vo_ctx_t *ctx);
 static ngx_int_t ngx_http_victorops_vo_slack_reply(
     ngx_http_victorops_vo_ctx_t *ctx);
 static void ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
@@ -662,6 +675,23 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
         return ngx_http_victorops_vo_next(ctx);
 
     case NGX_HTTP_VICTOROPS_S_FIND:
+
+        /* the list is read as it arrives, whatever its length */
+
+        if (ctx->esc.mark.len == 0
+            && ngx_http_victorops_vo_mark(ctx->pool, &ctx->job.id,
+                                          &ctx->esc.mark)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ctx->find = ngx_http_victorops_vo_find_create(ctx->pool,
+                                                      &ctx->esc.mark);
+        if (ctx->find == NULL) {
+            return NGX_ERROR;
+        }
+
         t = ngx_http_victorops_vo_transfer(vi, "GET",
                                            "/api-public/v1/incidents", NULL);
         if (t == NULL) {
@@ -669,13 +699,21 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
         }
 
         t->what = "incident lookup";
+        t->sink = ngx_http_victorops_vo_find_sink;
         break;
 
     case NGX_HTTP_VICTOROPS_S_CREATE:
-        if (ngx_http_victorops_vo_create_body(ctx->pool, &ctx->esc,
-                                              &ctx->targets, &vi->api_user,
-                                              &body)
-            != NGX_OK)
+
+        /* the mark a later attempt looks for */
+
+        if ((ctx->esc.mark.len == 0
+             && ngx_http_victorops_vo_mark(ctx->pool, &ctx->job.id,
+                                           &ctx->esc.mark)
+                != NGX_OK)
+            || ngx_http_victorops_vo_create_body(ctx->pool, &ctx->esc,
+                                                 &ctx->targets,
+                                                 &vi->api_user, &body)
+               != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -835,6 +873,18 @@ ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
                    t->url.data);
 
     return NGX_OK;
+}
+
+
+/* the incident list of a lookup, as it arrives */
+
+static ngx_int_t
+ngx_http_victorops_vo_find_sink(ngx_http_victorops_transfer_t *t,
+    u_char *data, size_t len)
+{
+    ngx_http_victorops_vo_ctx_t  *ctx = t->data;
+
+    return ngx_http_victorops_vo_find_feed(ctx->find, data, len);
 }
 
 
@@ -1039,11 +1089,11 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
     ngx_str_t                          number, entity, reason, slug;
     ngx_str_t                         *policy;
     ngx_uint_t                         i;
-    ngx_array_t                        list, done;
+    ngx_array_t                        done;
+    ngx_http_victorops_json_t         *root;
     ngx_http_victorops_vo_ctx_t       *ctx;
     ngx_http_victorops_vo_worker_t    *w;
     ngx_http_victorops_team_cache_t   *tc;
-    ngx_http_victorops_vo_incident_t  *vo;
     ngx_http_victorops_integration_t  *vi;
 
     ctx = t->data;
@@ -1182,51 +1232,7 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
         return;
 
     case NGX_HTTP_VICTOROPS_S_FIND:
-        if (ngx_array_init(&list, t->pool, 16,
-                           sizeof(ngx_http_victorops_vo_incident_t))
-            != NGX_OK)
-        {
-            goto failed;
-        }
-
-        (void) ngx_http_victorops_vo_incidents(t->pool, &t->response, &list);
-
-        if (ngx_http_victorops_escalation_summary(ctx->pool, &ctx->esc,
-                                                  &ctx->summary)
-            != NGX_OK)
-        {
-            goto failed;
-        }
-
-        vo = list.elts;
-
-        for (i = 0; i < list.nelts; i++) {
-            if (vo[i].summary.len != ctx->summary.len
-                || ngx_strncmp(vo[i].summary.data, ctx->summary.data,
-                               ctx->summary.len) != 0
-                || vo[i].start < ctx->job.created / 1000
-                                 - NGX_HTTP_VICTOROPS_FIND_SLACK
-                || ngx_http_victorops_store_number_linked(vi, &vo[i].number)
-                   != NGX_DECLINED)
-            {
-                continue;
-            }
-
-            ngx_http_victorops_vo_created_ok(ctx, &vo[i].number,
-                                             &vo[i].entity,
-                                             "found, created by an earlier "
-                                             "attempt");
-            return;
-        }
-
-
-        ctx->step = NGX_HTTP_VICTOROPS_S_CREATE;
-
-        if (ngx_http_victorops_vo_next(ctx) == NGX_ERROR) {
-            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE,
-                                         NULL, NULL);
-        }
-
+        ngx_http_victorops_vo_found(ctx, t);
         return;
 
     case NGX_HTTP_VICTOROPS_S_CREATE:
@@ -1234,6 +1240,23 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
                                           &entity, &reason)
             != NGX_OK)
         {
+            if (t->truncated
+                || ngx_http_victorops_json_parse(t->pool, &t->response,
+                                                 NGX_HTTP_VICTOROPS_MAX_DEPTH,
+                                                 &root)
+                   != NGX_OK)
+            {
+                /* VictorOps may have created it: the next attempt looks */
+
+                ngx_str_set(&reason, "unreadable answer");
+                ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_VO_FAILED);
+                ngx_http_victorops_vo_retry(ctx, t, now, &reason);
+                ngx_http_victorops_vo_finish(ctx,
+                                             NGX_HTTP_VICTOROPS_RETRY + 100,
+                                             NULL, NULL);
+                break;
+            }
+
             ngx_http_victorops_vo_dead(ctx, t, &reason);
             ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
                                          NULL, NULL);
@@ -1313,6 +1336,59 @@ failed:
 }
 
 
+/*
+ * The answer of a lookup (2xx): the incident with the job's mark was
+ * created by an earlier attempt; none: create it; a list that could
+ * not be read to its end: look again later, never create on it.
+ */
+
+static void
+ngx_http_victorops_vo_found(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t)
+{
+    ngx_str_t  number, entity, why, reason;
+
+    switch (ngx_http_victorops_vo_find_result(ctx->find, &number, &entity,
+                                              &why))
+    {
+    case NGX_OK:
+        ngx_http_victorops_vo_created_ok(ctx, &number, &entity,
+                                         "found, created by an earlier "
+                                         "attempt");
+        return;
+
+    case NGX_DECLINED:
+        ctx->step = NGX_HTTP_VICTOROPS_S_CREATE;
+
+        if (ngx_http_victorops_vo_next(ctx) == NGX_ERROR) {
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE,
+                                         NULL, NULL);
+        }
+
+        return;
+
+    default: /* NGX_AGAIN */
+        break;
+    }
+
+    reason.data = ngx_pnalloc(t->pool, why.len + 32);
+
+    if (reason.data == NULL) {
+        ngx_str_set(&reason, "incomplete incident list");
+
+    } else {
+        reason.len = ngx_sprintf(reason.data, "incomplete incident list: %V",
+                                 &why)
+                     - reason.data;
+    }
+
+    ngx_http_victorops_count(ctx->vi, NGX_HTTP_VICTOROPS_C_VO_FAILED);
+    ngx_http_victorops_vo_retry(ctx, t, ngx_http_victorops_now(), &reason);
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100, NULL,
+                                 NULL);
+}
+
+
 static void
 ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t, ngx_int_t rc, int64_t until)
@@ -1348,11 +1424,50 @@ ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
         break;
 
     default: /* NGX_AGAIN, NGX_DECLINED */
-        ngx_http_victorops_job_retry(&ctx->job, t, now, &reason);
+        ngx_http_victorops_vo_retry(ctx, t, now, &reason);
         ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100,
                                      NULL, NULL);
         break;
     }
+}
+
+
+/*
+ * Another attempt later; but a Slack page gives up (max_age, or its
+ * response_url about to expire) while Slack can still be told.
+ */
+
+static void
+ngx_http_victorops_vo_retry(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason)
+{
+    if (ctx->job.kind == NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE
+        && (now - ctx->job.created >= (int64_t) ctx->vi->max_age
+            || now / 1000 >= ngx_http_victorops_vo_reply_until(ctx)
+                             - NGX_HTTP_VICTOROPS_SLACK_GIVE_UP))
+    {
+        ctx->gave_up = 1;
+        ngx_http_victorops_vo_dead(ctx, t, reason);
+        return;
+    }
+
+    ngx_http_victorops_job_retry(&ctx->job, t, now, reason);
+}
+
+
+/* when the Slack command's response_url expires */
+
+static time_t
+ngx_http_victorops_vo_reply_until(ngx_http_victorops_vo_ctx_t *ctx)
+{
+    if (ctx->esc.reply_until) {
+        return ctx->esc.reply_until;
+    }
+
+    /* a job queued before reply_until was kept */
+
+    return (time_t) (ctx->job.created / 1000)
+           + NGX_HTTP_VICTOROPS_SLACK_URL_TTL;
 }
 
 
@@ -1758,25 +1873,41 @@ ngx_http_victorops_vo_dead(ngx_http_victorops_vo_ctx_t *ctx,
         return;
     }
 
-    status = t ? (ngx_uint_t) t->status : 0;
+    status = (t && t->code == CURLE_OK) ? (ngx_uint_t) t->status : 0;
 
-    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                  "victorops integration \"%V\": slack page of \"%V\" "
-                  "(job %V) failed: victorops answered %ui: \"%V\"",
-                  &ctx->vi->name, &ctx->job.incident, &ctx->job.id, status,
-                  reason);
+    if (ctx->gave_up) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": slack page of \"%V\" "
+                      "(job %V) dead-lettered after %ui attempt%s, still "
+                      "failing: \"%V\"", &ctx->vi->name, &ctx->job.incident,
+                      &ctx->job.id, ctx->job.attempts,
+                      ctx->job.attempts == 1 ? "" : "s", reason);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": slack page of \"%V\" "
+                      "(job %V) failed: victorops answered %ui: \"%V\"",
+                      &ctx->vi->name, &ctx->job.incident, &ctx->job.id,
+                      status, reason);
+    }
 
     ngx_http_victorops_count(ctx->vi, NGX_HTTP_VICTOROPS_C_DEAD);
 
     fx = ngx_http_victorops_effects_create(ngx_cycle->log);
 
     text.data = ngx_pnalloc(ctx->pool, reason->len + ctx->job.incident.len
-                                       + 64);
+                                       + NGX_INT_T_LEN + 96);
 
     if (fx && text.data) {
-        text.len = ngx_sprintf(text.data,
-                               "Could not page %V in VictorOps: %V",
-                               &ctx->job.incident, reason)
+        text.len = (ctx->gave_up
+                    ? ngx_sprintf(text.data,
+                                  "Could not page %V in VictorOps, gave up "
+                                  "after %ui attempt%s: %V",
+                                  &ctx->job.incident, ctx->job.attempts,
+                                  ctx->job.attempts == 1 ? "" : "s", reason)
+                    : ngx_sprintf(text.data,
+                                  "Could not page %V in VictorOps: %V",
+                                  &ctx->job.incident, reason))
                    - text.data;
 
         if (ngx_http_victorops_vo_reply_job(fx, ctx, "ephemeral", &text)
@@ -1810,6 +1941,7 @@ ngx_http_victorops_vo_reply_job(ngx_http_victorops_effects_t *fx,
     esc.details.data = (u_char *) type;
     esc.details.len = ngx_strlen(type);
     esc.reply_url = ctx->esc.reply_url;
+    esc.reply_until = ngx_http_victorops_vo_reply_until(ctx);
 
     if (ngx_http_victorops_escalation_body(ctx->pool, &esc, &body) != NGX_OK
         || ngx_http_victorops_effects_job(fx, &ctx->job,
@@ -1824,7 +1956,10 @@ ngx_http_victorops_vo_reply_job(ngx_http_victorops_effects_t *fx,
 }
 
 
-/* POST the reply to response_url (Slack, not VictorOps: no api_rate) */
+/*
+ * POST the reply to response_url (Slack, not VictorOps: no api_rate),
+ * while it is valid
+ */
 
 static ngx_int_t
 ngx_http_victorops_vo_slack_reply(ngx_http_victorops_vo_ctx_t *ctx)
@@ -1842,6 +1977,19 @@ ngx_http_victorops_vo_slack_reply(ngx_http_victorops_vo_ctx_t *ctx)
                       "victorops integration \"%V\": slack reply (job %V) "
                       "dropped: response_url not on slack_response_hosts",
                       &ctx->vi->name, &ctx->job.id);
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
+                                     NULL);
+        return NGX_DONE;
+    }
+
+    if (ngx_time() >= ngx_http_victorops_vo_reply_until(ctx)) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": slack reply (job %V) "
+                      "dropped: response_url expired (%d minutes after the "
+                      "command): \"%V\"", &ctx->vi->name, &ctx->job.id,
+                      NGX_HTTP_VICTOROPS_SLACK_URL_TTL / 60,
+                      &ctx->esc.summary);
 
         ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
                                      NULL);
@@ -1922,7 +2070,15 @@ ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
                      - reason.data;
     }
 
-    if (t->code != CURLE_OK || t->status == 429 || t->status >= 500) {
+    /*
+     * Again later, unless the response_url may have been used up (5
+     * uses: an attempt that failed may have counted) or expired
+     */
+
+    if ((t->code != CURLE_OK || t->status == 429 || t->status >= 500)
+        && ctx->job.attempts < NGX_HTTP_VICTOROPS_SLACK_URL_USES
+        && ngx_time() < ngx_http_victorops_vo_reply_until(ctx))
+    {
         ngx_http_victorops_job_retry(&ctx->job, t, now, &reason);
         ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100,
                                      NULL, NULL);

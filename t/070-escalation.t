@@ -351,7 +351,8 @@ scenario 'victorops_escalate: bearer token, validation, 202 with the job' => sub
     my $creates = vo_requests(path => '/api-public/v1/incidents', method => 'POST', wait => 1);
     is(scalar @$creates, 1, 'VictorOps incident created') or evidence();
     is($creates->[0]{json}{summary}, 'Payments API errors', 'summary as given');
-    is($creates->[0]{json}{details}, 'from a Rootly workflow', 'details as given');
+    like($creates->[0]{json}{details}, qr/^from a Rootly workflow\n\n\[nginx job $doc->{job}\]$/,
+         'details as given, marked with the job');
     is_deeply($creates->[0]{json}{targets}, [{ type => 'EscalationPolicy', slug => 'pol-dba-primary' },
                                               { type => 'User', slug => 'carol' }], 'targets as given');
     ok(wait_for(sub { grep { /^Paged VictorOps policy pol-dba-primary, user carol: incident #2201$/ }
@@ -467,6 +468,109 @@ scenario 'SIGKILL in the middle of an escalation leaves exactly one VictorOps in
          'logged: found the one the killed worker created');
     ok(wait_for(sub { grep { /^Paged VictorOps policy pol-payments-primary: incident #2201$/ }
                       timeline('inc-k', timeout => 0, wait => 0) }, 10), 'and told Rootly once');
+};
+
+# a retried create looks for the incident its lost answer was about: by
+# the job's mark in the details VictorOps keeps (the first transition's
+# message), never by title, in the whole list, and only in a list read
+# to its end
+
+sub creates { scalar @{ vo_requests(path => '/api-public/v1/incidents', method => 'POST', timeout => 0) } }
+
+sub linked {
+    my %link = map { split /\|/ } grep { /\|/ && !/^incident\|/ }
+               split /\n/, $ng->store_dump('select incident, rootly_incident from links');
+    return \%link;
+}
+
+scenario 'two escalations with the same title, an answer lost: one incident each' => sub {
+    fresh();
+    seed_rootly(qw(inc-t1 inc-t2));
+
+    # inc-t1: VictorOps creates its incident, the answer comes after
+    # the module gave up waiting (rootly_timeout 2 s)
+    $vo->fault({ mode => 'late', delay => 4, path => '/api-public/v1/incidents', method => 'POST' });
+    is(event('incident.created', incident(id => 'inc-t1', title => 'Checkout down'))->{status}, 202,
+       'inc-t1 accepted');
+    ok(@{ vo_requests(path => '/api-public/v1/incidents', method => 'POST', wait => 1) },
+       'its create reached VictorOps');
+
+    # inc-t2, same title: the answer is lost at once, so its retry looks
+    # first, while the incident of inc-t1 is not linked yet
+    $vo->fault({ mode => 'drop', path => '/api-public/v1/incidents', method => 'POST' });
+    is(event('incident.created', incident(id => 'inc-t2', title => 'Checkout down'))->{status}, 202,
+       'inc-t2 accepted');
+
+    ok(wait_for(sub { keys %{ linked() } == 2 }, 25), 'both Rootly incidents linked') or evidence();
+    is(scalar(vo_incidents()), 2, 'exactly two VictorOps incidents') or diag explain [vo_incidents()];
+    is(creates(), 2, 'two creates, none repeated');
+
+    my $link = linked();
+    for my $i (vo_incidents()) {
+        my ($rid) = ($i->{transitions}[0]{message} // '') =~ /Rootly incident (inc-t\d)/;
+        is($link->{ $i->{incidentNumber} } // '(none)', $rid // '?',
+           "VictorOps incident #$i->{incidentNumber}, created for $rid, is linked to it");
+    }
+    ok(wait_for(sub { grep { /: incident #2201$/ } timeline('inc-t1', timeout => 0, wait => 0) }, 10),
+       'inc-t1 timeline: incident #2201') or diag explain [timeline('inc-t1', timeout => 0)];
+    ok(wait_for(sub { grep { /: incident #2202$/ } timeline('inc-t2', timeout => 0, wait => 0) }, 10),
+       'inc-t2 timeline: incident #2202') or diag explain [timeline('inc-t2', timeout => 0)];
+};
+
+scenario 'a retried create finds its incident in a list over 64 KiB' => sub {
+    fresh();
+    seed_rootly('inc-big');
+
+    # 300 open incidents opened by others, with long alert messages
+    $vo->seed({ incidents => [ map { { summary => "Disk full on db-$_",
+        transitions => [ { name => 'UNACKED', at => '2026-11-26T10:00:00Z', by => 'bob',
+                           message => "disk full on db-$_ " . ('x' x 600), manually => JSON::PP::false } ] } }
+        1 .. 300 ] });
+    my $list = vo_api(GET => '/api-public/v1/incidents');
+    cmp_ok(length $list->{content}, '>', 3 * 65536, 'the incident list is over 192 KiB');
+    $vo->requests(timeout => 0);
+
+    $vo->fault({ mode => 'drop', path => '/api-public/v1/incidents', method => 'POST' });
+    is(event('incident.created', incident(id => 'inc-big'))->{status}, 202, 'accepted');
+    ok(wait_for(sub { linked()->{2501} }, 25), 'the incident VictorOps made (#2501) is linked')
+        or evidence();
+    is(linked()->{2501}, 'inc-big', 'to inc-big');
+    is(creates(), 1, 'created once');
+    is(scalar(vo_incidents()), 301, 'no second incident');
+    like($ng->error_log, qr/incident #2501 found, created by an earlier attempt/,
+         'logged: found after reading the whole list');
+};
+
+scenario 'an incomplete incident list never leads to a second create' => sub {
+    fresh();
+    seed_rootly('inc-part');
+
+    $vo->fault({ mode => 'drop', path => '/api-public/v1/incidents', method => 'POST' });
+    $vo->fault({ mode => 'invalid', path => '/api-public/v1/incidents', method => 'GET', count => 2 });
+    $vo->fault({ mode => 'status', status => 503, path => '/api-public/v1/incidents', method => 'GET' });
+    $vo->fault({ mode => 'slow', delay => 3, path => '/api-public/v1/incidents', method => 'GET' });
+    is(event('incident.created', incident(id => 'inc-part'))->{status}, 202, 'accepted');
+
+    ok(wait_for(sub { linked()->{2201} }, 30), 'linked once a whole list is read') or evidence();
+    my @lists = @{ vo_requests(path => '/api-public/v1/incidents', method => 'GET', wait => 5, timeout => 5) };
+    is(scalar @lists, 5, 'the list was read five times: half a JSON document twice, a 503, a timeout, '
+                         . 'then whole') or diag explain [map { $_->{status} } @lists];
+    is(creates(), 1, 'and the create was never repeated');
+    is(scalar(vo_incidents()), 1, 'one VictorOps incident');
+    like($ng->error_log, qr/incident lookup for incident "inc-part" \(job [0-9a-f]+\) not delivered, attempt \d+: victorops answered 200: "incomplete incident list: not a whole JSON document"/,
+         'an unreadable list is retried, and logged') or evidence();
+};
+
+scenario 'a create answered with half a JSON document is looked for, not dead-lettered' => sub {
+    fresh();
+    seed_rootly('inc-half');
+
+    $vo->fault({ mode => 'invalid', path => '/api-public/v1/incidents', method => 'POST' });
+    is(event('incident.created', incident(id => 'inc-half'))->{status}, 202, 'accepted');
+    ok(wait_for(sub { linked()->{2201} }, 20), 'the incident VictorOps made is linked') or evidence();
+    is(creates(), 1, 'created once');
+    like($ng->error_log, qr/incident #2201 found, created by an earlier attempt/, 'found by its mark');
+    is($ng->integration_status->{dead_lettered} // 0, 0, 'nothing dead-lettered');
 };
 
 scenario 'reconciliation repairs what dropped webhooks missed' => sub {

@@ -2,8 +2,9 @@
 # Rootly and Slack (response_url) servers: X-Slack-Signature (Slack's
 # published test vector, a stale timestamp, a wrong secret), ssl_check,
 # each form of `text` (help, list, a team, a policy, an unknown slug),
-# the response_url allow-list, channel and user allow-lists, and errors
-# answered as 200 ephemeral messages.
+# the response_url allow-list, channel and user allow-lists, errors
+# answered as 200 ephemeral messages, and dead letters told to Slack
+# while its response_url works.
 
 use strict;
 use warnings;
@@ -218,6 +219,103 @@ subtest 'an unreadable command is an ephemeral error, not a 5xx' => sub {
     my $res = command(undef, body => "text=%ZZ%ZZ&x=\xff\xfe");
     is($res->{status}, 200, 'an unreadable form: 200');
     like(ephemeral($res) // '', qr/could not be read/, 'ephemeral error');
+};
+
+# A page that becomes a dead letter says so on response_url while the
+# URL works (Slack: 30 minutes after the command, 5 uses): stored jobs
+# are aged through their body's reply_until, the time the URL expires.
+
+sub store_exec {
+    my ($sql) = @_;
+    system('sqlite3', '-cmd', '.timeout 5000', $ng->store, $sql) == 0
+        or diag "sqlite3: $?";
+}
+
+sub url_expires_in {
+    my ($seconds) = @_;
+    my $until = int(time) + $seconds;
+    store_exec("UPDATE jobs SET body = CAST(json_set(CAST(body AS TEXT), '\$.reply_until', $until) AS BLOB)"
+               . " WHERE kind = 7 AND state < 2");
+}
+
+# the messages response_url received whose text matches
+sub slack_said {
+    my ($re) = @_;
+    return grep { ($_->{text} // '') =~ $re } slack_messages();
+}
+
+sub page_failing {
+    my ($text) = @_;
+    $vo->reset;
+    $slack->reset;
+    $vo->fault({ mode => 'status', status => 503, count => -1,
+                 path => '/api-public/v1/incidents', method => 'POST' });
+    my $res = command($text);
+    like(ephemeral($res) // '', qr/^Paging /, "'$text': accepted") or diag $res->{content};
+    ok(@{ $vo->requests(path => '/api-public/v1/incidents', method => 'POST', wait => 1, timeout => 10) },
+       'VictorOps refuses to create (503)');
+    return ($res->{content} =~ /job ([0-9a-f]{16})/)[0];
+}
+
+subtest 'a page still failing near the end of the response_url says so there' => sub {
+    my $job = page_failing('team-payments checkout is down');
+    sleep 0.5;
+    is(scalar(slack_messages()), 0, 'nothing said while it retries');
+
+    url_expires_in(200);
+    ok(wait_for(sub { slack_said(qr/^Could not page team-payments/) }, 15),
+       'with 200 s left on the URL, Slack is told') or evidence();
+    is(scalar(slack_messages()), 1, 'once');
+    my $m = (slack_messages())[0] // {};
+    is($m->{response_type}, 'ephemeral', 'ephemeral');
+    like($m->{text} // '', qr/^Could not page team-payments in VictorOps, gave up after \d+ attempts?: Service Unavailable$/,
+         'that the page was given up, and why');
+    like($ng->error_log, qr/slack page of "team-payments" \(job $job\) dead-lettered after \d+ attempts?, still failing/,
+         'logged');
+    my $posts = scalar @{ $vo->requests(path => '/api-public/v1/incidents', method => 'POST', timeout => 0) };
+    sleep 2;
+    is(scalar @{ $vo->requests(path => '/api-public/v1/incidents', method => 'POST', timeout => 0) }, $posts,
+       'and no longer pages');
+};
+
+subtest 'after the response_url expired, nothing is posted to it' => sub {
+    my $job = page_failing('team-dba db is slow');
+    url_expires_in(-10);
+    ok(wait_for(sub { $ng->error_log =~ /slack page of "team-dba" \(job $job\) dead-lettered after/ }, 15),
+       'the page is given up') or evidence();
+    ok(wait_for(sub { $ng->error_log =~ /slack reply \(job [0-9a-f]+\) dropped: response_url expired \(30 minutes after the command\)/ }, 10),
+       'its reply is dropped, logged') or evidence();
+    sleep 0.5;
+    is(scalar @{ $slack->requests(timeout => 0) }, 0, 'nothing reached the expired response_url');
+};
+
+subtest 'a reply Slack keeps failing is tried 5 times, the most a response_url takes' => sub {
+    $vo->reset;
+    $slack->reset;
+    $slack->fault({ mode => 'status', status => 500, count => -1, path => '/commands/' });
+    like(ephemeral(command('pol-dba-primary disk full')) // '', qr/^Paging /, 'accepted');
+    ok(wait_for(sub { $ng->error_log =~ /slack reply for incident "pol-dba-primary" \(job [0-9a-f]+\) dead-lettered after 5 attempts: slack answered 500/ }, 20),
+       'the reply is dead-lettered after 5 attempts') or evidence();
+    sleep 2;
+    is(scalar @{ $slack->requests(timeout => 0) }, 5, 'response_url was posted to 5 times, no more');
+};
+
+subtest 'a page past max_age says so on response_url' => sub {
+    my $ng2 = VoNginx->start(workers => 1, integration => {
+        rootly_url => $rootly->url, api_url => $vo->url,
+        api_id => 'vo-id', api_key => 'vo-key', api_user => 'alice',
+        slack_signing_secret => $SECRET, sync_interval => 0,
+        slack_response_hosts => '127.0.0.1:' . $slack->port,
+        rootly_timeout => '2s', retry_max_delay => '1s', max_age => '3s',
+    }, server_extra => "        location = /slack { victorops_slack_command acme; }\n");
+    my $main = $ng;
+    $ng = $ng2;
+    my $job = page_failing('team-payments checkout is down');
+    ok(wait_for(sub { slack_said(qr/^Could not page team-payments in VictorOps, gave up after \d+ attempts?: Service Unavailable$/) }, 15),
+       'Slack is told that the page was given up') or evidence();
+    like($ng->error_log, qr/slack page of "team-payments" \(job $job\) dead-lettered after/, 'logged');
+    $ng->stop;
+    $ng = $main;
 };
 
 $ng->stop;

@@ -1,7 +1,8 @@
 # Importing VictorOps teams as Rootly teams (victorops_import_teams),
 # against the mock APIs: authorization, dry run, create, unchanged on a
 # second run, update of a team that exists with other values, a Rootly
-# failure for one team, VictorOps failing, Rootly's 429 honoured.
+# failure for one team, VictorOps failing, Rootly's 429 honoured, an
+# import stopped by a reload.
 
 use strict;
 use warnings;
@@ -10,6 +11,7 @@ use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
 use JSON::PP;
+use POSIX ();
 use Time::HiRes qw(sleep time);
 use VoMock;
 use VoNginx qw(wait_for);
@@ -106,6 +108,48 @@ subtest 'update, a failure, VictorOps failing, Rootly 429' => sub {
     $res = import_teams();
     is($res->{status}, 502, 'VictorOps refusing the credentials: 502');
     like($res->{json}{error} // '', qr/VictorOps teams could not be read/, 'saying so');
+};
+
+subtest 'a reload stops a running import at once, and says so' => sub {
+    $rootly->reset;
+    $vo->reset;
+
+    # 6 VictorOps teams, Rootly answering each call 1.5 s late: the import
+    # would take about 18 s
+    $vo->seed({ teams => [ map { { name => "Team $_", slug => "team-$_" } } 1 .. 6 ] });
+    $rootly->fault({ mode => 'slow', delay => 1.5, count => -1, path => '/v1/teams' });
+
+    my $out = $ng->dir . "/import-client.json";
+    unlink $out;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $res = HTTP::Tiny->new(timeout => 30)->post($ng->url . '/import',
+            { headers => { Authorization => 'Bearer admin-test-token' } });
+        open my $fh, '>', $out;
+        print $fh $JSON->encode({ status => $res->{status}, content => $res->{content} });
+        close $fh;
+        POSIX::_exit(0);
+    }
+
+    ok(wait_for(sub { $ng->error_log =~ /team import: 6 VictorOps teams/ }, 10), 'the import is under way')
+        or diag $ng->error_log;
+    sleep 0.5;    # a Rootly call is in flight
+
+    my $t0 = time;
+    my @old = $ng->reload(nowait => 1);
+    my $gone = wait_for(sub { !grep { VoNginx::alive($_) } @old }, 15, 0.05);
+    my $took = time - $t0;
+    ok($gone && $took < 3, sprintf('the old workers are gone within 3 s (%.1f s)', $took));
+    like($ng->error_log, qr/team import stopped: nginx is shutting down \(\d of 6 teams done\)/,
+         'logged: the import stopped');
+
+    waitpid $pid, 0;
+    my $res = eval { open my $fh, '<', $out or die; local $/; $JSON->decode(<$fh>) } // {};
+    is($res->{status}, 503, 'the waiting client got 503') or diag explain $res;
+    like($res->{content} // '', qr/"error":"nginx is shutting down: the team import stopped, run it again"/,
+         'saying why');
+    ok(scalar(keys %{ rootly_teams() }) < 6, 'not every team was imported');
+    $ng->wait_new_workers(\@old);
 };
 
 $ng->stop;

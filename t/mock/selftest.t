@@ -402,6 +402,20 @@ subtest 'faults' => sub {
        '... but the incident was created');
     $vo->reset;
 
+    # drop: the request takes effect, the answer never comes
+    $vo->fault({ mode => 'drop', path => '/api-public/v1/incidents', method => 'POST' });
+    $res = call(HTTP::Tiny->new(keep_alive => 0, timeout => 5), $vo, POST => '/api-public/v1/incidents',
+                { summary => 'dropped one', details => 'd', userName => 'alice',
+                  targets => [{ type => 'User', slug => 'bob' }] },
+                { 'X-VO-Api-Id' => 'vo-id', 'X-VO-Api-Key' => 'vo-key', 'Content-Type' => 'application/json' });
+    is $res->{status}, 599, 'drop: no HTTP answer';
+    ok((grep { $_->{entityDisplayName} eq 'dropped one' } @{ $vo->state->{incidents} }),
+       '... but the incident was created');
+    is $vo->requests(path => '/api-public/v1/incidents')->[-1]{status}, 200,
+       '... recorded with the status it would have had';
+    is vo(GET => '/api-public/v1/incidents')->{status}, 200, 'next request fine';
+    $vo->reset;
+
     $vo->fault({ mode => 'status', status => 500 });
     $res = vo(GET => '/api-public/v1/team');
     is_deeply [$res->{status}, $res->{json}], [500, { message => 'Internal Server Error' }], 'VictorOps status fault body';

@@ -202,6 +202,8 @@ class FaultRule:
                 answer only after `delay` seconds: a client that dies meanwhile
                 never learns that it succeeded
     reset       close the connection with a TCP RST, no answer
+    drop        process the request (it takes effect), then close the connection
+                with a TCP RST instead of answering: the answer is lost at once
     auth        answer as if the credentials were wrong
     invalid     process the request, then send only half of the body (bad JSON)
 
@@ -272,6 +274,9 @@ class FaultRule:
 
     def describe(self):
         return dict(self.spec, count=self.count)
+
+    # a mode added after the first eight (see the list above)
+    MODES += ("drop",)
 
 
 class Faults:
@@ -1415,6 +1420,9 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(rule.delay)
         reply = self.guarded(app.api.respond, req, rule)
         app.record(req, reply.status, generation)
+        if rule and rule.mode == "drop":
+            self.reset_connection()
+            return
         if rule and rule.mode == "late":
             time.sleep(rule.delay)
         self.send(reply)
