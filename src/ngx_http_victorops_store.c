@@ -17,7 +17,7 @@
 #include "ngx_http_victorops_module.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  4
+#define NGX_HTTP_VICTOROPS_SCHEMA  5
 
 
 enum {
@@ -52,6 +52,9 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_KIND_PENDING,
     NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED,
     NGX_HTTP_VICTOROPS_SQL_LEASE,
+    NGX_HTTP_VICTOROPS_SQL_SIG_SEEN,
+    NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM,
+    NGX_HTTP_VICTOROPS_SQL_SIG_GC,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
@@ -159,7 +162,16 @@ static const char  *ngx_http_victorops_schema[] = {
     "ALTER TABLE links ADD COLUMN vo_state INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE links ADD COLUMN rootly_state INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE links ADD COLUMN synced_at INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX links_rootly ON links (rootly_incident);"
+    "CREATE INDEX links_rootly ON links (rootly_incident);",
+
+    /*
+     * 5: X-VictorOps-Signatures of escalation-policy webhooks handled,
+     * decoded, so that a captured request cannot be replayed
+     */
+
+    "CREATE TABLE signatures ("
+    " sig BLOB PRIMARY KEY,"
+    " seen_at INTEGER NOT NULL) WITHOUT ROWID;"
 };
 
 
@@ -319,7 +331,17 @@ static const char  *ngx_http_victorops_sql[] = {
 
     /* NGX_HTTP_VICTOROPS_SQL_LEASE: a job taking longer keeps its lease */
     "UPDATE jobs SET lease_until = ?2"
-    " WHERE seq = ?1 AND state = 1 AND lease_pid = ?3"
+    " WHERE seq = ?1 AND state = 1 AND lease_pid = ?3",
+
+    /* NGX_HTTP_VICTOROPS_SQL_SIG_SEEN */
+    "SELECT 1 FROM signatures WHERE sig = ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM: a change unless seen before */
+    "INSERT INTO signatures (sig, seen_at) VALUES (?1, ?2)"
+    " ON CONFLICT (sig) DO NOTHING",
+
+    /* NGX_HTTP_VICTOROPS_SQL_SIG_GC */
+    "DELETE FROM signatures WHERE seen_at <= ?1"
 };
 
 
@@ -1213,6 +1235,71 @@ ngx_http_victorops_store_dedup_expire(ngx_http_victorops_integration_t *vi,
     }
 
     return NGX_OK;
+}
+
+
+/* NGX_OK: an escalation-policy signature handled before; NGX_DECLINED */
+
+ngx_int_t
+ngx_http_victorops_store_signature_seen(ngx_http_victorops_integration_t *vi,
+    u_char *sig, size_t len)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_SIG_SEEN);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_blob(stmt, 1, sig, (int) len, SQLITE_STATIC);
+
+    return ngx_http_victorops_store_exists(vi->st, stmt);
+}
+
+
+/*
+ * Records a signature (in the batch's transaction, or on its own).
+ * NGX_OK: new; NGX_DECLINED: seen before (a replay).
+ */
+
+ngx_int_t
+ngx_http_victorops_store_signature_claim(
+    ngx_http_victorops_integration_t *vi, u_char *sig, size_t len,
+    int64_t now)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_blob(stmt, 1, sig, (int) len, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, now);
+
+    return ngx_http_victorops_store_changed(vi->st, stmt);
+}
+
+
+/* forgets signatures seen before "before" */
+
+ngx_int_t
+ngx_http_victorops_store_signature_expire(
+    ngx_http_victorops_integration_t *vi, int64_t before)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_SIG_GC);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, before);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
 }
 
 
