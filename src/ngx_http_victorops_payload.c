@@ -596,6 +596,39 @@ ngx_http_victorops_form_unquote(ngx_http_victorops_json_t *root)
 
 
 /*
+ * Counts the members of a form body (what ngx_http_victorops_form_parse()
+ * makes of it: "&"-separated, empty ones skipped) over consecutive
+ * pieces of the body.  NGX_DECLINED as soon as there are more than
+ * "max" (c->fields is then max + 1).
+ */
+
+ngx_int_t
+ngx_http_victorops_form_count(ngx_http_victorops_form_count_t *c, u_char *p,
+    size_t len, ngx_uint_t max)
+{
+    u_char  *end;
+
+    for (end = p + len; p < end; p++) {
+
+        if (*p == '&') {
+            c->in_field = 0;
+            continue;
+        }
+
+        if (!c->in_field) {
+            c->in_field = 1;
+
+            if (++c->fields > max) {
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The value of an X-VictorOps-Signature header, base64-decoded into
  * "mac" (NGX_HTTP_VICTOROPS_SIGNATURE_LEN bytes).  NGX_DECLINED: it is
  * not the base64 of an HMAC-SHA1, so no body can match it.

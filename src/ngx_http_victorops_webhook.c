@@ -35,11 +35,10 @@ typedef struct {
     /* a form body: what was read so far, capped */
     ngx_str_t                          form;
     size_t                             form_size;
-    ngx_uint_t                         fields;
+    ngx_http_victorops_form_count_t    count;
     u_char                             mac[NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
 
     unsigned                           need_signature:1;
-    unsigned                           in_field:1;
     unsigned                           reading:1;
 } ngx_http_victorops_webhook_ctx_t;
 
@@ -60,8 +59,6 @@ static ngx_int_t ngx_http_victorops_form_take(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx);
 static ngx_int_t ngx_http_victorops_form_room(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, size_t len);
-static ngx_int_t ngx_http_victorops_form_count(
-    ngx_http_victorops_webhook_ctx_t *ctx, u_char *p, size_t len);
 static ngx_int_t ngx_http_victorops_form_refuse(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_victorops_webhook_process(ngx_http_request_t *r,
@@ -440,9 +437,11 @@ ngx_http_victorops_form_take(ngx_http_request_t *r,
         ctx->form.len += len;
         taken = NGX_OK;
 
-        rc = ngx_http_victorops_form_count(ctx, p, len);
-        if (rc != NGX_OK) {
-            return rc;
+        if (ngx_http_victorops_form_count(&ctx->count, p, len,
+                                 ctx->integration->escalation_max_fields)
+            != NGX_OK)
+        {
+            return NGX_HTTP_BAD_REQUEST;
         }
     }
 
@@ -490,34 +489,6 @@ ngx_http_victorops_form_room(ngx_http_request_t *r,
 
     ctx->form.data = p;
     ctx->form_size = size;
-
-    return NGX_OK;
-}
-
-
-/* members ("&"-separated, empty ones skipped) counted as they come */
-
-static ngx_int_t
-ngx_http_victorops_form_count(ngx_http_victorops_webhook_ctx_t *ctx,
-    u_char *p, size_t len)
-{
-    u_char  *end;
-
-    for (end = p + len; p < end; p++) {
-
-        if (*p == '&') {
-            ctx->in_field = 0;
-            continue;
-        }
-
-        if (!ctx->in_field) {
-            ctx->in_field = 1;
-
-            if (++ctx->fields > ctx->integration->escalation_max_fields) {
-                return NGX_HTTP_BAD_REQUEST;
-            }
-        }
-    }
 
     return NGX_OK;
 }
