@@ -64,6 +64,7 @@ http {
     access_log off;
     client_body_temp_path $dir/client_body_temp;
     client_max_body_size 4m;
+    keepalive_requests 1000000;
 
     victorops_integration acme {
         rootly_url           http://127.0.0.1:1;

@@ -180,8 +180,12 @@ def main():
     rows = []
     for name, path, body, chunked in kinds:
         if a.legacy:
+            p = Pinger(a.port)
+            p.start()
             status, t = attack(a.port, path, body, chunked, timeout=300)
-            rows.append((name, len(body), str(status), [t], None))
+            p.stop.set()
+            p.join()
+            rows.append((name, len(body), str(status), [t], p))
             continue
 
         # ping while `attackers` threads send this body back to back
