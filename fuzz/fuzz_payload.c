@@ -28,6 +28,13 @@
  *   - the error offset is within the body (or one past its end);
  *   - the form parser returns NGX_OK or NGX_DECLINED, and an object of
  *     strings;
+ *   - form_count() over the same chunking as the JSON parser counts the
+ *     members the form parser makes, and stops at exactly max + 1;
+ *   - form_signature() accepts the HMAC-SHA1 computed here independently
+ *     (URL + members in a stable merge sort by key, the second of two
+ *     auth codes), refuses it with one bit flipped or without that code;
+ *     form_signature_decode() gives back a base64-encoded MAC, and takes
+ *     only base64 of 20 bytes (a piece of the input as the header);
  *   - classify succeeds, the class is one of the four, class_name() is
  *     defined, an ignored event has a reason and a "why" code, any other
  *     has no "why" and an incident, entity or display name, an alert has
@@ -51,6 +58,9 @@
 #include <time.h>
 #include <fcntl.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "ngx_http_victorops_payload.h"
 
 
@@ -59,6 +69,9 @@
 #define FUZZ_MAX_DEPTH     NGX_HTTP_VICTOROPS_MAX_DEPTH
 #define FUZZ_PORTAL        "https://portal.victorops.com"
 #define FUZZ_ORG           "fuzz"
+#define FUZZ_URL           "https://hooks.example.com/victorops/escalation"
+#define FUZZ_CODE_OLD      "fuzz-auth-code-old"
+#define FUZZ_CODE_NEW      "fuzz-auth-code-new"
 
 
 #define fuzz_check(expr)                                                      \
@@ -635,13 +648,196 @@ fuzz_json(const uint8_t *body, size_t len, size_t split, size_t chunk)
 }
 
 
-static void
-fuzz_form(const uint8_t *body, size_t len)
+/* ngx_memn2cmp()'s order, written out: bytes, then the shorter first */
+
+static int
+fuzz_key_cmp(ngx_http_victorops_json_t *a, ngx_http_victorops_json_t *b)
 {
-    u_char                     *buf;
-    ngx_int_t                   rc;
-    ngx_pool_t                 *pool;
-    ngx_http_victorops_json_t  *root, *m;
+    size_t  i, n;
+
+    n = ngx_min(a->key.len, b->key.len);
+
+    for (i = 0; i < n; i++) {
+        if (a->key.data[i] != b->key.data[i]) {
+            return (a->key.data[i] < b->key.data[i]) ? -1 : 1;
+        }
+    }
+
+    return (a->key.len < b->key.len) ? -1 : (a->key.len > b->key.len);
+}
+
+
+/*
+ * A bottom-up merge sort, stable, so equal keys keep their order;
+ * returns "a" or "tmp", whichever holds the result.
+ */
+
+static ngx_http_victorops_json_t **
+fuzz_sort(ngx_http_victorops_json_t **a, ngx_http_victorops_json_t **tmp,
+    size_t n)
+{
+    size_t                       width, lo, mid, hi, i, j, k;
+    ngx_http_victorops_json_t  **t;
+
+    for (width = 1; width < n; width *= 2) {
+
+        for (lo = 0; lo < n; lo += 2 * width) {
+            mid = ngx_min(lo + width, n);
+            hi = ngx_min(lo + 2 * width, n);
+
+            i = lo;
+            j = mid;
+
+            for (k = lo; k < hi; k++) {
+                if (i < mid && (j >= hi || fuzz_key_cmp(a[i], a[j]) <= 0)) {
+                    tmp[k] = a[i++];
+
+                } else {
+                    tmp[k] = a[j++];
+                }
+            }
+        }
+
+        t = a;
+        a = tmp;
+        tmp = t;
+    }
+
+    return a;
+}
+
+
+/*
+ * The X-VictorOps-Signature path: the MAC computed here (URL + every
+ * key and value in a stable sort by key, HMAC-SHA1 with the second
+ * code) must be accepted, and refused with a bit flipped or without
+ * that code.  "header": a piece of the input, taken as a header value.
+ */
+
+static void
+fuzz_signature(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
+    ngx_str_t *header, size_t flip)
+{
+    u_char                      *data, *p;
+    u_char                       mac[EVP_MAX_MD_SIZE];
+    u_char                       got[NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
+    u_char                       b64[64];
+    size_t                       n, i, len;
+    ngx_int_t                    rc;
+    ngx_str_t                    url, *code, encoded, raw;
+    ngx_array_t                 *codes, *old;
+    unsigned int                 maclen;
+    ngx_http_victorops_json_t   *m, **a, **tmp, **sorted;
+
+    ngx_str_set(&url, FUZZ_URL);
+
+    n = 0;
+    len = url.len;
+
+    for (m = root->child; m; m = m->next) {
+        n++;
+        len += m->key.len + m->value.len;
+    }
+
+    a = malloc((n + 1) * sizeof(ngx_http_victorops_json_t *));
+    tmp = malloc((n + 1) * sizeof(ngx_http_victorops_json_t *));
+    data = malloc(len + 1);
+    fuzz_check(a != NULL && tmp != NULL && data != NULL);
+
+    i = 0;
+
+    for (m = root->child; m; m = m->next) {
+        a[i++] = m;
+    }
+
+    sorted = fuzz_sort(a, tmp, n);
+
+    for (i = 1; i < n; i++) {
+        fuzz_check(fuzz_key_cmp(sorted[i - 1], sorted[i]) <= 0);
+    }
+
+    p = ngx_cpymem(data, url.data, url.len);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_cpymem(p, sorted[i]->key.data, sorted[i]->key.len);
+        p = ngx_cpymem(p, sorted[i]->value.data, sorted[i]->value.len);
+    }
+
+    fuzz_check((size_t) (p - data) == len);
+
+    fuzz_check(HMAC(EVP_sha1(), FUZZ_CODE_NEW, sizeof(FUZZ_CODE_NEW) - 1,
+                    data, len, mac, &maclen)
+               != NULL);
+    fuzz_check(maclen == NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
+
+    free(a);
+    free(tmp);
+    free(data);
+
+    codes = ngx_array_create(pool, 2, sizeof(ngx_str_t));
+    old = ngx_array_create(pool, 1, sizeof(ngx_str_t));
+    fuzz_check(codes != NULL && old != NULL);
+
+    code = ngx_array_push(codes);
+    fuzz_check(code != NULL);
+    ngx_str_set(code, FUZZ_CODE_OLD);
+
+    code = ngx_array_push(old);
+    fuzz_check(code != NULL);
+    ngx_str_set(code, FUZZ_CODE_OLD);
+
+    code = ngx_array_push(codes);
+    fuzz_check(code != NULL);
+    ngx_str_set(code, FUZZ_CODE_NEW);
+
+    /* through the header, as the webhook gets it */
+
+    raw.data = mac;
+    raw.len = NGX_HTTP_VICTOROPS_SIGNATURE_LEN;
+    encoded.data = b64;
+    ngx_encode_base64(&encoded, &raw);
+
+    fuzz_check(ngx_http_victorops_form_signature_decode(&encoded, got)
+               == NGX_OK);
+    fuzz_check(ngx_memcmp(got, mac, NGX_HTTP_VICTOROPS_SIGNATURE_LEN) == 0);
+
+    fuzz_check(ngx_http_victorops_form_signature(pool, &url, root, codes, got)
+               == NGX_OK);
+    fuzz_check(ngx_http_victorops_form_signature(pool, &url, root, old, got)
+               == NGX_DECLINED);
+
+    got[flip % NGX_HTTP_VICTOROPS_SIGNATURE_LEN] ^= 1 << (flip / 32 % 8);
+
+    fuzz_check(ngx_http_victorops_form_signature(pool, &url, root, codes, got)
+               == NGX_DECLINED);
+
+    /* any header: decoded only when it is base64 of exactly 20 bytes */
+
+    rc = ngx_http_victorops_form_signature_decode(header, got);
+    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+
+    if (rc == NGX_OK) {
+        fuzz_check(header->len >= 27 && header->len <= 32);
+
+        rc = ngx_http_victorops_form_signature(pool, &url, root, codes, got);
+        fuzz_check(rc == (ngx_memcmp(got, mac,
+                                     NGX_HTTP_VICTOROPS_SIGNATURE_LEN) == 0
+                          ? NGX_OK : NGX_DECLINED));
+    }
+}
+
+
+static void
+fuzz_form(const uint8_t *body, size_t len, size_t split, size_t chunk)
+{
+    u_char                           *buf;
+    size_t                            pos, n;
+    ngx_int_t                         rc;
+    ngx_str_t                         header;
+    ngx_uint_t                        members, max;
+    ngx_pool_t                       *pool;
+    ngx_http_victorops_json_t        *root, *m;
+    ngx_http_victorops_form_count_t   count, capped;
 
     pool = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
     fuzz_check(pool != NULL);
@@ -653,10 +849,41 @@ fuzz_form(const uint8_t *body, size_t len)
     root = NULL;
     rc = ngx_http_victorops_form_parse(pool, buf, len, &root);
 
-    ngx_memset(buf, 0xa5, len);
-    free(buf);
-
     fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+
+    /* members counted as the body comes, in the input's chunking */
+
+    ngx_memzero(&count, sizeof(ngx_http_victorops_form_count_t));
+
+    for (pos = 0, n = split; pos < len; pos += n, n = chunk ? chunk : len) {
+        n = ngx_min(n, len - pos);
+        fuzz_check(ngx_http_victorops_form_count(&count, buf + pos, n,
+                                                 NGX_MAX_UINT32_VALUE)
+                   == NGX_OK);
+    }
+
+    if (rc == NGX_OK) {
+        members = 0;
+
+        for (m = root->child; m; m = m->next) {
+            members++;
+        }
+
+        fuzz_check(count.fields == members);
+
+        if (members) {
+            max = members - 1;
+            ngx_memzero(&capped, sizeof(ngx_http_victorops_form_count_t));
+            fuzz_check(ngx_http_victorops_form_count(&capped, buf, len, max)
+                       == NGX_DECLINED);
+            fuzz_check(capped.fields == max + 1);
+        }
+    }
+
+    /* the first bytes of the body stand for the signature header */
+
+    header.data = buf;
+    header.len = ngx_min(len, split % 40);
 
     if (rc == NGX_OK) {
         fuzz_check(root != NULL
@@ -668,6 +895,15 @@ fuzz_form(const uint8_t *body, size_t len)
             fuzz_check(m->key.len <= len && m->value.len <= len);
         }
 
+        /* the signature covers the values with their literal quotes */
+
+        fuzz_signature(pool, root, &header, split);
+    }
+
+    ngx_memset(buf, 0xa5, len);
+    free(buf);
+
+    if (rc == NGX_OK) {
         ngx_http_victorops_form_unquote(root);
 
         fuzz_event(pool, root, 1);
@@ -697,7 +933,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     chunk = (flags & 0x02) ? (size_t) (flags >> 2) + 1 : 0;
 
     if (flags & 0x01) {
-        fuzz_form(data, len);
+        fuzz_form(data, len, split, chunk);
 
     } else {
         fuzz_json(data, len, split, chunk);

@@ -3,8 +3,9 @@
  * Copyright (C) The ngx_http_victorops_module authors
  *
  * Webhook authentication: the shared secret (query, bearer or header),
- * compared in constant time, and the X-VictorOps-Signature of
- * escalation-policy webhooks.  Secrets are never logged.
+ * compared in constant time, the X-VictorOps-Signature header of
+ * escalation-policy webhooks (the body is checked in payload.c), bearer
+ * tokens, Rootly and Slack signatures.  Secrets are never logged.
  */
 
 
@@ -21,12 +22,10 @@
 #define NGX_HTTP_VICTOROPS_MASK  "***"
 
 
-static ngx_uint_t ngx_http_victorops_secret_match(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *candidate);
+static ngx_uint_t ngx_http_victorops_secret_match(ngx_array_t *secrets,
+    ngx_str_t *candidate);
 static ngx_int_t ngx_http_victorops_hmac_match(ngx_array_t *secrets,
     u_char *data, size_t len, ngx_str_t *sigs, ngx_uint_t n);
-static ngx_int_t ngx_http_victorops_member_cmp(const void *one,
-    const void *two);
 
 
 static ngx_str_t  ngx_http_victorops_secret_header =
@@ -109,7 +108,8 @@ ngx_http_victorops_auth_secret(ngx_http_request_t *r,
          h = ngx_http_victorops_header(r, name, h))
     {
         presented = 1;
-        matched |= ngx_http_victorops_secret_match(vi, &h->value);
+        matched |= ngx_http_victorops_secret_match(vi->webhook_secrets,
+                                                   &h->value);
     }
 
     if (r->headers_in.authorization) {
@@ -124,7 +124,8 @@ ngx_http_victorops_auth_secret(ngx_http_request_t *r,
             value.len -= sizeof("Bearer ") - 1;
 
             presented = 1;
-            matched |= ngx_http_victorops_secret_match(vi, &value);
+            matched |= ngx_http_victorops_secret_match(vi->webhook_secrets,
+                                                       &value);
         }
     }
 
@@ -142,7 +143,8 @@ ngx_http_victorops_auth_secret(ngx_http_request_t *r,
         value.len = dst - value.data;
 
         presented = 1;
-        matched |= ngx_http_victorops_secret_match(vi, &value);
+        matched |= ngx_http_victorops_secret_match(vi->webhook_secrets,
+                                                   &value);
     }
 
     if (matched) {
@@ -153,11 +155,13 @@ ngx_http_victorops_auth_secret(ngx_http_request_t *r,
 }
 
 
-/* every configured secret is compared, digest to digest, in full */
+/*
+ * Every configured secret or token (digests, secret_t) is compared with
+ * the candidate's digest, in full and in constant time.
+ */
 
 static ngx_uint_t
-ngx_http_victorops_secret_match(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *candidate)
+ngx_http_victorops_secret_match(ngx_array_t *secrets, ngx_str_t *candidate)
 {
     u_char                        digest[SHA256_DIGEST_LENGTH];
     ngx_uint_t                    i, matched;
@@ -165,10 +169,10 @@ ngx_http_victorops_secret_match(ngx_http_victorops_integration_t *vi,
 
     ngx_http_victorops_digest(candidate, digest);
 
-    secret = vi->webhook_secrets->elts;
+    secret = secrets->elts;
     matched = 0;
 
-    for (i = 0; i < vi->webhook_secrets->nelts; i++) {
+    for (i = 0; i < secrets->nelts; i++) {
         matched |= (CRYPTO_memcmp(digest, secret[i].digest,
                                   SHA256_DIGEST_LENGTH)
                     == 0);
@@ -179,29 +183,16 @@ ngx_http_victorops_secret_match(ngx_http_victorops_integration_t *vi,
 
 
 /*
- * X-VictorOps-Signature: Base64(HMAC-SHA1(auth code, the webhook URL as
- * configured in VictorOps followed by each key and value, sorted by
- * key, with no delimiter)).  Values are compared URL-decoded with their
- * literal quotes.  NGX_OK: valid; NGX_DECLINED: missing or wrong.
+ * The X-VictorOps-Signature of an escalation-policy webhook, decoded
+ * into "mac" before the body is read: NGX_OK; NGX_DECLINED: no such
+ * header; NGX_ABORT: one that no body can match (not the base64 of an
+ * HMAC-SHA1).  The body is checked by ngx_http_victorops_form_signature().
  */
 
 ngx_int_t
-ngx_http_victorops_auth_escalation(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form)
+ngx_http_victorops_auth_signature(ngx_http_request_t *r, u_char *mac)
 {
-    size_t                       len;
-    u_char                      *data, *p;
-    u_char                       mac[EVP_MAX_MD_SIZE];
-    u_char                       expected[64];
-    ngx_str_t                    url, header, decoded;
-    ngx_uint_t                   i, n;
-    unsigned int                 maclen;
-    ngx_table_elt_t             *sig;
-    ngx_http_victorops_json_t   *m, **members;
-
-    if (vi->escalation_auth_code.len == 0) {
-        return NGX_DECLINED;
-    }
+    ngx_table_elt_t  *sig;
 
     sig = ngx_http_victorops_header(r, &ngx_http_victorops_signature_header,
                                     NULL);
@@ -209,103 +200,12 @@ ngx_http_victorops_auth_escalation(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    header = sig->value;
-
-    if (ngx_base64_decoded_length(header.len) > sizeof(expected)) {
-        return NGX_DECLINED;
-    }
-
-    decoded.data = expected;
-
-    if (ngx_decode_base64(&decoded, &header) != NGX_OK
-        || decoded.len != SHA_DIGEST_LENGTH)
+    if (ngx_http_victorops_form_signature_decode(&sig->value, mac) != NGX_OK)
     {
-        return NGX_DECLINED;
-    }
-
-    /* the URL VictorOps was configured with */
-
-    if (vi->escalation_url.len) {
-        url = vi->escalation_url;
-
-    } else {
-        if (r->headers_in.host == NULL) {
-            return NGX_DECLINED;
-        }
-
-        url.len = sizeof("https://") - 1 + r->headers_in.host->value.len
-                  + r->unparsed_uri.len;
-        url.data = ngx_pnalloc(r->pool, url.len);
-        if (url.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        url.len = ngx_sprintf(url.data, "%s://%V%V",
-#if (NGX_HTTP_SSL)
-                              r->connection->ssl ? "https" : "http",
-#else
-                              "http",
-#endif
-                              &r->headers_in.host->value, &r->unparsed_uri)
-                  - url.data;
-    }
-
-    n = 0;
-    len = url.len;
-
-    for (m = form->child; m; m = m->next) {
-        n++;
-        len += m->key.len + m->value.len;
-    }
-
-    members = ngx_palloc(r->pool,
-                         (n + 1) * sizeof(ngx_http_victorops_json_t *));
-    data = ngx_pnalloc(r->pool, len + 1);
-    if (members == NULL || data == NULL) {
-        return NGX_ERROR;
-    }
-
-    n = 0;
-
-    for (m = form->child; m; m = m->next) {
-        members[n++] = m;
-    }
-
-    ngx_sort(members, n, sizeof(ngx_http_victorops_json_t *),
-             ngx_http_victorops_member_cmp);
-
-    p = ngx_cpymem(data, url.data, url.len);
-
-    for (i = 0; i < n; i++) {
-        p = ngx_cpymem(p, members[i]->key.data, members[i]->key.len);
-        p = ngx_cpymem(p, members[i]->value.data, members[i]->value.len);
-    }
-
-    if (HMAC(EVP_sha1(), vi->escalation_auth_code.data,
-             (int) vi->escalation_auth_code.len, data, p - data, mac, &maclen)
-        == NULL
-        || maclen != SHA_DIGEST_LENGTH)
-    {
-        return NGX_ERROR;
-    }
-
-    if (CRYPTO_memcmp(mac, expected, SHA_DIGEST_LENGTH) != 0) {
-        return NGX_DECLINED;
+        return NGX_ABORT;
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_victorops_member_cmp(const void *one, const void *two)
-{
-    ngx_http_victorops_json_t  *a, *b;
-
-    a = *(ngx_http_victorops_json_t **) one;
-    b = *(ngx_http_victorops_json_t **) two;
-
-    return ngx_memn2cmp(a->key.data, b->key.data, a->key.len, b->key.len);
 }
 
 
@@ -492,17 +392,20 @@ ngx_http_victorops_hmac_match(ngx_array_t *secrets, u_char *data,
 
 
 /*
- * "Authorization: Bearer <token>" against "want", compared as digests
- * in constant time.  NGX_OK or NGX_DECLINED.
+ * "Authorization: Bearer <token>" against every configured token
+ * ("tokens": digests, secret_t; rotation), in constant time.
+ * NGX_OK or NGX_DECLINED.
  */
 
 ngx_int_t
-ngx_http_victorops_bearer(ngx_http_request_t *r, ngx_str_t *want)
+ngx_http_victorops_bearer(ngx_http_request_t *r, ngx_array_t *tokens)
 {
-    u_char     digest[SHA256_DIGEST_LENGTH], expected[SHA256_DIGEST_LENGTH];
     ngx_str_t  token;
 
-    if (r->headers_in.authorization == NULL || want->len == 0) {
+    if (r->headers_in.authorization == NULL
+        || tokens == NULL
+        || tokens->nelts == 0)
+    {
         return NGX_DECLINED;
     }
 
@@ -518,10 +421,7 @@ ngx_http_victorops_bearer(ngx_http_request_t *r, ngx_str_t *want)
     token.data += sizeof("Bearer ") - 1;
     token.len -= sizeof("Bearer ") - 1;
 
-    ngx_http_victorops_digest(&token, digest);
-    ngx_http_victorops_digest(want, expected);
-
-    if (CRYPTO_memcmp(digest, expected, SHA256_DIGEST_LENGTH) != 0) {
+    if (!ngx_http_victorops_secret_match(tokens, &token)) {
         return NGX_DECLINED;
     }
 

@@ -17,6 +17,16 @@
 #define NGX_HTTP_VICTOROPS_FILE_MAX  4096
 
 
+/* what the configuration checks of a URL directive need to know */
+
+typedef struct {
+    ngx_str_t                     host;
+    unsigned                      plain:1;            /* http:// */
+    unsigned                      userinfo:1;         /* user:pass@ */
+    unsigned                      loopback:1;
+} ngx_http_victorops_url_t;
+
+
 /*
  * Where stores go by default: "logs/victorops" under nginx's prefix, next
  * to what nginx itself writes at run time in its default layout (logs,
@@ -49,7 +59,9 @@ static char *ngx_http_victorops_conf_words(ngx_conf_t *cf,
 static ngx_int_t ngx_http_victorops_conf_read(ngx_conf_t *cf,
     ngx_str_t *path, ngx_str_t *value);
 static ngx_int_t ngx_http_victorops_conf_header_safe(ngx_str_t *value);
-static ngx_int_t ngx_http_victorops_url_valid(ngx_str_t *url);
+static ngx_int_t ngx_http_victorops_url_parse(ngx_pool_t *pool,
+    ngx_str_t *url, ngx_http_victorops_url_t *u);
+static ngx_uint_t ngx_http_victorops_host_loopback(ngx_str_t *host);
 
 
 #define NGX_HTTP_VICTOROPS_FROM_FILE  (void *) 1
@@ -103,28 +115,28 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
       NGX_CONF_TAKE1,
       ngx_http_victorops_conf_secret,
       0,
-      0,
+      offsetof(ngx_http_victorops_integration_t, webhook_secrets),
       NULL },
 
     { ngx_string("webhook_secret_file"),
       NGX_CONF_TAKE1,
       ngx_http_victorops_conf_secret,
       0,
-      0,
+      offsetof(ngx_http_victorops_integration_t, webhook_secrets),
       NGX_HTTP_VICTOROPS_FROM_FILE },
 
     { ngx_string("escalation_auth_code"),
       NGX_CONF_TAKE1,
-      ngx_http_victorops_conf_value,
+      ngx_http_victorops_conf_signing,
       0,
-      offsetof(ngx_http_victorops_integration_t, escalation_auth_code),
+      offsetof(ngx_http_victorops_integration_t, escalation_codes),
       NULL },
 
     { ngx_string("escalation_auth_code_file"),
       NGX_CONF_TAKE1,
-      ngx_http_victorops_conf_value,
+      ngx_http_victorops_conf_signing,
       0,
-      offsetof(ngx_http_victorops_integration_t, escalation_auth_code),
+      offsetof(ngx_http_victorops_integration_t, escalation_codes),
       NGX_HTTP_VICTOROPS_FROM_FILE },
 
     { ngx_string("escalation_url"),
@@ -132,6 +144,20 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
       ngx_http_victorops_conf_url,
       0,
       offsetof(ngx_http_victorops_integration_t, escalation_url),
+      NULL },
+
+    { ngx_string("escalation_max_body"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, escalation_max_body),
+      NULL },
+
+    { ngx_string("escalation_max_fields"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, escalation_max_fields),
       NULL },
 
     { ngx_string("api_url"),
@@ -241,16 +267,16 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
 
     { ngx_string("admin_token"),
       NGX_CONF_TAKE1,
-      ngx_http_victorops_conf_value,
+      ngx_http_victorops_conf_secret,
       0,
-      offsetof(ngx_http_victorops_integration_t, admin_token),
+      offsetof(ngx_http_victorops_integration_t, admin_tokens),
       NULL },
 
     { ngx_string("admin_token_file"),
       NGX_CONF_TAKE1,
-      ngx_http_victorops_conf_value,
+      ngx_http_victorops_conf_secret,
       0,
-      offsetof(ngx_http_victorops_integration_t, admin_token),
+      offsetof(ngx_http_victorops_integration_t, admin_tokens),
       NGX_HTTP_VICTOROPS_FROM_FILE },
 
     { ngx_string("rootly_signing_secret"),
@@ -332,16 +358,16 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
 
     { ngx_string("escalate_token"),
       NGX_CONF_TAKE1,
-      ngx_http_victorops_conf_value,
+      ngx_http_victorops_conf_secret,
       0,
-      offsetof(ngx_http_victorops_integration_t, escalate_token),
+      offsetof(ngx_http_victorops_integration_t, escalate_tokens),
       NULL },
 
     { ngx_string("escalate_token_file"),
       NGX_CONF_TAKE1,
-      ngx_http_victorops_conf_value,
+      ngx_http_victorops_conf_secret,
       0,
-      offsetof(ngx_http_victorops_integration_t, escalate_token),
+      offsetof(ngx_http_victorops_integration_t, escalate_tokens),
       NGX_HTTP_VICTOROPS_FROM_FILE },
 
     { ngx_string("auto_resolve"),
@@ -430,13 +456,21 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
     vi->retry_max_delay = NGX_CONF_UNSET_MSEC;
     vi->max_age = NGX_CONF_UNSET_MSEC;
     vi->retention = NGX_CONF_UNSET;
+    vi->escalation_max_body = NGX_CONF_UNSET_SIZE;
+    vi->escalation_max_fields = NGX_CONF_UNSET_UINT;
 
     vi->webhook_secrets = ngx_array_create(cf->pool, 2,
                                        sizeof(ngx_http_victorops_secret_t));
+    vi->admin_tokens = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_http_victorops_secret_t));
+    vi->escalate_tokens = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_http_victorops_secret_t));
+    vi->escalation_codes = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
     vi->signing_secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
     vi->slack_secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
-    if (vi->webhook_secrets == NULL || vi->signing_secrets == NULL
-        || vi->slack_secrets == NULL)
+    if (vi->webhook_secrets == NULL || vi->admin_tokens == NULL
+        || vi->escalate_tokens == NULL || vi->escalation_codes == NULL
+        || vi->signing_secrets == NULL || vi->slack_secrets == NULL)
     {
         return NGX_CONF_ERROR;
     }
@@ -537,7 +571,7 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
     } else if ((vi->api_id.len == 0) != (vi->api_key.len == 0)) {
         err = "needs both api_id and api_key (or api_key_file)";
 
-    } else if ((vi->rules->nelts || vi->escalate_token.len)
+    } else if ((vi->rules->nelts || vi->escalate_tokens->nelts)
                && (vi->api_id.len == 0 || vi->api_user.len == 0))
     {
         err = "needs api_id, api_key and api_user to escalate to "
@@ -550,6 +584,17 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
                && (vi->json_max_depth == 0 || vi->json_max_depth > 1024))
     {
         err = "has a json_max_depth outside 1..1024";
+
+    } else if (vi->escalation_codes->nelts && vi->escalation_url.len == 0) {
+        err = "has escalation_auth_code but no escalation_url (the webhook "
+              "URL exactly as configured in VictorOps, which the signature "
+              "covers)";
+
+    } else if (vi->escalation_max_body == 0) {
+        err = "has an escalation_max_body of 0";
+
+    } else if (vi->escalation_max_fields == 0) {
+        err = "has an escalation_max_fields of 0";
     }
 
     if (err) {
@@ -587,6 +632,28 @@ ngx_http_victorops_integration_check(ngx_conf_t *cf,
     ngx_conf_init_msec_value(vi->sync_interval, 60000);
     ngx_conf_init_uint_value(vi->api_rate, 2);
     ngx_conf_init_msec_value(vi->slack_replay_window, 300000);
+    ngx_conf_init_size_value(vi->escalation_max_body, 65536);
+    ngx_conf_init_uint_value(vi->escalation_max_fields, 256);
+
+    /* credentials sent in clear over the network: warn, do not refuse */
+
+    if (vi->rootly_url_plain.file) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "victorops integration \"%V\": \"rootly_url\" is "
+                      "plain http:// to \"%V\", the Rootly token crosses the "
+                      "network unencrypted in %s:%ui", &vi->name,
+                      &vi->rootly_url_plain.host, vi->rootly_url_plain.file,
+                      vi->rootly_url_plain.line);
+    }
+
+    if (vi->api_url_plain.file && vi->api_id.len) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "victorops integration \"%V\": \"api_url\" is "
+                      "plain http:// to \"%V\", the VictorOps API key "
+                      "crosses the network unencrypted in %s:%ui", &vi->name,
+                      &vi->api_url_plain.host, vi->api_url_plain.file,
+                      vi->api_url_plain.line);
+    }
 
     if (vi->slack_hosts == NULL) {
         vi->slack_hosts = ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
@@ -918,14 +985,18 @@ ngx_http_victorops_conf_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* webhook secrets are repeatable (rotation) and kept as digests only */
+/*
+ * Webhook secrets and bearer tokens are repeatable (rotation: any one
+ * configured is accepted) and kept as digests only.
+ */
 
 static char *
 ngx_http_victorops_conf_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_victorops_integration_t  *vi = conf;
+    char  *p = conf;
 
     ngx_str_t                    *value, secret;
+    ngx_array_t                  *secrets;
     ngx_http_victorops_secret_t  *s;
 
     value = cf->args->elts;
@@ -943,7 +1014,9 @@ ngx_http_victorops_conf_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    s = ngx_array_push(vi->webhook_secrets);
+    secrets = *(ngx_array_t **) (p + cmd->offset);
+
+    s = ngx_array_push(secrets);
     if (s == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -959,8 +1032,8 @@ ngx_http_victorops_conf_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * Rootly's webhook signing secrets are HMAC keys, kept as they are;
- * repeatable, for rotation.
+ * Rootly's and Slack's signing secrets and VictorOps' escalation auth
+ * codes are HMAC keys, kept as they are; repeatable, for rotation.
  */
 
 static char *
@@ -997,14 +1070,24 @@ ngx_http_victorops_conf_signing(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * A URL directive.  Credentials that would cross the network in clear
+ * get a warning, never the credential itself: a user:password@ in a
+ * plain http:// URL here, and (in integration_check(), once it is known
+ * whether a token or key is sent) rootly_url and api_url in plain
+ * http:// to a host that is not loopback.
+ */
+
 static char *
 ngx_http_victorops_conf_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    char  *p = conf;
+    ngx_http_victorops_integration_t  *vi = conf;
 
-    ngx_str_t  *field, *value;
+    ngx_str_t                       *field, *value;
+    ngx_http_victorops_url_t         u;
+    ngx_http_victorops_plain_url_t  *plain;
 
-    field = (ngx_str_t *) (p + cmd->offset);
+    field = (ngx_str_t *) ((char *) conf + cmd->offset);
 
     if (field->data) {
         return "is duplicate";
@@ -1012,12 +1095,38 @@ ngx_http_victorops_conf_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_victorops_url_valid(&value[1]) != NGX_OK) {
+    if (ngx_http_victorops_url_parse(cf->pool, &value[1], &u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid URL \"%V\" in \"%V\" directive: "
                            "expected http:// or https:// with a host "
                            "and no query", &value[1], &cmd->name);
         return NGX_CONF_ERROR;
+    }
+
+    if (u.plain && u.userinfo) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "victorops integration \"%V\": \"%V\" carries "
+                           "credentials (user:password@) in a plain http:// "
+                           "URL, they cross the network unencrypted",
+                           &vi->name, &cmd->name);
+    }
+
+    plain = NULL;
+
+    if (cmd->offset == offsetof(ngx_http_victorops_integration_t, rootly_url))
+    {
+        plain = &vi->rootly_url_plain;
+
+    } else if (cmd->offset
+               == offsetof(ngx_http_victorops_integration_t, api_url))
+    {
+        plain = &vi->api_url_plain;
+    }
+
+    if (plain && u.plain && !u.loopback) {
+        plain->file = cf->conf_file->file.name.data;
+        plain->line = cf->conf_file->line;
+        plain->host = u.host;
     }
 
     *field = value[1];
@@ -1034,45 +1143,119 @@ ngx_http_victorops_conf_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* NGX_OK: an http:// or https:// URL with a host and no query */
+
 static ngx_int_t
-ngx_http_victorops_url_valid(ngx_str_t *url)
+ngx_http_victorops_url_parse(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_http_victorops_url_t *u)
 {
-    char       *scheme, *host, *query;
-    CURLU      *u;
+    char       *scheme, *host, *query, *user, *password;
+    CURLU      *cu;
     ngx_int_t   rc;
+
+    ngx_memzero(u, sizeof(ngx_http_victorops_url_t));
 
     if (ngx_strlen(url->data) != url->len) {
         return NGX_ERROR;
     }
 
-    u = curl_url();
-    if (u == NULL) {
+    cu = curl_url();
+    if (cu == NULL) {
         return NGX_ERROR;
     }
 
     scheme = NULL;
     host = NULL;
     query = NULL;
+    user = NULL;
+    password = NULL;
     rc = NGX_ERROR;
 
-    if (curl_url_set(u, CURLUPART_URL, (char *) url->data, 0) == CURLUE_OK
-        && curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK
-        && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK
-        && (ngx_strcmp(scheme, "http") == 0
-            || ngx_strcmp(scheme, "https") == 0)
-        && host[0] != '\0'
-        && curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_NO_QUERY
-        && ngx_strlchr(url->data, url->data + url->len, '#') == NULL)
+    if (curl_url_set(cu, CURLUPART_URL, (char *) url->data, 0) != CURLUE_OK
+        || curl_url_get(cu, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
+        || curl_url_get(cu, CURLUPART_HOST, &host, 0) != CURLUE_OK
+        || (ngx_strcmp(scheme, "http") != 0
+            && ngx_strcmp(scheme, "https") != 0)
+        || host[0] == '\0'
+        || curl_url_get(cu, CURLUPART_QUERY, &query, 0) != CURLUE_NO_QUERY
+        || ngx_strlchr(url->data, url->data + url->len, '#') != NULL)
     {
-        rc = NGX_OK;
+        goto done;
     }
+
+    u->plain = (ngx_strcmp(scheme, "http") == 0);
+    u->userinfo = (curl_url_get(cu, CURLUPART_USER, &user, 0) == CURLUE_OK
+                   || curl_url_get(cu, CURLUPART_PASSWORD, &password, 0)
+                      == CURLUE_OK);
+
+    u->host.len = ngx_strlen(host);
+    u->host.data = ngx_pnalloc(pool, u->host.len);
+    if (u->host.data == NULL) {
+        goto done;
+    }
+
+    ngx_memcpy(u->host.data, host, u->host.len);
+
+    u->loopback = ngx_http_victorops_host_loopback(&u->host);
+
+    rc = NGX_OK;
+
+done:
 
     curl_free(scheme);
     curl_free(host);
     curl_free(query);
-    curl_url_cleanup(u);
+    curl_free(user);
+    curl_free(password);
+    curl_url_cleanup(cu);
 
     return rc;
+}
+
+
+/* localhost, 127.0.0.0/8 and ::1 (libcurl gives IPv6 hosts in brackets) */
+
+static ngx_uint_t
+ngx_http_victorops_host_loopback(ngx_str_t *host)
+{
+    size_t      len;
+    in_addr_t   addr;
+#if (NGX_HAVE_INET6)
+    u_char      addr6[16];
+
+    static u_char  loopback6[16] = { 0, 0, 0, 0, 0, 0, 0, 0,
+                                     0, 0, 0, 0, 0, 0, 0, 1 };
+#endif
+
+    len = host->len;
+
+    if (len && host->data[len - 1] == '.') {
+        len--;
+    }
+
+    if (len == sizeof("localhost") - 1
+        && ngx_strncasecmp(host->data, (u_char *) "localhost", len) == 0)
+    {
+        return 1;
+    }
+
+    addr = ngx_inet_addr(host->data, host->len);
+
+    if (addr != INADDR_NONE) {
+        return (ntohl(addr) >> 24) == 127;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (host->len > 2
+        && host->data[0] == '['
+        && host->data[host->len - 1] == ']'
+        && ngx_inet6_addr(host->data + 1, host->len - 2, addr6) == NGX_OK)
+    {
+        return ngx_memcmp(addr6, loopback6, 16) == 0;
+    }
+#endif
+
+    return 0;
 }
 
 
@@ -1281,7 +1464,7 @@ ngx_http_victorops_resolve_references(ngx_conf_t *cf,
         }
 
         if (ngx_strcmp(ref[i].directive, "victorops_import_teams") == 0
-            && (vi->admin_token.len == 0 || vi->api_id.len == 0))
+            && (vi->admin_tokens->nelts == 0 || vi->api_id.len == 0))
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "victorops integration \"%V\" needs admin_token "
@@ -1297,7 +1480,7 @@ ngx_http_victorops_resolve_references(ngx_conf_t *cf,
             /* checked above */
 
         } else if (ngx_strcmp(ref[i].directive, "victorops_escalate") == 0) {
-            if (vi->escalate_token.len == 0) {
+            if (vi->escalate_tokens->nelts == 0) {
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                               "victorops integration \"%V\" has no "
                               "escalate_token or escalate_token_file, "
@@ -1320,7 +1503,7 @@ ngx_http_victorops_resolve_references(ngx_conf_t *cf,
             }
 
         } else if (vi->webhook_secrets->nelts == 0
-                   && vi->escalation_auth_code.len == 0)
+                   && vi->escalation_codes->nelts == 0)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "victorops integration \"%V\" has no "

@@ -42,7 +42,7 @@ ngx_http_victorops_escalate_handler(ngx_http_request_t *r)
 
     /* the token first: an unauthorized body is not even read */
 
-    if (ngx_http_victorops_bearer(r, &vlcf->integration->escalate_token)
+    if (ngx_http_victorops_bearer(r, vlcf->integration->escalate_tokens)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

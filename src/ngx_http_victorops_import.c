@@ -101,7 +101,7 @@ ngx_http_victorops_import_handler(ngx_http_request_t *r)
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_victorops_module);
     vi = vlcf->integration;
 
-    if (ngx_http_victorops_bearer(r, &vi->admin_token) != NGX_OK) {
+    if (ngx_http_victorops_bearer(r, vi->admin_tokens) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "victorops integration \"%V\": team import from %V "
                       "unauthorized", &vi->name, &r->connection->addr_text);

@@ -117,6 +117,15 @@ typedef struct {
 typedef struct ngx_http_victorops_store_s  ngx_http_victorops_store_t;
 
 
+/* a plain http:// URL to a host that is not loopback, and where it is set */
+
+typedef struct {
+    u_char                       *file;               /* NULL: not one */
+    ngx_uint_t                    line;
+    ngx_str_t                     host;
+} ngx_http_victorops_plain_url_t;
+
+
 typedef struct {
     int64_t                       pending;
     int64_t                       oldest;
@@ -131,21 +140,25 @@ typedef struct {
     ngx_uint_t                    line;
 
     ngx_str_t                     rootly_url;
+    ngx_http_victorops_plain_url_t  rootly_url_plain;
     ngx_str_t                     rootly_token;
     ngx_str_t                     rootly_auth;     /* "Authorization: ..." */
 
     ngx_array_t                  *webhook_secrets;    /* secret_t */
-    ngx_str_t                     escalation_auth_code;
+    ngx_array_t                  *escalation_codes;   /* ngx_str_t */
     ngx_str_t                     escalation_url;
+    size_t                        escalation_max_body;
+    ngx_uint_t                    escalation_max_fields;
 
     ngx_str_t                     api_url;
+    ngx_http_victorops_plain_url_t  api_url_plain;
     ngx_str_t                     api_id;
     ngx_str_t                     api_key;
     ngx_str_t                     api_user;
     ngx_str_t                     portal_url;
     ngx_str_t                     store;
 
-    ngx_str_t                     admin_token;
+    ngx_array_t                  *admin_tokens;       /* secret_t */
     ngx_array_t                  *signing_secrets;    /* ngx_str_t */
     ngx_msec_t                    replay_window;
 
@@ -153,7 +166,7 @@ typedef struct {
     ngx_uint_t                    json_max_depth;
 
     ngx_array_t                  *rules;              /* rule_t */
-    ngx_str_t                     escalate_token;
+    ngx_array_t                  *escalate_tokens;    /* secret_t */
     ngx_flag_t                    auto_resolve;
     ngx_flag_t                    oncall_responders;
     ngx_msec_t                    sync_interval;
@@ -356,8 +369,8 @@ ngx_table_elt_t *ngx_http_victorops_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_table_elt_t *prev);
 ngx_int_t ngx_http_victorops_auth_secret(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_auth_escalation(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form);
+ngx_int_t ngx_http_victorops_auth_signature(ngx_http_request_t *r,
+    u_char *mac);
 ngx_int_t ngx_http_victorops_mask_secret(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 void ngx_http_victorops_digest(ngx_str_t *secret, u_char *digest);
@@ -392,7 +405,7 @@ ngx_int_t ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
 void ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi);
 ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
     ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
-    u_char *hash);
+    u_char *hash, u_char *signature);
 void ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi);
 void ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t);
@@ -451,6 +464,13 @@ ngx_int_t ngx_http_victorops_store_dedup_expire(
 ngx_int_t ngx_http_victorops_store_retention(
     ngx_http_victorops_integration_t *vi, int64_t before, ngx_uint_t n,
     ngx_uint_t *dead, ngx_uint_t *links);
+ngx_int_t ngx_http_victorops_store_signature_seen(
+    ngx_http_victorops_integration_t *vi, u_char *sig, size_t len);
+ngx_int_t ngx_http_victorops_store_signature_claim(
+    ngx_http_victorops_integration_t *vi, u_char *sig, size_t len,
+    int64_t now);
+ngx_int_t ngx_http_victorops_store_signature_expire(
+    ngx_http_victorops_integration_t *vi, int64_t before);
 ngx_int_t ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_stats_t *stats);
 ngx_int_t ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
@@ -528,7 +548,8 @@ ngx_int_t ngx_http_victorops_slack_signature(ngx_str_t *ts, ngx_str_t *sig,
     ngx_str_t *body, ngx_array_t *secrets, time_t now, time_t window);
 ngx_int_t ngx_http_victorops_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
-ngx_int_t ngx_http_victorops_bearer(ngx_http_request_t *r, ngx_str_t *want);
+ngx_int_t ngx_http_victorops_bearer(ngx_http_request_t *r,
+    ngx_array_t *tokens);
 
 ngx_int_t ngx_http_victorops_status_handler(ngx_http_request_t *r);
 char *ngx_http_victorops_status(ngx_conf_t *cf, ngx_command_t *cmd,

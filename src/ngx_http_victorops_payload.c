@@ -4,12 +4,15 @@
  *
  * Field lookup and classification of VictorOps deliveries, following
  * the rule in fixtures/victorops/README.md, and the form-encoded body
- * of escalation-policy webhooks.
+ * of escalation-policy webhooks with its X-VictorOps-Signature.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "ngx_http_victorops_payload.h"
 
@@ -24,8 +27,18 @@ typedef struct {
 } ngx_http_victorops_field_t;
 
 
+/* a form member and where it came in the body, for a stable sort */
+
+typedef struct {
+    ngx_http_victorops_json_t    *member;
+    ngx_uint_t                    index;
+} ngx_http_victorops_form_member_t;
+
+
 static ngx_int_t ngx_http_victorops_form_decode(ngx_pool_t *pool,
     u_char *start, u_char *end, ngx_str_t *out);
+static int ngx_libc_cdecl ngx_http_victorops_form_member_cmp(const void *one,
+    const void *two);
 static ngx_int_t ngx_http_victorops_utf8_valid(ngx_str_t *s);
 static size_t ngx_http_victorops_utf8_char(u_char *p, u_char *end);
 static ngx_uint_t ngx_http_victorops_field(ngx_http_victorops_json_t *root,
@@ -576,6 +589,174 @@ ngx_http_victorops_form_unquote(ngx_http_victorops_json_t *root)
             m->value.len -= 2;
         }
     }
+}
+
+
+/*
+ * Counts the members of a form body (what ngx_http_victorops_form_parse()
+ * makes of it: "&"-separated, empty ones skipped) over consecutive
+ * pieces of the body.  NGX_DECLINED as soon as there are more than
+ * "max" (c->fields is then max + 1).
+ */
+
+ngx_int_t
+ngx_http_victorops_form_count(ngx_http_victorops_form_count_t *c, u_char *p,
+    size_t len, ngx_uint_t max)
+{
+    u_char  *end;
+
+    for (end = p + len; p < end; p++) {
+
+        if (*p == '&') {
+            c->in_field = 0;
+            continue;
+        }
+
+        if (!c->in_field) {
+            c->in_field = 1;
+
+            if (++c->fields > max) {
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The value of an X-VictorOps-Signature header, base64-decoded into
+ * "mac" (NGX_HTTP_VICTOROPS_SIGNATURE_LEN bytes).  NGX_DECLINED: it is
+ * not the base64 of an HMAC-SHA1, so no body can match it.
+ */
+
+ngx_int_t
+ngx_http_victorops_form_signature_decode(ngx_str_t *header, u_char *mac)
+{
+    u_char     buf[NGX_HTTP_VICTOROPS_SIGNATURE_LEN + 4];
+    ngx_str_t  decoded;
+
+    if (header->len == 0
+        || ngx_base64_decoded_length(header->len) > sizeof(buf))
+    {
+        return NGX_DECLINED;
+    }
+
+    decoded.data = buf;
+
+    if (ngx_decode_base64(&decoded, header) != NGX_OK
+        || decoded.len != NGX_HTTP_VICTOROPS_SIGNATURE_LEN)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(mac, buf, NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
+
+    return NGX_OK;
+}
+
+
+/*
+ * X-VictorOps-Signature: Base64(HMAC-SHA1(auth code, the webhook URL as
+ * configured in VictorOps followed by each key and value of the form,
+ * sorted by key, with no delimiter)).  Values are the decoded ones,
+ * literal quotes included (before ngx_http_victorops_form_unquote());
+ * members with the same key keep their order in the body.  "mac" is the
+ * decoded header; every auth code in "codes" (ngx_str_t) is tried, each
+ * compared in constant time.  Sorting is O(n log n): the caller caps n.
+ *
+ * NGX_OK: one of the codes signed it; NGX_DECLINED: none did;
+ * NGX_ERROR: no memory.
+ */
+
+ngx_int_t
+ngx_http_victorops_form_signature(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_http_victorops_json_t *form, ngx_array_t *codes, u_char *mac)
+{
+    size_t                             len;
+    u_char                            *data, *p;
+    u_char                             digest[EVP_MAX_MD_SIZE];
+    ngx_str_t                         *code;
+    ngx_uint_t                         i, n, matched;
+    unsigned int                       dlen;
+    ngx_http_victorops_json_t         *m;
+    ngx_http_victorops_form_member_t  *members;
+
+    n = 0;
+    len = url->len;
+
+    for (m = form->child; m; m = m->next) {
+        n++;
+        len += m->key.len + m->value.len;
+    }
+
+    members = ngx_palloc(pool,
+                         (n + 1) * sizeof(ngx_http_victorops_form_member_t));
+    data = ngx_pnalloc(pool, len + 1);
+    if (members == NULL || data == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (m = form->child; m; m = m->next) {
+        members[n].member = m;
+        members[n].index = n;
+        n++;
+    }
+
+    if (n > 1) {
+        ngx_qsort(members, n, sizeof(ngx_http_victorops_form_member_t),
+                  ngx_http_victorops_form_member_cmp);
+    }
+
+    p = ngx_cpymem(data, url->data, url->len);
+
+    for (i = 0; i < n; i++) {
+        m = members[i].member;
+        p = ngx_cpymem(p, m->key.data, m->key.len);
+        p = ngx_cpymem(p, m->value.data, m->value.len);
+    }
+
+    code = codes->elts;
+    matched = 0;
+
+    for (i = 0; i < codes->nelts; i++) {
+        if (HMAC(EVP_sha1(), code[i].data, (int) code[i].len, data, p - data,
+                 digest, &dlen)
+            == NULL
+            || dlen != NGX_HTTP_VICTOROPS_SIGNATURE_LEN)
+        {
+            return NGX_ERROR;
+        }
+
+        matched |= (CRYPTO_memcmp(digest, mac,
+                                  NGX_HTTP_VICTOROPS_SIGNATURE_LEN)
+                    == 0);
+    }
+
+    return matched ? NGX_OK : NGX_DECLINED;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_victorops_form_member_cmp(const void *one, const void *two)
+{
+    ngx_int_t                          rc;
+    ngx_http_victorops_form_member_t  *a, *b;
+
+    a = (ngx_http_victorops_form_member_t *) one;
+    b = (ngx_http_victorops_form_member_t *) two;
+
+    rc = ngx_memn2cmp(a->member->key.data, b->member->key.data,
+                      a->member->key.len, b->member->key.len);
+
+    if (rc != 0) {
+        return (rc < 0) ? -1 : 1;
+    }
+
+    return (a->index < b->index) ? -1 : (a->index > b->index);
 }
 
 

@@ -40,6 +40,11 @@
 #define NGX_HTTP_VICTOROPS_MAX_DEPTH      32
 
 
+/* X-VictorOps-Signature: an HMAC-SHA1, 20 bytes once base64-decoded */
+
+#define NGX_HTTP_VICTOROPS_SIGNATURE_LEN  20
+
+
 typedef struct ngx_http_victorops_json_s  ngx_http_victorops_json_t;
 
 struct ngx_http_victorops_json_s {
@@ -84,6 +89,14 @@ typedef struct {
 } ngx_http_victorops_alert_conf_t;
 
 
+/* form members counted as the body comes, piece by piece */
+
+typedef struct {
+    ngx_uint_t                    fields;
+    ngx_uint_t                    in_field;
+} ngx_http_victorops_form_count_t;
+
+
 ngx_http_victorops_parser_t *ngx_http_victorops_parser_create(
     ngx_pool_t *pool, ngx_uint_t max_depth);
 ngx_int_t ngx_http_victorops_parser_feed(ngx_http_victorops_parser_t *p,
@@ -96,6 +109,12 @@ void ngx_http_victorops_parser_error(ngx_http_victorops_parser_t *p,
 ngx_int_t ngx_http_victorops_form_parse(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_http_victorops_json_t **root);
 void ngx_http_victorops_form_unquote(ngx_http_victorops_json_t *root);
+ngx_int_t ngx_http_victorops_form_count(ngx_http_victorops_form_count_t *c,
+    u_char *p, size_t len, ngx_uint_t max);
+ngx_int_t ngx_http_victorops_form_signature_decode(ngx_str_t *header,
+    u_char *mac);
+ngx_int_t ngx_http_victorops_form_signature(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_http_victorops_json_t *form, ngx_array_t *codes, u_char *mac);
 
 ngx_http_victorops_json_t *ngx_http_victorops_json_lookup(
     ngx_http_victorops_json_t *obj, ngx_str_t *name);

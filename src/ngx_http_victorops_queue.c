@@ -29,6 +29,7 @@
 #define NGX_HTTP_VICTOROPS_EVENTS_KEPT   86400000
 #define NGX_HTTP_VICTOROPS_RETAIN_EVERY  60000
 #define NGX_HTTP_VICTOROPS_RETAIN_BATCH  500
+#define NGX_HTTP_VICTOROPS_SIGNATURES_KEPT  86400000
 
 
 typedef struct {
@@ -38,6 +39,11 @@ typedef struct {
     ngx_http_victorops_event_t        *event;
     ngx_uint_t                         duplicate;
     u_char                             hash[SHA256_DIGEST_LENGTH];
+
+    /* an escalation-policy webhook: its X-VictorOps-Signature, decoded */
+    u_char                             signature[
+                                           NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
+    unsigned                           signed_by_vo:1;
 
     /* jobs from Rootly: the event id answered once, their own reply */
     ngx_str_t                          event_id;
@@ -215,7 +221,7 @@ ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi)
 ngx_int_t
 ngx_http_victorops_queue_accept(ngx_http_request_t *r,
     ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
-    u_char *hash)
+    u_char *hash, u_char *signature)
 {
     ngx_http_victorops_pending_t  *p;
 
@@ -226,6 +232,12 @@ ngx_http_victorops_queue_accept(ngx_http_request_t *r,
 
     p->event = ev;
     ngx_memcpy(p->hash, hash, SHA256_DIGEST_LENGTH);
+
+    if (signature) {
+        ngx_memcpy(p->signature, signature,
+                   NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
+        p->signed_by_vo = 1;
+    }
 
     return NGX_OK;
 }
@@ -409,6 +421,27 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
 
             rc = ngx_http_victorops_store_insert(vi, &p->job);
             continue;
+        }
+
+        /*
+         * a signed delivery is taken once, long after duplicate_window:
+         * its signature is remembered with the job (a replay of one
+         * that failed to commit is not a replay)
+         */
+
+        if (p->signed_by_vo) {
+            rc = ngx_http_victorops_store_signature_claim(vi, p->signature,
+                                             NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
+                                             now);
+            if (rc == NGX_DECLINED) {
+                p->duplicate = 1;
+                rc = NGX_OK;
+                continue;
+            }
+
+            if (rc != NGX_OK) {
+                break;
+            }
         }
 
         /* the same delivery within duplicate_window is not stored again */
@@ -967,8 +1000,9 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
     }
 
     /*
-     * Once a minute: forget deliveries older than duplicate_window, and
-     * Rootly event ids older than a day.
+     * Once a minute: forget deliveries older than duplicate_window,
+     * Rootly event ids older than a day, and escalation-policy
+     * signatures older than a day (or duplicate_window, if longer).
      */
 
     if (now - vi->dedup_expired > 60000) {
@@ -976,6 +1010,9 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
         (void) ngx_http_victorops_store_dedup_expire(vi,
                                        now - (int64_t) vi->duplicate_window,
                                        now - NGX_HTTP_VICTOROPS_EVENTS_KEPT);
+        (void) ngx_http_victorops_store_signature_expire(vi,
+                       now - ngx_max((int64_t) vi->duplicate_window,
+                                     NGX_HTTP_VICTOROPS_SIGNATURES_KEPT));
     }
 
     if (now >= vi->retained) {

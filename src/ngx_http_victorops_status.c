@@ -558,12 +558,12 @@ ngx_http_victorops_status_admin(ngx_http_request_t *r)
                                                "unknown integration");
     }
 
-    if (vi->admin_token.len == 0) {
+    if (vi->admin_tokens->nelts == 0) {
         return ngx_http_victorops_status_error(r, NGX_HTTP_FORBIDDEN,
                                    "no admin_token for this integration");
     }
 
-    if (ngx_http_victorops_bearer(r, &vi->admin_token) != NGX_OK) {
+    if (ngx_http_victorops_bearer(r, vi->admin_tokens) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "victorops integration \"%V\": admin request from %V "
                       "unauthorized", &vi->name, &r->connection->addr_text);

@@ -17,7 +17,7 @@
 #include "ngx_http_victorops_module.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  5
+#define NGX_HTTP_VICTOROPS_SCHEMA  6
 
 
 /* the status endpoint's queries stay small whatever the tables hold */
@@ -70,6 +70,9 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE,
     NGX_HTTP_VICTOROPS_SQL_DEAD_GC,
     NGX_HTTP_VICTOROPS_SQL_LINK_GC,
+    NGX_HTTP_VICTOROPS_SQL_SIG_SEEN,
+    NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM,
+    NGX_HTTP_VICTOROPS_SQL_SIG_GC,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
@@ -203,7 +206,16 @@ static const char  *ngx_http_victorops_schema[] = {
      */
 
     "CREATE INDEX jobs_dead ON jobs (dead_at) WHERE state = 2;"
-    "CREATE INDEX links_updated ON links (updated_at);"
+    "CREATE INDEX links_updated ON links (updated_at);",
+
+    /*
+     * 6: X-VictorOps-Signatures of escalation-policy webhooks handled,
+     * decoded, so that a captured request cannot be replayed
+     */
+
+    "CREATE TABLE signatures ("
+    " sig BLOB PRIMARY KEY,"
+    " seen_at INTEGER NOT NULL) WITHOUT ROWID;"
 };
 
 
@@ -391,7 +403,17 @@ static const char  *ngx_http_victorops_sql[] = {
     " INDEXED BY links_updated WHERE l.updated_at <= ?1"
     " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.key = l.key"
     "  AND j.state < 2)"
-    " ORDER BY l.updated_at LIMIT ?2)"
+    " ORDER BY l.updated_at LIMIT ?2)",
+
+    /* NGX_HTTP_VICTOROPS_SQL_SIG_SEEN */
+    "SELECT 1 FROM signatures WHERE sig = ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM: a change unless seen before */
+    "INSERT INTO signatures (sig, seen_at) VALUES (?1, ?2)"
+    " ON CONFLICT (sig) DO NOTHING",
+
+    /* NGX_HTTP_VICTOROPS_SQL_SIG_GC */
+    "DELETE FROM signatures WHERE seen_at <= ?1"
 };
 
 
@@ -1679,6 +1701,71 @@ failed:
     *links = 0;
 
     return NGX_ERROR;
+}
+
+
+/* NGX_OK: an escalation-policy signature handled before; NGX_DECLINED */
+
+ngx_int_t
+ngx_http_victorops_store_signature_seen(ngx_http_victorops_integration_t *vi,
+    u_char *sig, size_t len)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_SIG_SEEN);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_blob(stmt, 1, sig, (int) len, SQLITE_STATIC);
+
+    return ngx_http_victorops_store_exists(vi->st, stmt);
+}
+
+
+/*
+ * Records a signature (in the batch's transaction, or on its own).
+ * NGX_OK: new; NGX_DECLINED: seen before (a replay).
+ */
+
+ngx_int_t
+ngx_http_victorops_store_signature_claim(
+    ngx_http_victorops_integration_t *vi, u_char *sig, size_t len,
+    int64_t now)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_blob(stmt, 1, sig, (int) len, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, now);
+
+    return ngx_http_victorops_store_changed(vi->st, stmt);
+}
+
+
+/* forgets signatures seen before "before" */
+
+ngx_int_t
+ngx_http_victorops_store_signature_expire(
+    ngx_http_victorops_integration_t *vi, int64_t before)
+{
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_SIG_GC);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, before);
+
+    return ngx_http_victorops_store_step(vi->st, stmt);
 }
 
 

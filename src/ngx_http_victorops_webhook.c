@@ -21,6 +21,7 @@
 #define NGX_HTTP_VICTOROPS_FORM      2
 
 #define NGX_HTTP_VICTOROPS_READ_BUF  16384
+#define NGX_HTTP_VICTOROPS_FORM_BUF  4096
 
 
 typedef ngx_int_t (*ngx_http_victorops_chunk_pt)(void *data, u_char *buf,
@@ -30,7 +31,15 @@ typedef ngx_int_t (*ngx_http_victorops_chunk_pt)(void *data, u_char *buf,
 typedef struct {
     ngx_http_victorops_integration_t  *integration;
     ngx_uint_t                         type;
+
+    /* a form body: what was read so far, capped */
+    ngx_str_t                          form;
+    size_t                             form_size;
+    ngx_http_victorops_form_count_t    count;
+    u_char                             mac[NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
+
     unsigned                           need_signature:1;
+    unsigned                           reading:1;
 } ngx_http_victorops_webhook_ctx_t;
 
 
@@ -42,17 +51,27 @@ typedef struct {
 
 
 static ngx_uint_t ngx_http_victorops_content_type(ngx_http_request_t *r);
-static ngx_int_t ngx_http_victorops_has_signature(ngx_http_request_t *r);
 static void ngx_http_victorops_webhook_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_form_start(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx);
+static void ngx_http_victorops_form_read(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_form_take(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx);
+static ngx_int_t ngx_http_victorops_form_room(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, size_t len);
+static ngx_int_t ngx_http_victorops_form_refuse(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_victorops_webhook_process(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx);
 static ngx_int_t ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
     ngx_str_t *msg);
 static ngx_int_t ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev);
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
+    u_char *signature);
 static ngx_int_t ngx_http_victorops_ignored(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev);
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
+    u_char *signature);
 static ngx_int_t ngx_http_victorops_body_chunks(ngx_http_request_t *r,
     ngx_http_victorops_chunk_pt handler, void *data);
 static ngx_int_t ngx_http_victorops_parser_chunk(void *data, u_char *buf,
@@ -107,14 +126,23 @@ ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
 
     case NGX_DECLINED:
 
-        /* no secret: an escalation-policy webhook may be signed instead */
+        /*
+         * no secret: an escalation-policy webhook may be signed instead;
+         * a signature no body can match is refused before the body
+         */
 
-        if (type == NGX_HTTP_VICTOROPS_FORM
-            && vi->escalation_auth_code.len
-            && ngx_http_victorops_has_signature(r))
-        {
-            ctx->need_signature = 1;
-            break;
+        if (type == NGX_HTTP_VICTOROPS_FORM && vi->escalation_codes->nelts) {
+            rc = ngx_http_victorops_auth_signature(r, ctx->mac);
+
+            if (rc == NGX_OK) {
+                ctx->need_signature = 1;
+                break;
+            }
+
+            if (rc == NGX_ABORT) {
+                return ngx_http_victorops_reject(r, vi,
+                                         "malformed X-VictorOps-Signature");
+            }
         }
 
         return ngx_http_victorops_reject(r, vi, "no secret");
@@ -140,6 +168,10 @@ ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
     }
 
     ngx_http_set_ctx(r, ctx, ngx_http_victorops_module);
+
+    if (type == NGX_HTTP_VICTOROPS_FORM) {
+        return ngx_http_victorops_form_start(r, ctx);
+    }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_victorops_webhook_body);
 
@@ -205,12 +237,292 @@ ngx_http_victorops_content_type(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_victorops_has_signature(ngx_http_request_t *r)
-{
-    ngx_str_t  name = ngx_string("X-VictorOps-Signature");
+/*
+ * Form bodies (escalation-policy webhooks: the signed ones are read
+ * before anybody is authenticated) are capped.  A Content-Length over
+ * escalation_max_body is refused before the body is read; otherwise the
+ * body is read unbuffered, so that a chunked body growing over the cap,
+ * or one with more than escalation_max_fields members, is refused as
+ * soon as that is known.
+ */
 
-    return ngx_http_victorops_header(r, &name, NULL) != NULL;
+static ngx_int_t
+ngx_http_victorops_form_start(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx)
+{
+    ngx_int_t                          rc;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->integration;
+
+    if (r->headers_in.content_length_n > (off_t) vi->escalation_max_body) {
+
+        /* as nginx does for client_max_body_size: no "100 Continue" */
+
+        r->expect_tested = 1;
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_victorops_form_refuse(r, ctx,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+    }
+
+    if (r->headers_in.content_length_n > 0) {
+        ctx->form_size = (size_t) r->headers_in.content_length_n;
+
+        ctx->form.data = ngx_pnalloc(r->pool, ctx->form_size);
+        if (ctx->form.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->request_body_no_buffering = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_victorops_form_read);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the body handler, then the read event handler while the body comes */
+
+static void
+ngx_http_victorops_form_read(ngx_http_request_t *r)
+{
+    ngx_int_t                          rc;
+    ngx_http_victorops_webhook_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_victorops_module);
+
+    if (ctx->reading) {
+        rc = ngx_http_read_unbuffered_request_body(r);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
+    ctx->reading = 1;
+
+    for ( ;; ) {
+        rc = ngx_http_victorops_form_take(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (rc > NGX_OK) {
+
+            /* over a cap: nginx drops the rest with a lingering close */
+
+            r->read_event_handler = ngx_http_block_reading;
+            ngx_http_finalize_request(r,
+                                  ngx_http_victorops_form_refuse(r, ctx, rc));
+            return;
+        }
+
+        if (!r->reading_body) {
+            break;
+        }
+
+        if (rc == NGX_AGAIN) {
+            r->read_event_handler = ngx_http_victorops_form_read;
+            return;
+        }
+
+        rc = ngx_http_read_unbuffered_request_body(r);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    rc = ngx_http_victorops_webhook_process(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/*
+ * What the client sent since the last call goes into ctx->form.
+ * NGX_OK: something came; NGX_AGAIN: nothing; NGX_ERROR; or the status
+ * to refuse the body with (over escalation_max_body or _fields).
+ */
+
+static ngx_int_t
+ngx_http_victorops_form_take(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx)
+{
+    size_t        len;
+    u_char       *p;
+    ssize_t       n;
+    ngx_int_t     rc, taken;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL) {
+        return NGX_AGAIN;
+    }
+
+    taken = NGX_AGAIN;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            len = b->last - b->pos;
+
+        } else if (b->in_file) {
+
+            /* only a body read before this handler: it is no longer read */
+
+            if (b->file_last - b->file_pos
+                > (off_t) ctx->integration->escalation_max_body)
+            {
+                return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+            }
+
+            len = (size_t) (b->file_last - b->file_pos);
+
+        } else {
+            continue;
+        }
+
+        if (len == 0) {
+            continue;
+        }
+
+        rc = ngx_http_victorops_form_room(r, ctx, len);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        p = ctx->form.data + ctx->form.len;
+
+        if (ngx_buf_in_memory(b)) {
+            ngx_memcpy(p, b->pos, len);
+            b->pos = b->last;       /* consumed: nginx may reuse it */
+
+        } else {
+            n = ngx_read_file(b->file, p, len, b->file_pos);
+            if (n != (ssize_t) len) {
+                return NGX_ERROR;
+            }
+
+            b->file_pos = b->file_last;
+        }
+
+        ctx->form.len += len;
+        taken = NGX_OK;
+
+        if (ngx_http_victorops_form_count(&ctx->count, p, len,
+                                 ctx->integration->escalation_max_fields)
+            != NGX_OK)
+        {
+            return NGX_HTTP_BAD_REQUEST;
+        }
+    }
+
+    r->request_body->bufs = NULL;
+
+    return taken;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_form_room(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, size_t len)
+{
+    size_t   size, max;
+    u_char  *p;
+
+    max = ctx->integration->escalation_max_body;
+
+    if (len > max - ctx->form.len) {
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    if (len <= ctx->form_size - ctx->form.len) {
+        return NGX_OK;
+    }
+
+    /* a chunked body, or longer than announced: double, up to the cap */
+
+    size = ngx_max(2 * ctx->form_size, ctx->form.len + len);
+    size = ngx_max(size, NGX_HTTP_VICTOROPS_FORM_BUF);
+    size = ngx_min(size, max);
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->form.len) {
+        ngx_memcpy(p, ctx->form.data, ctx->form.len);
+    }
+
+    if (ctx->form.data) {
+        ngx_pfree(r->pool, ctx->form.data);
+    }
+
+    ctx->form.data = p;
+    ctx->form_size = size;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_form_refuse(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_uint_t status)
+{
+    u_char                            *p;
+    ngx_str_t                          msg;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->integration;
+
+    p = ngx_pnalloc(r->pool, 80 + NGX_SIZE_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    msg.data = p;
+
+    if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        msg.len = ngx_sprintf(p, "form body larger than %uz bytes "
+                              "(escalation_max_body)",
+                              vi->escalation_max_body)
+                  - p;
+
+    } else {
+        msg.len = ngx_sprintf(p, "form body with more than %ui fields "
+                              "(escalation_max_fields)",
+                              vi->escalation_max_fields)
+                  - p;
+    }
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_INVALID);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "victorops integration \"%V\": %V from %V refused",
+                  &vi->name, &msg, &r->connection->addr_text);
+
+    return ngx_http_victorops_error(r, status, &msg);
 }
 
 
@@ -268,6 +580,7 @@ static ngx_int_t
 ngx_http_victorops_webhook_process(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx)
 {
+    u_char                            *signature;
     ngx_int_t                          rc;
     ngx_str_t                          msg;
     ngx_http_victorops_json_t         *root;
@@ -306,21 +619,67 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * A signature is remembered once its delivery is handled (the form
+     * carries VictorOps' vo_uuid, so no two deliveries share one): the
+     * same signed request again is a replay, answered as a duplicate,
+     * long after duplicate_window (see the batch in queue.c).
+     */
+
+    signature = NULL;
+
+    if (ctx->need_signature) {
+        signature = ctx->mac;
+
+        rc = ngx_http_victorops_store_signature_seen(vi, signature,
+                                            NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        if (rc == NGX_OK) {
+            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "victorops integration \"%V\": replayed "
+                          "escalation-policy webhook from %V (signature "
+                          "seen before) not forwarded again", &vi->name,
+                          &r->connection->addr_text);
+
+            ngx_str_null(&ev->reason);
+            return ngx_http_victorops_reply(r, NGX_HTTP_OK, "duplicate", ev,
+                                            NULL);
+        }
+    }
+
     if (ev->class != NGX_HTTP_VICTOROPS_IGNORED) {
-        return ngx_http_victorops_webhook_enqueue(r, vi, ev);
+        return ngx_http_victorops_webhook_enqueue(r, vi, ev, signature);
     }
 
     ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_IGNORED_TYPE
                                  + ev->why - NGX_HTTP_VICTOROPS_WHY_TYPE);
 
-    return ngx_http_victorops_ignored(r, vi, ev);
+    return ngx_http_victorops_ignored(r, vi, ev, signature);
 }
 
 
+/*
+ * Nothing to forward.  A signed delivery's signature is remembered all
+ * the same (best effort, outside the batch): an acknowledgement ignored
+ * today for want of a link must not count if replayed once there is one.
+ */
+
 static ngx_int_t
 ngx_http_victorops_ignored(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev)
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
+    u_char *signature)
 {
+    if (signature) {
+        (void) ngx_http_victorops_store_signature_claim(vi, signature,
+                                             NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
+                                             ngx_http_victorops_now());
+    }
+
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "victorops integration \"%V\": ignored %s%s%V%s: %V",
                   &vi->name,
@@ -340,7 +699,8 @@ ngx_http_victorops_ignored(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev)
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
+    u_char *signature)
 {
     u_char                           *p;
     int64_t                           now, wait;
@@ -398,7 +758,7 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
                 ngx_str_set(&ev->reason, "no linked Rootly incident or alert");
                 ngx_http_victorops_count(vi,
                                          NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK);
-                return ngx_http_victorops_ignored(r, vi, ev);
+                return ngx_http_victorops_ignored(r, vi, ev, signature);
             }
         }
 
@@ -455,7 +815,9 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_victorops_queue_accept(r, &job, ev, hash) != NGX_OK) {
+    if (ngx_http_victorops_queue_accept(r, &job, ev, hash, signature)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "victorops integration \"%V\": cannot queue %s for "
                       "incident \"%V\"", &vi->name,
@@ -475,13 +837,16 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
     off_t                              offset;
     u_char                            *p;
     ngx_int_t                          rc;
-    ngx_str_t                          error, body;
+    ngx_str_t                          error;
     ngx_http_victorops_parser_t       *parser;
     ngx_http_victorops_integration_t  *vi;
 
     vi = ctx->integration;
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+    if (ctx->type == NGX_HTTP_VICTOROPS_FORM
+        ? ctx->form.len == 0
+        : r->request_body == NULL || r->request_body->bufs == NULL)
+    {
         ngx_str_set(msg, "empty body");
         return NGX_HTTP_BAD_REQUEST;
     }
@@ -536,13 +901,13 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* form-encoded: small, signed over the whole, parsed in one piece */
+    /*
+     * form-encoded: small (capped as it was read), signed over the whole,
+     * parsed in one piece
+     */
 
-    if (ngx_http_victorops_body(r, &body) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_victorops_form_parse(r->pool, body.data, body.len, root);
+    rc = ngx_http_victorops_form_parse(r->pool, ctx->form.data, ctx->form.len,
+                                       root);
 
     if (rc == NGX_DECLINED) {
         ngx_str_set(msg, "invalid UTF-8 in form body");
@@ -554,8 +919,9 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
     }
 
     if (ctx->need_signature) {
-        rc = ngx_http_victorops_auth_escalation(r, vi, *root);
-
+        rc = ngx_http_victorops_form_signature(r->pool, &vi->escalation_url,
+                                               *root, vi->escalation_codes,
+                                               ctx->mac);
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

@@ -486,3 +486,87 @@ GET /slack
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"slack_response_hosts" directive is duplicate in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 31: escalation_auth_code needs escalation_url (the signed URL is never taken from Host)
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        escalation_auth_code c0de;
+    }
+--- config
+    location = /hook { victorops_webhook acme; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*victorops integration "acme" has escalation_auth_code but no escalation_url \(the webhook URL exactly as configured in VictorOps, which the signature covers\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 32: escalation_auth_code_file needs it too
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        escalation_auth_code_file $TEST_NGINX_SECRET_FILE;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*victorops integration "acme" has escalation_auth_code but no escalation_url/
+
+
+
+=== TEST 33: escalation caps and repeated credentials load
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id a;
+        api_key k;
+        api_user u;
+        escalation_auth_code c1;
+        escalation_auth_code_file $TEST_NGINX_SECRET_FILE;
+        escalation_url https://hooks.example.com/victorops;
+        escalation_max_body 16k;
+        escalation_max_fields 64;
+        admin_token a1;
+        admin_token_file $TEST_NGINX_SECRET_FILE;
+        escalate_token e1;
+        escalate_token e2;
+    }
+--- config
+    location = /hook { victorops_webhook acme; }
+    location = /escalate { victorops_escalate acme; }
+--- request
+GET /hook
+--- error_code: 405
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 34: escalation_max_fields of 0
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        escalation_max_fields 0;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*victorops integration "acme" has an escalation_max_fields of 0 in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 35: escalation_max_body is a size
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        escalation_max_body lots;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"escalation_max_body" directive invalid value in \S+nginx\.conf:\d+/

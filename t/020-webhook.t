@@ -16,6 +16,7 @@ my $http_config = <<'_EOC_';
         webhook_secret s3cret;
         webhook_secret "n3xt secret&";
         escalation_auth_code vo-auth-code-5b1e;
+        escalation_url https://hooks.example.com/victorops/hook;
         json_max_depth 3;
     }
 _EOC_
@@ -25,12 +26,14 @@ vo_defaults(
     config => "location = /hook { victorops_webhook acme; }\n",
 );
 
-# X-VictorOps-Signature for a form body posted to http://localhost/hook
+# X-VictorOps-Signature for a form body: it covers escalation_url (the URL
+# as configured in VictorOps), never the request's own Host
 sub signature {
     my ($body, $key) = @_;
     my %form = map { my ($k, $v) = split /=/, $_, 2; (unescape($k), unescape($v // '')) }
                split /&/, $body;
-    my $data = 'http://localhost/hook' . join '', map { $_ . $form{$_} } sort keys %form;
+    my $data = 'https://hooks.example.com/victorops/hook'
+             . join '', map { $_ . $form{$_} } sort keys %form;
     my $sig = hmac_sha1_base64($data, $key // 'vo-auth-code-5b1e');
     return $sig . '=' x ((4 - length($sig) % 4) % 4);
 }
