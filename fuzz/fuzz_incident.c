@@ -67,9 +67,10 @@
  *   - vo_error's reason (cut at 200 bytes) makes a JSON body;
  *   - the input as an upstream's error text: utf8_text() gives
  *     well-formed UTF-8 (checked by value, here) that yajl takes, the
- *     input with control characters as spaces when it is well-formed; limited to a size, the
- *     longest whole-character prefix of that, as utf8_cut() of it at
- *     the size; utf8_cut() backs up exactly over a character cut short.
+ *     input with control characters as spaces when it is well-formed;
+ *     limited to a size, the longest whole-character prefix of that, as
+ *     utf8_cut() of it at the size; utf8_cut() backs up exactly over a
+ *     character cut short.
  */
 
 
@@ -1034,10 +1035,11 @@ fuzz_utf8_valid(u_char *p, size_t len)
 /*
  * The input as an upstream's error text: utf8_text() makes it
  * well-formed UTF-8 that yajl's generator takes, the input itself (but
- * for control characters, made spaces) when it is so; a copy limited to "size" bytes is the longest prefix of
- * whole characters of the full one, which is also what utf8_cut() of
- * the full one at "size" gives; utf8_cut() at every byte of it backs
- * up to the start of a character cut short, and only then.
+ * for control characters, made spaces) when it is so; a copy limited to
+ * "size" bytes is the longest prefix of whole characters of the full
+ * one, which is also what utf8_cut() of the full one at "size" gives;
+ * utf8_cut() at every byte of it backs up to the start of a character
+ * cut short, and only then.
  */
 
 static void
