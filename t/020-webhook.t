@@ -343,9 +343,8 @@ GET /echo?a=1&secret=abc&SECRET=&b=2&secretive=keep
 === TEST 25: escalation-policy webhook with a valid signature and no secret
 --- request eval
 "POST /hook\nentity_id=%22web-1%2Fdisk%22&entity_display_name=%22web-1+disk+full%22&message_type=%22CRITICAL%22"
---- more_headers
-Content-Type: application/x-www-form-urlencoded
-X-VictorOps-Signature: $TEST_NGINX_FORM_SIG
+--- more_headers eval
+"Content-Type: application/x-www-form-urlencoded\nX-VictorOps-Signature: $ENV{TEST_NGINX_FORM_SIG}\n"
 --- error_code: 202
 --- rootly_received eval
 {count => 1, status => 201, attributes => {summary => 'web-1 disk full', deduplication_key => 'victorops:acme:web-1/disk'}}
@@ -355,9 +354,8 @@ X-VictorOps-Signature: $TEST_NGINX_FORM_SIG
 === TEST 26: escalation-policy webhook with a wrong signature
 --- request eval
 "POST /hook\nentity_id=%22web-1%2Fdisk%22&entity_display_name=%22web-1+disk+full%22&message_type=%22CRITICAL%22"
---- more_headers
-Content-Type: application/x-www-form-urlencoded
-X-VictorOps-Signature: $TEST_NGINX_FORM_BAD_SIG
+--- more_headers eval
+"Content-Type: application/x-www-form-urlencoded\nX-VictorOps-Signature: $ENV{TEST_NGINX_FORM_BAD_SIG}\n"
 --- error_code: 401
 --- error_log
 unauthorized: bad X-VictorOps-Signature
@@ -369,9 +367,8 @@ unauthorized: bad X-VictorOps-Signature
 --- request
 POST /hook
 {"entity_id":"x"}
---- more_headers
-Content-Type: application/json
-X-VictorOps-Signature: $TEST_NGINX_FORM_SIG
+--- more_headers eval
+"Content-Type: application/json\nX-VictorOps-Signature: $ENV{TEST_NGINX_FORM_SIG}\n"
 --- error_code: 401
 
 
@@ -379,9 +376,8 @@ X-VictorOps-Signature: $TEST_NGINX_FORM_SIG
 === TEST 28: a signed body that was changed in transit
 --- request eval
 "POST /hook\nentity_id=%22web-1%2Fdisk%22&entity_display_name=%22web-2+disk+full%22&message_type=%22CRITICAL%22"
---- more_headers
-Content-Type: application/x-www-form-urlencoded
-X-VictorOps-Signature: $TEST_NGINX_FORM_SIG
+--- more_headers eval
+"Content-Type: application/x-www-form-urlencoded\nX-VictorOps-Signature: $ENV{TEST_NGINX_FORM_SIG}\n"
 --- error_code: 401
 
 

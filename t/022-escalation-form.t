@@ -98,9 +98,8 @@ __DATA__
 --- timeout: 10
 --- request eval
 "POST /hook\n" . hostile(60000)
---- more_headers
-Content-Type: application/x-www-form-urlencoded
-X-VictorOps-Signature: $TEST_NGINX_MADE_UP_SIG
+--- more_headers eval
+"Content-Type: application/x-www-form-urlencoded\nX-VictorOps-Signature: $ENV{TEST_NGINX_MADE_UP_SIG}\n"
 --- error_code: 413
 --- response_body
 {"error":"form body larger than 65536 bytes (escalation_max_body)"}
@@ -114,9 +113,8 @@ victorops integration "acme": form body larger than 65536 bytes (escalation_max_
 --- timeout: 10
 --- request eval
 "POST /roomy\n" . hostile(60000)
---- more_headers
-Content-Type: application/x-www-form-urlencoded
-X-VictorOps-Signature: $TEST_NGINX_MADE_UP_SIG
+--- more_headers eval
+"Content-Type: application/x-www-form-urlencoded\nX-VictorOps-Signature: $ENV{TEST_NGINX_MADE_UP_SIG}\n"
 --- error_code: 401
 --- response_body
 {"error":"unauthorized"}

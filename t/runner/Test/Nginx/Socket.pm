@@ -794,21 +794,19 @@ sub _requests_from_block {
 
     for my $i (0 .. $#list) {
         my $one = $list[$i];
+        # as the real Test::Nginx: no $TEST_NGINX_* expansion in a request
+        # or its headers (only pipelined_requests get it): "--- ... eval"
+        # and $ENV{...} instead
         my $hdrs = ref $more eq 'ARRAY' ? $more->[$i] : $more;
-        $hdrs = _expand_env($hdrs // '', $name, $rand_ports);
+        $hdrs //= '';
 
         my $packets;
         if (ref $one eq 'ARRAY') {
-            my @p = map {
-                ref $_ eq 'HASH'
-                    ? { %$_, value => _expand_env($_->{value}, $name,
-                                                   $rand_ports) }
-                    : _expand_env($_, $name, $rand_ports)
-            } @$one;
+            my @p = map { ref $_ eq 'HASH' ? {%$_} : $_ } @$one;
             $packets = build_packets(\@p, $hdrs, $ServerName);
         } elsif (!ref $one) {
-            $packets = [{ value => build_request(
-                _expand_env($one, $name, $rand_ports), $hdrs, $ServerName) }];
+            $packets = [{ value => build_request($one, $hdrs,
+                                                 $ServerName) }];
         } else {
             die "--- request must be a string or an array ref\n";
         }
