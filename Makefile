@@ -21,7 +21,10 @@ JOBS       ?= $(shell nproc)
 
 ifdef NGINX_SRC
 NGX_TREE   := $(abspath $(NGINX_SRC))
-NGX_FLAGS  := --with-compat --with-http_ssl_module --with-debug
+# what the suite needs of an nginx built from source: sub_filter (the
+# runner's self-test), threads (the store's checkpoints), SSL, debug
+NGX_FLAGS  := --with-compat --with-http_ssl_module --with-debug \
+              --with-http_sub_module --with-threads
 NGINX_BIN  := $(NGX_TREE)/objs/nginx
 NGX_TARGET := build
 else

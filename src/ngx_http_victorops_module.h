@@ -358,214 +358,26 @@ typedef struct {
     ((job)->incident.len ? &(job)->incident : &(job)->key)
 
 
-char *ngx_http_victorops_integration_block(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-char *ngx_http_victorops_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-ngx_int_t ngx_http_victorops_resolve_references(ngx_conf_t *cf,
-    ngx_http_victorops_main_conf_t *vmcf);
-
-ngx_table_elt_t *ngx_http_victorops_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_table_elt_t *prev);
-ngx_int_t ngx_http_victorops_auth_secret(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_auth_signature(ngx_http_request_t *r,
-    u_char *mac);
-ngx_int_t ngx_http_victorops_mask_secret(ngx_pool_t *pool, ngx_str_t *src,
-    ngx_str_t *dst);
-void ngx_http_victorops_digest(ngx_str_t *secret, u_char *digest);
-
-ngx_int_t ngx_http_victorops_curl_init(ngx_cycle_t *cycle,
-    ngx_uint_t max_connections);
-void ngx_http_victorops_curl_done(ngx_cycle_t *cycle);
-ngx_http_victorops_transfer_t *ngx_http_victorops_transfer_create(
-    ngx_log_t *log);
-ngx_int_t ngx_http_victorops_transfer_header(ngx_http_victorops_transfer_t *t,
-    ngx_str_t *header);
-ngx_int_t ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t);
-void ngx_http_victorops_transfer_abort(ngx_http_victorops_transfer_t *t,
-    const char *reason);
-void ngx_http_victorops_curl_release_waiting(void *owner, const char *reason);
-
-ngx_int_t ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id);
-ngx_int_t ngx_http_victorops_job_send(ngx_http_victorops_job_t *job);
-ngx_int_t ngx_http_victorops_rootly_request(ngx_http_victorops_transfer_t *t,
-    ngx_http_victorops_integration_t *vi, const char *method, ngx_str_t *path,
-    ngx_str_t *body);
-void ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
-    ngx_str_t *id, ngx_str_t *reason);
-ngx_int_t ngx_http_victorops_queue_alert_batched(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *key);
-void ngx_http_victorops_webhook_reply(ngx_http_request_t *r, ngx_int_t rc,
-    ngx_http_victorops_event_t *ev, ngx_str_t *id);
-int64_t ngx_http_victorops_now(void);
-
-ngx_int_t ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
-    ngx_http_victorops_integration_t *vi);
-void ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
-    u_char *hash, u_char *signature);
-void ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi);
-void ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
-    ngx_http_victorops_transfer_t *t);
-ngx_int_t ngx_http_victorops_alert_token(
-    ngx_http_victorops_integration_t *vi, int64_t now, int64_t *wait);
-void ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t counter);
-void ngx_http_victorops_last_error(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t victorops, ngx_uint_t status, ngx_str_t *reason);
-
-ngx_int_t ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
-    ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_store_open(ngx_cycle_t *cycle,
-    ngx_http_victorops_integration_t *vi);
-void ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_store_commit(
-    ngx_http_victorops_integration_t *vi);
-void ngx_http_victorops_store_rollback(ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_store_insert(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job);
-ngx_int_t ngx_http_victorops_store_claim(ngx_http_victorops_integration_t *vi,
-    ngx_pool_t *pool, int64_t now, int64_t lease_until, ngx_uint_t n,
-    ngx_array_t *jobs);
-ngx_int_t ngx_http_victorops_store_done(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job);
-ngx_int_t ngx_http_victorops_store_retry(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job, int64_t next_at, ngx_uint_t status,
-    ngx_str_t *error);
-ngx_int_t ngx_http_victorops_store_release(
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_job_t *job,
-    int64_t next_at);
-ngx_int_t ngx_http_victorops_store_dead(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job, ngx_uint_t status, ngx_str_t *error,
-    int64_t now);
-ngx_int_t ngx_http_victorops_store_link_get(
-    ngx_http_victorops_integration_t *vi, ngx_pool_t *pool, ngx_str_t *key,
-    ngx_str_t *incident, ngx_str_t *entity, ngx_str_t *rootly_incident,
-    ngx_str_t *rootly_alert);
-ngx_int_t ngx_http_victorops_store_link_set(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *key,
-    ngx_str_t *incident, ngx_str_t *entity, ngx_str_t *rootly_incident,
-    ngx_str_t *rootly_alert, int64_t now);
-ngx_int_t ngx_http_victorops_store_link_delete(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *key,
-    ngx_str_t *incident, ngx_str_t *entity);
-ngx_int_t ngx_http_victorops_store_alert_pending(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *key);
-ngx_int_t ngx_http_victorops_store_dedup_claim(
-    ngx_http_victorops_integration_t *vi, u_char *hash, size_t len,
-    int64_t now, int64_t since);
-ngx_int_t ngx_http_victorops_store_event_seen(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *id, int64_t now);
-ngx_int_t ngx_http_victorops_store_dedup_expire(
-    ngx_http_victorops_integration_t *vi, int64_t deliveries, int64_t events);
-ngx_int_t ngx_http_victorops_store_retention(
-    ngx_http_victorops_integration_t *vi, int64_t before, ngx_uint_t n,
-    ngx_uint_t *dead, ngx_uint_t *links);
-ngx_int_t ngx_http_victorops_store_signature_seen(
-    ngx_http_victorops_integration_t *vi, u_char *sig, size_t len);
-ngx_int_t ngx_http_victorops_store_signature_claim(
-    ngx_http_victorops_integration_t *vi, u_char *sig, size_t len,
-    int64_t now);
-ngx_int_t ngx_http_victorops_store_signature_expire(
-    ngx_http_victorops_integration_t *vi, int64_t before);
-ngx_int_t ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_store_stats_t *stats);
-ngx_int_t ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
-    int64_t now);
-void ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi,
-    int frames);
-ngx_int_t ngx_http_victorops_store_expire_leases(
-    ngx_http_victorops_integration_t *vi, int64_t now, ngx_uint_t *n);
-int64_t ngx_http_victorops_store_next_due(
-    ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_store_dead_list(
-    ngx_http_victorops_integration_t *vi, yajl_gen g, ngx_uint_t limit);
-ngx_int_t ngx_http_victorops_store_replay(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *id, int64_t now, ngx_uint_t *n);
-
-ngx_int_t ngx_http_victorops_store_escalation_get(
-    ngx_http_victorops_integration_t *vi, ngx_pool_t *pool,
-    ngx_str_t *rootly_incident, ngx_http_victorops_link_t *link);
-ngx_int_t ngx_http_victorops_store_links_open(
-    ngx_http_victorops_integration_t *vi, ngx_pool_t *pool,
-    ngx_str_t *rootly_incident, ngx_array_t *links);
-ngx_int_t ngx_http_victorops_store_sync_list(
-    ngx_http_victorops_integration_t *vi, ngx_pool_t *pool, ngx_uint_t n,
-    ngx_array_t *links);
-ngx_int_t ngx_http_victorops_store_link_write(
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_link_t *link,
-    int64_t now);
-ngx_int_t ngx_http_victorops_store_job_pending(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *key, ngx_uint_t kind);
-ngx_int_t ngx_http_victorops_store_lease(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job, int64_t until);
-ngx_int_t ngx_http_victorops_store_number_linked(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *number);
-
 typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
     ngx_int_t rc, void *data, ngx_str_t *id);
 
-ngx_int_t ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_str_t *event_id,
-    ngx_http_victorops_reply_pt reply, void *data);
-ngx_http_victorops_effects_t *ngx_http_victorops_effects_create(
-    ngx_log_t *log);
-ngx_http_victorops_job_t *ngx_http_victorops_effects_job(
-    ngx_http_victorops_effects_t *fx, ngx_http_victorops_job_t *from,
-    ngx_uint_t kind, ngx_str_t *body);
-ngx_int_t ngx_http_victorops_effects_write(
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_effects_t *fx,
-    int64_t now);
-void ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job,
-    ngx_uint_t op, int64_t at, ngx_uint_t status, ngx_str_t *error,
-    ngx_http_victorops_effects_t *fx);
-void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
-    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
-void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
-    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
 
-ngx_int_t ngx_http_victorops_vo_init(ngx_cycle_t *cycle,
-    ngx_http_victorops_integration_t *vi);
-void ngx_http_victorops_vo_done(ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job,
-    int64_t now, int64_t *wait);
-ngx_int_t ngx_http_victorops_vo_token(ngx_http_victorops_integration_t *vi,
-    int64_t now, int64_t *wait);
-ngx_http_victorops_transfer_t *ngx_http_victorops_vo_transfer(
-    ngx_http_victorops_integration_t *vi, const char *method,
-    const char *path, ngx_str_t *body);
-ngx_int_t ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_transfer_t *t, int64_t now, int64_t *until);
-void ngx_http_victorops_sync_handler(ngx_event_t *ev);
+/* what each file defines, grouped by file: a map of the code */
 
-ngx_int_t ngx_http_victorops_escalate_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_victorops_slack_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_victorops_import_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_victorops_slack_signature(ngx_str_t *ts, ngx_str_t *sig,
-    ngx_str_t *body, ngx_array_t *secrets, time_t now, time_t window);
-ngx_int_t ngx_http_victorops_arg(ngx_http_request_t *r, const char *name,
-    ngx_str_t *value);
-ngx_int_t ngx_http_victorops_bearer(ngx_http_request_t *r,
-    ngx_array_t *tokens);
-
-ngx_int_t ngx_http_victorops_status_handler(ngx_http_request_t *r);
-char *ngx_http_victorops_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-
-ngx_int_t ngx_http_victorops_webhook_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_victorops_events_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_victorops_body(ngx_http_request_t *r, ngx_str_t *body);
-ngx_int_t ngx_http_victorops_rootly_signature(ngx_str_t *header,
-    ngx_str_t *body, ngx_array_t *secrets, time_t now, time_t window);
-ngx_int_t ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
-    const char *type, ngx_str_t *body);
-ngx_int_t ngx_http_victorops_error(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *message);
-ngx_int_t ngx_http_victorops_not_allowed(ngx_http_request_t *r,
-    const char *allow);
+#include "ngx_http_victorops_auth.h"
+#include "ngx_http_victorops_conf.h"
+#include "ngx_http_victorops_curl.h"
+#include "ngx_http_victorops_escalate.h"
+#include "ngx_http_victorops_events.h"
+#include "ngx_http_victorops_import.h"
+#include "ngx_http_victorops_job.h"
+#include "ngx_http_victorops_queue.h"
+#include "ngx_http_victorops_slack.h"
+#include "ngx_http_victorops_status.h"
+#include "ngx_http_victorops_store.h"
+#include "ngx_http_victorops_sync.h"
+#include "ngx_http_victorops_vo.h"
+#include "ngx_http_victorops_webhook.h"
 
 
 extern ngx_module_t  ngx_http_victorops_module;

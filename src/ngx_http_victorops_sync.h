@@ -1,0 +1,17 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * What ngx_http_victorops_sync.c defines for the other files; included by
+ * ngx_http_victorops_module.h after the shared types.
+ */
+
+
+#ifndef _NGX_HTTP_VICTOROPS_SYNC_H_INCLUDED_
+#define _NGX_HTTP_VICTOROPS_SYNC_H_INCLUDED_
+
+
+void ngx_http_victorops_sync_handler(ngx_event_t *ev);
+
+
+#endif /* _NGX_HTTP_VICTOROPS_SYNC_H_INCLUDED_ */
