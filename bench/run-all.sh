@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark and print one results table (markdown).
 #
-#   bench/run-all.sh              ingest, latency, rss, payload (~4 min)
+#   bench/run-all.sh              ingest, latency, rss, payload, form-dos (~5 min)
 #   PROFILE=1 bench/run-all.sh    also perf profiles (bench/profile.sh)
 #   ONLY="ingest latency" bench/run-all.sh
 #
@@ -11,7 +11,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 check_env
 
-ONLY=${ONLY:-ingest latency rss payload}
+ONLY=${ONLY:-ingest latency rss payload form-dos}
 rm -f "$RESULTS_DIR"/*.md "$RESULTS_DIR"/*.summary
 
 load=$(cut -d' ' -f1 /proc/loadavg)
