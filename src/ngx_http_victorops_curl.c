@@ -23,6 +23,7 @@ typedef struct {
     ngx_connection_t              dummy;
     ngx_queue_t                   transfers;
     ngx_uint_t                    active;
+    unsigned                      cleanup:1;
 } ngx_http_victorops_curl_t;
 
 
@@ -32,7 +33,9 @@ static int ngx_http_victorops_curl_timer(CURLM *multi, long timeout_ms,
     void *userp);
 static ngx_int_t ngx_http_victorops_curl_event(ngx_connection_t *c,
     ngx_event_t *ev, ngx_uint_t want, ngx_uint_t event);
-static void ngx_http_victorops_curl_release(ngx_connection_t *c);
+static void ngx_http_victorops_curl_release(ngx_connection_t *c,
+    ngx_uint_t closed);
+static int ngx_http_victorops_curl_close(void *clientp, curl_socket_t s);
 static void ngx_http_victorops_curl_io_handler(ngx_event_t *ev);
 static void ngx_http_victorops_curl_timer_handler(ngx_event_t *ev);
 static void ngx_http_victorops_curl_action(curl_socket_t s, int action);
@@ -106,8 +109,10 @@ ngx_http_victorops_curl_done(ngx_cycle_t *cycle)
 
     /* cached connections close here, through the socket callback */
 
+    vc->cleanup = 1;
     curl_multi_cleanup(vc->multi);
     vc->multi = NULL;
+    vc->cleanup = 0;
 
     if (vc->timer.timer_set) {
         ngx_del_timer(&vc->timer);
@@ -129,8 +134,16 @@ ngx_http_victorops_curl_socket(CURL *easy, curl_socket_t s, int what,
                    "victorops curl socket %d what:%d conn:%p", s, what, c);
 
     if (what == CURL_POLL_REMOVE) {
+
+        /*
+         * A socket curl gives up while still connecting (a transfer
+         * removed before it was on the wire) may be closed already,
+         * without the close callback: the kernel dropped it from epoll.
+         */
+
         if (c) {
-            ngx_http_victorops_curl_release(c);
+            ngx_http_victorops_curl_release(c,
+                               fcntl(s, F_GETFD) == -1 && ngx_errno == EBADF);
         }
 
         return 0;
@@ -188,17 +201,24 @@ ngx_http_victorops_curl_event(ngx_connection_t *c, ngx_event_t *ev,
 }
 
 
-/* curl owns the descriptor: release the connection, never close it */
+/*
+ * curl owns the descriptor: release the connection, never close it.
+ * "closed": curl is closing it now, and the kernel drops it from epoll.
+ */
 
 static void
-ngx_http_victorops_curl_release(ngx_connection_t *c)
+ngx_http_victorops_curl_release(ngx_connection_t *c, ngx_uint_t closed)
 {
+    ngx_uint_t  flags;
+
+    flags = closed ? NGX_CLOSE_EVENT : 0;
+
     if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
     }
 
     if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
     }
 
     if (c->read->posted) {
@@ -212,6 +232,56 @@ ngx_http_victorops_curl_release(ngx_connection_t *c)
     ngx_free_connection(c);
 
     c->fd = (ngx_socket_t) -1;
+}
+
+
+/*
+ * curl closes a socket: a connection of ours still on it is released
+ * first (curl does not always say CURL_POLL_REMOVE before it closes, and
+ * an event deleted after the close is an epoll_ctl() on a closed
+ * descriptor), and curl forgets it, so that no later callback hands back
+ * a connection nginx may have given to somebody else.
+ */
+
+static int
+ngx_http_victorops_curl_close(void *clientp, curl_socket_t s)
+{
+    ngx_http_victorops_curl_t  *vc = clientp;
+
+    ngx_uint_t         i;
+    ngx_connection_t  *c;
+
+    /*
+     * With epoll nginx keeps no table by descriptor (cycle->files): a
+     * look through the worker's connections; curl closes a socket
+     * seldom (a connection it does not keep), so this costs little.
+     */
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, vc->log, 0,
+                   "victorops curl close %d", s);
+
+    c = ngx_cycle->connections;
+
+    for (i = 0; i < ngx_cycle->connection_n; i++, c++) {
+        if (c->fd == s && c->data == vc
+            && c->read->handler == ngx_http_victorops_curl_io_handler)
+        {
+            break;
+        }
+    }
+
+    if (i < ngx_cycle->connection_n) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, vc->log, 0,
+                       "victorops curl close %d, still watched", s);
+
+        ngx_http_victorops_curl_release(c, 1);
+
+        if (vc->multi && !vc->cleanup) {
+            (void) curl_multi_assign(vc->multi, s, NULL);
+        }
+    }
+
+    return close(s);
 }
 
 
@@ -492,6 +562,12 @@ ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t)
     if (curl_easy_setopt(easy, CURLOPT_URL, t->url.data) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_PRIVATE, t) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION,
+                            ngx_http_victorops_curl_close)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA,
+                            &ngx_http_victorops_curl)
+           != CURLE_OK
 #if (LIBCURL_VERSION_NUM >= 0x075500)
         || curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https")
            != CURLE_OK

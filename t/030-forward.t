@@ -170,6 +170,7 @@ qr/not delivered, attempt 1: Failed to connect to 127\.0\.0\.1 port \d+/
 --- request eval: fixture_request('simple-unset.json')
 --- error_code: 202
 --- rootly_received eval: {count => 1, status => 429}
+--- wait eval: slow(0.3)
 --- error_log
 rootly rate limit: sends paused for
 
@@ -184,6 +185,7 @@ cannot be produced by the module, so the fault forces a 422 instead.
 --- request eval: fixture_request('simple-unset.json')
 --- error_code: 202
 --- rootly_received eval: {count => 1, status => 422}
+--- wait eval: slow(0.3)
 --- error_log
 dead-lettered after 1 attempt: rootly answered 422: "summary is too long"
 

@@ -70,6 +70,23 @@ sub vo_setup {
         $rootly->fault($_) for @$faults;
     });
 
+    # every block: nginx logged no [alert] or [crit] (an epoll_ctl() on a
+    # descriptor curl closed, a socket left open, ...) unless it says so
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my ($block) = @_;
+
+        return if defined $block->must_die;
+
+        my $v = $block->no_error_log;
+
+        if (!defined $v) {
+            $block->set_value('no_error_log', "[alert]\n[crit]\n");
+
+        } elsif (!ref $v && $v !~ /\[(?:alert|crit)\]/) {
+            $block->set_value('no_error_log', "$v\n[alert]\n[crit]\n");
+        }
+    });
+
     Test::Nginx::Socket::add_response_body_check(sub {
         my ($block, $body, $i, $rep, $dry_run) = @_;
 
