@@ -91,6 +91,7 @@ qr/alert for incident "3101" \(job [0-9a-f]{16}\) delivered: rootly answered 201
 --- request eval: fixture_request('simple-unset.json')
 --- error_code: 202
 --- rootly_received eval: {count => 1, status => 401}
+--- wait eval: slow(0.3)
 --- error_log
 not delivered, attempt 1: rootly answered 401
 rootly refused the credentials (401): check rootly_token
