@@ -29,11 +29,15 @@ static ngx_int_t ngx_http_victorops_status_json(ngx_http_request_t *r,
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
 static ngx_int_t ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
+static ngx_int_t ngx_http_victorops_status_counters_json(yajl_gen g,
+    ngx_http_victorops_shctx_t *sh);
 static ngx_int_t ngx_http_victorops_status_admin(ngx_http_request_t *r);
 static ngx_int_t ngx_http_victorops_status_error_json(yajl_gen g,
     ngx_http_victorops_last_error_t *e);
 static ngx_int_t ngx_http_victorops_admin_action(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g);
+static ngx_int_t ngx_http_victorops_admin_link(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_uint_t unlink, yajl_gen g);
 static int64_t ngx_http_victorops_alert_available(
     ngx_http_victorops_integration_t *vi, int64_t now);
 static ngx_int_t ngx_http_victorops_status_error(ngx_http_request_t *r,
@@ -158,9 +162,7 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
 {
     int64_t                             now;
     yajl_gen                            g;
-    ngx_uint_t                          i, opened, commits, failing;
-    const char                         *group;
-    ngx_http_victorops_metric_t        *m;
+    ngx_uint_t                          i, commits, failing;
     ngx_http_victorops_shctx_t         *sh, copy;
     ngx_http_victorops_store_stats_t    stats;
     ngx_http_victorops_integration_t  **vip, *vi;
@@ -199,40 +201,7 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        /* counters: {"accepted":{"alert":1,...},"duplicate":0,...} */
-
-        group = NULL;
-        opened = 0;
-
-        for (m = ngx_http_victorops_metrics; m->name; m++) {
-
-            if (opened && (m->label == NULL || ngx_strcmp(group, m->name))) {
-                if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
-                    return NGX_ERROR;
-                }
-
-                opened = 0;
-            }
-
-            if (m->label && !opened) {
-                if (ngx_http_victorops_gen_cstr(g, m->name) != NGX_OK
-                    || yajl_gen_map_open(g) != yajl_gen_status_ok)
-                {
-                    return NGX_ERROR;
-                }
-
-                group = m->name;
-                opened = 1;
-            }
-
-            if (ngx_http_victorops_gen_int(g, m->label ? m->label : m->name,
-                                           copy.counters[m->counter]))
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        if (opened && yajl_gen_map_close(g) != yajl_gen_status_ok) {
+        if (ngx_http_victorops_status_counters_json(g, &copy) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -355,6 +324,55 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
     }
 
     out->len++;
+
+    return NGX_OK;
+}
+
+
+/* counters: {"accepted":{"alert":1,...},"duplicate":0,...} */
+
+static ngx_int_t
+ngx_http_victorops_status_counters_json(yajl_gen g,
+    ngx_http_victorops_shctx_t *sh)
+{
+    ngx_uint_t                    opened;
+    const char                   *group;
+    ngx_http_victorops_metric_t  *m;
+
+    group = NULL;
+    opened = 0;
+
+    for (m = ngx_http_victorops_metrics; m->name; m++) {
+
+        if (opened && (m->label == NULL || ngx_strcmp(group, m->name))) {
+            if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+                return NGX_ERROR;
+            }
+
+            opened = 0;
+        }
+
+        if (m->label && !opened) {
+            if (ngx_http_victorops_gen_cstr(g, m->name) != NGX_OK
+                || yajl_gen_map_open(g) != yajl_gen_status_ok)
+            {
+                return NGX_ERROR;
+            }
+
+            group = m->name;
+            opened = 1;
+        }
+
+        if (ngx_http_victorops_gen_int(g, m->label ? m->label : m->name,
+                                       sh->counters[m->counter]))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (opened && yajl_gen_map_close(g) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -605,8 +623,7 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g)
 {
     int64_t     now;
-    ngx_int_t   rc;
-    ngx_str_t   id, key, incident, entity, rootly_incident, rootly_alert;
+    ngx_str_t   id;
     ngx_uint_t  n;
 
     now = ngx_http_victorops_now();
@@ -652,12 +669,29 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (!ngx_http_victorops_action_is("link")
-        && !ngx_http_victorops_action_is("unlink"))
-    {
-        return ngx_http_victorops_status_error(r, NGX_HTTP_BAD_REQUEST,
-                      "action is one of dead_letters, replay, link, unlink");
+    if (ngx_http_victorops_action_is("link")) {
+        return ngx_http_victorops_admin_link(r, vi, 0, g);
     }
+
+    if (ngx_http_victorops_action_is("unlink")) {
+        return ngx_http_victorops_admin_link(r, vi, 1, g);
+    }
+
+#undef ngx_http_victorops_action_is
+
+    return ngx_http_victorops_status_error(r, NGX_HTTP_BAD_REQUEST,
+                      "action is one of dead_letters, replay, link, unlink");
+}
+
+
+/* link or unlink a VictorOps incident and a Rootly one, by hand */
+
+static ngx_int_t
+ngx_http_victorops_admin_link(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_uint_t unlink, yajl_gen g)
+{
+    ngx_int_t  rc;
+    ngx_str_t  key, incident, entity, rootly_incident, rootly_alert;
 
     if (ngx_http_victorops_arg(r, "incident", &incident) != NGX_OK) {
         ngx_str_null(&incident);
@@ -686,7 +720,7 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
         key.len = ngx_sprintf(key.data, "#%V", &incident) - key.data;
     }
 
-    if (ngx_http_victorops_action_is("unlink")) {
+    if (unlink) {
         rc = ngx_http_victorops_store_link_delete(vi, &key, &incident,
                                                   &entity);
         if (rc == NGX_ERROR) {
@@ -703,8 +737,6 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
 
         return NGX_OK;
     }
-
-#undef ngx_http_victorops_action_is
 
     if (ngx_http_victorops_arg(r, "rootly_incident", &rootly_incident)
         != NGX_OK)
@@ -723,7 +755,7 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
 
     if (ngx_http_victorops_store_link_set(vi, &key, &incident, &entity,
                                           &rootly_incident, &rootly_alert,
-                                          now)
+                                          ngx_http_victorops_now())
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
