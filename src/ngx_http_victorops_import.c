@@ -183,7 +183,8 @@ ngx_http_victorops_import_handler(ngx_http_request_t *r)
 static void
 ngx_http_victorops_import_step(ngx_event_t *ev)
 {
-    int64_t                       now, wait;
+    int64_t                       wait;
+    ngx_uint_t                    peer;
     ngx_connection_t             *c;
     ngx_http_victorops_import_t  *ctx;
 
@@ -195,17 +196,15 @@ ngx_http_victorops_import_step(ngx_event_t *ev)
         return;
     }
 
-    now = ngx_http_victorops_now();
+    /* the team list from VictorOps, then calls to Rootly */
 
-    if (ctx->step == NGX_HTTP_VICTOROPS_I_LIST) {
-        if (ngx_http_victorops_vo_token(ctx->vi, now, &wait) != NGX_OK) {
-            ngx_add_timer(&ctx->wait, (ngx_msec_t) wait);
-            return;
-        }
+    peer = (ctx->step == NGX_HTTP_VICTOROPS_I_LIST)
+           ? NGX_HTTP_VICTOROPS_PEER_VO : NGX_HTTP_VICTOROPS_PEER_ROOTLY;
 
-    } else if (ctx->vi->sh && ctx->vi->sh->rootly_paused_until > now) {
-        ngx_add_timer(&ctx->wait,
-                      (ngx_msec_t) (ctx->vi->sh->rootly_paused_until - now));
+    if (ngx_http_victorops_peer_wait(ctx->vi, peer, ngx_http_victorops_now(),
+                                     &ctx->wait, 0, &wait)
+        != NGX_OK)
+    {
         return;
     }
 
@@ -386,20 +385,10 @@ ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
     /* Rootly: a rate limit means the same call again, later */
 
     if (t->code == CURLE_OK && t->status == 429) {
-        until = t->retry_after ? now + (int64_t) t->retry_after * 1000
-                : t->ratelimit_reset
-                  ? (int64_t) (t->ratelimit_reset + 1) * 1000
-                  : now + 60000;
-        until = ngx_min(until, now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000);
-        until = ngx_max(until, now + 1000);
+        until = ngx_http_victorops_peer_retry_at(t, now);
 
-        if (ctx->vi->sh) {
-            ngx_shmtx_lock(&ctx->vi->shpool->mutex);
-            if (until > ctx->vi->sh->rootly_paused_until) {
-                ctx->vi->sh->rootly_paused_until = until;
-            }
-            ngx_shmtx_unlock(&ctx->vi->shpool->mutex);
-        }
+        ngx_http_victorops_peer_pause(ctx->vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY,
+                                      until);
 
         /* a reset in the past, or far away: between 1 s and a minute */
 

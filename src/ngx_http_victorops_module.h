@@ -80,6 +80,36 @@ typedef struct {
 } ngx_http_victorops_last_error_t;
 
 
+/* a token bucket: "rate" tokens every "period" ms, "burst" at most */
+
+typedef struct {
+    int64_t                       rate;               /* 0: no limit */
+    int64_t                       period;             /* ms */
+    int64_t                       burst;
+} ngx_http_victorops_rate_t;
+
+typedef struct {
+    int64_t                       tokens;             /* in 1/1000 */
+    int64_t                       refill_ms;
+} ngx_http_victorops_bucket_t;
+
+
+/* an upstream the integration calls: Rootly or VictorOps */
+
+#define NGX_HTTP_VICTOROPS_PEER_ROOTLY    0
+#define NGX_HTTP_VICTOROPS_PEER_VO        1
+#define NGX_HTTP_VICTOROPS_PEER_N         2
+
+typedef struct {
+    ngx_http_victorops_bucket_t   bucket;
+    int64_t                       paused_until;
+    time_t                        last_success;
+    ngx_uint_t                    credentials_failing;
+    ngx_uint_t                    failures;           /* in a row */
+    ngx_http_victorops_last_error_t  error;
+} ngx_http_victorops_peer_t;
+
+
 typedef struct {
     u_char                        name[NGX_HTTP_VICTOROPS_NAME_MAX];
     size_t                        name_len;
@@ -92,21 +122,8 @@ typedef struct {
     ngx_atomic_t                  commit_us_max;
 
     /* under the zone's mutex */
-    int64_t                       alert_tokens;       /* in 1/1000 */
-    int64_t                       alert_refill_ms;
-    int64_t                       rootly_paused_until;
-    time_t                        rootly_last_success;
-    ngx_uint_t                    rootly_auth_failing;
-    ngx_uint_t                    rootly_failures;    /* in a row */
-    ngx_http_victorops_last_error_t  rootly_error;
-
-    int64_t                       vo_tokens;          /* in 1/1000 */
-    int64_t                       vo_refill_ms;
-    int64_t                       vo_paused_until;
-    time_t                        vo_last_success;
-    ngx_uint_t                    vo_auth_failing;
-    ngx_uint_t                    vo_failures;        /* in a row */
-    ngx_http_victorops_last_error_t  vo_error;
+    ngx_http_victorops_peer_t     peers[NGX_HTTP_VICTOROPS_PEER_N];
+    ngx_http_victorops_bucket_t   alerts;             /* alert_limit */
 
     int64_t                       sync_next;          /* the lease */
     time_t                        sync_last;
@@ -371,6 +388,7 @@ typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
 #include "ngx_http_victorops_events.h"
 #include "ngx_http_victorops_import.h"
 #include "ngx_http_victorops_job.h"
+#include "ngx_http_victorops_peer.h"
 #include "ngx_http_victorops_queue.h"
 #include "ngx_http_victorops_slack.h"
 #include "ngx_http_victorops_status.h"

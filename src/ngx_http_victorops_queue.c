@@ -22,7 +22,6 @@
 #define NGX_HTTP_VICTOROPS_POLL          1000
 #define NGX_HTTP_VICTOROPS_LEASE_EXTRA   5000
 #define NGX_HTTP_VICTOROPS_RETRY_BASE    1000
-#define NGX_HTTP_VICTOROPS_PAUSE_DEFAULT 60000
 #define NGX_HTTP_VICTOROPS_DOWN_MAX      5000
 #define NGX_HTTP_VICTOROPS_LEASE_CHECK   5000
 #define NGX_HTTP_VICTOROPS_CHECKPOINT    60000
@@ -629,7 +628,7 @@ ngx_http_victorops_outcome_fx(ngx_http_victorops_integration_t *vi,
 
     if (error) {
 
-        /* the store's last_error, as the status' (see last_error()) */
+        /* the store's last_error, as the status' (see peer_error()) */
 
         o->error.data = p;
         p = ngx_http_victorops_utf8_text(p, NGX_HTTP_VICTOROPS_ERROR_MAX,
@@ -878,67 +877,10 @@ ngx_http_victorops_effects_write(ngx_http_victorops_integration_t *vi,
 }
 
 
-/* the token bucket of alert_limit, shared by all workers */
-
-ngx_int_t
-ngx_http_victorops_alert_token(ngx_http_victorops_integration_t *vi,
-    int64_t now, int64_t *wait)
-{
-    int64_t                      cap, add, limit;
-    ngx_int_t                    rc;
-    ngx_http_victorops_shctx_t  *sh;
-
-    limit = (int64_t) vi->alert_limit;
-
-    if (limit == 0 || vi->sh == NULL) {
-        return NGX_OK;
-    }
-
-    sh = vi->sh;
-    cap = limit * 1000;
-
-    ngx_shmtx_lock(&vi->shpool->mutex);
-
-    if (sh->alert_refill_ms == 0 || now - sh->alert_refill_ms > 60000) {
-        sh->alert_tokens = cap;
-        sh->alert_refill_ms = now;
-
-    } else if (now > sh->alert_refill_ms) {
-
-        /* limit tokens a minute, in thousandths, time used exactly */
-
-        add = (now - sh->alert_refill_ms) * limit / 60;
-
-        if (add > 0) {
-            sh->alert_tokens += add;
-            sh->alert_refill_ms += add * 60 / limit;
-        }
-
-        if (sh->alert_tokens >= cap) {
-            sh->alert_tokens = cap;
-            sh->alert_refill_ms = now;
-        }
-    }
-
-    if (sh->alert_tokens >= 1000) {
-        sh->alert_tokens -= 1000;
-        rc = NGX_OK;
-
-    } else {
-        *wait = (1000 - sh->alert_tokens) * 60 / limit + 1;
-        rc = NGX_BUSY;
-    }
-
-    ngx_shmtx_unlock(&vi->shpool->mutex);
-
-    return rc;
-}
-
-
 static void
 ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
 {
-    int64_t                            now, wait, next, lease, due;
+    int64_t                            now, wait, next, lease, due, until;
     ngx_int_t                          rc;
     ngx_uint_t                         i, n, room, limited;
     ngx_pool_t                        *pool;
@@ -971,12 +913,15 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
         ngx_http_victorops_store_checkpoint(vi, 1000);
     }
 
-    if (vi->sh && vi->sh->rootly_paused_until > now) {
+    until = ngx_http_victorops_peer_paused(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY,
+                                           now);
+
+    if (until) {
 
         /* another worker saw the 429: hold back what we queued, too */
 
         ngx_http_victorops_curl_release_waiting(vi, "rootly rate limit");
-        ngx_http_victorops_dispatch_at(vi, now, vi->sh->rootly_paused_until);
+        ngx_http_victorops_dispatch_at(vi, now, until);
         return;
     }
 
@@ -1255,8 +1200,10 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
                       "victorops integration \"%V\": job %V released "
                       "unsent: %s", &vi->name, &job->id, t->error);
 
-        until = (vi->sh && vi->sh->rootly_paused_until > now)
-                ? vi->sh->rootly_paused_until : now;
+        until = ngx_http_victorops_peer_paused(vi,
+                                               NGX_HTTP_VICTOROPS_PEER_ROOTLY,
+                                               now);
+        until = ngx_max(until, now);
 
         ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE, job, until,
                                    0, NULL, NULL);
@@ -1270,7 +1217,8 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
                                               : curl_easy_strerror(t->code));
         reason.len = ngx_strlen(reason.data);
 
-        ngx_http_victorops_last_error(vi, 0, 0, &reason);
+        ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, 0,
+                                      &reason);
         ngx_http_victorops_rootly_down(vi, t->log, now);
         ngx_http_victorops_job_retry(job, t, now, &reason);
         return;
@@ -1282,13 +1230,7 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
 
     if (status >= 200 && status < 300) {
 
-        if (vi->sh) {
-            ngx_shmtx_lock(&vi->shpool->mutex);
-            vi->sh->rootly_auth_failing = 0;
-            vi->sh->rootly_failures = 0;
-            vi->sh->rootly_last_success = ngx_time();
-            ngx_shmtx_unlock(&vi->shpool->mutex);
-        }
+        ngx_http_victorops_peer_success(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY);
 
         ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_DONE, job, 0, 0,
                                    NULL,
@@ -1312,26 +1254,11 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
         return;
     }
 
-    ngx_http_victorops_last_error(vi, 0, status, &reason);
+    ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, status,
+                                  &reason);
 
     if (status == 429) {
-        if (t->retry_after) {
-            until = now + (int64_t) t->retry_after * 1000;
-
-        } else if (t->ratelimit_reset) {
-            until = (int64_t) (t->ratelimit_reset + 1) * 1000;
-
-        } else {
-            until = now + NGX_HTTP_VICTOROPS_PAUSE_DEFAULT;
-        }
-
-        /*
-         * At most an hour, whatever the answer asked for; at least a
-         * second, so a reset already past (a skewed clock) is no loop.
-         */
-
-        until = ngx_min(until, now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000);
-        until = ngx_max(until, now + 1000);
+        until = ngx_http_victorops_peer_retry_at(t, now);
 
         ngx_http_victorops_rootly_pause(vi, until);
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RATE_LIMITED);
@@ -1347,9 +1274,7 @@ ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
     }
 
     if (status == 401 || status == 403) {
-        if (vi->sh) {
-            vi->sh->rootly_auth_failing = 1;
-        }
+        ngx_http_victorops_peer_refused(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY);
 
         ngx_log_error(NGX_LOG_ERR, t->log, 0,
                       "victorops integration \"%V\": rootly refused the "
@@ -1476,39 +1401,6 @@ ngx_http_victorops_outcome_text(u_char *buf, ngx_http_victorops_transfer_t *t,
 }
 
 
-/* Rootly's or VictorOps' last error, for the status endpoint */
-
-void
-ngx_http_victorops_last_error(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t victorops, ngx_uint_t status, ngx_str_t *reason)
-{
-    ngx_http_victorops_last_error_t  *e;
-
-    if (vi->sh == NULL) {
-        return;
-    }
-
-    e = victorops ? &vi->sh->vo_error : &vi->sh->rootly_error;
-
-    ngx_shmtx_lock(&vi->shpool->mutex);
-
-    /*
-     * the reason comes from the upstream's answer: cut to ERROR_MAX on a
-     * character boundary, any bytes that are not UTF-8 replaced, so that
-     * the status endpoint's JSON can always carry it
-     */
-
-    e->time = ngx_time();
-    e->status = status;
-    e->reason_len = ngx_http_victorops_utf8_text(e->reason,
-                                                 NGX_HTTP_VICTOROPS_ERROR_MAX,
-                                                 reason->data, reason->len)
-                    - e->reason;
-
-    ngx_shmtx_unlock(&vi->shpool->mutex);
-}
-
-
 /*
  * Rootly unreachable or failing (connection errors, timeouts, 5xx):
  * besides each job's own backoff, the integration holds all its sends
@@ -1527,9 +1419,8 @@ ngx_http_victorops_rootly_down(ngx_http_victorops_integration_t *vi,
         return;
     }
 
-    ngx_shmtx_lock(&vi->shpool->mutex);
-    failures = ++vi->sh->rootly_failures;
-    ngx_shmtx_unlock(&vi->shpool->mutex);
+    failures = ngx_http_victorops_peer_failure(vi,
+                                               NGX_HTTP_VICTOROPS_PEER_ROOTLY);
 
     delay = ngx_min((int64_t) 500 << ngx_min(failures - 1, 5),
                     NGX_HTTP_VICTOROPS_DOWN_MAX);
@@ -1550,13 +1441,7 @@ ngx_http_victorops_rootly_pause(ngx_http_victorops_integration_t *vi,
         return;
     }
 
-    ngx_shmtx_lock(&vi->shpool->mutex);
-
-    if (until > vi->sh->rootly_paused_until) {
-        vi->sh->rootly_paused_until = until;
-    }
-
-    ngx_shmtx_unlock(&vi->shpool->mutex);
+    ngx_http_victorops_peer_pause(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, until);
 
     /* sends of this worker not yet on the wire wait for the pause too */
 

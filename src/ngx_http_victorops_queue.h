@@ -23,12 +23,8 @@ ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
 void ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi);
 void ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t);
-ngx_int_t ngx_http_victorops_alert_token(
-    ngx_http_victorops_integration_t *vi, int64_t now, int64_t *wait);
 void ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
     ngx_uint_t counter);
-void ngx_http_victorops_last_error(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t victorops, ngx_uint_t status, ngx_str_t *reason);
 ngx_int_t ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
     ngx_http_victorops_job_t *job, ngx_str_t *event_id,
     ngx_http_victorops_reply_pt reply, void *data);

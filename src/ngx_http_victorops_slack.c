@@ -442,6 +442,7 @@ static void
 ngx_http_victorops_slack_list_start(ngx_event_t *ev)
 {
     int64_t                           wait;
+    ngx_int_t                         rc;
     ngx_str_t                         text;
     ngx_connection_t                 *c;
     ngx_http_victorops_transfer_t    *t;
@@ -455,14 +456,15 @@ ngx_http_victorops_slack_list_start(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_http_victorops_vo_token(ctx->vi, ngx_http_victorops_now(), &wait)
-        != NGX_OK)
-    {
-        if (wait < NGX_HTTP_VICTOROPS_SLACK_WAIT) {
-            ngx_add_timer(&ctx->wait, (ngx_msec_t) wait);
-            return;
-        }
+    rc = ngx_http_victorops_peer_wait(ctx->vi, NGX_HTTP_VICTOROPS_PEER_VO,
+                                      ngx_http_victorops_now(), &ctx->wait,
+                                      NGX_HTTP_VICTOROPS_SLACK_WAIT, &wait);
 
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc == NGX_BUSY) {
         ngx_str_set(&text, "VictorOps is busy (rate limited), try again in "
                            "a minute.");
         ngx_http_victorops_slack_list_end(ctx, &text);

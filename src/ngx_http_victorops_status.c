@@ -29,13 +29,25 @@ static ngx_int_t ngx_http_victorops_status_json(ngx_http_request_t *r,
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
 static ngx_int_t ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
-static ngx_int_t ngx_http_victorops_status_admin(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_status_integration_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi, int64_t now);
+static ngx_int_t ngx_http_victorops_status_counters_json(yajl_gen g,
+    ngx_http_victorops_shctx_t *sh);
+static ngx_int_t ngx_http_victorops_status_peer_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_shctx_t *sh,
+    ngx_uint_t id, int64_t now);
 static ngx_int_t ngx_http_victorops_status_error_json(yajl_gen g,
     ngx_http_victorops_last_error_t *e);
+static u_char *ngx_http_victorops_status_integration_prometheus(u_char *p,
+    ngx_http_victorops_integration_t *vi, int64_t now);
+static u_char *ngx_http_victorops_status_peer_prometheus(u_char *p,
+    ngx_str_t *name, ngx_http_victorops_shctx_t *sh, ngx_uint_t id,
+    int64_t now);
+static ngx_int_t ngx_http_victorops_status_admin(ngx_http_request_t *r);
 static ngx_int_t ngx_http_victorops_admin_action(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g);
-static int64_t ngx_http_victorops_alert_available(
-    ngx_http_victorops_integration_t *vi, int64_t now);
+static ngx_int_t ngx_http_victorops_admin_link(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_uint_t unlink, yajl_gen g);
 static ngx_int_t ngx_http_victorops_status_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 
@@ -72,6 +84,14 @@ static ngx_http_victorops_metric_t  ngx_http_victorops_metrics[] = {
     { "slack", "paged", NGX_HTTP_VICTOROPS_C_SLACK_PAGED },
     { "slack", "refused", NGX_HTTP_VICTOROPS_C_SLACK_REFUSED },
     { NULL, NULL, 0 }
+};
+
+
+/* by peer: its JSON key, its metrics' infix */
+
+static const char  *ngx_http_victorops_peer_names[] = {
+    "rootly",
+    "victorops"
 };
 
 
@@ -158,12 +178,8 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
 {
     int64_t                             now;
     yajl_gen                            g;
-    ngx_uint_t                          i, opened, commits, failing;
-    const char                         *group;
-    ngx_http_victorops_metric_t        *m;
-    ngx_http_victorops_shctx_t         *sh, copy;
-    ngx_http_victorops_store_stats_t    stats;
-    ngx_http_victorops_integration_t  **vip, *vi;
+    ngx_uint_t                          i;
+    ngx_http_victorops_integration_t  **vip;
 
     now = ngx_http_victorops_now();
 
@@ -185,160 +201,8 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
     vip = vmcf ? vmcf->integrations.elts : NULL;
 
     for (i = 0; vmcf && i < vmcf->integrations.nelts; i++) {
-        vi = vip[i];
-        sh = vi->sh;
-
-        ngx_shmtx_lock(&vi->shpool->mutex);
-        copy = *sh;
-        ngx_shmtx_unlock(&vi->shpool->mutex);
-
-        if (yajl_gen_string(g, vi->name.data, vi->name.len)
-            != yajl_gen_status_ok
-            || yajl_gen_map_open(g) != yajl_gen_status_ok)
-        {
-            return NGX_ERROR;
-        }
-
-        /* counters: {"accepted":{"alert":1,...},"duplicate":0,...} */
-
-        group = NULL;
-        opened = 0;
-
-        for (m = ngx_http_victorops_metrics; m->name; m++) {
-
-            if (opened && (m->label == NULL || ngx_strcmp(group, m->name))) {
-                if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
-                    return NGX_ERROR;
-                }
-
-                opened = 0;
-            }
-
-            if (m->label && !opened) {
-                if (ngx_http_victorops_gen_cstr(g, m->name) != NGX_OK
-                    || yajl_gen_map_open(g) != yajl_gen_status_ok)
-                {
-                    return NGX_ERROR;
-                }
-
-                group = m->name;
-                opened = 1;
-            }
-
-            if (ngx_http_victorops_gen_int(g, m->label ? m->label : m->name,
-                                           copy.counters[m->counter]))
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        if (opened && yajl_gen_map_close(g) != yajl_gen_status_ok) {
-            return NGX_ERROR;
-        }
-
-        /* the queue, from this worker's handle on the store */
-
-        if (vi->st == NULL
-            || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
-        {
-            ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
-            stats.pending = -1;
-        }
-
-        if (ngx_http_victorops_gen_cstr(g, "queue") != NGX_OK
-            || yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_int(g, "pending", stats.pending)
-            || ngx_http_victorops_gen_int(g, "oldest_pending_age_ms",
-                                          stats.oldest ? now - stats.oldest
-                                                       : 0)
-            || ngx_http_victorops_gen_int(g, "dead_letters", stats.dead)
-            || ngx_http_victorops_gen_int(g, "links", stats.links)
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
-            return NGX_ERROR;
-        }
-
-        /* Rootly: credentials, pause, last success and error */
-
-        failing = copy.rootly_auth_failing;
-
-        if (ngx_http_victorops_gen_cstr(g, "rootly") != NGX_OK
-            || yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_cstr(g, "credentials") != NGX_OK
-            || ngx_http_victorops_gen_cstr(g, failing ? "failing" : "ok")
-               != NGX_OK
-            || ngx_http_victorops_gen_int(g, "paused_for_ms",
-                   copy.rootly_paused_until > now
-                   ? copy.rootly_paused_until - now : 0)
-            || ngx_http_victorops_gen_int(g, "last_success",
-                                          copy.rootly_last_success)
-            || ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_victorops_status_error_json(g, &copy.rootly_error)
-            != NGX_OK
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
-            return NGX_ERROR;
-        }
-
-        /* VictorOps: credentials, rate limit, reconciliation */
-
-        failing = copy.vo_auth_failing;
-
-        if (ngx_http_victorops_gen_cstr(g, "victorops") != NGX_OK
-            || yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_cstr(g, "credentials") != NGX_OK
-            || ngx_http_victorops_gen_cstr(g, vi->api_id.len == 0
-                                              ? "not configured"
-                                              : failing ? "failing" : "ok")
-               != NGX_OK
-            || ngx_http_victorops_gen_int(g, "api_rate", vi->api_rate)
-            || ngx_http_victorops_gen_int(g, "paused_for_ms",
-                   copy.vo_paused_until > now
-                   ? copy.vo_paused_until - now : 0)
-            || ngx_http_victorops_gen_int(g, "last_success",
-                                          copy.vo_last_success)
-            || ngx_http_victorops_gen_int(g, "last_sync", copy.sync_last)
-            || ngx_http_victorops_gen_cstr(g, "last_sync_ok") != NGX_OK
-            || yajl_gen_bool(g, copy.sync_ok) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK
-            || ngx_http_victorops_status_error_json(g, &copy.vo_error)
-               != NGX_OK
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
-            return NGX_ERROR;
-        }
-
-        /* alert_limit and the store's lock */
-
-        commits = copy.commits ? copy.commits : 1;
-
-        if (ngx_http_victorops_gen_cstr(g, "alert_limit") != NGX_OK
-            || yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_int(g, "per_minute", vi->alert_limit)
-            || ngx_http_victorops_gen_int(g, "available",
-                               ngx_http_victorops_alert_available(vi, now))
-            || ngx_http_victorops_gen_cstr(g, "overflow") != NGX_OK
-            || ngx_http_victorops_gen_cstr(g, vi->alert_limit_reject
-                                              ? "reject" : "queue")
-               != NGX_OK
-            || yajl_gen_map_close(g) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
-            || yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_str(g, "path", &vi->store) != NGX_OK
-            || ngx_http_victorops_gen_int(g, "commits", copy.commits)
-            || ngx_http_victorops_gen_int(g, "commit_avg_us",
-                                          copy.commit_us / commits)
-            || ngx_http_victorops_gen_int(g, "commit_max_us",
-                                          copy.commit_us_max)
-            || ngx_http_victorops_gen_int(g, "lock_waits", copy.lock_waits)
-            || ngx_http_victorops_gen_int(g, "lock_wait_ms",
-                                          copy.lock_wait_ms)
-            || yajl_gen_map_close(g) != yajl_gen_status_ok
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        if (ngx_http_victorops_status_integration_json(g, vip[i], now)
+            != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -360,9 +224,196 @@ ngx_http_victorops_status_json(ngx_http_request_t *r,
 }
 
 
+/* "name": {counters, queue, peers, alert_limit, store} */
+
+static ngx_int_t
+ngx_http_victorops_status_integration_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi, int64_t now)
+{
+    ngx_uint_t                        commits, peer;
+    ngx_http_victorops_shctx_t        copy;
+    ngx_http_victorops_store_stats_t  stats;
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+    copy = *vi->sh;
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+
+    if (yajl_gen_string(g, vi->name.data, vi->name.len)
+        != yajl_gen_status_ok
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_status_counters_json(g, &copy) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the queue, from this worker's handle on the store */
+
+    if (vi->st == NULL
+        || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
+    {
+        ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
+        stats.pending = -1;
+    }
+
+    if (ngx_http_victorops_gen_cstr(g, "queue") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_int(g, "pending", stats.pending)
+        || ngx_http_victorops_gen_int(g, "oldest_pending_age_ms",
+                                      stats.oldest ? now - stats.oldest : 0)
+        || ngx_http_victorops_gen_int(g, "dead_letters", stats.dead)
+        || ngx_http_victorops_gen_int(g, "links", stats.links)
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    for (peer = 0; peer < NGX_HTTP_VICTOROPS_PEER_N; peer++) {
+        if (ngx_http_victorops_status_peer_json(g, vi, &copy, peer, now)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* alert_limit and the store's lock */
+
+    commits = copy.commits ? copy.commits : 1;
+
+    if (ngx_http_victorops_gen_cstr(g, "alert_limit") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_int(g, "per_minute", vi->alert_limit)
+        || ngx_http_victorops_gen_int(g, "available",
+                               ngx_http_victorops_alert_available(vi, now))
+        || ngx_http_victorops_gen_cstr(g, "overflow") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, vi->alert_limit_reject
+                                          ? "reject" : "queue")
+           != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "path", &vi->store) != NGX_OK
+        || ngx_http_victorops_gen_int(g, "commits", copy.commits)
+        || ngx_http_victorops_gen_int(g, "commit_avg_us",
+                                      copy.commit_us / commits)
+        || ngx_http_victorops_gen_int(g, "commit_max_us", copy.commit_us_max)
+        || ngx_http_victorops_gen_int(g, "lock_waits", copy.lock_waits)
+        || ngx_http_victorops_gen_int(g, "lock_wait_ms", copy.lock_wait_ms)
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* counters: {"accepted":{"alert":1,...},"duplicate":0,...} */
+
+static ngx_int_t
+ngx_http_victorops_status_counters_json(yajl_gen g,
+    ngx_http_victorops_shctx_t *sh)
+{
+    ngx_uint_t                    opened;
+    const char                   *group;
+    ngx_http_victorops_metric_t  *m;
+
+    group = NULL;
+    opened = 0;
+
+    for (m = ngx_http_victorops_metrics; m->name; m++) {
+
+        if (opened && (m->label == NULL || ngx_strcmp(group, m->name))) {
+            if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+                return NGX_ERROR;
+            }
+
+            opened = 0;
+        }
+
+        if (m->label && !opened) {
+            if (ngx_http_victorops_gen_cstr(g, m->name) != NGX_OK
+                || yajl_gen_map_open(g) != yajl_gen_status_ok)
+            {
+                return NGX_ERROR;
+            }
+
+            group = m->name;
+            opened = 1;
+        }
+
+        if (ngx_http_victorops_gen_int(g, m->label ? m->label : m->name,
+                                       sh->counters[m->counter]))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (opened && yajl_gen_map_close(g) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A peer: credentials, pause, last success and error.  VictorOps also
+ * says "not configured" without api_id, and shows its api_rate and the
+ * last reconciliation (which reads its incidents).
+ */
+
+static ngx_int_t
+ngx_http_victorops_status_peer_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_shctx_t *sh,
+    ngx_uint_t id, int64_t now)
+{
+    ngx_uint_t                  vo;
+    const char                 *credentials;
+    ngx_http_victorops_peer_t  *p;
+
+    p = &sh->peers[id];
+    vo = (id == NGX_HTTP_VICTOROPS_PEER_VO);
+
+    credentials = (vo && vi->api_id.len == 0) ? "not configured"
+                  : p->credentials_failing ? "failing" : "ok";
+
+    if (ngx_http_victorops_gen_cstr(g, ngx_http_victorops_peer_names[id])
+        != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "credentials") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, credentials) != NGX_OK
+        || (vo && ngx_http_victorops_gen_int(g, "api_rate", vi->api_rate))
+        || ngx_http_victorops_gen_int(g, "paused_for_ms",
+                                      p->paused_until > now
+                                      ? p->paused_until - now : 0)
+        || ngx_http_victorops_gen_int(g, "last_success", p->last_success))
+    {
+        return NGX_ERROR;
+    }
+
+    if (vo
+        && (ngx_http_victorops_gen_int(g, "last_sync", sh->sync_last)
+            || ngx_http_victorops_gen_cstr(g, "last_sync_ok") != NGX_OK
+            || yajl_gen_bool(g, sh->sync_ok) != yajl_gen_status_ok))
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK
+        || ngx_http_victorops_status_error_json(g, &p->error) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * {"time","status","reason"} of an upstream's last error, or null; the
- * reason is recorded as well-formed UTF-8 (ngx_http_victorops_last_error())
+ * reason is recorded as well-formed UTF-8 (ngx_http_victorops_peer_error())
  */
 
 static ngx_int_t
@@ -399,10 +450,7 @@ ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
     size_t                              size;
     int64_t                             now;
     ngx_uint_t                          i;
-    ngx_http_victorops_metric_t        *m;
-    ngx_http_victorops_shctx_t          copy;
-    ngx_http_victorops_store_stats_t    stats;
-    ngx_http_victorops_integration_t  **vip, *vi;
+    ngx_http_victorops_integration_t  **vip;
 
     now = ngx_http_victorops_now();
 
@@ -429,62 +477,7 @@ ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
     vip = vmcf ? vmcf->integrations.elts : NULL;
 
     for (i = 0; vmcf && i < vmcf->integrations.nelts; i++) {
-        vi = vip[i];
-
-        ngx_shmtx_lock(&vi->shpool->mutex);
-        copy = *vi->sh;
-        ngx_shmtx_unlock(&vi->shpool->mutex);
-
-        for (m = ngx_http_victorops_metrics; m->name; m++) {
-            p = ngx_sprintf(p, "victorops_events_total{integration=\"%V\","
-                            "outcome=\"%s\"", &vi->name, m->name);
-
-            if (m->label) {
-                p = ngx_sprintf(p, ",detail=\"%s\"", m->label);
-            }
-
-            p = ngx_sprintf(p, "} %uA\n", copy.counters[m->counter]);
-        }
-
-        if (vi->st == NULL
-            || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
-        {
-            ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
-        }
-
-        p = ngx_sprintf(p,
-                "victorops_queue_pending{integration=\"%V\"} %L\n"
-                "victorops_queue_oldest_pending_seconds{integration=\"%V\"} "
-                "%L.%03L\n"
-                "victorops_dead_letters{integration=\"%V\"} %L\n"
-                "victorops_links{integration=\"%V\"} %L\n"
-                "victorops_rootly_credentials_ok{integration=\"%V\"} %d\n"
-                "victorops_rootly_paused_seconds{integration=\"%V\"} %L\n"
-                "victorops_victorops_credentials_ok{integration=\"%V\"} %d\n"
-                "victorops_victorops_paused_seconds{integration=\"%V\"} %L\n"
-                "victorops_alert_limit_available{integration=\"%V\"} %L\n"
-                "victorops_store_commits_total{integration=\"%V\"} %uA\n"
-                "victorops_store_commit_seconds_total{integration=\"%V\"} "
-                "%uA.%06uA\n"
-                "victorops_store_lock_wait_seconds_total{integration=\"%V\"} "
-                "%uA.%03uA\n",
-                &vi->name, stats.pending,
-                &vi->name, stats.oldest ? (now - stats.oldest) / 1000 : 0,
-                stats.oldest ? (now - stats.oldest) % 1000 : 0,
-                &vi->name, stats.dead,
-                &vi->name, stats.links,
-                &vi->name, copy.rootly_auth_failing ? 0 : 1,
-                &vi->name, copy.rootly_paused_until > now
-                           ? (copy.rootly_paused_until - now + 999) / 1000 : 0,
-                &vi->name, copy.vo_auth_failing ? 0 : 1,
-                &vi->name, copy.vo_paused_until > now
-                           ? (copy.vo_paused_until - now + 999) / 1000 : 0,
-                &vi->name, ngx_http_victorops_alert_available(vi, now),
-                &vi->name, copy.commits,
-                &vi->name, copy.commit_us / 1000000,
-                copy.commit_us % 1000000,
-                &vi->name, copy.lock_wait_ms / 1000,
-                copy.lock_wait_ms % 1000);
+        p = ngx_http_victorops_status_integration_prometheus(p, vip[i], now);
     }
 
     out->len = p - out->data;
@@ -493,27 +486,83 @@ ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
 }
 
 
-static int64_t
-ngx_http_victorops_alert_available(ngx_http_victorops_integration_t *vi,
-    int64_t now)
+static u_char *
+ngx_http_victorops_status_integration_prometheus(u_char *p,
+    ngx_http_victorops_integration_t *vi, int64_t now)
 {
-    int64_t  tokens, limit;
-
-    limit = (int64_t) vi->alert_limit;
+    ngx_uint_t                         peer;
+    ngx_http_victorops_metric_t       *m;
+    ngx_http_victorops_shctx_t         copy;
+    ngx_http_victorops_store_stats_t   stats;
 
     ngx_shmtx_lock(&vi->shpool->mutex);
-
-    if (vi->sh->alert_refill_ms == 0) {
-        tokens = limit * 1000;
-
-    } else {
-        tokens = vi->sh->alert_tokens
-                 + (now - vi->sh->alert_refill_ms) * limit / 60;
-    }
-
+    copy = *vi->sh;
     ngx_shmtx_unlock(&vi->shpool->mutex);
 
-    return ngx_min(tokens, limit * 1000) / 1000;
+    for (m = ngx_http_victorops_metrics; m->name; m++) {
+        p = ngx_sprintf(p, "victorops_events_total{integration=\"%V\","
+                        "outcome=\"%s\"", &vi->name, m->name);
+
+        if (m->label) {
+            p = ngx_sprintf(p, ",detail=\"%s\"", m->label);
+        }
+
+        p = ngx_sprintf(p, "} %uA\n", copy.counters[m->counter]);
+    }
+
+    if (vi->st == NULL
+        || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
+    {
+        ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
+    }
+
+    p = ngx_sprintf(p,
+            "victorops_queue_pending{integration=\"%V\"} %L\n"
+            "victorops_queue_oldest_pending_seconds{integration=\"%V\"} "
+            "%L.%03L\n"
+            "victorops_dead_letters{integration=\"%V\"} %L\n"
+            "victorops_links{integration=\"%V\"} %L\n",
+            &vi->name, stats.pending,
+            &vi->name, stats.oldest ? (now - stats.oldest) / 1000 : 0,
+            stats.oldest ? (now - stats.oldest) % 1000 : 0,
+            &vi->name, stats.dead,
+            &vi->name, stats.links);
+
+    for (peer = 0; peer < NGX_HTTP_VICTOROPS_PEER_N; peer++) {
+        p = ngx_http_victorops_status_peer_prometheus(p, &vi->name, &copy,
+                                                      peer, now);
+    }
+
+    return ngx_sprintf(p,
+            "victorops_alert_limit_available{integration=\"%V\"} %L\n"
+            "victorops_store_commits_total{integration=\"%V\"} %uA\n"
+            "victorops_store_commit_seconds_total{integration=\"%V\"} "
+            "%uA.%06uA\n"
+            "victorops_store_lock_wait_seconds_total{integration=\"%V\"} "
+            "%uA.%03uA\n",
+            &vi->name, ngx_http_victorops_alert_available(vi, now),
+            &vi->name, copy.commits,
+            &vi->name, copy.commit_us / 1000000, copy.commit_us % 1000000,
+            &vi->name, copy.lock_wait_ms / 1000, copy.lock_wait_ms % 1000);
+}
+
+
+static u_char *
+ngx_http_victorops_status_peer_prometheus(u_char *p, ngx_str_t *name,
+    ngx_http_victorops_shctx_t *sh, ngx_uint_t id, int64_t now)
+{
+    const char                 *peer;
+    ngx_http_victorops_peer_t  *st;
+
+    peer = ngx_http_victorops_peer_names[id];
+    st = &sh->peers[id];
+
+    return ngx_sprintf(p,
+               "victorops_%s_credentials_ok{integration=\"%V\"} %d\n"
+               "victorops_%s_paused_seconds{integration=\"%V\"} %L\n",
+               peer, name, st->credentials_failing ? 0 : 1,
+               peer, name, st->paused_until > now
+                           ? (st->paused_until - now + 999) / 1000 : 0);
 }
 
 
@@ -605,8 +654,7 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g)
 {
     int64_t     now;
-    ngx_int_t   rc;
-    ngx_str_t   id, key, incident, entity, rootly_incident, rootly_alert;
+    ngx_str_t   id;
     ngx_uint_t  n;
 
     now = ngx_http_victorops_now();
@@ -652,12 +700,29 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (!ngx_http_victorops_action_is("link")
-        && !ngx_http_victorops_action_is("unlink"))
-    {
-        return ngx_http_victorops_status_error(r, NGX_HTTP_BAD_REQUEST,
-                      "action is one of dead_letters, replay, link, unlink");
+    if (ngx_http_victorops_action_is("link")) {
+        return ngx_http_victorops_admin_link(r, vi, 0, g);
     }
+
+    if (ngx_http_victorops_action_is("unlink")) {
+        return ngx_http_victorops_admin_link(r, vi, 1, g);
+    }
+
+#undef ngx_http_victorops_action_is
+
+    return ngx_http_victorops_status_error(r, NGX_HTTP_BAD_REQUEST,
+                      "action is one of dead_letters, replay, link, unlink");
+}
+
+
+/* link or unlink a VictorOps incident and a Rootly one, by hand */
+
+static ngx_int_t
+ngx_http_victorops_admin_link(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_uint_t unlink, yajl_gen g)
+{
+    ngx_int_t  rc;
+    ngx_str_t  key, incident, entity, rootly_incident, rootly_alert;
 
     if (ngx_http_victorops_arg(r, "incident", &incident) != NGX_OK) {
         ngx_str_null(&incident);
@@ -686,7 +751,7 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
         key.len = ngx_sprintf(key.data, "#%V", &incident) - key.data;
     }
 
-    if (ngx_http_victorops_action_is("unlink")) {
+    if (unlink) {
         rc = ngx_http_victorops_store_link_delete(vi, &key, &incident,
                                                   &entity);
         if (rc == NGX_ERROR) {
@@ -703,8 +768,6 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
 
         return NGX_OK;
     }
-
-#undef ngx_http_victorops_action_is
 
     if (ngx_http_victorops_arg(r, "rootly_incident", &rootly_incident)
         != NGX_OK)
@@ -723,7 +786,7 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
 
     if (ngx_http_victorops_store_link_set(vi, &key, &incident, &entity,
                                           &rootly_incident, &rootly_alert,
-                                          now)
+                                          ngx_http_victorops_now())
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

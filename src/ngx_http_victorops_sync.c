@@ -164,7 +164,10 @@ ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
 
     /* VictorOps first, within api_rate; without a token, soon again */
 
-    if (ngx_http_victorops_vo_token(vi, now, &wait) != NGX_OK) {
+    if (ngx_http_victorops_peer_token(vi, NGX_HTTP_VICTOROPS_PEER_VO, now,
+                                      &wait)
+        != NGX_OK)
+    {
         ngx_shmtx_lock(&vi->shpool->mutex);
         vi->sh->sync_next = now + ngx_max(wait, 1000);
         ngx_shmtx_unlock(&vi->shpool->mutex);
@@ -241,7 +244,8 @@ ngx_http_victorops_sync_rootly(ngx_http_victorops_sync_t *s)
     vi = s->vi;
 
     if (s->next >= s->links.nelts
-        || (vi->sh && vi->sh->rootly_paused_until > ngx_http_victorops_now()))
+        || ngx_http_victorops_peer_paused(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY,
+                                          ngx_http_victorops_now()))
     {
         return NGX_DONE;
     }

@@ -193,66 +193,6 @@ ngx_http_victorops_vo_done(ngx_http_victorops_integration_t *vi)
 
 
 /*
- * The api_rate token bucket, shared by all workers: at most one call
- * at a time, api_rate a second; a rate-limit answer pauses it.
- */
-
-ngx_int_t
-ngx_http_victorops_vo_token(ngx_http_victorops_integration_t *vi,
-    int64_t now, int64_t *wait)
-{
-    int64_t                      rate, add;
-    ngx_int_t                    rc;
-    ngx_http_victorops_shctx_t  *sh;
-
-    sh = vi->sh;
-    rate = (int64_t) vi->api_rate;
-
-    if (sh == NULL || rate == 0) {
-        return NGX_OK;
-    }
-
-    ngx_shmtx_lock(&vi->shpool->mutex);
-
-    if (sh->vo_paused_until > now) {
-        *wait = sh->vo_paused_until - now;
-        ngx_shmtx_unlock(&vi->shpool->mutex);
-        return NGX_BUSY;
-    }
-
-    if (sh->vo_refill_ms == 0 || now - sh->vo_refill_ms > 1000) {
-        sh->vo_tokens = 1000;
-        sh->vo_refill_ms = now;
-
-    } else if (now > sh->vo_refill_ms) {
-        add = (now - sh->vo_refill_ms) * rate;
-
-        if (add > 0) {
-            sh->vo_tokens += add;
-            sh->vo_refill_ms = now;
-        }
-
-        if (sh->vo_tokens > 1000) {
-            sh->vo_tokens = 1000;
-        }
-    }
-
-    if (sh->vo_tokens >= 1000) {
-        sh->vo_tokens -= 1000;
-        rc = NGX_OK;
-
-    } else {
-        *wait = (1000 - sh->vo_tokens + rate - 1) / rate + 1;
-        rc = NGX_BUSY;
-    }
-
-    ngx_shmtx_unlock(&vi->shpool->mutex);
-
-    return rc;
-}
-
-
-/*
  * Starts a claimed VictorOps job.  NGX_OK: under way (it counts as in
  * flight until its outcome); NGX_DONE: finished already (outcome
  * posted); NGX_BUSY: no token, try again after "wait"; NGX_ERROR.
@@ -313,7 +253,10 @@ ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job, int64_t now,
 
         /* like an escalation with nothing linked, and no Rootly incident */
 
-        if (ngx_http_victorops_vo_token(ctx->vi, now, wait) != NGX_OK) {
+        if (ngx_http_victorops_peer_token(ctx->vi, NGX_HTTP_VICTOROPS_PEER_VO,
+                                          now, wait)
+            != NGX_OK)
+        {
             rc = NGX_BUSY;
             break;
         }
@@ -464,7 +407,9 @@ ngx_http_victorops_vo_escalate(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
         return NGX_DONE;
     }
 
-    if (ngx_http_victorops_vo_token(vi, now, wait) != NGX_OK) {
+    if (ngx_http_victorops_peer_token(vi, NGX_HTTP_VICTOROPS_PEER_VO, now, wait)
+        != NGX_OK)
+    {
         return NGX_BUSY;
     }
 
@@ -545,7 +490,9 @@ ngx_http_victorops_vo_resolve(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
         *n = link[i].incident;
     }
 
-    if (ngx_http_victorops_vo_token(vi, now, wait) != NGX_OK) {
+    if (ngx_http_victorops_peer_token(vi, NGX_HTTP_VICTOROPS_PEER_VO, now, wait)
+        != NGX_OK)
+    {
         return NGX_BUSY;
     }
 
@@ -568,7 +515,10 @@ ngx_http_victorops_vo_oncall_start(ngx_http_victorops_vo_ctx_t *ctx,
         return ngx_http_victorops_vo_oncall_send(ctx);
     }
 
-    if (ngx_http_victorops_vo_token(ctx->vi, now, wait) != NGX_OK) {
+    if (ngx_http_victorops_peer_token(ctx->vi, NGX_HTTP_VICTOROPS_PEER_VO,
+                                      now, wait)
+        != NGX_OK)
+    {
         return NGX_BUSY;
     }
 
@@ -817,10 +767,9 @@ ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
     now = ngx_http_victorops_now();
     wait = 0;
 
-    if (!ctx->has_token
-        && ngx_http_victorops_vo_token(ctx->vi, now, &wait) != NGX_OK)
-    {
-        ngx_add_timer(&ctx->wait, (ngx_msec_t) wait);
+    if (!ctx->has_token) {
+        (void) ngx_http_victorops_peer_wait(ctx->vi, NGX_HTTP_VICTOROPS_PEER_VO,
+                                            now, &ctx->wait, 0, &wait);
     }
 
     /*
@@ -997,24 +946,19 @@ ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
         reason.data = (u_char *) (t->error[0] ? t->error
                                               : curl_easy_strerror(t->code));
         reason.len = ngx_strlen(reason.data);
-        ngx_http_victorops_last_error(vi, 1, 0, &reason);
+        ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_VO, 0,
+                                      &reason);
         return NGX_AGAIN;
     }
 
     if (status >= 200 && status < 300) {
-        if (vi->sh) {
-            ngx_shmtx_lock(&vi->shpool->mutex);
-            vi->sh->vo_auth_failing = 0;
-            vi->sh->vo_failures = 0;
-            vi->sh->vo_last_success = ngx_time();
-            ngx_shmtx_unlock(&vi->shpool->mutex);
-        }
-
+        ngx_http_victorops_peer_success(vi, NGX_HTTP_VICTOROPS_PEER_VO);
         return NGX_OK;
     }
 
     (void) ngx_http_victorops_vo_error(t->pool, &t->response, &reason);
-    ngx_http_victorops_last_error(vi, 1, status, &reason);
+    ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_VO, status,
+                                  &reason);
 
     if (status == 429
         || (status == 403
@@ -1023,13 +967,8 @@ ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
                 || ngx_strlcasestrn(reason.data, reason.data + reason.len,
                                     (u_char *) "rate", 4 - 1))))
     {
-        failures = 1;
-
-        if (vi->sh) {
-            ngx_shmtx_lock(&vi->shpool->mutex);
-            failures = ++vi->sh->vo_failures;
-            ngx_shmtx_unlock(&vi->shpool->mutex);
-        }
+        failures = ngx_http_victorops_peer_failure(vi,
+                                                   NGX_HTTP_VICTOROPS_PEER_VO);
 
         if (t->retry_after) {
             delay = (int64_t) t->retry_after * 1000;
@@ -1042,13 +981,8 @@ ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
 
         *until = now + delay;
 
-        if (vi->sh) {
-            ngx_shmtx_lock(&vi->shpool->mutex);
-            if (*until > vi->sh->vo_paused_until) {
-                vi->sh->vo_paused_until = *until;
-            }
-            ngx_shmtx_unlock(&vi->shpool->mutex);
-        }
+        ngx_http_victorops_peer_pause(vi, NGX_HTTP_VICTOROPS_PEER_VO,
+                                      *until);
 
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_VO_RATE_LIMITED);
 
@@ -1061,9 +995,7 @@ ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
     }
 
     if (status == 401 || status == 403) {
-        if (vi->sh) {
-            vi->sh->vo_auth_failing = 1;
-        }
+        ngx_http_victorops_peer_refused(vi, NGX_HTTP_VICTOROPS_PEER_VO);
 
         ngx_log_error(NGX_LOG_ERR, t->log, 0,
                       "victorops integration \"%V\": victorops refused the "
