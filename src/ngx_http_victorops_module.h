@@ -365,6 +365,7 @@ typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
 
 #include "ngx_http_victorops_auth.h"
 #include "ngx_http_victorops_conf.h"
+#include "ngx_http_victorops_conf_check.h"
 #include "ngx_http_victorops_curl.h"
 #include "ngx_http_victorops_escalate.h"
 #include "ngx_http_victorops_events.h"
