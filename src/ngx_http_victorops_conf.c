@@ -3,7 +3,8 @@
  * Copyright (C) The ngx_http_victorops_module authors
  *
  * The "victorops_integration NAME { ... }" block and the directives
- * that refer to an integration by name.
+ * that refer to an integration by name, as they are read; what is checked
+ * once the block or http{} is parsed is in ngx_http_victorops_conf_check.c.
  */
 
 
@@ -27,21 +28,10 @@ typedef struct {
 } ngx_http_victorops_url_t;
 
 
-/*
- * Where stores go by default: "logs/victorops" under nginx's prefix, next
- * to what nginx itself writes at run time in its default layout (logs,
- * pid, lock file); a package sets its own (Debian: /var/lib/nginx).
- */
-
-#ifndef NGX_HTTP_VICTOROPS_STORE_DIR
-#define NGX_HTTP_VICTOROPS_STORE_DIR  "logs/victorops"
-#endif
-
-
+static ngx_http_victorops_integration_t *ngx_http_victorops_integration_create(
+    ngx_conf_t *cf, ngx_str_t *name);
 static char *ngx_http_victorops_integration_directive(ngx_conf_t *cf,
     ngx_command_t *dummy, void *conf);
-static char *ngx_http_victorops_integration_check(ngx_conf_t *cf,
-    ngx_http_victorops_integration_t *vi);
 static char *ngx_http_victorops_conf_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_victorops_conf_value(ngx_conf_t *cf,
@@ -52,6 +42,10 @@ static char *ngx_http_victorops_conf_signing(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_victorops_conf_escalate(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_victorops_conf_rule(ngx_conf_t *cf,
+    ngx_http_victorops_rule_t *rule, ngx_str_t *param);
+static ngx_int_t ngx_http_victorops_conf_targets(ngx_conf_t *cf,
+    ngx_http_victorops_rule_t *rule, ngx_str_t *name, ngx_str_t *list);
 static ngx_int_t ngx_http_victorops_conf_list(ngx_conf_t *cf,
     ngx_str_t *value, ngx_array_t *list);
 static char *ngx_http_victorops_conf_words(ngx_conf_t *cf,
@@ -431,7 +425,7 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
-    vi = ngx_pcalloc(cf->pool, sizeof(ngx_http_victorops_integration_t));
+    vi = ngx_http_victorops_integration_create(cf, &value[1]);
     if (vi == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -443,7 +437,35 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
 
     *vip = vi;
 
-    vi->name = value[1];
+    save = *cf;
+    cf->handler = ngx_http_victorops_integration_directive;
+    cf->handler_conf = (char *) vi;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_http_victorops_integration_check(cf, vi);
+}
+
+
+/* an integration as its block starts: every setting unset */
+
+static ngx_http_victorops_integration_t *
+ngx_http_victorops_integration_create(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ngx_pcalloc(cf->pool, sizeof(ngx_http_victorops_integration_t));
+    if (vi == NULL) {
+        return NULL;
+    }
+
+    vi->name = *name;
     vi->file = cf->conf_file->file.name.data;
     vi->line = cf->conf_file->line;
     vi->rootly_timeout = NGX_CONF_UNSET_MSEC;
@@ -472,7 +494,7 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
         || vi->escalate_tokens == NULL || vi->escalation_codes == NULL
         || vi->signing_secrets == NULL || vi->slack_secrets == NULL)
     {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     vi->slack_replay_window = NGX_CONF_UNSET_MSEC;
@@ -486,22 +508,10 @@ ngx_http_victorops_integration_block(ngx_conf_t *cf, ngx_command_t *cmd,
     vi->rules = ngx_array_create(cf->pool, 4,
                                  sizeof(ngx_http_victorops_rule_t));
     if (vi->rules == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
-    save = *cf;
-    cf->handler = ngx_http_victorops_integration_directive;
-    cf->handler_conf = (char *) vi;
-
-    rv = ngx_conf_parse(cf, NULL);
-
-    *cf = save;
-
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    return ngx_http_victorops_integration_check(cf, vi);
+    return vi;
 }
 
 
@@ -553,188 +563,6 @@ ngx_http_victorops_integration_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 }
 
 
-static char *
-ngx_http_victorops_integration_check(ngx_conf_t *cf,
-    ngx_http_victorops_integration_t *vi)
-{
-    u_char      *p;
-    size_t       len;
-    ngx_str_t   *v;
-    ngx_uint_t   i;
-    const char  *err;
-
-    err = NULL;
-
-    if (vi->rootly_token.len == 0) {
-        err = "has no rootly_token or rootly_token_file";
-
-    } else if ((vi->api_id.len == 0) != (vi->api_key.len == 0)) {
-        err = "needs both api_id and api_key (or api_key_file)";
-
-    } else if ((vi->rules->nelts || vi->escalate_tokens->nelts)
-               && (vi->api_id.len == 0 || vi->api_user.len == 0))
-    {
-        err = "needs api_id, api_key and api_user to escalate to "
-              "VictorOps";
-
-    } else if (vi->api_rate == 0) {
-        err = "has an api_rate of 0";
-
-    } else if (vi->json_max_depth != NGX_CONF_UNSET_UINT
-               && (vi->json_max_depth == 0 || vi->json_max_depth > 1024))
-    {
-        err = "has a json_max_depth outside 1..1024";
-
-    } else if (vi->escalation_codes->nelts && vi->escalation_url.len == 0) {
-        err = "has escalation_auth_code but no escalation_url (the webhook "
-              "URL exactly as configured in VictorOps, which the signature "
-              "covers)";
-
-    } else if (vi->escalation_max_body == 0) {
-        err = "has an escalation_max_body of 0";
-
-    } else if (vi->escalation_max_fields == 0) {
-        err = "has an escalation_max_fields of 0";
-    }
-
-    if (err) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "victorops integration \"%V\" %s in %s:%ui",
-                      &vi->name, err, vi->file, vi->line);
-        return NGX_CONF_ERROR;
-    }
-
-    if (vi->rootly_url.len == 0) {
-        ngx_str_set(&vi->rootly_url, "https://api.rootly.com");
-    }
-
-    if (vi->api_url.len == 0) {
-        ngx_str_set(&vi->api_url, "https://api.victorops.com");
-    }
-
-    if (vi->portal_url.len == 0) {
-        ngx_str_set(&vi->portal_url, "https://portal.victorops.com");
-    }
-
-    ngx_conf_init_msec_value(vi->rootly_timeout, 10000);
-    ngx_conf_init_uint_value(vi->json_max_depth, NGX_HTTP_VICTOROPS_MAX_DEPTH);
-    ngx_conf_init_uint_value(vi->store_sync, 0);
-    ngx_conf_init_msec_value(vi->store_busy_timeout, 200);
-    ngx_conf_init_uint_value(vi->alert_limit, 50);
-    ngx_conf_init_uint_value(vi->alert_limit_reject, 0);
-    ngx_conf_init_msec_value(vi->duplicate_window, 600000);
-    ngx_conf_init_msec_value(vi->retry_max_delay, 3600000);
-    ngx_conf_init_msec_value(vi->max_age, 86400000);
-    ngx_conf_init_value(vi->retention, 30 * 86400);
-    ngx_conf_init_msec_value(vi->replay_window, 300000);
-    ngx_conf_init_value(vi->auto_resolve, 1);
-    ngx_conf_init_value(vi->oncall_responders, 1);
-    ngx_conf_init_msec_value(vi->sync_interval, 60000);
-    ngx_conf_init_uint_value(vi->api_rate, 2);
-    ngx_conf_init_msec_value(vi->slack_replay_window, 300000);
-    ngx_conf_init_size_value(vi->escalation_max_body, 65536);
-    ngx_conf_init_uint_value(vi->escalation_max_fields, 256);
-
-    /* credentials sent in clear over the network: warn, do not refuse */
-
-    if (vi->rootly_url_plain.file) {
-        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                      "victorops integration \"%V\": \"rootly_url\" is "
-                      "plain http:// to \"%V\", the Rootly token crosses the "
-                      "network unencrypted in %s:%ui", &vi->name,
-                      &vi->rootly_url_plain.host, vi->rootly_url_plain.file,
-                      vi->rootly_url_plain.line);
-    }
-
-    if (vi->api_url_plain.file && vi->api_id.len) {
-        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                      "victorops integration \"%V\": \"api_url\" is "
-                      "plain http:// to \"%V\", the VictorOps API key "
-                      "crosses the network unencrypted in %s:%ui", &vi->name,
-                      &vi->api_url_plain.host, vi->api_url_plain.file,
-                      vi->api_url_plain.line);
-    }
-
-    if (vi->slack_hosts == NULL) {
-        vi->slack_hosts = ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
-        if (vi->slack_hosts == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        v = ngx_array_push(vi->slack_hosts);
-        if (v == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_str_set(v, "hooks.slack.com");
-    }
-
-    if (vi->api_id.len) {
-        for (i = 0; i < 2; i++) {
-            v = i ? &vi->api_key : &vi->api_id;
-            len = sizeof("X-VO-Api-Key: ") - 1 + v->len;
-
-            p = ngx_pnalloc(cf->pool, len + 1);
-            if (p == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            vi->vo_auth[i].data = p;
-            vi->vo_auth[i].len = ngx_sprintf(p, "%s%V%Z",
-                                             i ? "X-VO-Api-Key: "
-                                               : "X-VO-Api-Id: ", v)
-                                 - p - 1;
-        }
-    }
-
-    if (vi->retry_max_delay < 1000) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "victorops integration \"%V\" has a retry_max_delay "
-                      "under 1s in %s:%ui", &vi->name, vi->file, vi->line);
-        return NGX_CONF_ERROR;
-    }
-
-    if (vi->retention < 3600 || vi->retention > (time_t) 100 * 365 * 86400) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "victorops integration \"%V\" has a retention outside "
-                      "1h..100y in %s:%ui", &vi->name, vi->file, vi->line);
-        return NGX_CONF_ERROR;
-    }
-
-    if (vi->store.len == 0) {
-        len = sizeof(NGX_HTTP_VICTOROPS_STORE_DIR "/.db") - 1 + vi->name.len;
-
-        p = ngx_pnalloc(cf->pool, len + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        vi->store.data = p;
-        vi->store.len = ngx_sprintf(p, NGX_HTTP_VICTOROPS_STORE_DIR "/%V.db%Z",
-                                    &vi->name)
-                        - p - 1;
-    }
-
-    if (ngx_conf_full_name(cf->cycle, &vi->store, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    len = sizeof("Authorization: Bearer ") - 1 + vi->rootly_token.len;
-
-    p = ngx_pnalloc(cf->pool, len + 1);
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    vi->rootly_auth.data = p;
-    vi->rootly_auth.len = ngx_sprintf(p, "Authorization: Bearer %V%Z",
-                                      &vi->rootly_token)
-                          - p - 1;
-
-    return NGX_CONF_OK;
-}
-
-
 /*
  * "escalate severity=sev0,sev1 policy=pol-a,pol-b user=alice;" or
  * "escalate team=payments policy=pol-payments;"
@@ -746,9 +574,9 @@ ngx_http_victorops_conf_escalate(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_victorops_integration_t  *vi = conf;
 
-    ngx_str_t                    *value, name, list, *s, type;
-    ngx_uint_t                    i, j;
-    ngx_array_t                   slugs;
+    ngx_int_t                     rc;
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
     ngx_http_victorops_rule_t    *rule;
 
     value = cf->args->elts;
@@ -768,78 +596,19 @@ ngx_http_victorops_conf_escalate(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     for (i = 1; i < cf->args->nelts; i++) {
-        list.data = ngx_strlchr(value[i].data, value[i].data + value[i].len,
-                                '=');
-        if (list.data == NULL) {
-            goto invalid;
+        rc = ngx_http_victorops_conf_rule(cf, rule, &value[i]);
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
         }
 
-        name.data = value[i].data;
-        name.len = list.data - value[i].data;
-        list.data++;
-        list.len = value[i].data + value[i].len - list.data;
-
-        if ((name.len == 8 && ngx_strncmp(name.data, "severity", 8) == 0)
-            || (name.len == 4 && ngx_strncmp(name.data, "team", 4) == 0))
-        {
-            if (rule->by) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"escalate\" matches by severity= or "
-                                   "team=, once");
-                return NGX_CONF_ERROR;
-            }
-
-            rule->by = (name.len == 4) ? NGX_HTTP_VICTOROPS_BY_TEAM
-                                       : NGX_HTTP_VICTOROPS_BY_SEVERITY;
-
-            if (ngx_http_victorops_conf_list(cf, &list, rule->values)
-                != NGX_OK)
-            {
-                goto invalid;
-            }
-
-            continue;
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"escalate\": "
+                               "expected severity=, team=, policy= or user= "
+                               "with a comma-separated list", &value[i]);
+            return NGX_CONF_ERROR;
         }
-
-        if ((name.len == 6 && ngx_strncmp(name.data, "policy", 6) == 0)
-            || (name.len == 4 && ngx_strncmp(name.data, "user", 4) == 0))
-        {
-            if (name.len == 4) {
-                ngx_str_set(&type, "User");
-
-            } else {
-                ngx_str_set(&type, "EscalationPolicy");
-            }
-
-            if (ngx_array_init(&slugs, cf->pool, 2, sizeof(ngx_str_t))
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_http_victorops_conf_list(cf, &list, &slugs) != NGX_OK) {
-                goto invalid;
-            }
-
-            s = slugs.elts;
-
-            for (j = 0; j < slugs.nelts; j++) {
-                if (ngx_http_victorops_target_valid(&type, &s[j]) != NGX_OK) {
-                    goto invalid;
-                }
-
-                if (ngx_http_victorops_target_add(rule->targets, &type,
-                                                  &s[j])
-                    != NGX_OK)
-                {
-                    return NGX_CONF_ERROR;
-                }
-            }
-
-            continue;
-        }
-
-        goto invalid;
     }
 
     if (rule->by == 0 || rule->targets->nelts == 0) {
@@ -850,15 +619,104 @@ ngx_http_victorops_conf_escalate(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"escalate\": "
-                       "expected severity=, team=, policy= or user= with "
-                       "a comma-separated list", &value[i]);
+/*
+ * One parameter of "escalate": severity= or team= (what the rule
+ * matches, once) or policy= or user= (whom it pages).  NGX_DECLINED: an
+ * invalid one.
+ */
 
-    return NGX_CONF_ERROR;
+static ngx_int_t
+ngx_http_victorops_conf_rule(ngx_conf_t *cf, ngx_http_victorops_rule_t *rule,
+    ngx_str_t *param)
+{
+    ngx_str_t  name, list;
+
+    list.data = ngx_strlchr(param->data, param->data + param->len, '=');
+    if (list.data == NULL) {
+        return NGX_DECLINED;
+    }
+
+    name.data = param->data;
+    name.len = list.data - param->data;
+    list.data++;
+    list.len = param->data + param->len - list.data;
+
+    if ((name.len == 8 && ngx_strncmp(name.data, "severity", 8) == 0)
+        || (name.len == 4 && ngx_strncmp(name.data, "team", 4) == 0))
+    {
+        if (rule->by) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"escalate\" matches by severity= or "
+                               "team=, once");
+            return NGX_ERROR;
+        }
+
+        rule->by = (name.len == 4) ? NGX_HTTP_VICTOROPS_BY_TEAM
+                                   : NGX_HTTP_VICTOROPS_BY_SEVERITY;
+
+        if (ngx_http_victorops_conf_list(cf, &list, rule->values) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if ((name.len == 6 && ngx_strncmp(name.data, "policy", 6) == 0)
+        || (name.len == 4 && ngx_strncmp(name.data, "user", 4) == 0))
+    {
+        return ngx_http_victorops_conf_targets(cf, rule, &name, &list);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * "policy=a,b" or "user=c": the rule's targets, in order.  NGX_DECLINED:
+ * an empty or invalid slug.
+ */
+
+static ngx_int_t
+ngx_http_victorops_conf_targets(ngx_conf_t *cf,
+    ngx_http_victorops_rule_t *rule, ngx_str_t *name, ngx_str_t *list)
+{
+    ngx_str_t    *s, type;
+    ngx_uint_t    i;
+    ngx_array_t   slugs;
+
+    if (name->len == 4) {
+        ngx_str_set(&type, "User");
+
+    } else {
+        ngx_str_set(&type, "EscalationPolicy");
+    }
+
+    if (ngx_array_init(&slugs, cf->pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_conf_list(cf, list, &slugs) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    s = slugs.elts;
+
+    for (i = 0; i < slugs.nelts; i++) {
+        if (ngx_http_victorops_target_valid(&type, &s[i]) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_victorops_target_add(rule->targets, &type, &s[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1414,108 +1272,4 @@ ngx_http_victorops_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                               : ngx_http_victorops_webhook_handler;
 
     return NGX_CONF_OK;
-}
-
-
-ngx_int_t
-ngx_http_victorops_resolve_references(ngx_conf_t *cf,
-    ngx_http_victorops_main_conf_t *vmcf)
-{
-    ngx_uint_t                          i, j;
-    ngx_http_victorops_reference_t     *ref;
-    ngx_http_victorops_integration_t  **vip, *vi;
-
-    ref = vmcf->references.elts;
-    vip = vmcf->integrations.elts;
-
-    for (i = 0; i < vmcf->references.nelts; i++) {
-        vi = NULL;
-
-        for (j = 0; j < vmcf->integrations.nelts; j++) {
-            if (vip[j]->name.len == ref[i].name.len
-                && ngx_strncmp(vip[j]->name.data, ref[i].name.data,
-                               ref[i].name.len)
-                   == 0)
-            {
-                vi = vip[j];
-                break;
-            }
-        }
-
-        if (vi == NULL) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "unknown victorops integration \"%V\" in "
-                          "\"%s\" directive in %s:%ui",
-                          &ref[i].name, ref[i].directive, ref[i].file,
-                          ref[i].line);
-            return NGX_ERROR;
-        }
-
-        if (ngx_strcmp(ref[i].directive, "victorops_slack_command") == 0
-            && (vi->slack_secrets->nelts == 0 || vi->api_user.len == 0
-                || vi->api_id.len == 0))
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "victorops integration \"%V\" needs "
-                          "slack_signing_secret (or _file), api_id, api_key "
-                          "and api_user for \"%s\" in %s:%ui", &vi->name,
-                          ref[i].directive, ref[i].file, ref[i].line);
-            return NGX_ERROR;
-        }
-
-        if (ngx_strcmp(ref[i].directive, "victorops_import_teams") == 0
-            && (vi->admin_tokens->nelts == 0 || vi->api_id.len == 0))
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "victorops integration \"%V\" needs admin_token "
-                          "(or _file), api_id and api_key for \"%s\" in "
-                          "%s:%ui", &vi->name, ref[i].directive, ref[i].file,
-                          ref[i].line);
-            return NGX_ERROR;
-        }
-
-        if (ngx_strcmp(ref[i].directive, "victorops_slack_command") == 0
-            || ngx_strcmp(ref[i].directive, "victorops_import_teams") == 0)
-        {
-            /* checked above */
-
-        } else if (ngx_strcmp(ref[i].directive, "victorops_escalate") == 0) {
-            if (vi->escalate_tokens->nelts == 0) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "victorops integration \"%V\" has no "
-                              "escalate_token or escalate_token_file, "
-                              "needed by \"%s\" in %s:%ui", &vi->name,
-                              ref[i].directive, ref[i].file, ref[i].line);
-                return NGX_ERROR;
-            }
-
-        } else if (ngx_strcmp(ref[i].directive, "victorops_rootly_events")
-                   == 0)
-        {
-            if (vi->signing_secrets->nelts == 0) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "victorops integration \"%V\" has no "
-                              "rootly_signing_secret or "
-                              "rootly_signing_secret_file, needed by "
-                              "\"%s\" in %s:%ui", &vi->name,
-                              ref[i].directive, ref[i].file, ref[i].line);
-                return NGX_ERROR;
-            }
-
-        } else if (vi->webhook_secrets->nelts == 0
-                   && vi->escalation_codes->nelts == 0)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "victorops integration \"%V\" has no "
-                          "webhook_secret, webhook_secret_file or "
-                          "escalation_auth_code, needed by \"%s\" "
-                          "in %s:%ui", &vi->name, ref[i].directive,
-                          ref[i].file, ref[i].line);
-            return NGX_ERROR;
-        }
-
-        ref[i].conf->integration = vi;
-    }
-
-    return NGX_OK;
 }

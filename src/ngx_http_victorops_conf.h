@@ -15,8 +15,6 @@ char *ngx_http_victorops_integration_block(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_victorops_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_victorops_resolve_references(ngx_conf_t *cf,
-    ngx_http_victorops_main_conf_t *vmcf);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_CONF_H_INCLUDED_ */

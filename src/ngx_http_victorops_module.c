@@ -28,7 +28,11 @@ static ngx_int_t ngx_http_victorops_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_victorops_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_victorops_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi);
 static void ngx_http_victorops_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_victorops_integration_done(
+    ngx_http_victorops_integration_t *vi);
 
 
 /* the module's shared memory zone, named so as not to clash with users' */
@@ -532,7 +536,38 @@ ngx_http_victorops_init_process(ngx_cycle_t *cycle)
 
         /* without its store an integration answers 503, others go on */
 
-        (void) ngx_http_victorops_queue_init(cycle, vip[i]);
+        (void) ngx_http_victorops_integration_init(cycle, vip[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An integration in a worker, in order: its store, the queue on it, the
+ * VictorOps client and reconciliation (with VictorOps credentials).  A
+ * step that fails leaves the later ones undone; vi->st stays NULL
+ * without a store, and the handlers answer 503.
+ */
+
+static ngx_int_t
+ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi)
+{
+    if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK
+        || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (vi->api_id.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_victorops_vo_init(cycle, vi) != NGX_OK
+        || ngx_http_victorops_sync_init(cycle, vi) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -559,6 +594,21 @@ ngx_http_victorops_exit_process(ngx_cycle_t *cycle)
     vip = vmcf->integrations.elts;
 
     for (i = 0; i < vmcf->integrations.nelts; i++) {
-        ngx_http_victorops_queue_done(vip[i]);
+        ngx_http_victorops_integration_done(vip[i]);
     }
+}
+
+
+/*
+ * The reverse of integration_init(), each step safe when its set-up did
+ * not run: the queue writes the last outcomes before the store closes.
+ */
+
+static void
+ngx_http_victorops_integration_done(ngx_http_victorops_integration_t *vi)
+{
+    ngx_http_victorops_sync_done(vi);
+    ngx_http_victorops_vo_done(vi);
+    ngx_http_victorops_queue_done(vi);
+    ngx_http_victorops_store_close(vi);
 }

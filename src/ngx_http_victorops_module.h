@@ -12,7 +12,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <curl/curl.h>
-#include <sqlite3.h>
 #include <openssl/sha.h>
 
 #include "ngx_http_victorops_payload.h"
@@ -383,6 +382,7 @@ typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
 
 #include "ngx_http_victorops_auth.h"
 #include "ngx_http_victorops_conf.h"
+#include "ngx_http_victorops_conf_check.h"
 #include "ngx_http_victorops_curl.h"
 #include "ngx_http_victorops_escalate.h"
 #include "ngx_http_victorops_events.h"
@@ -393,9 +393,13 @@ typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
 #include "ngx_http_victorops_slack.h"
 #include "ngx_http_victorops_status.h"
 #include "ngx_http_victorops_store.h"
+#include "ngx_http_victorops_store_jobs.h"
+#include "ngx_http_victorops_store_links.h"
 #include "ngx_http_victorops_sync.h"
 #include "ngx_http_victorops_vo.h"
 #include "ngx_http_victorops_webhook.h"
+
+/* ngx_http_victorops_store_sqlite.h is the store files' own, not here */
 
 
 extern ngx_module_t  ngx_http_victorops_module;

@@ -114,14 +114,12 @@ ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
 }
 
 
+/* in each worker, once the integration's store is open */
+
 ngx_int_t
 ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi)
 {
-    if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     ngx_queue_init(&vi->batch);
 
     /* the events' "connection", as nginx's debug log expects one */
@@ -148,38 +146,17 @@ ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
 
     ngx_add_timer(&vi->dispatch_event, 10);
 
-    if (vi->api_id.len) {
-        if (ngx_http_victorops_vo_init(cycle, vi) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        /* reconciliation: every worker looks, one at a time runs it */
-
-        if (vi->sync_interval) {
-            vi->sync_event.handler = ngx_http_victorops_sync_handler;
-            vi->sync_event.data = &vi->dummy;
-            vi->sync_event.log = cycle->log;
-            vi->sync_event.cancelable = 1;
-
-            ngx_add_timer(&vi->sync_event,
-                          ngx_min(vi->sync_interval, 1000)
-                          + ngx_random() % 1000);
-        }
-    }
-
     return NGX_OK;
 }
 
+
+/* before the store closes: what the last sends and releases did */
 
 void
 ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
 {
     if (vi->dispatch_event.timer_set) {
         ngx_del_timer(&vi->dispatch_event);
-    }
-
-    if (vi->sync_event.timer_set) {
-        ngx_del_timer(&vi->sync_event);
     }
 
     if (vi->dispatch_event.posted) {
@@ -197,9 +174,6 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
     /* what the last sends and releases did goes to disk before closing */
 
     ngx_http_victorops_outcomes_write(vi);
-
-    ngx_http_victorops_vo_done(vi);
-    ngx_http_victorops_store_close(vi);
 }
 
 

@@ -7,6 +7,13 @@
  * letters.  The master creates and migrates it before forking; each
  * worker opens its own handle after the fork.  Write transactions are
  * short, and the time spent waiting for the database lock is measured.
+ *
+ * This file: the master's preparation of the folder and files (by
+ * descriptor), the schema and its migrations, a worker's handle and its
+ * pragmas, transactions, statements run for the other store files, WAL
+ * checkpoints in the thread pool, closing.  The statements themselves
+ * are in ngx_http_victorops_store_jobs.c and _store_links.c; what is
+ * SQLite's alone in ngx_http_victorops_store_sqlite.h.
  */
 
 
@@ -15,15 +22,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_victorops_module.h"
+#include "ngx_http_victorops_store_sqlite.h"
 
 
 #define NGX_HTTP_VICTOROPS_SCHEMA  6
-
-
-/* the status endpoint's queries stay small whatever the tables hold */
-
-#define NGX_HTTP_VICTOROPS_COUNT_MAX    100000
-#define NGX_HTTP_VICTOROPS_OLDEST_SCAN  1000
 
 
 /* a store opened by name is never a symbolic link (SQLite 3.31) */
@@ -35,66 +37,6 @@
 #endif
 
 
-enum {
-    NGX_HTTP_VICTOROPS_SQL_INSERT = 0,
-    NGX_HTTP_VICTOROPS_SQL_CLAIM,
-    NGX_HTTP_VICTOROPS_SQL_DONE,
-    NGX_HTTP_VICTOROPS_SQL_RETRY,
-    NGX_HTTP_VICTOROPS_SQL_RELEASE,
-    NGX_HTTP_VICTOROPS_SQL_DEAD,
-    NGX_HTTP_VICTOROPS_SQL_LINK_GET,
-    NGX_HTTP_VICTOROPS_SQL_LINK_SET,
-    NGX_HTTP_VICTOROPS_SQL_LINK_DEL,
-    NGX_HTTP_VICTOROPS_SQL_PENDING,
-    NGX_HTTP_VICTOROPS_SQL_DEDUP,
-    NGX_HTTP_VICTOROPS_SQL_DEDUP_GC,
-    NGX_HTTP_VICTOROPS_SQL_STATS,
-    NGX_HTTP_VICTOROPS_SQL_DEAD_LIST,
-    NGX_HTTP_VICTOROPS_SQL_REPLAY,
-    NGX_HTTP_VICTOROPS_SQL_NEXT_DUE,
-    NGX_HTTP_VICTOROPS_SQL_DUE,
-    NGX_HTTP_VICTOROPS_SQL_EXPIRED,
-    NGX_HTTP_VICTOROPS_SQL_EVENT,
-    NGX_HTTP_VICTOROPS_SQL_EVENT_GC,
-    NGX_HTTP_VICTOROPS_SQL_ESC_GET,
-    NGX_HTTP_VICTOROPS_SQL_ESC_SET,
-    NGX_HTTP_VICTOROPS_SQL_TARGETS,
-    NGX_HTTP_VICTOROPS_SQL_OPEN,
-    NGX_HTTP_VICTOROPS_SQL_VO_STATE,
-    NGX_HTTP_VICTOROPS_SQL_ROOTLY_STATE,
-    NGX_HTTP_VICTOROPS_SQL_SYNC_LIST,
-    NGX_HTTP_VICTOROPS_SQL_SYNC_MARK,
-    NGX_HTTP_VICTOROPS_SQL_KIND_PENDING,
-    NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED,
-    NGX_HTTP_VICTOROPS_SQL_LEASE,
-    NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE,
-    NGX_HTTP_VICTOROPS_SQL_DEAD_GC,
-    NGX_HTTP_VICTOROPS_SQL_LINK_GC,
-    NGX_HTTP_VICTOROPS_SQL_SIG_SEEN,
-    NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM,
-    NGX_HTTP_VICTOROPS_SQL_SIG_GC,
-    NGX_HTTP_VICTOROPS_SQL_N
-};
-
-
-struct ngx_http_victorops_store_s {
-    sqlite3                      *db;
-    sqlite3_stmt                 *stmt[NGX_HTTP_VICTOROPS_SQL_N];
-    ngx_log_t                    *log;
-    ngx_str_t                     path;
-    ngx_uint_t                    busy_calls;
-    int                           wal_frames;
-#if (NGX_THREADS)
-    sqlite3                      *checkpoint_db;      /* the thread's */
-    ngx_thread_task_t            *checkpoint_task;
-    ngx_thread_pool_t            *thread_pool;
-    unsigned                      checkpointing:1;
-#endif
-    ngx_msec_t                    busy_timeout;
-    ngx_http_victorops_shctx_t   *sh;
-};
-
-
 typedef struct {
     gid_t                        *groups;
     int                           ngroups;
@@ -102,12 +44,22 @@ typedef struct {
 } ngx_http_victorops_ids_t;
 
 
+static u_char *ngx_http_victorops_store_dir(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, u_char **base);
+static ngx_int_t ngx_http_victorops_store_database(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_core_conf_t *owner);
 static ngx_fd_t ngx_http_victorops_store_folder(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, u_char *dir,
     ngx_core_conf_t *owner);
 static ngx_int_t ngx_http_victorops_store_files(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_fd_t dirfd, u_char *dir,
     u_char *base, ngx_core_conf_t *owner);
+static ngx_int_t ngx_http_victorops_store_file(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_fd_t dirfd, u_char *dir,
+    u_char *name, ngx_uint_t create, ngx_core_conf_t *owner);
+static ngx_int_t ngx_http_victorops_store_own(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_fd_t fd, ngx_file_info_t *fi,
+    ngx_core_conf_t *owner, ngx_uint_t mode, u_char *dir, u_char *name);
 static ngx_int_t ngx_http_victorops_store_become(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_core_conf_t *owner,
     ngx_http_victorops_ids_t *saved);
@@ -121,22 +73,11 @@ static int ngx_http_victorops_store_busy(void *data, int count);
 static int ngx_http_victorops_store_wal(void *data, sqlite3 *db,
     const char *name, int frames);
 #if (NGX_THREADS)
+static ngx_int_t ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
 static void ngx_http_victorops_checkpoint_thread(void *data, ngx_log_t *log);
 static void ngx_http_victorops_checkpoint_done(ngx_event_t *ev);
 #endif
-static sqlite3_stmt *ngx_http_victorops_store_stmt(
-    ngx_http_victorops_store_t *st, ngx_uint_t n);
-static ngx_int_t ngx_http_victorops_store_step(ngx_http_victorops_store_t *st,
-    sqlite3_stmt *stmt);
-static void ngx_http_victorops_store_error(ngx_http_victorops_store_t *st,
-    const char *what);
-static ngx_int_t ngx_http_victorops_store_text(ngx_pool_t *pool,
-    sqlite3_stmt *stmt, int col, ngx_str_t *out);
-static void ngx_http_victorops_bind(sqlite3_stmt *stmt, int n, ngx_str_t *s);
-static ngx_int_t ngx_http_victorops_store_exists(
-    ngx_http_victorops_store_t *st, sqlite3_stmt *stmt);
-static ngx_int_t ngx_http_victorops_store_changed(
-    ngx_http_victorops_store_t *st, sqlite3_stmt *stmt);
 
 
 /* each entry takes a database from the version before it to this one */
@@ -220,204 +161,6 @@ static const char  *ngx_http_victorops_schema[] = {
 
 
 /*
- * Jobs go out in arrival order per incident: a job is due only when no
- * earlier job about the same incident is still pending or leased.  An
- * expired lease (a worker that died) makes a job claimable again.
- */
-
-static const char  *ngx_http_victorops_sql[] = {
-
-    /* NGX_HTTP_VICTOROPS_SQL_INSERT */
-    "INSERT INTO jobs (id, kind, class, key, incident, entity, body,"
-    " created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-
-    /* NGX_HTTP_VICTOROPS_SQL_CLAIM */
-    "UPDATE jobs SET state = 1, lease_until = ?2, lease_pid = ?3,"
-    " attempts = attempts + 1"
-    " WHERE seq IN (SELECT j.seq FROM jobs j INDEXED BY jobs_state_seq"
-    "  WHERE j.state = 0 AND j.next_at <= ?1"
-    "  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.key = j.key"
-    "   AND e.seq < j.seq AND e.state < 2)"
-    "  ORDER BY j.seq LIMIT ?4)"
-    " RETURNING seq, id, kind, class, key, incident, entity, body,"
-    " attempts, created_at",
-
-    /*
-     * Outcomes apply to a job this worker still holds: once its lease
-     * ran out, the job is another worker's (NGX_DECLINED).
-     */
-
-    /* NGX_HTTP_VICTOROPS_SQL_DONE */
-    "DELETE FROM jobs WHERE seq = ?1 AND lease_pid = ?2",
-
-    /* NGX_HTTP_VICTOROPS_SQL_RETRY */
-    "UPDATE jobs SET state = 0, next_at = ?2, lease_until = 0,"
-    " lease_pid = 0, last_status = ?3, last_error = ?4"
-    " WHERE seq = ?1 AND lease_pid = ?5",
-
-    /* NGX_HTTP_VICTOROPS_SQL_RELEASE */
-    "UPDATE jobs SET state = 0, next_at = ?2, lease_until = 0,"
-    " lease_pid = 0, attempts = max(attempts - ?3, 0)"
-    " WHERE seq = ?1 AND lease_pid = ?4",
-
-    /* NGX_HTTP_VICTOROPS_SQL_DEAD */
-    "UPDATE jobs SET state = 2, lease_until = 0, lease_pid = 0,"
-    " last_status = ?2, last_error = ?3, dead_at = ?4"
-    " WHERE seq = ?1 AND lease_pid = ?5",
-
-    /* NGX_HTTP_VICTOROPS_SQL_LINK_GET */
-    "SELECT rootly_incident, rootly_alert FROM links"
-    " WHERE key = ?1 OR (?2 != '' AND incident = ?2)"
-    " OR (?3 != '' AND entity = ?3)"
-    " ORDER BY rootly_incident = '' LIMIT 1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_LINK_SET */
-    "INSERT INTO links (key, incident, entity, rootly_incident,"
-    " rootly_alert, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-    " ON CONFLICT (key) DO UPDATE SET"
-    " incident = CASE WHEN ?2 != '' THEN ?2 ELSE incident END,"
-    " entity = CASE WHEN ?3 != '' THEN ?3 ELSE entity END,"
-    " rootly_incident = CASE WHEN ?4 != '' THEN ?4"
-    "  ELSE rootly_incident END,"
-    " rootly_alert = CASE WHEN ?5 != '' THEN ?5 ELSE rootly_alert END,"
-    " updated_at = ?6",
-
-    /* NGX_HTTP_VICTOROPS_SQL_LINK_DEL */
-    "DELETE FROM links WHERE key = ?1 OR (?2 != '' AND incident = ?2)"
-    " OR (?3 != '' AND entity = ?3)",
-
-    /* NGX_HTTP_VICTOROPS_SQL_PENDING */
-    "SELECT 1 FROM jobs WHERE key = ?1 AND kind = 1 AND state < 2 LIMIT 1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_DEDUP: a change unless seen since ?3 */
-    "INSERT INTO dedup (hash, seen_at) VALUES (?1, ?2)"
-    " ON CONFLICT (hash) DO UPDATE SET seen_at = ?2 WHERE seen_at <= ?3",
-
-    /* NGX_HTTP_VICTOROPS_SQL_DEDUP_GC */
-    "DELETE FROM dedup WHERE seen_at <= ?1",
-
-    /*
-     * NGX_HTTP_VICTOROPS_SQL_STATS: rows counted up to ?1; the oldest
-     * pending job among the first ?2 of each state in arrival order
-     * (a replayed job, early in that order, is younger than it looks)
-     */
-    "SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state < 2"
-    "  LIMIT ?1)),"
-    " (SELECT min(coalesce(q, l), coalesce(l, q)) FROM"
-    "  (SELECT (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
-    "    INDEXED BY jobs_state_seq WHERE state = 0 ORDER BY seq LIMIT ?2))"
-    "   AS q, (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
-    "    INDEXED BY jobs_state_seq WHERE state = 1 ORDER BY seq LIMIT ?2))"
-    "   AS l)),"
-    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 2 LIMIT ?1)),"
-    " (SELECT count(*) FROM (SELECT 1 FROM links LIMIT ?1))",
-
-    /* NGX_HTTP_VICTOROPS_SQL_DEAD_LIST */
-    "SELECT id, class, key, attempts, created_at, dead_at, last_status,"
-    " last_error FROM jobs INDEXED BY jobs_state_seq"
-    " WHERE state = 2 ORDER BY seq LIMIT ?1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_REPLAY */
-    "UPDATE jobs SET state = 0, attempts = 0, next_at = ?2, created_at = ?2,"
-    " dead_at = 0 WHERE state = 2 AND (?1 = '' OR id = ?1)",
-
-    /* NGX_HTTP_VICTOROPS_SQL_NEXT_DUE */
-    "SELECT min(next_at) FROM jobs WHERE state = 0",
-
-    /* NGX_HTTP_VICTOROPS_SQL_DUE */
-    "SELECT 1 FROM jobs WHERE state = 0 AND next_at <= ?1 LIMIT 1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_EXPIRED: the leases of workers that died */
-    "UPDATE jobs SET state = 0, lease_until = 0, lease_pid = 0"
-    " WHERE state = 1 AND lease_until <= ?1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_EVENT: a change unless seen before */
-    "INSERT INTO rootly_events (id, seen_at) VALUES (?1, ?2)"
-    " ON CONFLICT (id) DO NOTHING",
-
-    /* NGX_HTTP_VICTOROPS_SQL_EVENT_GC */
-    "DELETE FROM rootly_events WHERE seen_at <= ?1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_ESC_GET: the incident paged for ?1 */
-    "SELECT key, incident, entity, targets, vo_state, rootly_state"
-    " FROM links WHERE rootly_incident = ?1 AND origin = 1"
-    " ORDER BY updated_at DESC LIMIT 1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_ESC_SET */
-    "INSERT INTO links (key, incident, entity, rootly_incident,"
-    " rootly_alert, updated_at, targets, origin)"
-    " VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, 1)"
-    " ON CONFLICT (key) DO UPDATE SET incident = ?2, entity = ?3,"
-    " rootly_incident = ?4, targets = ?6, origin = 1, updated_at = ?5",
-
-    /* NGX_HTTP_VICTOROPS_SQL_TARGETS: rerouted, so paging again */
-    "UPDATE links SET targets = ?2, vo_state = 0, updated_at = ?3"
-    " WHERE key = ?1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_OPEN: VictorOps incidents still open */
-    "SELECT key, incident, entity, targets, vo_state, rootly_state"
-    " FROM links WHERE rootly_incident = ?1 AND incident != ''"
-    " AND vo_state < 2 ORDER BY incident",
-
-    /* NGX_HTTP_VICTOROPS_SQL_VO_STATE: acknowledged, resolved */
-    "UPDATE links SET vo_state = max(vo_state, ?4), updated_at = ?5"
-    " WHERE key = ?1 OR (?2 != '' AND incident = ?2)"
-    " OR (?3 != '' AND entity = ?3)",
-
-    /* NGX_HTTP_VICTOROPS_SQL_ROOTLY_STATE */
-    "UPDATE links SET rootly_state = ?2 WHERE rootly_incident = ?1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_SYNC_LIST: links open on either side */
-    "SELECT key, incident, entity, targets, vo_state, rootly_state,"
-    " rootly_incident FROM links"
-    " WHERE rootly_incident != '' AND incident != ''"
-    " AND (vo_state < 2 OR rootly_state = 0)"
-    " ORDER BY synced_at LIMIT ?1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_SYNC_MARK */
-    "UPDATE links SET synced_at = ?2 WHERE key = ?1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_KIND_PENDING */
-    "SELECT 1 FROM jobs WHERE key = ?1 AND kind = ?2 AND state < 2 LIMIT 1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED */
-    "SELECT 1 FROM links WHERE incident = ?1 AND rootly_incident != ''"
-    " LIMIT 1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_LEASE: a job taking longer keeps its lease */
-    "UPDATE jobs SET lease_until = ?2"
-    " WHERE seq = ?1 AND state = 1 AND lease_pid = ?3",
-
-    /* NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE: anything older than ?1 */
-    "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_dead"
-    "  WHERE state = 2 AND dead_at <= ?1)"
-    " OR EXISTS (SELECT 1 FROM links INDEXED BY links_updated"
-    "  WHERE updated_at <= ?1)",
-
-    /* NGX_HTTP_VICTOROPS_SQL_DEAD_GC: dead letters dead since before ?1 */
-    "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_dead"
-    " WHERE state = 2 AND dead_at <= ?1 ORDER BY dead_at LIMIT ?2)",
-
-    /* NGX_HTTP_VICTOROPS_SQL_LINK_GC: unchanged since, no job waiting */
-    "DELETE FROM links WHERE rowid IN (SELECT l.rowid FROM links l"
-    " INDEXED BY links_updated WHERE l.updated_at <= ?1"
-    " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.key = l.key"
-    "  AND j.state < 2)"
-    " ORDER BY l.updated_at LIMIT ?2)",
-
-    /* NGX_HTTP_VICTOROPS_SQL_SIG_SEEN */
-    "SELECT 1 FROM signatures WHERE sig = ?1",
-
-    /* NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM: a change unless seen before */
-    "INSERT INTO signatures (sig, seen_at) VALUES (?1, ?2)"
-    " ON CONFLICT (sig) DO NOTHING",
-
-    /* NGX_HTTP_VICTOROPS_SQL_SIG_GC */
-    "DELETE FROM signatures WHERE seen_at <= ?1"
-};
-
-
-/*
  * In the master, before the fork: the folder, the files, the schema.
  *
  * The folder is handed to the worker user, who may then put anything in
@@ -432,14 +175,10 @@ ngx_int_t
 ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi)
 {
-    u_char                    *p, *dir;
-    sqlite3                   *db;
-    ngx_fd_t                   fd;
-    ngx_err_t                  err;
-    ngx_int_t                  rc;
-    ngx_uint_t                 switched;
-    ngx_core_conf_t           *ccf, *owner;
-    ngx_http_victorops_ids_t   ids;
+    u_char           *dir, *base;
+    ngx_fd_t          fd;
+    ngx_int_t         rc;
+    ngx_core_conf_t  *ccf, *owner;
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
@@ -448,9 +187,46 @@ ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
     owner = (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT)
             ? ccf : NULL;
 
-    dir = ngx_pnalloc(cycle->pool, vi->store.len + 1);
+    dir = ngx_http_victorops_store_dir(cycle, vi, &base);
     if (dir == NULL) {
         return NGX_ERROR;
+    }
+
+    fd = ngx_http_victorops_store_folder(cycle, vi, dir, owner);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_victorops_store_files(cycle, vi, fd, dir, base, owner);
+
+    if (close(fd) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "close(\"%s\") failed", dir);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_victorops_store_database(cycle, vi, owner);
+}
+
+
+/*
+ * The store's folder, created if missing: a copy of the store's path cut
+ * at its last "/", and in "base" the database's file name.
+ */
+
+static u_char *
+ngx_http_victorops_store_dir(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, u_char **base)
+{
+    u_char     *p, *dir;
+    ngx_err_t   err;
+
+    dir = ngx_pnalloc(cycle->pool, vi->store.len + 1);
+    if (dir == NULL) {
+        return NULL;
     }
 
     ngx_cpystrn(dir, vi->store.data, vi->store.len + 1);
@@ -460,7 +236,7 @@ ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
         ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
                       "victorops integration \"%V\": cannot create the "
                       "folder of store \"%V\"", &vi->name, &vi->store);
-        return NGX_ERROR;
+        return NULL;
     }
 
     for (p = dir + vi->store.len; p > dir && *p != '/'; p--) {
@@ -474,26 +250,29 @@ ngx_http_victorops_store_prepare(ngx_cycle_t *cycle,
                       "victorops integration \"%V\": store \"%V\" needs a "
                       "folder of its own and a file name", &vi->name,
                       &vi->store);
-        return NGX_ERROR;
+        return NULL;
     }
 
     *p++ = '\0';
+    *base = p;
 
-    fd = ngx_http_victorops_store_folder(cycle, vi, dir, owner);
-    if (fd == NGX_INVALID_FILE) {
-        return NGX_ERROR;
-    }
+    return dir;
+}
 
-    rc = ngx_http_victorops_store_files(cycle, vi, fd, dir, p, owner);
 
-    if (close(fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
-                      "close(\"%s\") failed", dir);
-    }
+/*
+ * SQLite's part, with the worker's user and groups when the master runs
+ * as root: WAL mode, the page size, the schema brought up to date.
+ */
 
-    if (rc != NGX_OK) {
-        return NGX_ERROR;
-    }
+static ngx_int_t
+ngx_http_victorops_store_database(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_core_conf_t *owner)
+{
+    sqlite3                   *db;
+    ngx_int_t                  rc;
+    ngx_uint_t                 switched;
+    ngx_http_victorops_ids_t   ids;
 
     switched = 0;
 
@@ -612,23 +391,10 @@ ngx_http_victorops_store_folder(ngx_cycle_t *cycle,
         goto refused;
     }
 
-    if (owner
-        && (fi.st_uid != owner->user || fi.st_gid != owner->group)
-        && fchown(fd, owner->user, owner->group) == -1)
+    if (ngx_http_victorops_store_own(cycle, vi, fd, &fi, owner, 0700, dir,
+                                     NULL)
+        != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                      "victorops integration \"%V\": fchown(\"%s\") failed",
-                      &vi->name, dir);
-        goto failed;
-    }
-
-    if ((owner || fi.st_uid == geteuid())
-        && (fi.st_mode & 07777) != 0700
-        && fchmod(fd, 0700) == -1)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                      "victorops integration \"%V\": fchmod(\"%s\") failed",
-                      &vi->name, dir);
         goto failed;
     }
 
@@ -651,23 +417,15 @@ failed:
 }
 
 
-/*
- * NAME.db, -wal, -shm and -journal in the folder "dirfd": never followed,
- * regular files of one link, mode 0600, the worker user's.  NAME.db is
- * created here (SQLite gives its -wal and -shm the database's mode).
- */
+/* NAME.db, -wal, -shm and -journal in the folder "dirfd" */
 
 static ngx_int_t
 ngx_http_victorops_store_files(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_fd_t dirfd, u_char *dir,
     u_char *base, ngx_core_conf_t *owner)
 {
-    ngx_fd_t          fd;
-    ngx_err_t         err;
-    ngx_uint_t        i;
-    const char       *refused;
-    ngx_file_info_t   fi;
-    u_char            name[NGX_MAX_PATH];
+    ngx_uint_t  i;
+    u_char      name[NGX_MAX_PATH];
 
     static const char  *suffix[] = { "", "-wal", "-shm", "-journal" };
 
@@ -675,90 +433,142 @@ ngx_http_victorops_store_files(ngx_cycle_t *cycle,
 
         ngx_sprintf(name, "%s%s%Z", base, suffix[i]);
 
-        fd = openat(dirfd, (char *) name,
-                    O_RDONLY|O_NOFOLLOW|O_NOCTTY|O_CLOEXEC|O_NONBLOCK);
-
-        if (fd == NGX_INVALID_FILE && ngx_errno == NGX_ENOENT) {
-            if (i != 0) {
-                continue;
-            }
-
-            fd = openat(dirfd, (char *) name,
-                        O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_NOCTTY|O_CLOEXEC
-                        |O_NONBLOCK, 0600);
-        }
-
-        if (fd == NGX_INVALID_FILE) {
-            err = ngx_errno;
-
-            if (err == ELOOP) {
-                ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                              "victorops integration \"%V\": store file "
-                              "\"%s/%s\" is a symbolic link, refused",
-                              &vi->name, dir, name);
-
-            } else {
-                ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
-                              "victorops integration \"%V\": cannot open "
-                              "store file \"%s/%s\"", &vi->name, dir, name);
-            }
-
+        if (ngx_http_victorops_store_file(cycle, vi, dirfd, dir, name,
+                                          i == 0, owner)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        refused = NULL;
-
-        if (ngx_fd_info(fd, &fi) == -1) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                          ngx_fd_info_n " \"%s/%s\" failed", dir, name);
-            goto failed;
-        }
-
-        if (!S_ISREG(fi.st_mode)) {
-            refused = "is not a regular file";
-
-        } else if (fi.st_nlink != 1) {
-            refused = "has other hard links";
-        }
-
-        if (refused) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                          "victorops integration \"%V\": store file "
-                          "\"%s/%s\" %s, refused", &vi->name, dir, name,
-                          refused);
-            goto failed;
-        }
-
-        if (owner
-            && (fi.st_uid != owner->user || fi.st_gid != owner->group)
-            && fchown(fd, owner->user, owner->group) == -1)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                          "victorops integration \"%V\": fchown(\"%s/%s\") "
-                          "failed", &vi->name, dir, name);
-            goto failed;
-        }
-
-        if ((owner || fi.st_uid == geteuid())
-            && (fi.st_mode & 07777) != 0600
-            && fchmod(fd, 0600) == -1)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                          "victorops integration \"%V\": fchmod(\"%s/%s\") "
-                          "failed", &vi->name, dir, name);
-            goto failed;
-        }
-
-        (void) close(fd);
     }
 
     return NGX_OK;
+}
 
-failed:
+
+/*
+ * A store file: never followed, a regular file of one link, mode 0600,
+ * the worker user's.  The database ("create") is created here if missing
+ * (SQLite gives its -wal and -shm the database's mode); the others may
+ * be missing.
+ */
+
+static ngx_int_t
+ngx_http_victorops_store_file(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_fd_t dirfd, u_char *dir,
+    u_char *name, ngx_uint_t create, ngx_core_conf_t *owner)
+{
+    ngx_fd_t          fd;
+    ngx_err_t         err;
+    ngx_int_t         rc;
+    const char       *refused;
+    ngx_file_info_t   fi;
+
+    fd = openat(dirfd, (char *) name,
+                O_RDONLY|O_NOFOLLOW|O_NOCTTY|O_CLOEXEC|O_NONBLOCK);
+
+    if (fd == NGX_INVALID_FILE && ngx_errno == NGX_ENOENT) {
+        if (!create) {
+            return NGX_OK;
+        }
+
+        fd = openat(dirfd, (char *) name,
+                    O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_NOCTTY|O_CLOEXEC
+                    |O_NONBLOCK, 0600);
+    }
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err == ELOOP) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "victorops integration \"%V\": store file "
+                          "\"%s/%s\" is a symbolic link, refused",
+                          &vi->name, dir, name);
+
+        } else {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
+                          "victorops integration \"%V\": cannot open "
+                          "store file \"%s/%s\"", &vi->name, dir, name);
+        }
+
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+    refused = NULL;
+
+    if (ngx_fd_info(fd, &fi) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      ngx_fd_info_n " \"%s/%s\" failed", dir, name);
+        goto done;
+    }
+
+    if (!S_ISREG(fi.st_mode)) {
+        refused = "is not a regular file";
+
+    } else if (fi.st_nlink != 1) {
+        refused = "has other hard links";
+    }
+
+    if (refused) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "victorops integration \"%V\": store file "
+                      "\"%s/%s\" %s, refused", &vi->name, dir, name,
+                      refused);
+        goto done;
+    }
+
+    rc = ngx_http_victorops_store_own(cycle, vi, fd, &fi, owner, 0600, dir,
+                                      name);
+
+done:
 
     (void) close(fd);
 
-    return NGX_ERROR;
+    return rc;
+}
+
+
+/*
+ * A store folder or file ("dir", or "name" in it) as the worker user may
+ * use it: its owner when the master runs as root, and "mode" when the
+ * file is the worker's or the master's.
+ */
+
+static ngx_int_t
+ngx_http_victorops_store_own(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_fd_t fd, ngx_file_info_t *fi,
+    ngx_core_conf_t *owner, ngx_uint_t mode, u_char *dir, u_char *name)
+{
+    const char  *slash;
+
+    slash = name ? "/" : "";
+
+    if (name == NULL) {
+        name = (u_char *) "";
+    }
+
+    if (owner
+        && (fi->st_uid != owner->user || fi->st_gid != owner->group)
+        && fchown(fd, owner->user, owner->group) == -1)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "victorops integration \"%V\": fchown(\"%s%s%s\") "
+                      "failed", &vi->name, dir, slash, name);
+        return NGX_ERROR;
+    }
+
+    if ((owner || fi->st_uid == geteuid())
+        && (ngx_uint_t) (fi->st_mode & 07777) != mode
+        && fchmod(fd, (mode_t) mode) == -1)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "victorops integration \"%V\": fchmod(\"%s%s%s\") "
+                      "failed", &vi->name, dir, slash, name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -977,44 +787,11 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
 #if (NGX_THREADS)
 
-    /*
-     * Checkpoints copy the WAL into the database and fsync it: they run in
-     * nginx's thread pool, on a connection of their own, off the event loop.
-     */
-
-    if (vi->thread_pool) {
-        st->checkpoint_task = ngx_thread_task_alloc(cycle->pool, 0);
-        if (st->checkpoint_task == NULL) {
-            sqlite3_close(st->db);
-            return NGX_ERROR;
-        }
-
-        if (sqlite3_open_v2((char *) vi->store.data, &st->checkpoint_db,
-                            SQLITE_OPEN_READWRITE|SQLITE_OPEN_FULLMUTEX
-                            |NGX_HTTP_VICTOROPS_NOFOLLOW, NULL)
-            != SQLITE_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                          "victorops integration \"%V\": cannot open store "
-                          "\"%V\" for checkpoints: %s", &vi->name,
-                          &vi->store, st->checkpoint_db
-                                      ? sqlite3_errmsg(st->checkpoint_db)
-                                      : "out of memory");
-            sqlite3_close(st->checkpoint_db);
-            st->checkpoint_db = NULL;
-
-        } else {
-            sqlite3_busy_timeout(st->checkpoint_db, 1000);
-
-            st->thread_pool = vi->thread_pool;
-            st->checkpoint_task->ctx = st;
-            st->checkpoint_task->handler =
-                                     ngx_http_victorops_checkpoint_thread;
-            st->checkpoint_task->event.handler =
-                                     ngx_http_victorops_checkpoint_done;
-            st->checkpoint_task->event.data = st;
-            st->checkpoint_task->event.log = cycle->log;
-        }
+    if (vi->thread_pool
+        && ngx_http_victorops_store_checkpointer(cycle, vi, st) != NGX_OK)
+    {
+        sqlite3_close(st->db);
+        return NGX_ERROR;
     }
 
 #endif
@@ -1023,6 +800,55 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
     return NGX_OK;
 }
+
+
+#if (NGX_THREADS)
+
+/*
+ * Checkpoints copy the WAL into the database and fsync it: they run in
+ * nginx's thread pool, on a connection of their own, off the event loop.
+ * Without that connection they run in the worker (store_checkpoint()).
+ */
+
+static ngx_int_t
+ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st)
+{
+    st->checkpoint_task = ngx_thread_task_alloc(cycle->pool, 0);
+    if (st->checkpoint_task == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (sqlite3_open_v2((char *) vi->store.data, &st->checkpoint_db,
+                        SQLITE_OPEN_READWRITE|SQLITE_OPEN_FULLMUTEX
+                        |NGX_HTTP_VICTOROPS_NOFOLLOW, NULL)
+        != SQLITE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "victorops integration \"%V\": cannot open store "
+                      "\"%V\" for checkpoints: %s", &vi->name,
+                      &vi->store, st->checkpoint_db
+                                  ? sqlite3_errmsg(st->checkpoint_db)
+                                  : "out of memory");
+        sqlite3_close(st->checkpoint_db);
+        st->checkpoint_db = NULL;
+
+        return NGX_OK;
+    }
+
+    sqlite3_busy_timeout(st->checkpoint_db, 1000);
+
+    st->thread_pool = vi->thread_pool;
+    st->checkpoint_task->ctx = st;
+    st->checkpoint_task->handler = ngx_http_victorops_checkpoint_thread;
+    st->checkpoint_task->event.handler = ngx_http_victorops_checkpoint_done;
+    st->checkpoint_task->event.data = st;
+    st->checkpoint_task->event.log = cycle->log;
+
+    return NGX_OK;
+}
+
+#endif
 
 
 void
@@ -1090,16 +916,26 @@ ngx_http_victorops_store_busy(void *data, int count)
 }
 
 
-static sqlite3_stmt *
+/* statement "n", ready to bind: prepared once, reset since its last use */
+
+sqlite3_stmt *
 ngx_http_victorops_store_stmt(ngx_http_victorops_store_t *st, ngx_uint_t n)
 {
-    if (st->stmt[n] == NULL
-        && sqlite3_prepare_v3(st->db, ngx_http_victorops_sql[n], -1,
-                              SQLITE_PREPARE_PERSISTENT, &st->stmt[n], NULL)
-           != SQLITE_OK)
-    {
-        ngx_http_victorops_store_error(st, "prepare");
-        return NULL;
+    const char  *sql;
+
+    if (st->stmt[n] == NULL) {
+        sql = (n < NGX_HTTP_VICTOROPS_SQL_JOBS_N)
+              ? ngx_http_victorops_store_jobs_sql[n]
+              : ngx_http_victorops_store_links_sql[n
+                                           - NGX_HTTP_VICTOROPS_SQL_JOBS_N];
+
+        if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                               &st->stmt[n], NULL)
+            != SQLITE_OK)
+        {
+            ngx_http_victorops_store_error(st, "prepare");
+            return NULL;
+        }
     }
 
     sqlite3_reset(st->stmt[n]);
@@ -1109,7 +945,7 @@ ngx_http_victorops_store_stmt(ngx_http_victorops_store_t *st, ngx_uint_t n)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_victorops_store_step(ngx_http_victorops_store_t *st,
     sqlite3_stmt *stmt)
 {
@@ -1135,7 +971,7 @@ ngx_http_victorops_store_step(ngx_http_victorops_store_t *st,
 
 /* a change: NGX_OK made, NGX_DECLINED no row matched, NGX_ERROR */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_victorops_store_changed(ngx_http_victorops_store_t *st,
     sqlite3_stmt *stmt)
 {
@@ -1149,7 +985,7 @@ ngx_http_victorops_store_changed(ngx_http_victorops_store_t *st,
 
 /* a query for a row: NGX_OK found, NGX_DECLINED none, NGX_ERROR */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_victorops_store_exists(ngx_http_victorops_store_t *st,
     sqlite3_stmt *stmt)
 {
@@ -1166,7 +1002,7 @@ ngx_http_victorops_store_exists(ngx_http_victorops_store_t *st,
 }
 
 
-static void
+void
 ngx_http_victorops_store_error(ngx_http_victorops_store_t *st,
     const char *what)
 {
@@ -1176,11 +1012,39 @@ ngx_http_victorops_store_error(ngx_http_victorops_store_t *st,
 }
 
 
-static void
+void
 ngx_http_victorops_bind(sqlite3_stmt *stmt, int n, ngx_str_t *s)
 {
     sqlite3_bind_text(stmt, n, s->data ? (char *) s->data : "",
                       (int) s->len, SQLITE_STATIC);
+}
+
+
+/* a column's bytes, copied from "pool" with a terminating NUL */
+
+ngx_int_t
+ngx_http_victorops_store_text(ngx_pool_t *pool, sqlite3_stmt *stmt, int col,
+    ngx_str_t *out)
+{
+    size_t       len;
+    const void  *data;
+
+    data = sqlite3_column_blob(stmt, col);
+    len = sqlite3_column_bytes(stmt, col);
+
+    out->len = len;
+    out->data = ngx_pnalloc(pool, len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (len) {
+        ngx_memcpy(out->data, data, len);
+    }
+
+    out->data[len] = '\0';
+
+    return NGX_OK;
 }
 
 
@@ -1215,617 +1079,6 @@ void
 ngx_http_victorops_store_rollback(ngx_http_victorops_integration_t *vi)
 {
     (void) sqlite3_exec(vi->st->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-
-ngx_int_t
-ngx_http_victorops_store_insert(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_INSERT);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, &job->id);
-    sqlite3_bind_int(stmt, 2, (int) job->kind);
-    sqlite3_bind_int(stmt, 3, (int) job->class);
-    ngx_http_victorops_bind(stmt, 4, &job->key);
-    ngx_http_victorops_bind(stmt, 5, &job->incident);
-    ngx_http_victorops_bind(stmt, 6, &job->entity);
-    sqlite3_bind_blob(stmt, 7, job->body.data, (int) job->body.len,
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 8, job->created);
-
-    return ngx_http_victorops_store_step(vi->st, stmt);
-}
-
-
-/*
- * Claims up to "n" due jobs for this worker until "lease_until"; they
- * are allocated from "pool" into the "jobs" array.
- */
-
-ngx_int_t
-ngx_http_victorops_store_claim(ngx_http_victorops_integration_t *vi,
-    ngx_pool_t *pool, int64_t now, int64_t lease_until, ngx_uint_t n,
-    ngx_array_t *jobs)
-{
-    ngx_int_t                  rc;
-    sqlite3_stmt              *stmt;
-    ngx_http_victorops_job_t  *job;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_CLAIM);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, now);
-    sqlite3_bind_int64(stmt, 2, lease_until);
-    sqlite3_bind_int64(stmt, 3, (sqlite3_int64) ngx_pid);
-    sqlite3_bind_int64(stmt, 4, (sqlite3_int64) n);
-
-    for ( ;; ) {
-        rc = ngx_http_victorops_store_step(vi->st, stmt);
-
-        if (rc != NGX_AGAIN) {
-            return rc;
-        }
-
-        job = ngx_array_push(jobs);
-        if (job == NULL) {
-            sqlite3_reset(stmt);
-            return NGX_ERROR;
-        }
-
-        ngx_memzero(job, sizeof(ngx_http_victorops_job_t));
-
-        job->integration = vi;
-        job->seq = sqlite3_column_int64(stmt, 0);
-        job->kind = sqlite3_column_int(stmt, 2);
-        job->class = sqlite3_column_int(stmt, 3);
-        job->attempts = sqlite3_column_int(stmt, 8);
-        job->created = sqlite3_column_int64(stmt, 9);
-
-        if (ngx_http_victorops_store_text(pool, stmt, 1, &job->id) != NGX_OK
-            || ngx_http_victorops_store_text(pool, stmt, 4, &job->key)
-               != NGX_OK
-            || ngx_http_victorops_store_text(pool, stmt, 5, &job->incident)
-               != NGX_OK
-            || ngx_http_victorops_store_text(pool, stmt, 6, &job->entity)
-               != NGX_OK
-            || ngx_http_victorops_store_text(pool, stmt, 7, &job->body)
-               != NGX_OK)
-        {
-            sqlite3_reset(stmt);
-            return NGX_ERROR;
-        }
-    }
-}
-
-
-static ngx_int_t
-ngx_http_victorops_store_text(ngx_pool_t *pool, sqlite3_stmt *stmt, int col,
-    ngx_str_t *out)
-{
-    size_t       len;
-    const void  *data;
-
-    data = sqlite3_column_blob(stmt, col);
-    len = sqlite3_column_bytes(stmt, col);
-
-    out->len = len;
-    out->data = ngx_pnalloc(pool, len + 1);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (len) {
-        ngx_memcpy(out->data, data, len);
-    }
-
-    out->data[len] = '\0';
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_victorops_store_done(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_DONE);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, job->seq);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64) ngx_pid);
-
-    return ngx_http_victorops_store_changed(vi->st, stmt);
-}
-
-
-ngx_int_t
-ngx_http_victorops_store_retry(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job, int64_t next_at, ngx_uint_t status,
-    ngx_str_t *error)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_RETRY);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, job->seq);
-    sqlite3_bind_int64(stmt, 2, next_at);
-    sqlite3_bind_int(stmt, 3, (int) status);
-    ngx_http_victorops_bind(stmt, 4, error);
-    sqlite3_bind_int64(stmt, 5, (sqlite3_int64) ngx_pid);
-
-    return ngx_http_victorops_store_changed(vi->st, stmt);
-}
-
-
-/* back to the queue without counting an attempt (rate limit, shutdown) */
-
-ngx_int_t
-ngx_http_victorops_store_release(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job, int64_t next_at)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_RELEASE);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, job->seq);
-    sqlite3_bind_int64(stmt, 2, next_at);
-    sqlite3_bind_int(stmt, 3, 1);
-    sqlite3_bind_int64(stmt, 4, (sqlite3_int64) ngx_pid);
-
-    return ngx_http_victorops_store_changed(vi->st, stmt);
-}
-
-
-ngx_int_t
-ngx_http_victorops_store_dead(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job, ngx_uint_t status, ngx_str_t *error,
-    int64_t now)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_DEAD);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, job->seq);
-    sqlite3_bind_int(stmt, 2, (int) status);
-    ngx_http_victorops_bind(stmt, 3, error);
-    sqlite3_bind_int64(stmt, 4, now);
-    sqlite3_bind_int64(stmt, 5, (sqlite3_int64) ngx_pid);
-
-    return ngx_http_victorops_store_changed(vi->st, stmt);
-}
-
-
-/* links: a VictorOps incident and the Rootly incident or alert for it */
-
-ngx_int_t
-ngx_http_victorops_store_link_get(ngx_http_victorops_integration_t *vi,
-    ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *incident, ngx_str_t *entity,
-    ngx_str_t *rootly_incident, ngx_str_t *rootly_alert)
-{
-    ngx_int_t      rc;
-    sqlite3_stmt  *stmt;
-
-    ngx_str_null(rootly_incident);
-    ngx_str_null(rootly_alert);
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_LINK_GET);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, key);
-    ngx_http_victorops_bind(stmt, 2, incident);
-    ngx_http_victorops_bind(stmt, 3, entity);
-
-    rc = ngx_http_victorops_store_step(vi->st, stmt);
-
-    if (rc != NGX_AGAIN) {
-        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    if (ngx_http_victorops_store_text(pool, stmt, 0, rootly_incident)
-        != NGX_OK
-        || ngx_http_victorops_store_text(pool, stmt, 1, rootly_alert)
-           != NGX_OK)
-    {
-        sqlite3_reset(stmt);
-        return NGX_ERROR;
-    }
-
-    sqlite3_reset(stmt);
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_victorops_store_link_set(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *key, ngx_str_t *incident, ngx_str_t *entity,
-    ngx_str_t *rootly_incident, ngx_str_t *rootly_alert, int64_t now)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_LINK_SET);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, key);
-    ngx_http_victorops_bind(stmt, 2, incident);
-    ngx_http_victorops_bind(stmt, 3, entity);
-    ngx_http_victorops_bind(stmt, 4, rootly_incident);
-    ngx_http_victorops_bind(stmt, 5, rootly_alert);
-    sqlite3_bind_int64(stmt, 6, now);
-
-    return ngx_http_victorops_store_step(vi->st, stmt);
-}
-
-
-ngx_int_t
-ngx_http_victorops_store_link_delete(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *key, ngx_str_t *incident, ngx_str_t *entity)
-{
-    ngx_int_t      rc;
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_LINK_DEL);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, key);
-    ngx_http_victorops_bind(stmt, 2, incident);
-    ngx_http_victorops_bind(stmt, 3, entity);
-
-    rc = ngx_http_victorops_store_step(vi->st, stmt);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return sqlite3_changes(vi->st->db) ? NGX_OK : NGX_DECLINED;
-}
-
-
-/* NGX_OK: an alert about this incident is still queued */
-
-ngx_int_t
-ngx_http_victorops_store_alert_pending(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *key)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_PENDING);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, key);
-
-    return ngx_http_victorops_store_exists(vi->st, stmt);
-}
-
-
-/*
- * Records a delivery.  NGX_OK: new (or last seen before "since");
- * NGX_DECLINED: a duplicate.
- */
-
-ngx_int_t
-ngx_http_victorops_store_dedup_claim(ngx_http_victorops_integration_t *vi,
-    u_char *hash, size_t len, int64_t now, int64_t since)
-{
-    ngx_int_t      rc;
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_DEDUP);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_blob(stmt, 1, hash, (int) len, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, now);
-    sqlite3_bind_int64(stmt, 3, since);
-
-    rc = ngx_http_victorops_store_step(vi->st, stmt);
-    if (rc != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return sqlite3_changes(vi->st->db) ? NGX_OK : NGX_DECLINED;
-}
-
-
-/* NGX_OK: a Rootly event id not seen before; NGX_DECLINED: seen */
-
-ngx_int_t
-ngx_http_victorops_store_event_seen(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *id, int64_t now)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_EVENT);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, now);
-
-    if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return sqlite3_changes(vi->st->db) ? NGX_OK : NGX_DECLINED;
-}
-
-
-/*
- * Forgets deliveries seen before "deliveries" and Rootly event ids seen
- * before "events".
- */
-
-ngx_int_t
-ngx_http_victorops_store_dedup_expire(ngx_http_victorops_integration_t *vi,
-    int64_t deliveries, int64_t events)
-{
-    ngx_uint_t     i;
-    sqlite3_stmt  *stmt;
-
-    static ngx_uint_t  gc[] = {
-        NGX_HTTP_VICTOROPS_SQL_DEDUP_GC,
-        NGX_HTTP_VICTOROPS_SQL_EVENT_GC
-    };
-
-    for (i = 0; i < sizeof(gc) / sizeof(gc[0]); i++) {
-        stmt = ngx_http_victorops_store_stmt(vi->st, gc[i]);
-        if (stmt == NULL) {
-            return NGX_ERROR;
-        }
-
-        sqlite3_bind_int64(stmt, 1, i ? events : deliveries);
-
-        if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Retention: at most "n" dead letters dead before "before", and at most
- * "n" links unchanged since then that no waiting job needs, in one
- * transaction.  NGX_DECLINED: nothing that old (a read, no write lock).
- */
-
-ngx_int_t
-ngx_http_victorops_store_retention(ngx_http_victorops_integration_t *vi,
-    int64_t before, ngx_uint_t n, ngx_uint_t *dead, ngx_uint_t *links)
-{
-    ngx_int_t      rc;
-    ngx_uint_t     i;
-    sqlite3_stmt  *stmt;
-
-    static ngx_uint_t  gc[] = {
-        NGX_HTTP_VICTOROPS_SQL_DEAD_GC,
-        NGX_HTTP_VICTOROPS_SQL_LINK_GC
-    };
-
-    *dead = 0;
-    *links = 0;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, before);
-
-    rc = ngx_http_victorops_store_step(vi->st, stmt);
-    if (rc != NGX_AGAIN) {
-        return NGX_ERROR;
-    }
-
-    rc = sqlite3_column_int(stmt, 0) ? NGX_OK : NGX_DECLINED;
-
-    sqlite3_reset(stmt);
-
-    if (rc == NGX_DECLINED) {
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_victorops_store_begin(vi) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < sizeof(gc) / sizeof(gc[0]); i++) {
-        stmt = ngx_http_victorops_store_stmt(vi->st, gc[i]);
-        if (stmt == NULL) {
-            goto failed;
-        }
-
-        sqlite3_bind_int64(stmt, 1, before);
-        sqlite3_bind_int64(stmt, 2, (sqlite3_int64) n);
-
-        if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
-            goto failed;
-        }
-
-        *(i ? links : dead) = sqlite3_changes(vi->st->db);
-    }
-
-    if (ngx_http_victorops_store_commit(vi) != NGX_OK) {
-        *dead = 0;
-        *links = 0;
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-
-failed:
-
-    ngx_http_victorops_store_rollback(vi);
-
-    *dead = 0;
-    *links = 0;
-
-    return NGX_ERROR;
-}
-
-
-/* NGX_OK: an escalation-policy signature handled before; NGX_DECLINED */
-
-ngx_int_t
-ngx_http_victorops_store_signature_seen(ngx_http_victorops_integration_t *vi,
-    u_char *sig, size_t len)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_SIG_SEEN);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_blob(stmt, 1, sig, (int) len, SQLITE_STATIC);
-
-    return ngx_http_victorops_store_exists(vi->st, stmt);
-}
-
-
-/*
- * Records a signature (in the batch's transaction, or on its own).
- * NGX_OK: new; NGX_DECLINED: seen before (a replay).
- */
-
-ngx_int_t
-ngx_http_victorops_store_signature_claim(
-    ngx_http_victorops_integration_t *vi, u_char *sig, size_t len,
-    int64_t now)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_blob(stmt, 1, sig, (int) len, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, now);
-
-    return ngx_http_victorops_store_changed(vi->st, stmt);
-}
-
-
-/* forgets signatures seen before "before" */
-
-ngx_int_t
-ngx_http_victorops_store_signature_expire(
-    ngx_http_victorops_integration_t *vi, int64_t before)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_SIG_GC);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, before);
-
-    return ngx_http_victorops_store_step(vi->st, stmt);
-}
-
-
-ngx_int_t
-ngx_http_victorops_store_stats(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_store_stats_t *stats)
-{
-    ngx_int_t      rc;
-    sqlite3_stmt  *stmt;
-
-    ngx_memzero(stats, sizeof(ngx_http_victorops_store_stats_t));
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_STATS);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, NGX_HTTP_VICTOROPS_COUNT_MAX);
-    sqlite3_bind_int64(stmt, 2, NGX_HTTP_VICTOROPS_OLDEST_SCAN);
-
-    rc = ngx_http_victorops_store_step(vi->st, stmt);
-    if (rc != NGX_AGAIN) {
-        return NGX_ERROR;
-    }
-
-    stats->pending = sqlite3_column_int64(stmt, 0);
-    stats->oldest = sqlite3_column_int64(stmt, 1);
-    stats->dead = sqlite3_column_int64(stmt, 2);
-    stats->links = sqlite3_column_int64(stmt, 3);
-
-    sqlite3_reset(stmt);
-
-    return NGX_OK;
-}
-
-
-/* the earliest next_at of a pending job, 0 if none */
-
-int64_t
-ngx_http_victorops_store_next_due(ngx_http_victorops_integration_t *vi)
-{
-    int64_t        next;
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_NEXT_DUE);
-    if (stmt == NULL) {
-        return 0;
-    }
-
-    if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_AGAIN) {
-        return 0;
-    }
-
-    next = sqlite3_column_int64(stmt, 0);
-
-    sqlite3_reset(stmt);
-
-    return next;
 }
 
 
@@ -1923,459 +1176,3 @@ ngx_http_victorops_checkpoint_done(ngx_event_t *ev)
 }
 
 #endif
-
-
-/* jobs leased by a worker that died go back to the queue */
-
-ngx_int_t
-ngx_http_victorops_store_expire_leases(ngx_http_victorops_integration_t *vi,
-    int64_t now, ngx_uint_t *n)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_EXPIRED);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, now);
-
-    if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    *n = sqlite3_changes(vi->st->db);
-
-    return NGX_OK;
-}
-
-
-/* NGX_OK: a job is due (a read: no write lock taken when idle) */
-
-ngx_int_t
-ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,
-    int64_t now)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_DUE);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, now);
-
-    return ngx_http_victorops_store_exists(vi->st, stmt);
-}
-
-
-/* dead letters as a JSON array, for the admin API */
-
-ngx_int_t
-ngx_http_victorops_store_dead_list(ngx_http_victorops_integration_t *vi,
-    yajl_gen g, ngx_uint_t limit)
-{
-    u_char         buf[NGX_HTTP_VICTOROPS_ERROR_MAX];
-    ngx_int_t      rc;
-    ngx_str_t      s;
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_DEAD_LIST);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, (sqlite3_int64) limit);
-
-    if (yajl_gen_array_open(g) != yajl_gen_status_ok) {
-        sqlite3_reset(stmt);
-        return NGX_ERROR;
-    }
-
-    for ( ;; ) {
-        rc = ngx_http_victorops_store_step(vi->st, stmt);
-
-        if (rc == NGX_OK) {
-            break;
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-#define ngx_http_victorops_column_str(col)                                    \
-        s.data = (u_char *) sqlite3_column_text(stmt, col);                   \
-        s.len = sqlite3_column_bytes(stmt, col);
-
-        if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
-            goto failed;
-        }
-
-        ngx_http_victorops_column_str(0);
-        if (ngx_http_victorops_gen_str(g, "id", &s) != NGX_OK) {
-            goto failed;
-        }
-
-        if (ngx_http_victorops_gen_cstr(g, "class") != NGX_OK
-            || ngx_http_victorops_gen_cstr(g,
-                   ngx_http_victorops_class_name(
-                       (ngx_uint_t) sqlite3_column_int(stmt, 1) & 3))
-               != NGX_OK)
-        {
-            goto failed;
-        }
-
-        ngx_http_victorops_column_str(2);
-        if (ngx_http_victorops_gen_str(g, "incident", &s) != NGX_OK
-            || ngx_http_victorops_gen_cstr(g, "attempts") != NGX_OK
-            || yajl_gen_integer(g, sqlite3_column_int(stmt, 3))
-               != yajl_gen_status_ok
-            || ngx_http_victorops_gen_cstr(g, "created_ms") != NGX_OK
-            || yajl_gen_integer(g, sqlite3_column_int64(stmt, 4))
-               != yajl_gen_status_ok
-            || ngx_http_victorops_gen_cstr(g, "dead_ms") != NGX_OK
-            || yajl_gen_integer(g, sqlite3_column_int64(stmt, 5))
-               != yajl_gen_status_ok
-            || ngx_http_victorops_gen_cstr(g, "status") != NGX_OK
-            || yajl_gen_integer(g, sqlite3_column_int(stmt, 6))
-               != yajl_gen_status_ok)
-        {
-            goto failed;
-        }
-
-        /* as recorded since, also for rows an older version wrote */
-
-        ngx_http_victorops_column_str(7);
-        s.len = ngx_http_victorops_utf8_text(buf, sizeof(buf), s.data, s.len)
-                - buf;
-        s.data = buf;
-
-        if (ngx_http_victorops_gen_str(g, "error", &s) != NGX_OK
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
-            goto failed;
-        }
-
-#undef ngx_http_victorops_column_str
-    }
-
-    return (yajl_gen_array_close(g) == yajl_gen_status_ok) ? NGX_OK
-                                                          : NGX_ERROR;
-
-failed:
-
-    sqlite3_reset(stmt);
-    return NGX_ERROR;
-}
-
-
-/* dead letters back to the queue: one by id, or all ("") */
-
-ngx_int_t
-ngx_http_victorops_store_replay(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *id, int64_t now, ngx_uint_t *n)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_REPLAY);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, now);
-
-    if (ngx_http_victorops_store_step(vi->st, stmt) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    *n = sqlite3_changes(vi->st->db);
-
-    return NGX_OK;
-}
-
-
-/* escalations: the VictorOps incident paged for a Rootly incident */
-
-static ngx_int_t
-ngx_http_victorops_store_link_row(ngx_pool_t *pool, sqlite3_stmt *stmt,
-    ngx_http_victorops_link_t *link)
-{
-    ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
-
-    if (ngx_http_victorops_store_text(pool, stmt, 0, &link->key) != NGX_OK
-        || ngx_http_victorops_store_text(pool, stmt, 1, &link->incident)
-           != NGX_OK
-        || ngx_http_victorops_store_text(pool, stmt, 2, &link->entity)
-           != NGX_OK
-        || ngx_http_victorops_store_text(pool, stmt, 3, &link->targets)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    link->vo_state = sqlite3_column_int(stmt, 4);
-    link->rootly_state = sqlite3_column_int(stmt, 5);
-
-    if (sqlite3_column_count(stmt) > 6
-        && ngx_http_victorops_store_text(pool, stmt, 6,
-                                         &link->rootly_incident)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_victorops_store_escalation_get(ngx_http_victorops_integration_t *vi,
-    ngx_pool_t *pool, ngx_str_t *rootly_incident,
-    ngx_http_victorops_link_t *link)
-{
-    ngx_int_t      rc;
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_ESC_GET);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, rootly_incident);
-
-    rc = ngx_http_victorops_store_step(vi->st, stmt);
-
-    if (rc != NGX_AGAIN) {
-        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    rc = ngx_http_victorops_store_link_row(pool, stmt, link);
-    link->rootly_incident = *rootly_incident;
-
-    sqlite3_reset(stmt);
-
-    return rc;
-}
-
-
-/* the links of a Rootly incident whose VictorOps incident is open */
-
-ngx_int_t
-ngx_http_victorops_store_links_open(ngx_http_victorops_integration_t *vi,
-    ngx_pool_t *pool, ngx_str_t *rootly_incident, ngx_array_t *links)
-{
-    ngx_int_t                   rc;
-    sqlite3_stmt               *stmt;
-    ngx_http_victorops_link_t  *link;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_OPEN);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, rootly_incident);
-
-    for ( ;; ) {
-        rc = ngx_http_victorops_store_step(vi->st, stmt);
-
-        if (rc != NGX_AGAIN) {
-            return rc;
-        }
-
-        link = ngx_array_push(links);
-        if (link == NULL
-            || ngx_http_victorops_store_link_row(pool, stmt, link) != NGX_OK)
-        {
-            sqlite3_reset(stmt);
-            return NGX_ERROR;
-        }
-
-        link->rootly_incident = *rootly_incident;
-    }
-}
-
-
-/* links open on either side, the least recently reconciled first */
-
-ngx_int_t
-ngx_http_victorops_store_sync_list(ngx_http_victorops_integration_t *vi,
-    ngx_pool_t *pool, ngx_uint_t n, ngx_array_t *links)
-{
-    ngx_int_t                   rc;
-    sqlite3_stmt               *stmt;
-    ngx_http_victorops_link_t  *link;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_SYNC_LIST);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, (sqlite3_int64) n);
-
-    for ( ;; ) {
-        rc = ngx_http_victorops_store_step(vi->st, stmt);
-
-        if (rc != NGX_AGAIN) {
-            return rc;
-        }
-
-        link = ngx_array_push(links);
-        if (link == NULL
-            || ngx_http_victorops_store_link_row(pool, stmt, link) != NGX_OK)
-        {
-            sqlite3_reset(stmt);
-            return NGX_ERROR;
-        }
-    }
-}
-
-
-/* a change to a link, as an outcome or a repair makes it */
-
-ngx_int_t
-ngx_http_victorops_store_link_write(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_link_t *link, int64_t now)
-{
-    sqlite3_stmt  *stmt;
-
-    switch (link->op) {
-
-    case NGX_HTTP_VICTOROPS_LINK_ESCALATION:
-        stmt = ngx_http_victorops_store_stmt(vi->st,
-                                             NGX_HTTP_VICTOROPS_SQL_ESC_SET);
-        if (stmt == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_victorops_bind(stmt, 1, &link->key);
-        ngx_http_victorops_bind(stmt, 2, &link->incident);
-        ngx_http_victorops_bind(stmt, 3, &link->entity);
-        ngx_http_victorops_bind(stmt, 4, &link->rootly_incident);
-        sqlite3_bind_int64(stmt, 5, now);
-        ngx_http_victorops_bind(stmt, 6, &link->targets);
-        break;
-
-    case NGX_HTTP_VICTOROPS_LINK_TARGETS:
-        stmt = ngx_http_victorops_store_stmt(vi->st,
-                                             NGX_HTTP_VICTOROPS_SQL_TARGETS);
-        if (stmt == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_victorops_bind(stmt, 1, &link->key);
-        ngx_http_victorops_bind(stmt, 2, &link->targets);
-        sqlite3_bind_int64(stmt, 3, now);
-        break;
-
-    case NGX_HTTP_VICTOROPS_LINK_VO_STATE:
-        stmt = ngx_http_victorops_store_stmt(vi->st,
-                                             NGX_HTTP_VICTOROPS_SQL_VO_STATE);
-        if (stmt == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_victorops_bind(stmt, 1, &link->key);
-        ngx_http_victorops_bind(stmt, 2, &link->incident);
-        ngx_http_victorops_bind(stmt, 3, &link->entity);
-        sqlite3_bind_int(stmt, 4, (int) link->vo_state);
-        sqlite3_bind_int64(stmt, 5, now);
-        break;
-
-    case NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE:
-        stmt = ngx_http_victorops_store_stmt(vi->st,
-                                        NGX_HTTP_VICTOROPS_SQL_ROOTLY_STATE);
-        if (stmt == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_victorops_bind(stmt, 1, &link->rootly_incident);
-        sqlite3_bind_int(stmt, 2, (int) link->rootly_state);
-        break;
-
-    default: /* NGX_HTTP_VICTOROPS_LINK_SYNCED */
-        stmt = ngx_http_victorops_store_stmt(vi->st,
-                                             NGX_HTTP_VICTOROPS_SQL_SYNC_MARK);
-        if (stmt == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_victorops_bind(stmt, 1, &link->key);
-        sqlite3_bind_int64(stmt, 2, now);
-        break;
-    }
-
-    return ngx_http_victorops_store_step(vi->st, stmt);
-}
-
-
-/* NGX_OK: a job of "kind" about "key" is still queued */
-
-ngx_int_t
-ngx_http_victorops_store_job_pending(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *key, ngx_uint_t kind)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_KIND_PENDING);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, key);
-    sqlite3_bind_int(stmt, 2, (int) kind);
-
-    return ngx_http_victorops_store_exists(vi->st, stmt);
-}
-
-
-/* NGX_OK: VictorOps incident "number" is linked to a Rootly incident */
-
-ngx_int_t
-ngx_http_victorops_store_number_linked(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *number)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                        NGX_HTTP_VICTOROPS_SQL_NUMBER_LINKED);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, number);
-
-    return ngx_http_victorops_store_exists(vi->st, stmt);
-}
-
-
-/* a job that waits or calls again keeps its lease until "until" */
-
-ngx_int_t
-ngx_http_victorops_store_lease(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_job_t *job, int64_t until)
-{
-    sqlite3_stmt  *stmt;
-
-    if (vi->st == NULL) {
-        return NGX_ERROR;
-    }
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_LEASE);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, job->seq);
-    sqlite3_bind_int64(stmt, 2, until);
-    sqlite3_bind_int64(stmt, 3, (sqlite3_int64) ngx_pid);
-
-    return ngx_http_victorops_store_changed(vi->st, stmt);
-}

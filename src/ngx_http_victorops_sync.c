@@ -35,6 +35,7 @@ typedef struct {
 } ngx_http_victorops_sync_t;
 
 
+static void ngx_http_victorops_sync_handler(ngx_event_t *ev);
 static void ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
     int64_t now);
 static ngx_int_t ngx_http_victorops_sync_rootly(ngx_http_victorops_sync_t *s);
@@ -51,7 +52,42 @@ static void ngx_http_victorops_sync_end(ngx_http_victorops_sync_t *s,
     ngx_uint_t ok);
 
 
+/*
+ * In each worker of an integration with VictorOps credentials, after
+ * queue_init() (the sync event shares the queue's dummy connection):
+ * every worker looks, one at a time runs a round.
+ */
+
+ngx_int_t
+ngx_http_victorops_sync_init(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi)
+{
+    if (vi->sync_interval == 0) {
+        return NGX_OK;
+    }
+
+    vi->sync_event.handler = ngx_http_victorops_sync_handler;
+    vi->sync_event.data = &vi->dummy;
+    vi->sync_event.log = cycle->log;
+    vi->sync_event.cancelable = 1;
+
+    ngx_add_timer(&vi->sync_event,
+                  ngx_min(vi->sync_interval, 1000) + ngx_random() % 1000);
+
+    return NGX_OK;
+}
+
+
 void
+ngx_http_victorops_sync_done(ngx_http_victorops_integration_t *vi)
+{
+    if (vi->sync_event.timer_set) {
+        ngx_del_timer(&vi->sync_event);
+    }
+}
+
+
+static void
 ngx_http_victorops_sync_handler(ngx_event_t *ev)
 {
     int64_t                            now;

@@ -11,7 +11,9 @@
 #define _NGX_HTTP_VICTOROPS_SYNC_H_INCLUDED_
 
 
-void ngx_http_victorops_sync_handler(ngx_event_t *ev);
+ngx_int_t ngx_http_victorops_sync_init(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi);
+void ngx_http_victorops_sync_done(ngx_http_victorops_integration_t *vi);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_SYNC_H_INCLUDED_ */

@@ -50,6 +50,8 @@ typedef struct {
 } ngx_http_victorops_collect_t;
 
 
+static ngx_int_t ngx_http_victorops_webhook_auth(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, const char **why);
 static ngx_uint_t ngx_http_victorops_content_type(ngx_http_request_t *r);
 static void ngx_http_victorops_webhook_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_victorops_form_start(ngx_http_request_t *r,
@@ -64,6 +66,12 @@ static ngx_int_t ngx_http_victorops_form_refuse(ngx_http_request_t *r,
 static ngx_int_t ngx_http_victorops_webhook_process(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx);
 static ngx_int_t ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
+    ngx_str_t *msg);
+static ngx_int_t ngx_http_victorops_webhook_json(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
+    ngx_str_t *msg);
+static ngx_int_t ngx_http_victorops_webhook_form(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
     ngx_str_t *msg);
 static ngx_int_t ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
@@ -93,6 +101,7 @@ ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
     ngx_int_t                          rc;
     ngx_str_t                          msg;
     ngx_uint_t                         type;
+    const char                        *why;
     ngx_http_victorops_loc_conf_t     *vlcf;
     ngx_http_victorops_webhook_ctx_t  *ctx;
     ngx_http_victorops_integration_t  *vi;
@@ -116,39 +125,14 @@ ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
     ctx->integration = vi;
     ctx->type = type;
 
-    switch (ngx_http_victorops_auth_secret(r, vi)) {
+    rc = ngx_http_victorops_webhook_auth(r, ctx, &why);
 
-    case NGX_OK:
-        break;
-
-    case NGX_ERROR:
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    case NGX_DECLINED:
-
-        /*
-         * no secret: an escalation-policy webhook may be signed instead;
-         * a signature no body can match is refused before the body
-         */
-
-        if (type == NGX_HTTP_VICTOROPS_FORM && vi->escalation_codes->nelts) {
-            rc = ngx_http_victorops_auth_signature(r, ctx->mac);
-
-            if (rc == NGX_OK) {
-                ctx->need_signature = 1;
-                break;
-            }
-
-            if (rc == NGX_ABORT) {
-                return ngx_http_victorops_reject(r, vi,
-                                         "malformed X-VictorOps-Signature");
-            }
-        }
-
-        return ngx_http_victorops_reject(r, vi, "no secret");
-
-    default: /* NGX_ABORT */
-        return ngx_http_victorops_reject(r, vi, "wrong secret");
+    if (rc == NGX_DECLINED) {
+        return ngx_http_victorops_reject(r, vi, why);
     }
 
     if (type == 0) {
@@ -180,6 +164,58 @@ ngx_http_victorops_webhook_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * The webhook's secret; without one, an escalation-policy webhook may be
+ * signed instead (the signature is checked against the body once read; a
+ * signature no body can match is refused before).  NGX_DECLINED: refused,
+ * "why" says why.
+ */
+
+static ngx_int_t
+ngx_http_victorops_webhook_auth(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, const char **why)
+{
+    ngx_int_t                          rc;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->integration;
+
+    switch (ngx_http_victorops_auth_secret(r, vi)) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_ERROR:
+        return NGX_ERROR;
+
+    case NGX_DECLINED:
+
+        if (ctx->type == NGX_HTTP_VICTOROPS_FORM
+            && vi->escalation_codes->nelts)
+        {
+            rc = ngx_http_victorops_auth_signature(r, ctx->mac);
+
+            if (rc == NGX_OK) {
+                ctx->need_signature = 1;
+                return NGX_OK;
+            }
+
+            if (rc == NGX_ABORT) {
+                *why = "malformed X-VictorOps-Signature";
+                return NGX_DECLINED;
+            }
+        }
+
+        *why = "no secret";
+        return NGX_DECLINED;
+
+    default: /* NGX_ABORT */
+        *why = "wrong secret";
+        return NGX_DECLINED;
+    }
 }
 
 
@@ -834,15 +870,6 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
     ngx_str_t *msg)
 {
-    off_t                              offset;
-    u_char                            *p;
-    ngx_int_t                          rc;
-    ngx_str_t                          error;
-    ngx_http_victorops_parser_t       *parser;
-    ngx_http_victorops_integration_t  *vi;
-
-    vi = ctx->integration;
-
     if (ctx->type == NGX_HTTP_VICTOROPS_FORM
         ? ctx->form.len == 0
         : r->request_body == NULL || r->request_body->bufs == NULL)
@@ -852,59 +879,89 @@ ngx_http_victorops_webhook_parse(ngx_http_request_t *r,
     }
 
     if (ctx->type == NGX_HTTP_VICTOROPS_JSON) {
-        parser = ngx_http_victorops_parser_create(r->pool,
-                                                  vi->json_max_depth);
-        if (parser == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = ngx_http_victorops_body_chunks(r,
-                                            ngx_http_victorops_parser_chunk,
-                                            parser);
-        if (rc == NGX_OK) {
-            rc = ngx_http_victorops_parser_finish(parser, root);
-        }
-
-        if (rc == NGX_ERROR) {
-            ngx_http_victorops_parser_error(parser, &error, &offset);
-
-            if (offset == 0 && error.len == sizeof("empty body") - 1
-                && ngx_strncmp(error.data, "empty body", error.len) == 0)
-            {
-                *msg = error;
-                return NGX_HTTP_BAD_REQUEST;
-            }
-
-            p = ngx_pnalloc(r->pool, error.len + NGX_OFF_T_LEN
-                                     + sizeof("invalid JSON at byte : "));
-            if (p == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            msg->data = p;
-            msg->len = ngx_sprintf(p, "invalid JSON at byte %O: %V",
-                                   offset, &error)
-                       - p;
-
-            return NGX_HTTP_BAD_REQUEST;
-        }
-
-        if (rc != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if ((*root)->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
-            ngx_str_set(msg, "payload is not a JSON object");
-            return NGX_HTTP_BAD_REQUEST;
-        }
-
-        return NGX_OK;
+        return ngx_http_victorops_webhook_json(r, ctx, root, msg);
     }
 
-    /*
-     * form-encoded: small (capped as it was read), signed over the whole,
-     * parsed in one piece
-     */
+    return ngx_http_victorops_webhook_form(r, ctx, root, msg);
+}
+
+
+/* a JSON body, fed to the parser piece by piece (memory or temporary file) */
+
+static ngx_int_t
+ngx_http_victorops_webhook_json(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
+    ngx_str_t *msg)
+{
+    off_t                         offset;
+    u_char                       *p;
+    ngx_int_t                     rc;
+    ngx_str_t                     error;
+    ngx_http_victorops_parser_t  *parser;
+
+    parser = ngx_http_victorops_parser_create(r->pool,
+                                              ctx->integration->json_max_depth);
+    if (parser == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_victorops_body_chunks(r, ngx_http_victorops_parser_chunk,
+                                        parser);
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_parser_finish(parser, root);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_victorops_parser_error(parser, &error, &offset);
+
+        if (offset == 0 && error.len == sizeof("empty body") - 1
+            && ngx_strncmp(error.data, "empty body", error.len) == 0)
+        {
+            *msg = error;
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        p = ngx_pnalloc(r->pool, error.len + NGX_OFF_T_LEN
+                                 + sizeof("invalid JSON at byte : "));
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        msg->data = p;
+        msg->len = ngx_sprintf(p, "invalid JSON at byte %O: %V",
+                               offset, &error)
+                   - p;
+
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if ((*root)->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
+        ngx_str_set(msg, "payload is not a JSON object");
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A form-encoded body: small (capped as it was read), signed over the
+ * whole, parsed in one piece.
+ */
+
+static ngx_int_t
+ngx_http_victorops_webhook_form(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
+    ngx_str_t *msg)
+{
+    ngx_int_t                          rc;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->integration;
 
     rc = ngx_http_victorops_form_parse(r->pool, ctx->form.data, ctx->form.len,
                                        root);

@@ -570,3 +570,77 @@ qr/\[emerg\] .*victorops integration "acme" has an escalation_max_fields of 0 in
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"escalation_max_body" directive invalid value in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 36: escalation_max_body of 0
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        escalation_max_body 0;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*victorops integration "acme" has an escalation_max_body of 0 in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 37: retry_max_delay under a second
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        retry_max_delay 500ms;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*victorops integration "acme" has a retry_max_delay under 1s in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 38: an escalation rule matches by severity= or team=, once
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+        api_user bot;
+        escalate severity=sev0 team=payments policy=pol-a;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"escalate" matches by severity= or team=, once in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 39: a target slug with URL syntax
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        api_id abc;
+        api_key k3y;
+        api_user bot;
+        escalate severity=sev0 user=alice,bob/../x;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid parameter "user=alice,bob\/\.\.\/x" in "escalate": expected severity=, team=, policy= or user= with a comma-separated list in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 40: a store needs a folder of its own and a file name
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store logs/victorops/;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*victorops integration "acme": store "\S+\/logs\/victorops\/" needs a folder of its own and a file name/
