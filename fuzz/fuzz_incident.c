@@ -6,7 +6,7 @@
  * (src/ngx_http_victorops_incident.c): Rootly incidents, escalation
  * rules, the escalation job's body, the VictorOps API bodies and the
  * reading of the VictorOps API answers, linked against real nginx core
- * objects (see Makefile).
+ * objects (see core.mk).
  *
  * The input has no header: it is the whole document, read
  *
@@ -81,9 +81,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fcntl.h>
 
 #include "ngx_http_victorops_incident.h"
+#include "core_init.h"
 
 
 #define FUZZ_POOL_SIZE     4096
@@ -117,9 +117,7 @@ typedef struct {
 static void fuzz_fail(int line, const char *expr) __attribute__((noreturn));
 
 
-static ngx_log_t        fuzz_log;
-static ngx_open_file_t  fuzz_log_file;
-static ngx_cycle_t      fuzz_cycle;
+static ngx_log_t       *fuzz_log;
 
 
 /*
@@ -179,35 +177,9 @@ fuzz_fail(int line, const char *expr)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    ngx_uint_t  n;
+    fuzz_log = core_nginx_init();
 
-    /* what ngx_os_init() and main() set up before any pool is made */
-
-    ngx_pagesize = getpagesize();
-    ngx_cacheline_size = NGX_CPU_CACHE_LINE;
-
-    for (n = ngx_pagesize; n >>= 1; ngx_pagesize_shift++) { /* void */ }
-
-    if (ngx_strerror_init() != NGX_OK) {
-        return 1;
-    }
-
-    ngx_time_init();
-
-    /* allocation failures are logged; to /dev/null */
-
-    fuzz_log_file.fd = open("/dev/null", O_WRONLY);
-    ngx_str_set(&fuzz_log_file.name, "/dev/null");
-
-    fuzz_log.file = &fuzz_log_file;
-    fuzz_log.log_level = NGX_LOG_NOTICE;
-
-    /* url_allowed() allocates with ngx_cycle->log */
-
-    fuzz_cycle.log = &fuzz_log;
-    ngx_cycle = &fuzz_cycle;
-
-    return 0;
+    return (fuzz_log == NULL);
 }
 
 
@@ -1261,7 +1233,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_http_victorops_json_t         *root, *v, *r;
     ngx_http_victorops_vo_incident_t  *vo;
 
-    pool = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
+    pool = ngx_create_pool(FUZZ_POOL_SIZE, fuzz_log);
     fuzz_check(pool != NULL);
 
     ngx_str_set(&user, FUZZ_USER);

@@ -5,7 +5,7 @@
  * libFuzzer target for the request-free payload code: the yajl
  * streaming parser fed in chunks, the form-encoded parser, the
  * classifier and the Rootly alert body builder, linked against real
- * nginx core objects (see Makefile).
+ * nginx core objects (see core.mk).
  *
  * Input layout:
  *
@@ -56,12 +56,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fcntl.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include "ngx_http_victorops_payload.h"
+#include "core_init.h"
 
 
 #define FUZZ_POOL_SIZE     4096
@@ -83,8 +83,7 @@
 static void fuzz_fail(int line, const char *expr) __attribute__((noreturn));
 
 
-static ngx_log_t        fuzz_log;
-static ngx_open_file_t  fuzz_log_file;
+static ngx_log_t       *fuzz_log;
 
 /*
  * FUZZ_AVOID=form-utf8: while the form parser accepts UTF-8 that yajl's
@@ -106,29 +105,12 @@ fuzz_fail(int line, const char *expr)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char        *avoid;
-    ngx_uint_t   n;
+    char  *avoid;
 
-    /* what ngx_os_init() and main() set up before any pool is made */
-
-    ngx_pagesize = getpagesize();
-    ngx_cacheline_size = NGX_CPU_CACHE_LINE;
-
-    for (n = ngx_pagesize; n >>= 1; ngx_pagesize_shift++) { /* void */ }
-
-    if (ngx_strerror_init() != NGX_OK) {
+    fuzz_log = core_nginx_init();
+    if (fuzz_log == NULL) {
         return 1;
     }
-
-    ngx_time_init();
-
-    /* allocation failures are logged; to /dev/null */
-
-    fuzz_log_file.fd = open("/dev/null", O_WRONLY);
-    ngx_str_set(&fuzz_log_file.name, "/dev/null");
-
-    fuzz_log.file = &fuzz_log_file;
-    fuzz_log.log_level = NGX_LOG_NOTICE;
 
     avoid = getenv("FUZZ_AVOID");
 
@@ -610,8 +592,8 @@ fuzz_json(const uint8_t *body, size_t len, size_t split, size_t chunk)
     ngx_pool_t                 *pool1, *pool2;
     ngx_http_victorops_json_t  *root1, *root2;
 
-    pool1 = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
-    pool2 = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
+    pool1 = ngx_create_pool(FUZZ_POOL_SIZE, fuzz_log);
+    pool2 = ngx_create_pool(FUZZ_POOL_SIZE, fuzz_log);
     fuzz_check(pool1 != NULL && pool2 != NULL);
 
     /* as the webhook gets it: in chunks; and in one piece */
@@ -839,7 +821,7 @@ fuzz_form(const uint8_t *body, size_t len, size_t split, size_t chunk)
     ngx_http_victorops_json_t        *root, *m;
     ngx_http_victorops_form_count_t   count, capped;
 
-    pool = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
+    pool = ngx_create_pool(FUZZ_POOL_SIZE, fuzz_log);
     fuzz_check(pool != NULL);
 
     buf = malloc(len ? len : 1);
