@@ -5,8 +5,9 @@
  * libFuzzer target for the request-free escalation code
  * (src/ngx_http_victorops_incident.c): Rootly incidents, escalation
  * rules, the escalation job's body, the VictorOps API bodies and the
- * reading of the VictorOps API answers, linked against real nginx core
- * objects (see core.mk).
+ * reading of the VictorOps API answers, and the decisions of what a
+ * Rootly event means and what a VictorOps job does (decide.c), linked
+ * against real nginx core objects (see core.mk).
  *
  * The input has no header: it is the whole document, read
  *
@@ -33,6 +34,19 @@
  *
  *   - each function returns one of the codes it documents; NGX_ERROR
  *     (out of memory) never happens;
+ *   - decide_rootly, for the document and its "data" under every
+ *     event type, with and without credentials and auto_resolve:
+ *     other types ignored, an incident event without an id invalid,
+ *     nothing without credentials, a resolve only with auto_resolve,
+ *     an escalation only for a live incident with targets or VictorOps
+ *     teams (computed here); a reason unless a job; a job's key,
+ *     incident and body (read back: id, title, url, targets, teams)
+ *     are the incident's;
+ *   - decide_vo for such an escalation's targets, over what may be
+ *     linked: the same targets paged do nothing, a resolved incident
+ *     is not rerouted, whom to page is asked for while unknown, nobody
+ *     is dead with a reason, then reroute, look for an earlier
+ *     attempt's creation, or create; a resolve only with open links;
  *   - a parsed incident has an id; its teams and VictorOps teams are
  *     non-empty and distinct;
  *   - rules_match() gives exactly the targets of the matching rules,
@@ -82,7 +96,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "ngx_http_victorops_incident.h"
+#include "ngx_http_victorops_decide.h"
+#include "fuzz_decide.h"
 #include "core_init.h"
 
 
@@ -543,6 +558,8 @@ fuzz_incident(ngx_pool_t *pool, ngx_http_victorops_json_t *data,
     ngx_http_victorops_target_t           *t1, *t2;
     ngx_http_victorops_escalation_t        esc, esc2;
     ngx_http_victorops_rootly_incident_t   inc;
+
+    fuzz_decide_rootly(pool, data, rules);
 
     rc = ngx_http_victorops_incident_parse(pool, data, &inc);
 

@@ -4,8 +4,9 @@
  *
  * libFuzzer target for the request-free payload code: the yajl
  * streaming parser fed in chunks, the form-encoded parser, the
- * classifier and the Rootly alert body builder, linked against real
- * nginx core objects (see core.mk).
+ * classifier, the Rootly alert body builder, and the decisions of what
+ * a delivery becomes and which Rootly call its job makes (decide.c),
+ * linked against real nginx core objects (see core.mk).
  *
  * Input layout:
  *
@@ -39,6 +40,21 @@
  *     defined, an ignored event has a reason and a "why" code, any other
  *     has no "why" and an incident, entity or display name, an alert has
  *     a summary;
+ *   - decide_event, over every combination of what the link and queue
+ *     lookups may find: an ignored class is ignored whatever is linked,
+ *     for its own "why" and reason; a lookup is asked for exactly while
+ *     its answer is unknown; an alert with no Rootly incident linked
+ *     makes an alert job, and nothing else does; other events make
+ *     activity, or are ignored for want of a link (with a reason)
+ *     exactly when nothing is linked nor queued; the duplicate hash is
+ *     the same for the same delivery, another for another class;
+ *   - decide_call for the activity job, whatever the link holds (ids
+ *     made of the delivery's bytes): the linked incident first, else
+ *     the linked alert for an acknowledgement or a recovery, else
+ *     nothing; the link asked for only while unknown; the path is the
+ *     prefix, the id escaped as one path segment that unescapes back
+ *     to it, and the suffix; bodies re-parse; a note goes to the
+ *     incident it names;
  *   - for an alert, rootly_alert succeeds, the body is followed by the
  *     '\n' gen_finish() promises, re-parses as JSON with the same parser,
  *     has the JSON:API shape, its summary and keys match the event, its
@@ -60,7 +76,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_decide.h"
+#include "fuzz_decide.h"
 #include "core_init.h"
 
 
@@ -547,6 +564,8 @@ fuzz_event(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
     fuzz_check(ev.payload == root);
     fuzz_check(ev.class <= NGX_HTTP_VICTOROPS_IGNORED);
     fuzz_check(ngx_http_victorops_class_name(ev.class) != NULL);
+
+    fuzz_decide_event(pool, &ev);
 
     if (ev.class == NGX_HTTP_VICTOROPS_IGNORED) {
         fuzz_check(ev.reason.len > 0 && ev.reason.data != NULL);
