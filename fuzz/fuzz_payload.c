@@ -98,6 +98,8 @@
 
 
 static void fuzz_fail(int line, const char *expr) __attribute__((noreturn));
+static void fuzz_check_portal(ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_alert_conf_t *conf, ngx_http_victorops_json_t *v);
 
 
 static ngx_log_t       *fuzz_log;
@@ -350,13 +352,61 @@ fuzz_check_iso8601(ngx_http_victorops_event_t *ev, ngx_str_t *iso)
 }
 
 
+/*
+ * external_url ("v", NULL: none): exactly <portal>/ui/<escaped
+ * organization>/incident/<escaped incident>/details, escaped path
+ * segments only; none without an organization, incident or portal.
+ */
+
+static void
+fuzz_check_portal(ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_alert_conf_t *conf, ngx_http_victorops_json_t *v)
+{
+    u_char  *buf, *p;
+    size_t   i;
+
+    if (v == NULL) {
+        fuzz_check(ev->organization.len == 0 || ev->incident.len == 0
+                   || conf->portal_url.len == 0);
+        return;
+    }
+
+    fuzz_check(ev->organization.len && ev->incident.len
+               && conf->portal_url.len);
+    fuzz_check(v->value.len > sizeof(FUZZ_PORTAL "/ui/") - 1
+               && ngx_memcmp(v->value.data, FUZZ_PORTAL "/ui/",
+                             sizeof(FUZZ_PORTAL "/ui/") - 1) == 0);
+
+    for (i = 0; i < v->value.len; i++) {
+        fuzz_check(v->value.data[i] > 0x20 && v->value.data[i] < 0x7f
+                   && v->value.data[i] != '#' && v->value.data[i] != '?');
+    }
+
+    buf = malloc(sizeof(FUZZ_PORTAL "/ui//incident//details")
+                 + 3 * (ev->organization.len + ev->incident.len));
+    fuzz_check(buf != NULL);
+
+    p = ngx_cpymem(buf, FUZZ_PORTAL "/ui/", sizeof(FUZZ_PORTAL "/ui/") - 1);
+    p = (u_char *) ngx_escape_uri(p, ev->organization.data,
+                                  ev->organization.len, NGX_ESCAPE_URI);
+    p = ngx_cpymem(p, "/incident/", sizeof("/incident/") - 1);
+    p = (u_char *) ngx_escape_uri(p, ev->incident.data, ev->incident.len,
+                                  NGX_ESCAPE_URI);
+    p = ngx_cpymem(p, "/details", sizeof("/details") - 1);
+
+    i = p - buf;
+    fuzz_check(v->value.len == i && ngx_memcmp(v->value.data, buf, i) == 0);
+
+    free(buf);
+}
+
+
 static void
 fuzz_check_alert(ngx_pool_t *pool, ngx_http_victorops_event_t *ev,
     ngx_http_victorops_alert_conf_t *conf, ngx_str_t *body)
 {
-    u_char                       *buf, *p;
+    u_char                       *buf;
     off_t                         offset;
-    size_t                        i;
     ngx_int_t                     rc;
     ngx_str_t                     error;
     ngx_http_victorops_json_t    *root, *data, *attrs, *v, *l, *k;
@@ -418,46 +468,8 @@ fuzz_check_alert(ngx_pool_t *pool, ngx_http_victorops_event_t *ev,
     fuzz_check(v->value.len > sizeof("victorops::") - 1
                && ngx_memcmp(v->value.data, "victorops:", 10) == 0);
 
-    /* external_url: the portal URL, then escaped path segments only */
-
     v = fuzz_member(attrs, "external_url", NGX_HTTP_VICTOROPS_JSON_STRING);
-
-    if (v) {
-        fuzz_check(ev->organization.len && ev->incident.len
-                   && conf->portal_url.len);
-        fuzz_check(v->value.len > sizeof(FUZZ_PORTAL "/ui/") - 1
-                   && ngx_memcmp(v->value.data, FUZZ_PORTAL "/ui/",
-                                 sizeof(FUZZ_PORTAL "/ui/") - 1) == 0);
-
-        for (i = 0; i < v->value.len; i++) {
-            fuzz_check(v->value.data[i] > 0x20 && v->value.data[i] < 0x7f
-                       && v->value.data[i] != '#' && v->value.data[i] != '?');
-        }
-
-        /* exactly <portal>/ui/<organization>/incident/<incident>/details */
-
-        buf = malloc(sizeof(FUZZ_PORTAL "/ui//incident//details")
-                     + 3 * (ev->organization.len + ev->incident.len));
-        fuzz_check(buf != NULL);
-
-        p = ngx_cpymem(buf, FUZZ_PORTAL "/ui/",
-                       sizeof(FUZZ_PORTAL "/ui/") - 1);
-        p = (u_char *) ngx_escape_uri(p, ev->organization.data,
-                                      ev->organization.len, NGX_ESCAPE_URI);
-        p = ngx_cpymem(p, "/incident/", sizeof("/incident/") - 1);
-        p = (u_char *) ngx_escape_uri(p, ev->incident.data, ev->incident.len,
-                                      NGX_ESCAPE_URI);
-        p = ngx_cpymem(p, "/details", sizeof("/details") - 1);
-
-        i = p - buf;
-        fuzz_check(v->value.len == i
-                   && ngx_memcmp(v->value.data, buf, i) == 0);
-        free(buf);
-
-    } else {
-        fuzz_check(ev->organization.len == 0 || ev->incident.len == 0
-                   || conf->portal_url.len == 0);
-    }
+    fuzz_check_portal(ev, conf, v);
 
     v = fuzz_member(attrs, "started_at", NGX_HTTP_VICTOROPS_JSON_STRING);
 
@@ -709,31 +721,20 @@ fuzz_sort(ngx_http_victorops_json_t **a, ngx_http_victorops_json_t **tmp,
 
 
 /*
- * The X-VictorOps-Signature path: the MAC computed here (URL + every
- * key and value in a stable sort by key, HMAC-SHA1 with the second
- * code) must be accepted, and refused with a bit flipped or without
- * that code.  "header": a piece of the input, taken as a header value.
+ * The MAC computed here: HMAC-SHA1 with the second code over the URL
+ * and every key and value in a stable merge sort by key.
  */
 
 static void
-fuzz_signature(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
-    ngx_str_t *header, size_t flip)
+fuzz_mac(ngx_http_victorops_json_t *root, ngx_str_t *url, u_char *mac)
 {
     u_char                      *data, *p;
-    u_char                       mac[EVP_MAX_MD_SIZE];
-    u_char                       got[NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
-    u_char                       b64[64];
     size_t                       n, i, len;
-    ngx_int_t                    rc;
-    ngx_str_t                    url, *code, encoded, raw;
-    ngx_array_t                 *codes, *old;
     unsigned int                 maclen;
     ngx_http_victorops_json_t   *m, **a, **tmp, **sorted;
 
-    ngx_str_set(&url, FUZZ_URL);
-
     n = 0;
-    len = url.len;
+    len = url->len;
 
     for (m = root->child; m; m = m->next) {
         n++;
@@ -757,7 +758,7 @@ fuzz_signature(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
         fuzz_check(fuzz_key_cmp(sorted[i - 1], sorted[i]) <= 0);
     }
 
-    p = ngx_cpymem(data, url.data, url.len);
+    p = ngx_cpymem(data, url->data, url->len);
 
     for (i = 0; i < n; i++) {
         p = ngx_cpymem(p, sorted[i]->key.data, sorted[i]->key.len);
@@ -774,6 +775,30 @@ fuzz_signature(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
     free(a);
     free(tmp);
     free(data);
+}
+
+
+/*
+ * The X-VictorOps-Signature path: the MAC computed here (URL + every
+ * key and value in a stable sort by key, HMAC-SHA1 with the second
+ * code) must be accepted, and refused with a bit flipped or without
+ * that code.  "header": a piece of the input, taken as a header value.
+ */
+
+static void
+fuzz_signature(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
+    ngx_str_t *header, size_t flip)
+{
+    u_char        mac[EVP_MAX_MD_SIZE];
+    u_char        got[NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
+    u_char        b64[64];
+    ngx_int_t     rc;
+    ngx_str_t     url, *code, encoded, raw;
+    ngx_array_t  *codes, *old;
+
+    ngx_str_set(&url, FUZZ_URL);
+
+    fuzz_mac(root, &url, mac);
 
     codes = ngx_array_create(pool, 2, sizeof(ngx_str_t));
     old = ngx_array_create(pool, 1, sizeof(ngx_str_t));
