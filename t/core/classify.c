@@ -192,10 +192,11 @@ core_classify(void)
 static ngx_int_t
 core_classify_fixture(ngx_str_t *line)
 {
-    u_char                       name[256];
     ngx_str_t                    f[5], body;
     ngx_http_victorops_json_t   *root;
     ngx_http_victorops_event_t   ev;
+
+    static u_char                name[256];     /* core.name, after too */
 
     if (core_split(line, f, 5) != 5 || f[0].len >= sizeof(name)) {
         return NGX_ERROR;
