@@ -1,7 +1,11 @@
 # ngx_http_victorops_module
 #
 #   make run            build, then start nginx with the example configuration
-#   make test           build and run the whole suite (the own runner, t/runner)
+#   make test           make check-core, then build and run the whole suite
+#                       (the own runner, t/runner)
+#   make check-core     C unit tests of the request-free core (t/core), no
+#                       nginx process: classifier, form signature, UTF-8,
+#                       Rootly bodies, decisions
 #   make test-compat    the same files under openresty's real Test::Nginx
 #                       (TEST_NGINX_LIB), against the packaged nginx and
 #                       against make static's nginx
@@ -49,7 +53,7 @@ TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
 OPENAPI    ?= $(firstword $(wildcard $(TOP)/../shared/reference/rootly-openapi.json \
                                      $(TOP)/t/mock/rootly-openapi.json))
 
-.PHONY: all deps module run stop test test-valgrind test-static \
+.PHONY: all deps module run stop test check-core test-valgrind test-static \
         test-compat fuzz fuzz-regress static deb test-deb clean
 
 all: module
@@ -80,8 +84,14 @@ stop:
 	@tools/run.sh stop
 
 test: module
+	@$(MAKE) --no-print-directory check-core
 	@tools/deps.sh test
 	$(TEST_ENV) prove $(RUNNER) -I t/lib -r $(TEST_FILES)
+
+# built with the fuzz targets' nginx core and sanitizers (fuzz/core.mk)
+check-core:
+	@tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory -C t/core
 
 # the real runner: random port and server root per file (t/servroot_PORT)
 test-compat: module static

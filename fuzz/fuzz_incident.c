@@ -5,8 +5,9 @@
  * libFuzzer target for the request-free escalation code
  * (src/ngx_http_victorops_incident.c): Rootly incidents, escalation
  * rules, the escalation job's body, the VictorOps API bodies and the
- * reading of the VictorOps API answers, linked against real nginx core
- * objects (see Makefile).
+ * reading of the VictorOps API answers, and the decisions of what a
+ * Rootly event means and what a VictorOps job does (decide.c), linked
+ * against real nginx core objects (see core.mk).
  *
  * The input has no header: it is the whole document, read
  *
@@ -33,6 +34,19 @@
  *
  *   - each function returns one of the codes it documents; NGX_ERROR
  *     (out of memory) never happens;
+ *   - decide_rootly, for the document and its "data" under every
+ *     event type, with and without credentials and auto_resolve:
+ *     other types ignored, an incident event without an id invalid,
+ *     nothing without credentials, a resolve only with auto_resolve,
+ *     an escalation only for a live incident with targets or VictorOps
+ *     teams (computed here); a reason unless a job; a job's key,
+ *     incident and body (read back: id, title, url, targets, teams)
+ *     are the incident's;
+ *   - decide_vo for such an escalation's targets, over what may be
+ *     linked: the same targets paged do nothing, a resolved incident
+ *     is not rerouted, whom to page is asked for while unknown, nobody
+ *     is dead with a reason, then reroute, look for an earlier
+ *     attempt's creation, or create; a resolve only with open links;
  *   - a parsed incident has an id; its teams and VictorOps teams are
  *     non-empty and distinct;
  *   - rules_match() gives exactly the targets of the matching rules,
@@ -63,10 +77,10 @@
  *   - url_allowed (on the input, and on "response_url"): allows only
  *     http(s) URLs that name one of the allowed hosts;
  *   - parse_iso8601() is 0 for what it cannot read, else what timegm()
- *     makes of the same fields;
+ *     makes of the same fields (fuzz_text.c);
  *   - vo_error's reason (cut at 200 bytes) makes a JSON body;
- *   - the input as an upstream's error text: utf8_text() gives
- *     well-formed UTF-8 (checked by value, here) that yajl takes, the
+ *   - the input as an upstream's error text (fuzz_text.c): utf8_text()
+ *     gives well-formed UTF-8 (checked by value) that yajl takes, the
  *     input with control characters as spaces when it is well-formed;
  *     limited to a size, the longest whole-character prefix of that, as
  *     utf8_cut() of it at the size; utf8_cut() backs up exactly over a
@@ -80,10 +94,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <fcntl.h>
 
-#include "ngx_http_victorops_incident.h"
+#include "ngx_http_victorops_decide.h"
+#include "fuzz_decide.h"
+#include "fuzz_text.h"
+#include "core_init.h"
 
 
 #define FUZZ_POOL_SIZE     4096
@@ -117,9 +132,7 @@ typedef struct {
 static void fuzz_fail(int line, const char *expr) __attribute__((noreturn));
 
 
-static ngx_log_t        fuzz_log;
-static ngx_open_file_t  fuzz_log_file;
-static ngx_cycle_t      fuzz_cycle;
+static ngx_log_t       *fuzz_log;
 
 
 /*
@@ -179,35 +192,9 @@ fuzz_fail(int line, const char *expr)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    ngx_uint_t  n;
+    fuzz_log = core_nginx_init();
 
-    /* what ngx_os_init() and main() set up before any pool is made */
-
-    ngx_pagesize = getpagesize();
-    ngx_cacheline_size = NGX_CPU_CACHE_LINE;
-
-    for (n = ngx_pagesize; n >>= 1; ngx_pagesize_shift++) { /* void */ }
-
-    if (ngx_strerror_init() != NGX_OK) {
-        return 1;
-    }
-
-    ngx_time_init();
-
-    /* allocation failures are logged; to /dev/null */
-
-    fuzz_log_file.fd = open("/dev/null", O_WRONLY);
-    ngx_str_set(&fuzz_log_file.name, "/dev/null");
-
-    fuzz_log.file = &fuzz_log_file;
-    fuzz_log.log_level = NGX_LOG_NOTICE;
-
-    /* url_allowed() allocates with ngx_cycle->log */
-
-    fuzz_cycle.log = &fuzz_log;
-    ngx_cycle = &fuzz_cycle;
-
-    return 0;
+    return (fuzz_log == NULL);
 }
 
 
@@ -553,10 +540,92 @@ fuzz_check_canon(ngx_pool_t *pool, ngx_http_victorops_escalation_t *esc,
 }
 
 
+/* an escalation read back: the same as the one written */
+
+static void
+fuzz_same_escalation(ngx_http_victorops_escalation_t *esc,
+    ngx_http_victorops_escalation_t *esc2)
+{
+    ngx_str_t                    *team, *team2;
+    ngx_uint_t                    i;
+    ngx_http_victorops_target_t  *t1, *t2;
+
+    fuzz_check(fuzz_str_eq(&esc2->id, &esc->id));
+    fuzz_check(fuzz_str_eq(&esc2->title, &esc->title));
+    fuzz_check(fuzz_str_eq(&esc2->url, &esc->url));
+    fuzz_check(esc2->summary.len == 0 && esc2->details.len == 0);
+
+    fuzz_check(esc2->targets.nelts == esc->targets.nelts);
+
+    t1 = esc->targets.elts;
+    t2 = esc2->targets.elts;
+
+    for (i = 0; i < esc->targets.nelts; i++) {
+        fuzz_check(fuzz_str_eq(&t1[i].type, &t2[i].type)
+                   && fuzz_str_eq(&t1[i].slug, &t2[i].slug));
+    }
+
+    fuzz_check(esc2->teams.nelts == esc->teams.nelts);
+
+    team = esc->teams.elts;
+    team2 = esc2->teams.elts;
+
+    for (i = 0; i < esc->teams.nelts; i++) {
+        fuzz_check(fuzz_str_eq(&team[i], &team2[i]));
+    }
+}
+
+
+/* POST /api-public/v1/incidents */
+
+static void
+fuzz_create(ngx_pool_t *pool, ngx_http_victorops_escalation_t *esc2,
+    ngx_str_t *user)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   body, summary;
+    ngx_http_victorops_json_t  *root, *v;
+
+    rc = ngx_http_victorops_vo_create_body(pool, esc2, &esc2->targets, user,
+                                           &body);
+    if (rc != NGX_OK) {
+        fprintf(stderr, "vo_create_body failed: title %zu bytes, url %zu\n",
+                esc2->title.len, esc2->url.len);
+    }
+
+    fuzz_check(rc == NGX_OK);
+
+    root = fuzz_body(pool, &body);
+
+    v = fuzz_member(root, "summary", NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(v != NULL);
+
+    if (esc2->title.len) {
+        fuzz_check(fuzz_str_eq(&v->value, &esc2->title));
+
+    } else {
+        summary.len = sizeof("Rootly incident ") - 1 + esc2->id.len;
+        fuzz_check(v->value.len == summary.len
+                   && ngx_memcmp(v->value.data, "Rootly incident ",
+                                 sizeof("Rootly incident ") - 1) == 0);
+    }
+
+    v = fuzz_member(root, "details", NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(v != NULL && v->value.len > 0
+               && v->value.len <= FUZZ_TEXT_MAX);
+
+    v = fuzz_member(root, "userName", NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(v != NULL && fuzz_str_eq(&v->value, user));
+
+    v = fuzz_member(root, "targets", NGX_HTTP_VICTOROPS_JSON_ARRAY);
+    fuzz_check_targets(v, &esc2->targets);
+}
+
+
 /*
- * The events handler's view: the incident, the rules, the escalation
- * job's body and its round trip, and the VictorOps creation body the
- * job sends.
+ * The events handler's view: what the event means (fuzz_decide.c), the
+ * incident, the rules, the escalation job's body and its round trip,
+ * and the VictorOps creation body the job sends.
  */
 
 static void
@@ -565,12 +634,13 @@ fuzz_incident(ngx_pool_t *pool, ngx_http_victorops_json_t *data,
 {
     ngx_int_t                              rc;
     ngx_str_t                              body, canon1, canon2, text;
-    ngx_str_t                             *team, *team2, summary, id;
+    ngx_str_t                             *team, *team2, id;
     ngx_uint_t                             i;
     ngx_http_victorops_json_t             *root, *v;
-    ngx_http_victorops_target_t           *t1, *t2;
     ngx_http_victorops_escalation_t        esc, esc2;
     ngx_http_victorops_rootly_incident_t   inc;
+
+    fuzz_decide_rootly(pool, data, rules);
 
     rc = ngx_http_victorops_incident_parse(pool, data, &inc);
 
@@ -592,7 +662,7 @@ fuzz_incident(ngx_pool_t *pool, ngx_http_victorops_json_t *data,
                == NGX_OK);
     fuzz_check(text.len == sizeof("rootly:") - 1 + inc.id.len);
 
-    /* as ngx_http_victorops_events.c builds the escalation */
+    /* as ngx_http_victorops_decide.c builds an escalation job's body */
 
     fuzz_check(ngx_http_victorops_escalation_init(pool, &esc) == NGX_OK);
 
@@ -628,29 +698,7 @@ fuzz_incident(ngx_pool_t *pool, ngx_http_victorops_json_t *data,
     fuzz_check(ngx_http_victorops_escalation_parse(pool, &body, &esc2)
                == NGX_OK);
 
-    fuzz_check(fuzz_str_eq(&esc2.id, &esc.id));
-    fuzz_check(fuzz_str_eq(&esc2.title, &esc.title));
-    fuzz_check(fuzz_str_eq(&esc2.url, &esc.url));
-    fuzz_check(esc2.summary.len == 0 && esc2.details.len == 0);
-
-    fuzz_check(esc2.targets.nelts == esc.targets.nelts);
-
-    t1 = esc.targets.elts;
-    t2 = esc2.targets.elts;
-
-    for (i = 0; i < esc.targets.nelts; i++) {
-        fuzz_check(fuzz_str_eq(&t1[i].type, &t2[i].type)
-                   && fuzz_str_eq(&t1[i].slug, &t2[i].slug));
-    }
-
-    fuzz_check(esc2.teams.nelts == esc.teams.nelts);
-
-    team = esc.teams.elts;
-    team2 = esc2.teams.elts;
-
-    for (i = 0; i < esc.teams.nelts; i++) {
-        fuzz_check(fuzz_str_eq(&team[i], &team2[i]));
-    }
+    fuzz_same_escalation(&esc, &esc2);
 
     fuzz_check(ngx_http_victorops_escalation_canon(pool, &esc, &canon1)
                == NGX_OK);
@@ -664,41 +712,7 @@ fuzz_incident(ngx_pool_t *pool, ngx_http_victorops_json_t *data,
     fuzz_check((text.len == 0) == (esc2.targets.nelts == 0));
     fuzz_check_note(pool, &text);
 
-    /* POST /api-public/v1/incidents */
-
-    rc = ngx_http_victorops_vo_create_body(pool, &esc2, &esc2.targets, user,
-                                           &body);
-    if (rc != NGX_OK) {
-        fprintf(stderr, "vo_create_body failed: title %zu bytes, url %zu\n",
-                esc2.title.len, esc2.url.len);
-    }
-
-    fuzz_check(rc == NGX_OK);
-
-    root = fuzz_body(pool, &body);
-
-    v = fuzz_member(root, "summary", NGX_HTTP_VICTOROPS_JSON_STRING);
-    fuzz_check(v != NULL);
-
-    if (esc2.title.len) {
-        fuzz_check(fuzz_str_eq(&v->value, &esc2.title));
-
-    } else {
-        summary.len = sizeof("Rootly incident ") - 1 + esc2.id.len;
-        fuzz_check(v->value.len == summary.len
-                   && ngx_memcmp(v->value.data, "Rootly incident ",
-                                 sizeof("Rootly incident ") - 1) == 0);
-    }
-
-    v = fuzz_member(root, "details", NGX_HTTP_VICTOROPS_JSON_STRING);
-    fuzz_check(v != NULL && v->value.len > 0
-               && v->value.len <= FUZZ_TEXT_MAX);
-
-    v = fuzz_member(root, "userName", NGX_HTTP_VICTOROPS_JSON_STRING);
-    fuzz_check(v != NULL && fuzz_str_eq(&v->value, user));
-
-    v = fuzz_member(root, "targets", NGX_HTTP_VICTOROPS_JSON_ARRAY);
-    fuzz_check_targets(v, &esc2.targets);
+    fuzz_create(pool, &esc2, user);
 }
 
 
@@ -971,219 +985,6 @@ fuzz_vo_teams(ngx_pool_t *pool, ngx_str_t *resp)
 
 
 /*
- * Well-formed UTF-8 (RFC 3629), decoded by value, independently of
- * payload.c: no overlong forms, no surrogates, nothing past U+10FFFF.
- */
-
-static int
-fuzz_utf8_valid(u_char *p, size_t len)
-{
-    u_char    *end;
-    size_t     n, i;
-    uint32_t   c, min;
-
-    end = p + len;
-
-    while (p < end) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-
-        if ((*p & 0xe0) == 0xc0) {
-            n = 1;
-            c = *p & 0x1f;
-            min = 0x80;
-
-        } else if ((*p & 0xf0) == 0xe0) {
-            n = 2;
-            c = *p & 0x0f;
-            min = 0x800;
-
-        } else if ((*p & 0xf8) == 0xf0) {
-            n = 3;
-            c = *p & 0x07;
-            min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if ((size_t) (end - p) <= n) {
-            return 0;
-        }
-
-        for (i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            c = (c << 6) | (p[i] & 0x3f);
-        }
-
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            return 0;
-        }
-
-        p += n + 1;
-    }
-
-    return 1;
-}
-
-
-/*
- * The input as an upstream's error text: utf8_text() makes it
- * well-formed UTF-8 that yajl's generator takes, the input itself (but
- * for control characters, made spaces) when it is so; a copy limited to
- * "size" bytes is the longest prefix of whole characters of the full
- * one, which is also what utf8_cut() of the full one at "size" gives;
- * utf8_cut() at every byte of it backs up to the start of a character
- * cut short, and only then.
- */
-
-static void
-fuzz_utf8(ngx_pool_t *pool, u_char *data, size_t len)
-{
-    u_char     *all, *part, *p;
-    size_t      n, k, size, i;
-    ngx_str_t   s, body;
-
-    static size_t  sizes[] = { 0, 1, 2, 3, 4, 5, 100, 160, 200, 4096 };
-
-    all = ngx_pnalloc(pool, 3 * len + 1);
-    fuzz_check(all != NULL);
-
-    n = ngx_http_victorops_utf8_text(all, 3 * len, data, len) - all;
-
-    fuzz_check(n >= len && n <= 3 * len);
-    fuzz_check(fuzz_utf8_valid(all, n));
-    fuzz_check((n == len) == fuzz_utf8_valid(data, len));
-    for (k = 0; n == len && k < len; k++) {
-        fuzz_check(all[k] == ((data[k] < 0x20 || data[k] == 0x7f)
-                              ? ' ' : data[k]));
-    }
-
-    s.data = all;
-    s.len = n;
-
-    fuzz_check(ngx_http_victorops_rootly_event(pool, &s, &body) == NGX_OK);
-    (void) fuzz_body(pool, &body);
-
-    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]) + 2; i++) {
-        size = (i < sizeof(sizes) / sizeof(sizes[0])) ? sizes[i]
-               : (i % 2) ? len : n / 2;
-
-        /* exactly "size" bytes: ASan sees a write past them */
-
-        part = ngx_pnalloc(pool, size ? size : 1);
-        fuzz_check(part != NULL);
-
-        k = ngx_http_victorops_utf8_text(part, size, data, len) - part;
-
-        fuzz_check(k <= size && k <= n);
-        fuzz_check(k == 0 || ngx_memcmp(part, all, k) == 0);
-        fuzz_check(k == n || size - k < 4);
-        fuzz_check(size > n
-                   || ngx_http_victorops_utf8_cut(all, all + size)
-                      == all + k);
-    }
-
-    for (k = 0; k <= n; k++) {
-        p = ngx_http_victorops_utf8_cut(all, all + k);
-
-        if (k == n || (all[k] & 0xc0) != 0x80) {
-            fuzz_check(p == all + k);
-
-        } else {
-            fuzz_check(p < all + k && all + k - p < 4);
-            fuzz_check((*p & 0xc0) == 0xc0);
-        }
-    }
-}
-
-
-/*
- * "YYYY-MM-DDTHH:MM:SS...": 0 unless the 14 digits are there and in
- * range, else timegm() of the fields.  Years from 0001 only: for
- * January and February of year 0 parse_iso8601() is a day off (its
- * y / 4 truncates toward zero for y = -1); no VictorOps time is there.
- */
-
-static void
-fuzz_check_iso8601(ngx_str_t *s)
-{
-    u_char      *p;
-    time_t       t, expect;
-    struct tm    tm;
-    ngx_uint_t   i;
-    int          y, m, d, hh, mm, ss;
-
-    static ngx_uint_t  digits[] = { 0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15,
-                                    17, 18 };
-
-    t = ngx_http_victorops_parse_iso8601(s);
-
-    if (s->len < 19) {
-        fuzz_check(t == 0);
-        return;
-    }
-
-    p = s->data;
-
-    for (i = 0; i < sizeof(digits) / sizeof(digits[0]); i++) {
-        if (p[digits[i]] < '0' || p[digits[i]] > '9') {
-            fuzz_check(t == 0);
-            return;
-        }
-    }
-
-#define fuzz_num(at, n)                                                       \
-    ((n) == 4 ? (p[at] - '0') * 1000 + (p[at + 1] - '0') * 100                \
-                + (p[at + 2] - '0') * 10 + (p[at + 3] - '0')                  \
-              : (p[at] - '0') * 10 + (p[at + 1] - '0'))
-
-    y = fuzz_num(0, 4);
-    m = fuzz_num(5, 2);
-    d = fuzz_num(8, 2);
-    hh = fuzz_num(11, 2);
-    mm = fuzz_num(14, 2);
-    ss = fuzz_num(17, 2);
-
-#undef fuzz_num
-
-    if (m < 1 || m > 12 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60)
-    {
-        fuzz_check(t == 0);
-        return;
-    }
-
-    if (y == 0) {
-        return;
-    }
-
-    /* timegm() normalizes Feb 31 and :60 the same linear way */
-
-    ngx_memzero(&tm, sizeof(struct tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = m - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
-
-    expect = timegm(&tm);
-
-    if (t != expect) {
-        fprintf(stderr, "parse_iso8601(\"%.19s\") = %lld, timegm %lld\n",
-                (char *) p, (long long) t, (long long) expect);
-    }
-
-    fuzz_check(t == expect);
-}
-
-
-/*
  * The incident list search of a retried create, fed the answer whole
  * and in two pieces: both find the same, a list it calls read to its
  * end is one JSON document, and one the tree parser reads as an
@@ -1245,23 +1046,195 @@ fuzz_find(ngx_pool_t *pool, ngx_str_t *resp)
 }
 
 
+/*
+ * The input as a Rootly incident webhook: the root, and "data" as the
+ * handler takes it (its title becomes "message"), and as a Slack
+ * command.
+ */
+
+static void
+fuzz_webhook(ngx_pool_t *pool, ngx_str_t *resp, ngx_array_t *rules,
+    ngx_str_t *user, ngx_array_t *hosts, ngx_str_t *message)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   name;
+    ngx_http_victorops_json_t  *root, *v;
+
+    ngx_str_null(message);
+
+    rc = ngx_http_victorops_json_parse(pool, resp, FUZZ_MAX_DEPTH, &root);
+
+    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+
+    if (rc != NGX_OK) {
+        return;
+    }
+
+    fuzz_check(root != NULL);
+
+    fuzz_incident(pool, root, rules, user);
+
+    ngx_str_set(&name, "data");
+    v = ngx_http_victorops_json_lookup(root, &name);
+
+    fuzz_incident(pool, v, rules, user);
+
+    (void) ngx_http_victorops_json_text(v, "title", message);
+
+    fuzz_slack(pool, root, hosts);
+}
+
+
+/* the input as the incident list: numbers, phases; and as searched */
+
+static void
+fuzz_incidents(ngx_pool_t *pool, ngx_str_t *resp, ngx_array_t *list)
+{
+    ngx_int_t                          rc;
+    ngx_uint_t                         i;
+    ngx_http_victorops_vo_incident_t  *vo;
+
+    rc = ngx_http_victorops_vo_incidents(pool, resp, list);
+    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+
+    fuzz_find(pool, resp);
+
+    vo = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        fuzz_check(vo[i].number.len > 0);
+        fuzz_check(vo[i].phase <= NGX_HTTP_VICTOROPS_VO_RESOLVED);
+    }
+}
+
+
+/*
+ * The input as the answers whose results are not used further (team
+ * policies, on-call, an error), as a team list, an upstream's text, an
+ * ISO 8601 time, a Slack command's text and a response_url.
+ */
+
+static void
+fuzz_answers(ngx_pool_t *pool, ngx_str_t *resp, ngx_array_t *paged,
+    ngx_array_t *teams, ngx_array_t *hosts)
+{
+    ngx_int_t    rc;
+    ngx_str_t    oncall, error, slug, summary;
+    ngx_array_t  slugs;
+
+    fuzz_check(ngx_array_init(&slugs, pool, 2, sizeof(ngx_str_t)) == NGX_OK);
+
+    rc = ngx_http_victorops_vo_policies(pool, resp, &slugs);
+    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+    fuzz_str_distinct(&slugs);
+
+    rc = ngx_http_victorops_vo_oncall(pool, resp, paged, teams, &oncall);
+    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+
+    if (rc == NGX_OK) {
+        fuzz_check(oncall.len > 0);
+        fuzz_check_note(pool, &oncall);
+    }
+
+    rc = ngx_http_victorops_vo_error(pool, resp, &error);
+    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+    fuzz_check(error.len > 0 && error.len <= 200);
+
+    /* the reason goes into JSON: the Slack reply, the status */
+
+    fuzz_check_note(pool, &error);
+
+    fuzz_text_utf8(pool, resp->data, resp->len);
+
+    fuzz_vo_teams(pool, resp);
+
+    fuzz_text_iso8601(resp);
+
+    (void) fuzz_slack_text(resp, &slug, &summary);
+    fuzz_check_url(resp, hosts);
+}
+
+
+/* POST /api-public/v1/incidents/reroute */
+
+static void
+fuzz_reroute(ngx_pool_t *pool, ngx_str_t *number, ngx_array_t *paged,
+    ngx_str_t *user)
+{
+    ngx_str_t                   body;
+    ngx_http_victorops_json_t  *root, *v, *r;
+
+    fuzz_check(ngx_http_victorops_vo_reroute_body(pool, number, paged,
+                                                  user, &body)
+               == NGX_OK);
+
+    root = fuzz_body(pool, &body);
+
+    v = fuzz_member(root, "userName", NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(v != NULL && fuzz_str_eq(&v->value, user));
+
+    v = fuzz_member(root, "reroutes", NGX_HTTP_VICTOROPS_JSON_ARRAY);
+    fuzz_check(v != NULL && fuzz_children(v) == 1);
+
+    r = fuzz_member(v->child, "incidentNumber",
+                    NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(r != NULL && fuzz_str_eq(&r->value, number));
+
+    fuzz_check_targets(fuzz_member(v->child, "targets",
+                                   NGX_HTTP_VICTOROPS_JSON_ARRAY),
+                       paged);
+}
+
+
+/* PATCH /api-public/v1/incidents/resolve: what was listed or resolved */
+
+static void
+fuzz_resolve(ngx_pool_t *pool, ngx_array_t *done, ngx_str_t *user,
+    ngx_str_t *message)
+{
+    ngx_str_t                  *s, body;
+    ngx_uint_t                  i;
+    ngx_http_victorops_json_t  *root, *v;
+
+    fuzz_check(ngx_http_victorops_vo_resolve_body(pool, done, user,
+                                                  message, &body)
+               == NGX_OK);
+
+    root = fuzz_body(pool, &body);
+
+    v = fuzz_member(root, "userName", NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(v != NULL && fuzz_str_eq(&v->value, user));
+
+    v = fuzz_member(root, "message", NGX_HTTP_VICTOROPS_JSON_STRING);
+    fuzz_check(v != NULL && fuzz_str_eq(&v->value, message));
+
+    v = fuzz_member(root, "incidentNames", NGX_HTTP_VICTOROPS_JSON_ARRAY);
+    fuzz_check(v != NULL && fuzz_children(v) == done->nelts);
+
+    s = done->elts;
+
+    for (i = 0, v = v->child; v; i++, v = v->next) {
+        fuzz_check(v->type == NGX_HTTP_VICTOROPS_JSON_STRING
+                   && fuzz_str_eq(&v->value, &s[i]));
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     u_char                            *buf;
     ngx_int_t                          rc;
-    ngx_str_t                          resp, name, user, number, entity;
-    ngx_str_t                          created, rerouted, resolved, error;
-    ngx_str_t                          oncall, message, body, slug, summary;
+    ngx_str_t                          resp, user, number, entity;
+    ngx_str_t                          created, rerouted, resolved, message;
     ngx_str_t                         *s;
     ngx_uint_t                         i, have_number;
     ngx_pool_t                        *pool;
     ngx_array_t                       *rules, *paged, *teams, *hosts;
-    ngx_array_t                        slugs, done, list;
-    ngx_http_victorops_json_t         *root, *v, *r;
+    ngx_array_t                        done, list;
     ngx_http_victorops_vo_incident_t  *vo;
 
-    pool = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
+    pool = ngx_create_pool(FUZZ_POOL_SIZE, fuzz_log);
     fuzz_check(pool != NULL);
 
     ngx_str_set(&user, FUZZ_USER);
@@ -1272,7 +1245,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hosts = fuzz_strings(pool, fuzz_hosts);
 
     fuzz_check(ngx_array_init(&done, pool, 2, sizeof(ngx_str_t)) == NGX_OK);
-    fuzz_check(ngx_array_init(&slugs, pool, 2, sizeof(ngx_str_t)) == NGX_OK);
     fuzz_check(ngx_array_init(&list, pool, 2,
                               sizeof(ngx_http_victorops_vo_incident_t))
                == NGX_OK);
@@ -1286,28 +1258,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     resp.data = buf;
     resp.len = size;
 
-    /* a Rootly incident webhook: the root, and "data" as the handler does */
-
-    ngx_str_null(&message);
-
-    rc = ngx_http_victorops_json_parse(pool, &resp, FUZZ_MAX_DEPTH, &root);
-
-    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
-
-    if (rc == NGX_OK) {
-        fuzz_check(root != NULL);
-
-        fuzz_incident(pool, root, rules, &user);
-
-        ngx_str_set(&name, "data");
-        v = ngx_http_victorops_json_lookup(root, &name);
-
-        fuzz_incident(pool, v, rules, &user);
-
-        (void) ngx_http_victorops_json_text(v, "title", &message);
-
-        fuzz_slack(pool, root, hosts);
-    }
+    fuzz_webhook(pool, &resp, rules, &user, hosts, &message);
 
     /* the same bytes as the answer to every VictorOps call */
 
@@ -1328,79 +1279,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check(rc == NGX_DECLINED || resolved.len == 0);
     fuzz_str_distinct(&done);
 
-    rc = ngx_http_victorops_vo_incidents(pool, &resp, &list);
-    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
+    fuzz_incidents(pool, &resp, &list);
 
-    fuzz_find(pool, &resp);
-
-    vo = list.elts;
-
-    for (i = 0; i < list.nelts; i++) {
-        fuzz_check(vo[i].number.len > 0);
-        fuzz_check(vo[i].phase <= NGX_HTTP_VICTOROPS_VO_RESOLVED);
-    }
-
-    rc = ngx_http_victorops_vo_policies(pool, &resp, &slugs);
-    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
-    fuzz_str_distinct(&slugs);
-
-    rc = ngx_http_victorops_vo_oncall(pool, &resp, paged, teams, &oncall);
-    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
-
-    if (rc == NGX_OK) {
-        fuzz_check(oncall.len > 0);
-        fuzz_check_note(pool, &oncall);
-    }
-
-    rc = ngx_http_victorops_vo_error(pool, &resp, &error);
-    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED);
-    fuzz_check(error.len > 0 && error.len <= 200);
-
-    /* the reason goes into JSON: the Slack reply, the status */
-
-    fuzz_check_note(pool, &error);
-
-    fuzz_utf8(pool, buf, size);
-
-    fuzz_vo_teams(pool, &resp);
-
-    fuzz_check_iso8601(&resp);
-
-    (void) fuzz_slack_text(&resp, &slug, &summary);
-    fuzz_check_url(&resp, hosts);
+    fuzz_answers(pool, &resp, paged, teams, hosts);
 
     /* nothing the readers returned may point into the response */
 
     ngx_memset(buf, 0xa5, size);
     free(buf);
 
-    /* POST /api-public/v1/incidents/reroute */
+    /* the reroute and resolve bodies of what was read */
 
     if (!have_number) {
         ngx_str_set(&number, FUZZ_NUMBER);
     }
 
-    fuzz_check(ngx_http_victorops_vo_reroute_body(pool, &number, paged,
-                                                  &user, &body)
-               == NGX_OK);
+    fuzz_reroute(pool, &number, paged, &user);
 
-    root = fuzz_body(pool, &body);
-
-    v = fuzz_member(root, "userName", NGX_HTTP_VICTOROPS_JSON_STRING);
-    fuzz_check(v != NULL && fuzz_str_eq(&v->value, &user));
-
-    v = fuzz_member(root, "reroutes", NGX_HTTP_VICTOROPS_JSON_ARRAY);
-    fuzz_check(v != NULL && fuzz_children(v) == 1);
-
-    r = fuzz_member(v->child, "incidentNumber",
-                    NGX_HTTP_VICTOROPS_JSON_STRING);
-    fuzz_check(r != NULL && fuzz_str_eq(&r->value, &number));
-
-    fuzz_check_targets(fuzz_member(v->child, "targets",
-                                   NGX_HTTP_VICTOROPS_JSON_ARRAY),
-                       paged);
-
-    /* PATCH /api-public/v1/incidents/resolve: what was listed or resolved */
+    vo = list.elts;
 
     for (i = 0; i < list.nelts; i++) {
         s = ngx_array_push(&done);
@@ -1412,27 +1308,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         message = rerouted;
     }
 
-    fuzz_check(ngx_http_victorops_vo_resolve_body(pool, &done, &user,
-                                                  &message, &body)
-               == NGX_OK);
-
-    root = fuzz_body(pool, &body);
-
-    v = fuzz_member(root, "userName", NGX_HTTP_VICTOROPS_JSON_STRING);
-    fuzz_check(v != NULL && fuzz_str_eq(&v->value, &user));
-
-    v = fuzz_member(root, "message", NGX_HTTP_VICTOROPS_JSON_STRING);
-    fuzz_check(v != NULL && fuzz_str_eq(&v->value, &message));
-
-    v = fuzz_member(root, "incidentNames", NGX_HTTP_VICTOROPS_JSON_ARRAY);
-    fuzz_check(v != NULL && fuzz_children(v) == done.nelts);
-
-    s = done.elts;
-
-    for (i = 0, v = v->child; v; i++, v = v->next) {
-        fuzz_check(v->type == NGX_HTTP_VICTOROPS_JSON_STRING
-                   && fuzz_str_eq(&v->value, &s[i]));
-    }
+    fuzz_resolve(pool, &done, &user, &message);
 
     ngx_destroy_pool(pool);
 

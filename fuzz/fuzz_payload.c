@@ -4,8 +4,9 @@
  *
  * libFuzzer target for the request-free payload code: the yajl
  * streaming parser fed in chunks, the form-encoded parser, the
- * classifier and the Rootly alert body builder, linked against real
- * nginx core objects (see Makefile).
+ * classifier, the Rootly alert body builder, and the decisions of what
+ * a delivery becomes and which Rootly call its job makes (decide.c),
+ * linked against real nginx core objects (see core.mk).
  *
  * Input layout:
  *
@@ -39,6 +40,21 @@
  *     defined, an ignored event has a reason and a "why" code, any other
  *     has no "why" and an incident, entity or display name, an alert has
  *     a summary;
+ *   - decide_event, over every combination of what the link and queue
+ *     lookups may find: an ignored class is ignored whatever is linked,
+ *     for its own "why" and reason; a lookup is asked for exactly while
+ *     its answer is unknown; an alert with no Rootly incident linked
+ *     makes an alert job, and nothing else does; other events make
+ *     activity, or are ignored for want of a link (with a reason)
+ *     exactly when nothing is linked nor queued; the duplicate hash is
+ *     the same for the same delivery, another for another class;
+ *   - decide_call for the activity job, whatever the link holds (ids
+ *     made of the delivery's bytes): the linked incident first, else
+ *     the linked alert for an acknowledgement or a recovery, else
+ *     nothing; the link asked for only while unknown; the path is the
+ *     prefix, the id escaped as one path segment that unescapes back
+ *     to it, and the suffix; bodies re-parse; a note goes to the
+ *     incident it names;
  *   - for an alert, rootly_alert succeeds, the body is followed by the
  *     '\n' gen_finish() promises, re-parses as JSON with the same parser,
  *     has the JSON:API shape, its summary and keys match the event, its
@@ -56,12 +72,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fcntl.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_decide.h"
+#include "fuzz_decide.h"
+#include "core_init.h"
 
 
 #define FUZZ_POOL_SIZE     4096
@@ -81,10 +98,11 @@
 
 
 static void fuzz_fail(int line, const char *expr) __attribute__((noreturn));
+static void fuzz_check_portal(ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_alert_conf_t *conf, ngx_http_victorops_json_t *v);
 
 
-static ngx_log_t        fuzz_log;
-static ngx_open_file_t  fuzz_log_file;
+static ngx_log_t       *fuzz_log;
 
 /*
  * FUZZ_AVOID=form-utf8: while the form parser accepts UTF-8 that yajl's
@@ -106,29 +124,12 @@ fuzz_fail(int line, const char *expr)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char        *avoid;
-    ngx_uint_t   n;
+    char  *avoid;
 
-    /* what ngx_os_init() and main() set up before any pool is made */
-
-    ngx_pagesize = getpagesize();
-    ngx_cacheline_size = NGX_CPU_CACHE_LINE;
-
-    for (n = ngx_pagesize; n >>= 1; ngx_pagesize_shift++) { /* void */ }
-
-    if (ngx_strerror_init() != NGX_OK) {
+    fuzz_log = core_nginx_init();
+    if (fuzz_log == NULL) {
         return 1;
     }
-
-    ngx_time_init();
-
-    /* allocation failures are logged; to /dev/null */
-
-    fuzz_log_file.fd = open("/dev/null", O_WRONLY);
-    ngx_str_set(&fuzz_log_file.name, "/dev/null");
-
-    fuzz_log.file = &fuzz_log_file;
-    fuzz_log.log_level = NGX_LOG_NOTICE;
 
     avoid = getenv("FUZZ_AVOID");
 
@@ -351,13 +352,61 @@ fuzz_check_iso8601(ngx_http_victorops_event_t *ev, ngx_str_t *iso)
 }
 
 
+/*
+ * external_url ("v", NULL: none): exactly <portal>/ui/<escaped
+ * organization>/incident/<escaped incident>/details, escaped path
+ * segments only; none without an organization, incident or portal.
+ */
+
+static void
+fuzz_check_portal(ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_alert_conf_t *conf, ngx_http_victorops_json_t *v)
+{
+    u_char  *buf, *p;
+    size_t   i;
+
+    if (v == NULL) {
+        fuzz_check(ev->organization.len == 0 || ev->incident.len == 0
+                   || conf->portal_url.len == 0);
+        return;
+    }
+
+    fuzz_check(ev->organization.len && ev->incident.len
+               && conf->portal_url.len);
+    fuzz_check(v->value.len > sizeof(FUZZ_PORTAL "/ui/") - 1
+               && ngx_memcmp(v->value.data, FUZZ_PORTAL "/ui/",
+                             sizeof(FUZZ_PORTAL "/ui/") - 1) == 0);
+
+    for (i = 0; i < v->value.len; i++) {
+        fuzz_check(v->value.data[i] > 0x20 && v->value.data[i] < 0x7f
+                   && v->value.data[i] != '#' && v->value.data[i] != '?');
+    }
+
+    buf = malloc(sizeof(FUZZ_PORTAL "/ui//incident//details")
+                 + 3 * (ev->organization.len + ev->incident.len));
+    fuzz_check(buf != NULL);
+
+    p = ngx_cpymem(buf, FUZZ_PORTAL "/ui/", sizeof(FUZZ_PORTAL "/ui/") - 1);
+    p = (u_char *) ngx_escape_uri(p, ev->organization.data,
+                                  ev->organization.len, NGX_ESCAPE_URI);
+    p = ngx_cpymem(p, "/incident/", sizeof("/incident/") - 1);
+    p = (u_char *) ngx_escape_uri(p, ev->incident.data, ev->incident.len,
+                                  NGX_ESCAPE_URI);
+    p = ngx_cpymem(p, "/details", sizeof("/details") - 1);
+
+    i = p - buf;
+    fuzz_check(v->value.len == i && ngx_memcmp(v->value.data, buf, i) == 0);
+
+    free(buf);
+}
+
+
 static void
 fuzz_check_alert(ngx_pool_t *pool, ngx_http_victorops_event_t *ev,
     ngx_http_victorops_alert_conf_t *conf, ngx_str_t *body)
 {
-    u_char                       *buf, *p;
+    u_char                       *buf;
     off_t                         offset;
-    size_t                        i;
     ngx_int_t                     rc;
     ngx_str_t                     error;
     ngx_http_victorops_json_t    *root, *data, *attrs, *v, *l, *k;
@@ -419,46 +468,8 @@ fuzz_check_alert(ngx_pool_t *pool, ngx_http_victorops_event_t *ev,
     fuzz_check(v->value.len > sizeof("victorops::") - 1
                && ngx_memcmp(v->value.data, "victorops:", 10) == 0);
 
-    /* external_url: the portal URL, then escaped path segments only */
-
     v = fuzz_member(attrs, "external_url", NGX_HTTP_VICTOROPS_JSON_STRING);
-
-    if (v) {
-        fuzz_check(ev->organization.len && ev->incident.len
-                   && conf->portal_url.len);
-        fuzz_check(v->value.len > sizeof(FUZZ_PORTAL "/ui/") - 1
-                   && ngx_memcmp(v->value.data, FUZZ_PORTAL "/ui/",
-                                 sizeof(FUZZ_PORTAL "/ui/") - 1) == 0);
-
-        for (i = 0; i < v->value.len; i++) {
-            fuzz_check(v->value.data[i] > 0x20 && v->value.data[i] < 0x7f
-                       && v->value.data[i] != '#' && v->value.data[i] != '?');
-        }
-
-        /* exactly <portal>/ui/<organization>/incident/<incident>/details */
-
-        buf = malloc(sizeof(FUZZ_PORTAL "/ui//incident//details")
-                     + 3 * (ev->organization.len + ev->incident.len));
-        fuzz_check(buf != NULL);
-
-        p = ngx_cpymem(buf, FUZZ_PORTAL "/ui/",
-                       sizeof(FUZZ_PORTAL "/ui/") - 1);
-        p = (u_char *) ngx_escape_uri(p, ev->organization.data,
-                                      ev->organization.len, NGX_ESCAPE_URI);
-        p = ngx_cpymem(p, "/incident/", sizeof("/incident/") - 1);
-        p = (u_char *) ngx_escape_uri(p, ev->incident.data, ev->incident.len,
-                                      NGX_ESCAPE_URI);
-        p = ngx_cpymem(p, "/details", sizeof("/details") - 1);
-
-        i = p - buf;
-        fuzz_check(v->value.len == i
-                   && ngx_memcmp(v->value.data, buf, i) == 0);
-        free(buf);
-
-    } else {
-        fuzz_check(ev->organization.len == 0 || ev->incident.len == 0
-                   || conf->portal_url.len == 0);
-    }
+    fuzz_check_portal(ev, conf, v);
 
     v = fuzz_member(attrs, "started_at", NGX_HTTP_VICTOROPS_JSON_STRING);
 
@@ -566,6 +577,8 @@ fuzz_event(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
     fuzz_check(ev.class <= NGX_HTTP_VICTOROPS_IGNORED);
     fuzz_check(ngx_http_victorops_class_name(ev.class) != NULL);
 
+    fuzz_decide_event(pool, &ev);
+
     if (ev.class == NGX_HTTP_VICTOROPS_IGNORED) {
         fuzz_check(ev.reason.len > 0 && ev.reason.data != NULL);
         fuzz_check(ev.why >= NGX_HTTP_VICTOROPS_WHY_TYPE
@@ -610,8 +623,8 @@ fuzz_json(const uint8_t *body, size_t len, size_t split, size_t chunk)
     ngx_pool_t                 *pool1, *pool2;
     ngx_http_victorops_json_t  *root1, *root2;
 
-    pool1 = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
-    pool2 = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
+    pool1 = ngx_create_pool(FUZZ_POOL_SIZE, fuzz_log);
+    pool2 = ngx_create_pool(FUZZ_POOL_SIZE, fuzz_log);
     fuzz_check(pool1 != NULL && pool2 != NULL);
 
     /* as the webhook gets it: in chunks; and in one piece */
@@ -708,31 +721,20 @@ fuzz_sort(ngx_http_victorops_json_t **a, ngx_http_victorops_json_t **tmp,
 
 
 /*
- * The X-VictorOps-Signature path: the MAC computed here (URL + every
- * key and value in a stable sort by key, HMAC-SHA1 with the second
- * code) must be accepted, and refused with a bit flipped or without
- * that code.  "header": a piece of the input, taken as a header value.
+ * The MAC computed here: HMAC-SHA1 with the second code over the URL
+ * and every key and value in a stable merge sort by key.
  */
 
 static void
-fuzz_signature(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
-    ngx_str_t *header, size_t flip)
+fuzz_mac(ngx_http_victorops_json_t *root, ngx_str_t *url, u_char *mac)
 {
     u_char                      *data, *p;
-    u_char                       mac[EVP_MAX_MD_SIZE];
-    u_char                       got[NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
-    u_char                       b64[64];
     size_t                       n, i, len;
-    ngx_int_t                    rc;
-    ngx_str_t                    url, *code, encoded, raw;
-    ngx_array_t                 *codes, *old;
     unsigned int                 maclen;
     ngx_http_victorops_json_t   *m, **a, **tmp, **sorted;
 
-    ngx_str_set(&url, FUZZ_URL);
-
     n = 0;
-    len = url.len;
+    len = url->len;
 
     for (m = root->child; m; m = m->next) {
         n++;
@@ -756,7 +758,7 @@ fuzz_signature(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
         fuzz_check(fuzz_key_cmp(sorted[i - 1], sorted[i]) <= 0);
     }
 
-    p = ngx_cpymem(data, url.data, url.len);
+    p = ngx_cpymem(data, url->data, url->len);
 
     for (i = 0; i < n; i++) {
         p = ngx_cpymem(p, sorted[i]->key.data, sorted[i]->key.len);
@@ -773,6 +775,30 @@ fuzz_signature(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
     free(a);
     free(tmp);
     free(data);
+}
+
+
+/*
+ * The X-VictorOps-Signature path: the MAC computed here (URL + every
+ * key and value in a stable sort by key, HMAC-SHA1 with the second
+ * code) must be accepted, and refused with a bit flipped or without
+ * that code.  "header": a piece of the input, taken as a header value.
+ */
+
+static void
+fuzz_signature(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
+    ngx_str_t *header, size_t flip)
+{
+    u_char        mac[EVP_MAX_MD_SIZE];
+    u_char        got[NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
+    u_char        b64[64];
+    ngx_int_t     rc;
+    ngx_str_t     url, *code, encoded, raw;
+    ngx_array_t  *codes, *old;
+
+    ngx_str_set(&url, FUZZ_URL);
+
+    fuzz_mac(root, &url, mac);
 
     codes = ngx_array_create(pool, 2, sizeof(ngx_str_t));
     old = ngx_array_create(pool, 1, sizeof(ngx_str_t));
@@ -839,7 +865,7 @@ fuzz_form(const uint8_t *body, size_t len, size_t split, size_t chunk)
     ngx_http_victorops_json_t        *root, *m;
     ngx_http_victorops_form_count_t   count, capped;
 
-    pool = ngx_create_pool(FUZZ_POOL_SIZE, &fuzz_log);
+    pool = ngx_create_pool(FUZZ_POOL_SIZE, fuzz_log);
     fuzz_check(pool != NULL);
 
     buf = malloc(len ? len : 1);

@@ -179,7 +179,7 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    reason = "no action for this event type";
+    reason = NULL;
 
     rc = ngx_http_victorops_events_incident(r, vi, root, &id, &type,
                                             &reason);
@@ -211,9 +211,8 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
 
 
 /*
- * incident.created and incident.updated matching a rule: a job to page
- * (or reroute) in VictorOps; incident.resolved and incident.cancelled:
- * a job to resolve what was paged.  NGX_DONE: queued, the reply comes
+ * What the event means is decide.c's: a job to page, reroute or
+ * resolve in VictorOps, or nothing.  NGX_DONE: queued, the reply comes
  * with the commit; NGX_DECLINED: nothing to do, "reason" says why.
  */
 
@@ -222,116 +221,55 @@ ngx_http_victorops_events_incident(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *root,
     ngx_str_t *id, ngx_str_t *type, const char **reason)
 {
-    ngx_str_t                              name, msg, *team;
-    ngx_uint_t                             i, escalate;
+    ngx_str_t                              name, msg;
     ngx_http_victorops_job_t               job;
-    ngx_http_victorops_json_t             *data;
     ngx_http_victorops_events_ctx_t       *ctx;
-    ngx_http_victorops_escalation_t        esc;
-    ngx_http_victorops_rootly_incident_t   inc;
+    ngx_http_victorops_rootly_facts_t      facts;
+    ngx_http_victorops_rootly_decision_t   d;
 
-    if (type->len < 9 || ngx_strncmp(type->data, "incident.", 9) != 0) {
-        return NGX_DECLINED;
-    }
-
-    name.data = type->data + 9;
-    name.len = type->len - 9;
-
-    if ((name.len == 7 && ngx_strncmp(name.data, "created", 7) == 0)
-        || (name.len == 7 && ngx_strncmp(name.data, "updated", 7) == 0))
-    {
-        escalate = 1;
-
-    } else if ((name.len == 8 && ngx_strncmp(name.data, "resolved", 8) == 0)
-               || (name.len == 9
-                   && ngx_strncmp(name.data, "cancelled", 9) == 0))
-    {
-        escalate = 0;
-
-    } else {
-        return NGX_DECLINED;
-    }
+    ngx_memzero(&facts, sizeof(ngx_http_victorops_rootly_facts_t));
 
     ngx_str_set(&name, "data");
-    data = ngx_http_victorops_json_lookup(root, &name);
 
-    switch (ngx_http_victorops_incident_parse(r->pool, data, &inc)) {
+    facts.type = *type;
+    facts.data = ngx_http_victorops_json_lookup(root, &name);
+    facts.rules = vi->rules;
+    facts.api = (vi->api_id.len != 0);
+    facts.auto_resolve = vi->auto_resolve;
 
-    case NGX_OK:
+    if (ngx_http_victorops_decide_rootly(r->pool, &facts, &d) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (d.action) {
+
+    case NGX_HTTP_VICTOROPS_ROOTLY_JOB:
         break;
 
-    case NGX_DECLINED:
+    case NGX_HTTP_VICTOROPS_ROOTLY_INVALID:
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "victorops integration \"%V\": rootly event \"%V\" "
                       "(%V) has no data.id", &vi->name, id, type);
 
-        ngx_str_set(&msg, "not a Rootly incident event: no data.id");
+        msg.data = (u_char *) d.reason;
+        msg.len = ngx_strlen(d.reason);
         return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
 
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_victorops_escalation_init(r->pool, &esc) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    esc.id = inc.id;
-    esc.title = inc.title;
-    esc.url = inc.url;
-
-    if (vi->api_id.len == 0) {
-        *reason = "no VictorOps API credentials (api_id, api_key)";
-        return NGX_DECLINED;
-    }
-
-    if (escalate) {
-        if (ngx_http_victorops_incident_terminal(&inc.status)) {
-            *reason = "the incident is resolved";
-            return NGX_DECLINED;
-        }
-
-        if (ngx_http_victorops_rules_match(vi->rules, &inc, &esc.targets)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        /* Rootly teams with a victor_ops_id page that team's policies */
-
-        team = inc.vo_teams.elts;
-
-        for (i = 0; i < inc.vo_teams.nelts; i++) {
-            if (ngx_array_push(&esc.teams) == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ((ngx_str_t *) esc.teams.elts)[esc.teams.nelts - 1] = team[i];
-        }
-
-        if (esc.targets.nelts == 0 && esc.teams.nelts == 0) {
-            *reason = "no escalation rule matches";
-            return NGX_DECLINED;
-        }
-
-    } else if (!vi->auto_resolve) {
-        *reason = "auto_resolve is off";
+    default: /* NGX_HTTP_VICTOROPS_ROOTLY_IGNORE */
+        *reason = d.reason;
         return NGX_DECLINED;
     }
 
     ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
 
     job.integration = vi;
-    job.kind = escalate ? NGX_HTTP_VICTOROPS_JOB_ESCALATE
-                        : NGX_HTTP_VICTOROPS_JOB_RESOLVE;
-    job.incident = inc.id;
+    job.kind = d.kind;
+    job.incident = d.incident;
+    job.key = d.key;
+    job.body = d.body;
 
     ctx = ngx_palloc(r->pool, sizeof(ngx_http_victorops_events_ctx_t));
     if (ctx == NULL
-        || ngx_http_victorops_escalation_key(r->pool, &inc.id, &job.key)
-           != NGX_OK
-        || ngx_http_victorops_escalation_body(r->pool, &esc, &job.body)
-           != NGX_OK
         || ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -18,9 +18,9 @@
 #define NGX_HTTP_VICTOROPS_REASON_MAX  200
 
 
+static ngx_int_t ngx_http_victorops_job_call(ngx_http_victorops_job_t *job,
+    ngx_pool_t *pool, ngx_http_victorops_call_t *call);
 static void ngx_http_victorops_job_done(ngx_http_victorops_transfer_t *t);
-static ngx_int_t ngx_http_victorops_job_path(ngx_pool_t *pool,
-    const char *prefix, ngx_str_t *id, const char *suffix, ngx_str_t *path);
 static ngx_int_t ngx_http_victorops_job_copy(ngx_pool_t *pool,
     ngx_str_t *dst, ngx_str_t *src);
 
@@ -53,17 +53,16 @@ ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id)
 
 
 /*
- * Starts the Rootly call for a claimed job.  NGX_DECLINED: activity for
- * an incident with no Rootly incident or alert linked, nothing to send.
+ * Starts the Rootly call for a claimed job (decide.c says which).
+ * NGX_DECLINED: activity for an incident with no Rootly incident or
+ * alert linked, nothing to send.
  */
 
 ngx_int_t
 ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
 {
-    ngx_str_t                          path, body, rootly_incident;
-    ngx_str_t                          rootly_alert;
-    const char                        *what;
     ngx_http_victorops_job_t          *copy;
+    ngx_http_victorops_call_t          call;
     ngx_http_victorops_transfer_t     *t;
     ngx_http_victorops_integration_t  *vi;
 
@@ -74,97 +73,22 @@ ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
         return NGX_ERROR;
     }
 
-    if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT) {
-        ngx_str_set(&path, "/v1/alerts");
-        body = job->body;
-        what = "alert";
+    if (ngx_http_victorops_job_call(job, t->pool, &call) != NGX_OK) {
+        goto failed;
+    }
 
-    } else if (job->kind == NGX_HTTP_VICTOROPS_JOB_NOTE) {
+    if (call.action == NGX_HTTP_VICTOROPS_CALL_NO_LINK) {
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": %s for incident "
+                      "\"%V\" (job %V) ignored: %V", &vi->name,
+                      ngx_http_victorops_class_name(job->class),
+                      ngx_http_victorops_job_incident(job), &job->id,
+                      &call.reason);
+    }
 
-        /* a timeline event for the Rootly incident the job names */
-
-        what = "timeline event";
-
-        if (ngx_http_victorops_job_path(t->pool, "/v1/incidents/",
-                                        &job->incident, "/events", &path)
-            != NGX_OK
-            || ngx_http_victorops_rootly_event(t->pool, &job->body, &body)
-               != NGX_OK)
-        {
-            goto failed;
-        }
-
-    } else {
-        switch (ngx_http_victorops_store_link_get(vi, t->pool, &job->key,
-                                                  &job->incident,
-                                                  &job->entity,
-                                                  &rootly_incident,
-                                                  &rootly_alert))
-        {
-        case NGX_OK:
-            break;
-
-        case NGX_DECLINED:
-            ngx_log_error(NGX_LOG_INFO, t->log, 0,
-                          "victorops integration \"%V\": %s for incident "
-                          "\"%V\" (job %V) ignored: no linked Rootly "
-                          "incident or alert", &vi->name,
-                          ngx_http_victorops_class_name(job->class),
-                          ngx_http_victorops_job_incident(job), &job->id);
-            ngx_destroy_pool(t->pool);
-            return NGX_DECLINED;
-
-        default:
-            goto failed;
-        }
-
-        if (rootly_incident.len) {
-            what = "incident event";
-
-            if (ngx_http_victorops_job_path(t->pool, "/v1/incidents/",
-                                            &rootly_incident, "/events",
-                                            &path)
-                != NGX_OK
-                || ngx_http_victorops_rootly_event(t->pool, &job->body,
-                                                   &body)
-                   != NGX_OK)
-            {
-                goto failed;
-            }
-
-        } else if (rootly_alert.len
-                   && job->class == NGX_HTTP_VICTOROPS_ACK)
-        {
-            what = "alert acknowledgement";
-            ngx_str_null(&body);
-
-            if (ngx_http_victorops_job_path(t->pool, "/v1/alerts/",
-                                            &rootly_alert, "/acknowledge",
-                                            &path)
-                != NGX_OK)
-            {
-                goto failed;
-            }
-
-        } else if (rootly_alert.len
-                   && job->class == NGX_HTTP_VICTOROPS_RECOVERY)
-        {
-            what = "alert resolution";
-
-            if (ngx_http_victorops_job_path(t->pool, "/v1/alerts/",
-                                            &rootly_alert, "/resolve", &path)
-                != NGX_OK
-                || ngx_http_victorops_rootly_resolve(t->pool, &job->body,
-                                                     &body)
-                   != NGX_OK)
-            {
-                goto failed;
-            }
-
-        } else {
-            ngx_destroy_pool(t->pool);
-            return NGX_DECLINED;
-        }
+    if (call.action != NGX_HTTP_VICTOROPS_CALL_POST) {
+        ngx_destroy_pool(t->pool);
+        return NGX_DECLINED;
     }
 
     copy = ngx_palloc(t->pool, sizeof(ngx_http_victorops_job_t));
@@ -182,14 +106,15 @@ ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
            != NGX_OK
         || ngx_http_victorops_job_copy(t->pool, &copy->entity, &job->entity)
            != NGX_OK
-        || ngx_http_victorops_job_copy(t->pool, &t->body, &body) != NGX_OK)
+        || ngx_http_victorops_job_copy(t->pool, &t->body, &call.body)
+           != NGX_OK)
     {
         goto failed;
     }
 
     ngx_str_null(&copy->body);
 
-    if (ngx_http_victorops_rootly_request(t, vi, "POST", &path, NULL)
+    if (ngx_http_victorops_rootly_request(t, vi, "POST", &call.path, NULL)
         != NGX_OK)
     {
         goto failed;
@@ -198,7 +123,7 @@ ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
     t->handler = ngx_http_victorops_job_done;
     t->data = copy;
     t->owner = vi;
-    t->what = what;
+    t->what = call.what;
 
     if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
         goto failed;
@@ -206,7 +131,7 @@ ngx_http_victorops_job_send(ngx_http_victorops_job_t *job)
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, t->log, 0,
                    "victorops job %V: %s: POST %s, attempt %ui",
-                   &copy->id, what, t->url.data, copy->attempts);
+                   &copy->id, call.what, t->url.data, copy->attempts);
 
     return NGX_OK;
 
@@ -214,6 +139,51 @@ failed:
 
     ngx_destroy_pool(t->pool);
     return NGX_ERROR;
+}
+
+
+/* the job's Rootly call (decide.c), with the link it may ask for */
+
+static ngx_int_t
+ngx_http_victorops_job_call(ngx_http_victorops_job_t *job, ngx_pool_t *pool,
+    ngx_http_victorops_call_t *call)
+{
+    ngx_http_victorops_call_facts_t  facts;
+
+    ngx_memzero(&facts, sizeof(ngx_http_victorops_call_facts_t));
+
+    facts.kind = job->kind;
+    facts.class = job->class;
+    facts.incident = job->incident;
+    facts.body = job->body;
+
+    for ( ;; ) {
+        if (ngx_http_victorops_decide_call(pool, &facts, call) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (call->action != NGX_HTTP_VICTOROPS_CALL_ASK_LINK) {
+            return NGX_OK;
+        }
+
+        switch (ngx_http_victorops_store_link_get(job->integration, pool,
+                                                  &job->key, &job->incident,
+                                                  &job->entity,
+                                                  &facts.link.incident,
+                                                  &facts.link.alert))
+        {
+        case NGX_OK:
+            facts.link.found = NGX_HTTP_VICTOROPS_FACT_YES;
+            break;
+
+        case NGX_DECLINED:
+            facts.link.found = NGX_HTTP_VICTOROPS_FACT_NO;
+            break;
+
+        default:
+            return NGX_ERROR;
+        }
+    }
 }
 
 
@@ -335,36 +305,6 @@ ngx_http_victorops_rootly_request(ngx_http_victorops_transfer_t *t,
 
     t->timeout = vi->rootly_timeout;
     t->owner = vi;
-
-    return NGX_OK;
-}
-
-
-/* PREFIX + the escaped Rootly id + SUFFIX, e.g. /v1/alerts/{id}/resolve */
-
-static ngx_int_t
-ngx_http_victorops_job_path(ngx_pool_t *pool, const char *prefix,
-    ngx_str_t *id, const char *suffix, ngx_str_t *path)
-{
-    u_char  *p;
-    size_t   plen, slen;
-
-    plen = ngx_strlen(prefix);
-    slen = ngx_strlen(suffix);
-
-    p = ngx_pnalloc(pool, plen + 3 * id->len + slen);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    path->data = p;
-
-    p = ngx_cpymem(p, prefix, plen);
-    p = (u_char *) ngx_escape_uri(p, id->data, id->len,
-                                  NGX_ESCAPE_URI_COMPONENT);
-    p = ngx_cpymem(p, suffix, slen);
-
-    path->len = p - path->data;
 
     return NGX_OK;
 }

@@ -16,6 +16,7 @@
 
 #include "ngx_http_victorops_payload.h"
 #include "ngx_http_victorops_incident.h"
+#include "ngx_http_victorops_decide.h"
 
 
 #define NGX_HTTP_VICTOROPS_VERSION        "0.1.0"
@@ -300,16 +301,7 @@ struct ngx_http_victorops_transfer_s {
 };
 
 
-/* a unit of work for an upstream, as kept in the store */
-
-#define NGX_HTTP_VICTOROPS_JOB_ALERT      1   /* POST /v1/alerts */
-#define NGX_HTTP_VICTOROPS_JOB_ACTIVITY   2   /* linked incident activity */
-#define NGX_HTTP_VICTOROPS_JOB_ESCALATE   3   /* page or reroute VictorOps */
-#define NGX_HTTP_VICTOROPS_JOB_RESOLVE    4   /* resolve VictorOps incidents */
-#define NGX_HTTP_VICTOROPS_JOB_NOTE       5   /* a Rootly timeline event */
-#define NGX_HTTP_VICTOROPS_JOB_ONCALL     6   /* who is on call, to Rootly */
-#define NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE 7   /* page a team from Slack */
-#define NGX_HTTP_VICTOROPS_JOB_SLACK_REPLY 8  /* to Slack's response_url */
+/* a unit of work for an upstream (its kinds: decide.h) */
 
 #define ngx_http_victorops_job_to_victorops(kind)                             \
     ((kind) >= NGX_HTTP_VICTOROPS_JOB_ESCALATE                                \

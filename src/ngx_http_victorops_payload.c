@@ -41,6 +41,12 @@ static int ngx_libc_cdecl ngx_http_victorops_form_member_cmp(const void *one,
     const void *two);
 static ngx_int_t ngx_http_victorops_utf8_valid(ngx_str_t *s);
 static size_t ngx_http_victorops_utf8_char(u_char *p, u_char *end);
+static ngx_int_t ngx_http_victorops_event_summary(ngx_pool_t *pool,
+    ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev);
+static ngx_int_t ngx_http_victorops_event_class(ngx_pool_t *pool,
+    ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev);
+static void ngx_http_victorops_event_who(ngx_http_victorops_json_t *root,
+    ngx_http_victorops_event_t *ev);
 static ngx_uint_t ngx_http_victorops_field(ngx_http_victorops_json_t *root,
     ngx_str_t *names, ngx_uint_t n, ngx_str_t *value);
 static ngx_uint_t ngx_http_victorops_value_set(ngx_http_victorops_json_t *v);
@@ -266,14 +272,16 @@ ngx_http_victorops_json_lookup(ngx_http_victorops_json_t *obj,
 }
 
 
+/*
+ * Fills "ev" from a delivery: its fields, its summary and its class
+ * (ignored ones with "why" and a reason).  NGX_ERROR: out of memory.
+ */
+
 ngx_int_t
 ngx_http_victorops_classify(ngx_pool_t *pool,
     ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev)
 {
-    size_t                       len;
-    u_char                      *p;
-    ngx_str_t                    phase;
-    ngx_http_victorops_json_t   *v;
+    ngx_int_t                    rc;
     ngx_http_victorops_field_t  *f;
 
     ngx_memzero(ev, sizeof(ngx_http_victorops_event_t));
@@ -291,7 +299,40 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
         ev->incident.data++;
     }
 
-    /* summary: display name, "summary", "VictorOps incident #N", entity */
+    if (ngx_http_victorops_event_summary(pool, root, ev) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_victorops_event_class(pool, root, ev);
+
+    if (rc != NGX_OK) {
+        return (rc == NGX_DONE) ? NGX_OK : NGX_ERROR;
+    }
+
+    if (ev->incident.len == 0
+        && ev->entity_id.len == 0
+        && ev->display_name.len == 0)
+    {
+        ev->class = NGX_HTTP_VICTOROPS_IGNORED;
+        ev->why = NGX_HTTP_VICTOROPS_WHY_INCIDENT;
+        ngx_str_set(&ev->reason, "not an incident event");
+        return NGX_OK;
+    }
+
+    ngx_http_victorops_event_who(root, ev);
+
+    return NGX_OK;
+}
+
+
+/* summary: display name, "summary", "VictorOps incident #N", entity */
+
+static ngx_int_t
+ngx_http_victorops_event_summary(ngx_pool_t *pool,
+    ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev)
+{
+    size_t   len;
+    u_char  *p;
 
     if (ev->display_name.len) {
         ev->summary = ev->display_name;
@@ -318,7 +359,22 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
         ev->summary = ev->entity_id;
     }
 
-    /* the class: notification type first, then the lifecycle fields */
+    return NGX_OK;
+}
+
+
+/*
+ * The class: notification type first, then the lifecycle fields.
+ * NGX_DONE: ignored ("why" and the reason set), nothing more to read.
+ */
+
+static ngx_int_t
+ngx_http_victorops_event_class(ngx_pool_t *pool,
+    ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev)
+{
+    size_t      len;
+    u_char     *p;
+    ngx_str_t   phase;
 
     if (ngx_http_victorops_field(root,
             ngx_http_victorops_fields(ngx_http_victorops_notification_fields),
@@ -326,72 +382,74 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
     {
         if (ngx_http_victorops_is(&ev->notification_type, "ACKNOWLEDGEMENT")) {
             ev->class = NGX_HTTP_VICTOROPS_ACK;
-
-        } else if (ngx_http_victorops_is(&ev->notification_type, "RECOVERY"))
-        {
-            ev->class = NGX_HTTP_VICTOROPS_RECOVERY;
-
-        } else {
-            ev->class = NGX_HTTP_VICTOROPS_IGNORED;
-            ev->why = NGX_HTTP_VICTOROPS_WHY_TYPE;
-
-            len = ngx_http_victorops_utf8_cut(ev->notification_type.data,
-                      ev->notification_type.data
-                      + ngx_min(ev->notification_type.len, 64))
-                  - ev->notification_type.data;
-
-            p = ngx_pnalloc(pool, sizeof("unsupported notification type ")
-                                  + len);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            ev->reason.data = p;
-            ev->reason.len = ngx_sprintf(p,
-                                         "unsupported notification type %*s",
-                                         len, ev->notification_type.data)
-                             - p;
             return NGX_OK;
         }
 
-    } else if (ngx_http_victorops_field(root,
-                   ngx_http_victorops_fields(ngx_http_victorops_phase_fields),
-                   &phase))
+        if (ngx_http_victorops_is(&ev->notification_type, "RECOVERY")) {
+            ev->class = NGX_HTTP_VICTOROPS_RECOVERY;
+            return NGX_OK;
+        }
+
+        ev->class = NGX_HTTP_VICTOROPS_IGNORED;
+        ev->why = NGX_HTTP_VICTOROPS_WHY_TYPE;
+
+        len = ngx_http_victorops_utf8_cut(ev->notification_type.data,
+                  ev->notification_type.data
+                  + ngx_min(ev->notification_type.len, 64))
+              - ev->notification_type.data;
+
+        p = ngx_pnalloc(pool, sizeof("unsupported notification type ") + len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ev->reason.data = p;
+        ev->reason.len = ngx_sprintf(p, "unsupported notification type %*s",
+                                     len, ev->notification_type.data)
+                         - p;
+        return NGX_DONE;
+    }
+
+    if (!ngx_http_victorops_field(root,
+             ngx_http_victorops_fields(ngx_http_victorops_phase_fields),
+             &phase))
     {
-        if (ngx_http_victorops_is(&phase, "ACKED")
-            || ngx_http_victorops_is(&phase, "ACKNOWLEDGEMENT"))
-        {
-            ev->class = NGX_HTTP_VICTOROPS_ACK;
+        ev->class = NGX_HTTP_VICTOROPS_ALERT;
+        return NGX_OK;
+    }
 
-        } else if (ngx_http_victorops_is(&phase, "RESOLVED")
-                   || ngx_http_victorops_is(&phase, "RECOVERY")
-                   || ngx_http_victorops_is(&phase, "OK"))
-        {
-            ev->class = NGX_HTTP_VICTOROPS_RECOVERY;
+    if (ngx_http_victorops_is(&phase, "ACKED")
+        || ngx_http_victorops_is(&phase, "ACKNOWLEDGEMENT"))
+    {
+        ev->class = NGX_HTTP_VICTOROPS_ACK;
 
-        } else if (ngx_http_victorops_is(&phase, "INFO")) {
-            ev->class = NGX_HTTP_VICTOROPS_IGNORED;
-            ev->why = NGX_HTTP_VICTOROPS_WHY_INFO;
-            ngx_str_set(&ev->reason, "informational message");
-            return NGX_OK;
+    } else if (ngx_http_victorops_is(&phase, "RESOLVED")
+               || ngx_http_victorops_is(&phase, "RECOVERY")
+               || ngx_http_victorops_is(&phase, "OK"))
+    {
+        ev->class = NGX_HTTP_VICTOROPS_RECOVERY;
 
-        } else {
-            ev->class = NGX_HTTP_VICTOROPS_ALERT;
-        }
+    } else if (ngx_http_victorops_is(&phase, "INFO")) {
+        ev->class = NGX_HTTP_VICTOROPS_IGNORED;
+        ev->why = NGX_HTTP_VICTOROPS_WHY_INFO;
+        ngx_str_set(&ev->reason, "informational message");
+        return NGX_DONE;
 
     } else {
         ev->class = NGX_HTTP_VICTOROPS_ALERT;
     }
 
-    if (ev->incident.len == 0
-        && ev->entity_id.len == 0
-        && ev->display_name.len == 0)
-    {
-        ev->class = NGX_HTTP_VICTOROPS_IGNORED;
-        ev->why = NGX_HTTP_VICTOROPS_WHY_INCIDENT;
-        ngx_str_set(&ev->reason, "not an incident event");
-        return NGX_OK;
-    }
+    return NGX_OK;
+}
+
+
+/* who acknowledged or resolved, and what they said */
+
+static void
+ngx_http_victorops_event_who(ngx_http_victorops_json_t *root,
+    ngx_http_victorops_event_t *ev)
+{
+    ngx_http_victorops_json_t  *v;
 
     if (ev->class == NGX_HTTP_VICTOROPS_ACK) {
         (void) ngx_http_victorops_field(root,
@@ -421,8 +479,6 @@ ngx_http_victorops_classify(ngx_pool_t *pool,
                                           ngx_http_victorops_resolve_messages),
                    &ev->message);
     }
-
-    return NGX_OK;
 }
 
 

@@ -80,6 +80,8 @@ typedef struct {
 
 static ngx_http_victorops_vo_ctx_t *ngx_http_victorops_vo_ctx(
     ngx_http_victorops_job_t *job, ngx_str_t *reason);
+static void ngx_http_victorops_vo_decide(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_uint_t open, ngx_uint_t pageable, ngx_http_victorops_vo_decision_t *d);
 static ngx_int_t ngx_http_victorops_vo_escalate(
     ngx_http_victorops_vo_ctx_t *ctx, int64_t now, int64_t *wait);
 static ngx_int_t ngx_http_victorops_vo_resolve(
@@ -354,12 +356,38 @@ failed:
 }
 
 
+/*
+ * What the job does about the incident it pages for (decide.c), from
+ * what is linked: "open" linked incidents (a resolve), whether it has
+ * anybody to page ("pageable", once its teams' policies are known).
+ */
+
+static void
+ngx_http_victorops_vo_decide(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_uint_t open, ngx_uint_t pageable, ngx_http_victorops_vo_decision_t *d)
+{
+    ngx_http_victorops_vo_facts_t  f;
+
+    f.kind = ctx->job.kind;
+    f.attempts = ctx->job.attempts;
+    f.targets = ctx->canon;
+    f.linked = ctx->linked;
+    f.paged = ctx->link.targets;
+    f.vo_state = ctx->link.vo_state;
+    f.open = open;
+    f.pageable = pageable;
+
+    ngx_http_victorops_decide_vo(&f, d);
+}
+
+
 static ngx_int_t
 ngx_http_victorops_vo_escalate(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
     int64_t *wait)
 {
     ngx_int_t                          rc;
     ngx_http_victorops_integration_t  *vi;
+    ngx_http_victorops_vo_decision_t   d;
 
     vi = ctx->vi;
 
@@ -378,11 +406,9 @@ ngx_http_victorops_vo_escalate(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
 
     ctx->linked = (rc == NGX_OK);
 
-    if (ctx->linked
-        && ctx->link.targets.len == ctx->canon.len
-        && ngx_strncmp(ctx->link.targets.data, ctx->canon.data,
-                       ctx->canon.len) == 0)
-    {
+    ngx_http_victorops_vo_decide(ctx, 0, NGX_HTTP_VICTOROPS_FACT_UNKNOWN, &d);
+
+    if (d.action == NGX_HTTP_VICTOROPS_VO_SAME) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "victorops integration \"%V\": Rootly incident "
                       "\"%V\" already pages VictorOps incident #%V "
@@ -394,8 +420,7 @@ ngx_http_victorops_vo_escalate(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
         return NGX_DONE;
     }
 
-    if (ctx->linked && ctx->link.vo_state == NGX_HTTP_VICTOROPS_VO_RESOLVED)
-    {
+    if (d.action == NGX_HTTP_VICTOROPS_VO_GONE) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "victorops integration \"%V\": VictorOps incident "
                       "#%V of Rootly incident \"%V\" is resolved, not "
@@ -432,6 +457,7 @@ ngx_http_victorops_vo_resolve(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
     ngx_http_victorops_link_t         *link, *l;
     ngx_http_victorops_effects_t      *fx;
     ngx_http_victorops_integration_t  *vi;
+    ngx_http_victorops_vo_decision_t   d;
 
     vi = ctx->vi;
 
@@ -445,7 +471,10 @@ ngx_http_victorops_vo_resolve(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
         return NGX_ERROR;
     }
 
-    if (links.nelts == 0) {
+    ngx_http_victorops_vo_decide(ctx, links.nelts,
+                                 NGX_HTTP_VICTOROPS_FACT_UNKNOWN, &d);
+
+    if (d.action == NGX_HTTP_VICTOROPS_VO_NOTHING_OPEN) {
 
         /* none linked, or VictorOps resolved them first: nothing to send */
 
@@ -539,9 +568,11 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
 {
     u_char                            *p, *path;
     ngx_str_t                         *team, body, *number;
+    ngx_uint_t                         pageable;
     ngx_http_victorops_transfer_t     *t;
     ngx_http_victorops_integration_t  *vi;
     ngx_http_victorops_team_cache_t   *tc;
+    ngx_http_victorops_vo_decision_t   d;
 
     vi = ctx->vi;
     t = NULL;
@@ -595,31 +626,39 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        if (ctx->targets.nelts == 0) {
+        pageable = ctx->targets.nelts ? NGX_HTTP_VICTOROPS_FACT_YES
+                                      : NGX_HTTP_VICTOROPS_FACT_NO;
+
+        ngx_http_victorops_vo_decide(ctx, 0, pageable, &d);
+
+        switch (d.action) {
+
+        case NGX_HTTP_VICTOROPS_VO_NO_TARGET:
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "victorops integration \"%V\": escalation of "
                           "Rootly incident \"%V\" has no VictorOps target "
                           "(job %V)", &vi->name, &ctx->esc.id,
                           &ctx->job.id);
 
-            ngx_str_set(&body, "no VictorOps target");
-            ngx_http_victorops_vo_dead(ctx, NULL, &body);
+            ngx_http_victorops_vo_dead(ctx, NULL, &d.reason);
             ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
                                          NULL, NULL);
             return NGX_DONE;
-        }
 
-        if (ctx->linked) {
+        case NGX_HTTP_VICTOROPS_VO_REROUTE:
             ctx->step = NGX_HTTP_VICTOROPS_S_REROUTE;
+            break;
 
-        } else if (ctx->job.attempts > 1) {
+        case NGX_HTTP_VICTOROPS_VO_FIND:
 
             /* an earlier attempt may have created it: look first */
 
             ctx->step = NGX_HTTP_VICTOROPS_S_FIND;
+            break;
 
-        } else {
+        default: /* NGX_HTTP_VICTOROPS_VO_CREATE */
             ctx->step = NGX_HTTP_VICTOROPS_S_CREATE;
+            break;
         }
 
         return ngx_http_victorops_vo_next(ctx);

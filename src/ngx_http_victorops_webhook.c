@@ -74,12 +74,15 @@ static ngx_int_t ngx_http_victorops_webhook_json(ngx_http_request_t *r,
 static ngx_int_t ngx_http_victorops_webhook_form(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
     ngx_str_t *msg);
+static ngx_int_t ngx_http_victorops_webhook_decide(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
+    ngx_str_t *key, ngx_http_victorops_event_decision_t *d);
 static ngx_int_t ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
     u_char *signature);
 static ngx_int_t ngx_http_victorops_ignored(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
-    u_char *signature);
+    ngx_http_victorops_event_decision_t *d, u_char *signature);
 static ngx_int_t ngx_http_victorops_body_chunks(ngx_http_request_t *r,
     ngx_http_victorops_chunk_pt handler, void *data);
 static ngx_int_t ngx_http_victorops_parser_chunk(void *data, u_char *buf,
@@ -688,28 +691,47 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
         }
     }
 
-    if (ev->class != NGX_HTTP_VICTOROPS_IGNORED) {
-        return ngx_http_victorops_webhook_enqueue(r, vi, ev, signature);
-    }
-
-    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_IGNORED_TYPE
-                                 + ev->why - NGX_HTTP_VICTOROPS_WHY_TYPE);
-
-    return ngx_http_victorops_ignored(r, vi, ev, signature);
+    return ngx_http_victorops_webhook_enqueue(r, vi, ev, signature);
 }
 
 
 /*
- * Nothing to forward.  A signed delivery's signature is remembered all
- * the same (best effort, outside the batch): an acknowledgement ignored
- * today for want of a link must not count if replayed once there is one.
+ * Nothing to forward, counted by why.  A signed delivery's signature
+ * is remembered all the same (best effort, outside the batch): an
+ * acknowledgement ignored today for want of a link must not count if
+ * replayed once there is one.
  */
 
 static ngx_int_t
 ngx_http_victorops_ignored(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
-    u_char *signature)
+    ngx_http_victorops_event_decision_t *d, u_char *signature)
 {
+    ngx_uint_t  counter;
+
+    switch (d->why) {
+
+    case NGX_HTTP_VICTOROPS_WHY_TYPE:
+        counter = NGX_HTTP_VICTOROPS_C_IGNORED_TYPE;
+        break;
+
+    case NGX_HTTP_VICTOROPS_WHY_INFO:
+        counter = NGX_HTTP_VICTOROPS_C_IGNORED_INFO;
+        break;
+
+    case NGX_HTTP_VICTOROPS_WHY_INCIDENT:
+        counter = NGX_HTTP_VICTOROPS_C_IGNORED_NOT_INCIDENT;
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_WHY_NO_LINK */
+        counter = NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK;
+        break;
+    }
+
+    ngx_http_victorops_count(vi, counter);
+
+    ev->reason = d->reason;
+
     if (signature) {
         (void) ngx_http_victorops_store_signature_claim(vi, signature,
                                              NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
@@ -730,7 +752,8 @@ ngx_http_victorops_ignored(ngx_http_request_t *r,
 
 /*
  * An alert, or activity about an incident linked (or about to be
- * linked by an alert still queued) to Rootly, becomes a job.
+ * linked by an alert still queued) to Rootly, becomes a job; anything
+ * else is ignored (decide.c says which).
  */
 
 static ngx_int_t
@@ -738,16 +761,15 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
     u_char *signature)
 {
-    u_char                           *p;
-    int64_t                           now, wait;
-    ngx_int_t                         rc;
-    ngx_str_t                         msg, rootly_incident, rootly_alert;
-    ngx_table_elt_t                  *h;
-    ngx_http_victorops_job_t          job;
-    ngx_http_victorops_alert_conf_t   conf;
-    u_char                            hash[SHA256_DIGEST_LENGTH];
-    u_char                            class;
-    SHA256_CTX                        sha;
+    u_char                               *p;
+    int64_t                               now, wait;
+    ngx_int_t                             rc;
+    ngx_str_t                             msg;
+    ngx_table_elt_t                      *h;
+    ngx_http_victorops_job_t              job;
+    ngx_http_victorops_alert_conf_t       conf;
+    ngx_http_victorops_event_decision_t   d;
+    u_char                                hash[SHA256_DIGEST_LENGTH];
 
     ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
 
@@ -760,62 +782,35 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_victorops_store_link_get(vi, r->pool, &job.key,
-                                           &ev->incident, &ev->entity_id,
-                                           &rootly_incident, &rootly_alert);
-    if (rc == NGX_ERROR) {
+    if (ngx_http_victorops_webhook_decide(r, vi, ev, &job.key, &d)
+        != NGX_OK)
+    {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    if (ev->class == NGX_HTTP_VICTOROPS_ALERT && rootly_incident.len == 0) {
-        job.kind = NGX_HTTP_VICTOROPS_JOB_ALERT;
+    if (d.action == NGX_HTTP_VICTOROPS_EVENT_IGNORE) {
+        return ngx_http_victorops_ignored(r, vi, ev, &d, signature);
+    }
 
+    job.kind = d.kind;
+
+    if (job.kind == NGX_HTTP_VICTOROPS_JOB_ALERT) {
         conf.portal_url = vi->portal_url;
         conf.organization = vi->name;
 
-        if (ngx_http_victorops_rootly_alert(r->pool, ev, &conf, &job.body)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        rc = ngx_http_victorops_rootly_alert(r->pool, ev, &conf, &job.body);
 
     } else {
-        if (rc == NGX_DECLINED
-            && ngx_http_victorops_queue_alert_batched(vi, &job.key)
-               != NGX_OK)
-        {
-            rc = ngx_http_victorops_store_alert_pending(vi, &job.key);
-
-            if (rc == NGX_ERROR) {
-                return NGX_HTTP_SERVICE_UNAVAILABLE;
-            }
-
-            if (rc == NGX_DECLINED) {
-                ngx_str_set(&ev->reason, "no linked Rootly incident or alert");
-                ngx_http_victorops_count(vi,
-                                         NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK);
-                return ngx_http_victorops_ignored(r, vi, ev, signature);
-            }
-        }
-
-        job.kind = NGX_HTTP_VICTOROPS_JOB_ACTIVITY;
-
-        if (ngx_http_victorops_activity_text(r->pool, ev, &job.body)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        rc = ngx_http_victorops_activity_text(r->pool, ev, &job.body);
     }
 
-    /* the same delivery again: same incident, class and content */
-
-    class = (u_char) ev->class;
-
-    SHA256_Init(&sha);
-    SHA256_Update(&sha, &class, 1);
-    SHA256_Update(&sha, job.key.data, job.key.len);
-    SHA256_Update(&sha, job.body.data, job.body.len);
-    SHA256_Final(hash, &sha);
+    if (rc != NGX_OK
+        || ngx_http_victorops_event_hash(ev->class, &job.key, &job.body,
+                                         hash)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     /* whether it is a duplicate is found out when the batch commits */
 
@@ -862,6 +857,65 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * What the event becomes (decide.c), looking up what the decision asks
+ * for: the link of its key, then whether an alert of it is queued (in
+ * the batch being collected, else pending in the store).  NGX_ERROR:
+ * the store failed.
+ */
+
+static ngx_int_t
+ngx_http_victorops_webhook_decide(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
+    ngx_str_t *key, ngx_http_victorops_event_decision_t *d)
+{
+    ngx_int_t                          rc;
+    ngx_http_victorops_event_facts_t   facts;
+
+    ngx_memzero(&facts, sizeof(ngx_http_victorops_event_facts_t));
+    facts.event = ev;
+
+    for ( ;; ) {
+        ngx_http_victorops_decide_event(&facts, d);
+
+        switch (d->action) {
+
+        case NGX_HTTP_VICTOROPS_EVENT_ASK_LINK:
+            rc = ngx_http_victorops_store_link_get(vi, r->pool, key,
+                                                   &ev->incident,
+                                                   &ev->entity_id,
+                                                   &facts.link.incident,
+                                                   &facts.link.alert);
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            facts.link.found = (rc == NGX_OK) ? NGX_HTTP_VICTOROPS_FACT_YES
+                                              : NGX_HTTP_VICTOROPS_FACT_NO;
+            break;
+
+        case NGX_HTTP_VICTOROPS_EVENT_ASK_QUEUED:
+            rc = ngx_http_victorops_queue_alert_batched(vi, key);
+
+            if (rc != NGX_OK) {
+                rc = ngx_http_victorops_store_alert_pending(vi, key);
+
+                if (rc == NGX_ERROR) {
+                    return NGX_ERROR;
+                }
+            }
+
+            facts.queued = (rc == NGX_DECLINED) ? NGX_HTTP_VICTOROPS_FACT_NO
+                                                : NGX_HTTP_VICTOROPS_FACT_YES;
+            break;
+
+        default:
+            return NGX_OK;
+        }
+    }
 }
 
 
