@@ -495,9 +495,27 @@ ngx_http_victorops_init_module(ngx_cycle_t *cycle)
     vip = vmcf->integrations.elts;
 
     for (i = 0; i < vmcf->integrations.nelts; i++) {
-        if (ngx_http_victorops_store_prepare(cycle, vip[i]) != NGX_OK) {
+        if (ngx_http_victorops_store_prepare(cycle, vip[i]) == NGX_OK) {
+            continue;
+        }
+
+        /*
+         * nginx exits when a module's init fails, on a reload too: there,
+         * the running nginx stays up and this integration alone goes
+         * without its store (503) until it is fixed and nginx reloaded;
+         * "nginx -t" and a first start still fail.
+         */
+
+        if (ngx_test_config || ngx_process != NGX_PROCESS_MASTER) {
             return NGX_ERROR;
         }
+
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "victorops integration \"%V\": reloaded without its "
+                      "store, its endpoints answer 503 until the store is "
+                      "fixed and nginx reloaded", &vip[i]->name);
+
+        vip[i]->store_failed = 1;
     }
 
     return NGX_OK;
@@ -554,6 +572,10 @@ static ngx_int_t
 ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi)
 {
+    if (vi->store_failed) {
+        return NGX_DECLINED;
+    }
+
     if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK
         || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
     {

@@ -206,6 +206,7 @@ typedef struct {
     ngx_msec_t                    store_busy_timeout;
 
     ngx_uint_t                    index;
+    ngx_uint_t                    store_failed;       /* on a reload */
 #if (NGX_THREADS)
     ngx_thread_pool_t            *thread_pool;
 #endif

@@ -923,6 +923,13 @@ ngx_http_victorops_store_stmt(ngx_http_victorops_store_t *st, ngx_uint_t n)
 {
     const char  *sql;
 
+    if (st == NULL) {
+
+        /* a worker without its store: every statement fails (503) */
+
+        return NULL;
+    }
+
     if (st->stmt[n] == NULL) {
         sql = (n < NGX_HTTP_VICTOROPS_SQL_JOBS_N)
               ? ngx_http_victorops_store_jobs_sql[n]
