@@ -15,7 +15,9 @@
 #include <openssl/sha.h>
 
 #include "ngx_http_victorops_payload.h"
-#include "ngx_http_victorops_incident.h"
+#include "ngx_http_victorops_escalation.h"
+#include "ngx_http_victorops_vo_api.h"
+#include "ngx_http_victorops_slack_api.h"
 #include "ngx_http_victorops_decide.h"
 
 
