@@ -2,9 +2,9 @@
 /*
  * Copyright (C) The ngx_http_victorops_module authors
  *
- * Slack as bytes: a slash command's text, whether a response_url may be
- * called, the message posted to it.  Nothing here knows about
- * ngx_http_request_t.
+ * Slack as bytes: a slash command's text, the escalation a page becomes,
+ * whether a response_url may be called, the message posted to it.
+ * Nothing here knows about ngx_http_request_t.
  */
 
 
@@ -195,6 +195,70 @@ ngx_http_victorops_slack_message(ngx_pool_t *pool, const char *type,
     {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A Slack page's escalation job body, from the command's form: "slack:
+ * USER_ID" pages "slug" (a team, else a policy: the job looks), with the
+ * summary given, else "Paged from Slack by USER"; the outcome goes to
+ * the command's response_url while it is valid.
+ */
+
+ngx_int_t
+ngx_http_victorops_slack_escalation(ngx_pool_t *pool,
+    ngx_http_victorops_json_t *form, ngx_str_t *slug, ngx_str_t *summary,
+    time_t now, ngx_http_victorops_escalation_t *esc)
+{
+    u_char     *p;
+    ngx_str_t   user, user_id, channel, *s;
+
+    (void) ngx_http_victorops_json_text(form, "user_name", &user);
+    (void) ngx_http_victorops_json_text(form, "user_id", &user_id);
+    (void) ngx_http_victorops_json_text(form, "channel_id", &channel);
+
+    if (ngx_http_victorops_escalation_init(pool, esc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* "slack:ID", maybe "Paged from Slack by USER", the details */
+
+    p = ngx_pnalloc(pool, 128 + 2 * user.len + 2 * user_id.len
+                          + channel.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    esc->id.data = p;
+    p = ngx_sprintf(p, "slack:%V", &user_id);
+    esc->id.len = p - esc->id.data;
+
+    if (summary->len) {
+        esc->summary = *summary;
+
+    } else {
+        esc->summary.data = p;
+        p = ngx_sprintf(p, "Paged from Slack by %V", &user);
+        esc->summary.len = p - esc->summary.data;
+    }
+
+    esc->details.data = p;
+    p = ngx_sprintf(p, "Paged from Slack by %V (%V) in channel %V",
+                    &user, &user_id, &channel);
+    esc->details.len = p - esc->details.data;
+
+    (void) ngx_http_victorops_json_text(form, "response_url",
+                                        &esc->reply_url);
+    esc->reply_until = now + NGX_HTTP_VICTOROPS_SLACK_URL_TTL;
+
+    s = ngx_array_push(&esc->teams);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = *slug;
 
     return NGX_OK;
 }

@@ -2,9 +2,10 @@
 /*
  * Copyright (C) The ngx_http_victorops_module authors
  *
- * What ngx_http_victorops_slack_api.c defines: a Slack command's text,
- * response_url checks, Slack messages.  Request-free (make check-core,
- * fuzz/), included by ngx_http_victorops_module.h.
+ * What ngx_http_victorops_slack_api.c defines: a Slack command's text
+ * and the escalation a page becomes, response_url checks, Slack
+ * messages.  Request-free (make check-core, fuzz/), included by
+ * ngx_http_victorops_module.h.
  */
 
 
@@ -16,6 +17,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_escalation.h"
 
 
 /* Slack: a command's response_url works 30 minutes, 5 times at most */
@@ -33,6 +35,9 @@
 
 ngx_uint_t ngx_http_victorops_slack_text(ngx_str_t *text, ngx_str_t *slug,
     ngx_str_t *summary);
+ngx_int_t ngx_http_victorops_slack_escalation(ngx_pool_t *pool,
+    ngx_http_victorops_json_t *form, ngx_str_t *slug, ngx_str_t *summary,
+    time_t now, ngx_http_victorops_escalation_t *esc);
 ngx_int_t ngx_http_victorops_url_allowed(ngx_str_t *url, ngx_array_t *hosts);
 ngx_int_t ngx_http_victorops_slack_message(ngx_pool_t *pool,
     const char *type, ngx_str_t *text, ngx_str_t *out);

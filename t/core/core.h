@@ -56,6 +56,7 @@ void core_decide_event(void);
 void core_decide_call(void);
 void core_decide_rootly(void);
 void core_decide_vo(void);
+void core_slack(void);
 
 
 #endif /* _CORE_H_INCLUDED_ */
