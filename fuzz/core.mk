@@ -1,8 +1,9 @@
 # The request-free core of the module (the parser, the classifier, the
-# Rootly and VictorOps bodies, the decisions) and a real nginx core to
-# link it with, built with clang and sanitizers in fuzz/build/.  Included
-# by fuzz/Makefile (the libFuzzer targets) and t/core/Makefile (make
-# check-core, the unit tests); the includer sets TOP, the top folder.
+# Rootly, VictorOps and Slack bodies and answers, the decisions) and a
+# real nginx core to link it with, built with clang and sanitizers in
+# fuzz/build/.  Included by fuzz/Makefile (the libFuzzer targets) and
+# t/core/Makefile (make check-core, the unit tests); the includer sets
+# TOP, the top folder.
 #
 # nginx core is real: the nginx source of the packaged version
 # (tools/nginx-source.sh) is configured and built with clang and
@@ -65,14 +66,19 @@ NGX_INCS     := -I $(NGX)/objs -I $(NGX)/src/core -I $(NGX)/src/event \
                 -I $(TOP)/src
 
 # the request-free files: no request, store, shared memory or log of
-# their own; incident.c checks URLs with libcurl's URL API, payload.c
+# their own; slack_api.c checks URLs with libcurl's URL API, payload.c
 # signatures and decide.c duplicates with libcrypto
 CORE_SRCS    := ngx_http_victorops_json.c ngx_http_victorops_payload.c \
-                ngx_http_victorops_rootly.c ngx_http_victorops_incident.c \
+                ngx_http_victorops_rootly.c \
+                ngx_http_victorops_escalation.c \
+                ngx_http_victorops_vo_api.c \
+                ngx_http_victorops_slack_api.c \
                 ngx_http_victorops_decide.c
 CORE_OBJS    := $(addprefix $(B)/module/,$(CORE_SRCS:.c=.o))
 CORE_HDRS    := $(TOP)/src/ngx_http_victorops_payload.h \
-                $(TOP)/src/ngx_http_victorops_incident.h \
+                $(TOP)/src/ngx_http_victorops_escalation.h \
+                $(TOP)/src/ngx_http_victorops_vo_api.h \
+                $(TOP)/src/ngx_http_victorops_slack_api.h \
                 $(TOP)/src/ngx_http_victorops_decide.h
 CORE_LIBS    := -lyajl -lcurl -lcrypto
 

@@ -96,6 +96,7 @@
 #include <string.h>
 
 #include "ngx_http_victorops_decide.h"
+#include "ngx_http_victorops_slack_api.h"
 #include "fuzz_decide.h"
 #include "fuzz_text.h"
 #include "core_init.h"

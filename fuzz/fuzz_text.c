@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ngx_http_victorops_incident.h"
+#include "ngx_http_victorops_vo_api.h"
 #include "fuzz_text.h"
 
 

@@ -21,7 +21,8 @@
 #include <ngx_core.h>
 
 #include "ngx_http_victorops_payload.h"
-#include "ngx_http_victorops_incident.h"
+#include "ngx_http_victorops_escalation.h"
+#include "ngx_http_victorops_vo_api.h"
 
 
 /* a unit of work for an upstream, as kept in the store */

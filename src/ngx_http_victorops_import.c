@@ -55,6 +55,8 @@ typedef struct {
 } ngx_http_victorops_import_t;
 
 
+static ngx_http_victorops_import_t *ngx_http_victorops_import_create(
+    ngx_http_request_t *r, ngx_http_victorops_integration_t *vi);
 static void ngx_http_victorops_import_step(ngx_event_t *ev);
 static void ngx_http_victorops_import_watch(ngx_event_t *ev);
 static void ngx_http_victorops_import_free(ngx_http_victorops_import_t *ctx);
@@ -65,6 +67,10 @@ static ngx_http_victorops_transfer_t *ngx_http_victorops_import_rootly(
     ngx_str_t *body);
 static void ngx_http_victorops_import_answer(
     ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_import_listed(ngx_http_victorops_import_t *ctx,
+    ngx_http_victorops_transfer_t *t, int64_t now);
+static void ngx_http_victorops_import_reason(ngx_http_victorops_transfer_t *t,
+    ngx_str_t *reason);
 static void ngx_http_victorops_import_found(ngx_http_victorops_import_t *ctx,
     ngx_http_victorops_transfer_t *t);
 static ngx_int_t ngx_http_victorops_import_push(ngx_pool_t *pool,
@@ -73,6 +79,8 @@ static void ngx_http_victorops_import_fail(ngx_http_victorops_import_t *ctx,
     ngx_str_t *error);
 static void ngx_http_victorops_import_end(ngx_http_victorops_import_t *ctx,
     ngx_uint_t status, const char *error);
+static ngx_int_t ngx_http_victorops_import_report(yajl_gen g,
+    ngx_http_victorops_import_t *ctx);
 static ngx_int_t ngx_http_victorops_import_list(yajl_gen g, const char *key,
     ngx_array_t *list);
 static void ngx_http_victorops_import_cleanup(void *data);
@@ -82,8 +90,7 @@ ngx_int_t
 ngx_http_victorops_import_handler(ngx_http_request_t *r)
 {
     ngx_int_t                          rc;
-    ngx_str_t                          msg, arg;
-    ngx_pool_t                        *pool;
+    ngx_str_t                          msg;
     ngx_http_victorops_import_t       *ctx;
     ngx_http_victorops_loc_conf_t     *vlcf;
     ngx_http_victorops_integration_t  *vi;
@@ -110,11 +117,38 @@ ngx_http_victorops_import_handler(ngx_http_request_t *r)
         return ngx_http_victorops_error(r, NGX_HTTP_UNAUTHORIZED, &msg);
     }
 
-    /* it may outlive the request, and its connection's log */
+    ctx = ngx_http_victorops_import_create(r, vi);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_add_timer(&ctx->watch, NGX_HTTP_VICTOROPS_I_WATCH);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "victorops integration \"%V\": team import%s started",
+                  &vi->name, ctx->dry_run ? " (dry run)" : "");
+
+    r->main->count++;
+
+    ngx_http_victorops_import_step(&ctx->wait);
+
+    return NGX_DONE;
+}
+
+
+/* an import's context: it may outlive the request, and its log */
+
+static ngx_http_victorops_import_t *
+ngx_http_victorops_import_create(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi)
+{
+    ngx_str_t                     arg;
+    ngx_pool_t                   *pool;
+    ngx_http_victorops_import_t  *ctx;
 
     pool = ngx_create_pool(4096, ngx_cycle->log);
     if (pool == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     ctx = ngx_pcalloc(pool, sizeof(ngx_http_victorops_import_t));
@@ -133,13 +167,13 @@ ngx_http_victorops_import_handler(ngx_http_request_t *r)
            != NGX_OK)
     {
         ngx_destroy_pool(pool);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     ctx->cln = ngx_pool_cleanup_add(r->pool, 0);
     if (ctx->cln == NULL) {
         ngx_destroy_pool(pool);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     ctx->pool = pool;
@@ -164,17 +198,7 @@ ngx_http_victorops_import_handler(ngx_http_request_t *r)
     ctx->watch.data = &ctx->dummy;
     ctx->watch.log = ngx_cycle->log;
 
-    ngx_add_timer(&ctx->watch, NGX_HTTP_VICTOROPS_I_WATCH);
-
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "victorops integration \"%V\": team import%s started",
-                  &vi->name, ctx->dry_run ? " (dry run)" : "");
-
-    r->main->count++;
-
-    ngx_http_victorops_import_step(&ctx->wait);
-
-    return NGX_DONE;
+    return ctx;
 }
 
 
@@ -333,7 +357,7 @@ static void
 ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
 {
     int64_t                        now, until;
-    ngx_str_t                      rid, id, reason;
+    ngx_str_t                      reason;
     ngx_http_victorops_import_t   *ctx;
     ngx_http_victorops_vo_team_t  *team;
 
@@ -355,28 +379,7 @@ ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
     now = ngx_http_victorops_now();
 
     if (ctx->step == NGX_HTTP_VICTOROPS_I_LIST) {
-        if (ngx_http_victorops_vo_answer(ctx->vi, t, now, &until) != NGX_OK
-            || ngx_http_victorops_vo_teams(ctx->pool, &t->response,
-                                           &ctx->teams)
-               != NGX_OK)
-        {
-            ngx_http_victorops_import_end(ctx, NGX_HTTP_BAD_GATEWAY,
-                                  "VictorOps teams could not be read: see "
-                                  "victorops.last_error in the status");
-            return;
-        }
-
-        ngx_log_error(NGX_LOG_INFO, t->log, 0,
-                      "victorops integration \"%V\": team import: %ui "
-                      "VictorOps teams", &ctx->vi->name, ctx->teams.nelts);
-
-        if (ctx->teams.nelts == 0) {
-            ngx_http_victorops_import_end(ctx, NGX_HTTP_OK, NULL);
-            return;
-        }
-
-        ctx->step = NGX_HTTP_VICTOROPS_I_FIND;
-        ngx_http_victorops_import_step(&ctx->wait);
+        ngx_http_victorops_import_listed(ctx, t, now);
         return;
     }
 
@@ -400,26 +403,7 @@ ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
     }
 
     if (t->code != CURLE_OK || t->status < 200 || t->status >= 300) {
-        if (t->code != CURLE_OK) {
-            reason.data = (u_char *) (t->error[0]
-                                      ? t->error
-                                      : curl_easy_strerror(t->code));
-            reason.len = ngx_strlen(reason.data);
-
-        } else {
-            ngx_http_victorops_job_response(t, &rid, &id);
-
-            reason.data = ngx_pnalloc(t->pool, id.len + 64);
-            if (reason.data == NULL) {
-                ngx_str_set(&reason, "rootly refused it");
-
-            } else {
-                reason.len = ngx_sprintf(reason.data,
-                                         "rootly answered %l%s%V", t->status,
-                                         id.len ? ": " : "", &id)
-                             - reason.data;
-            }
-        }
+        ngx_http_victorops_import_reason(t, &reason);
 
         ngx_log_error(NGX_LOG_ERR, t->log, 0,
                       "victorops integration \"%V\": team import: Rootly "
@@ -456,6 +440,68 @@ ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
                   &team->slug);
 
     ngx_http_victorops_import_fail(ctx, NULL);
+}
+
+
+/* the VictorOps team list (GET /api-public/v1/team): on to Rootly */
+
+static void
+ngx_http_victorops_import_listed(ngx_http_victorops_import_t *ctx,
+    ngx_http_victorops_transfer_t *t, int64_t now)
+{
+    int64_t  until;
+
+    if (ngx_http_victorops_vo_answer(ctx->vi, t, now, &until) != NGX_OK
+        || ngx_http_victorops_vo_teams(ctx->pool, &t->response, &ctx->teams)
+           != NGX_OK)
+    {
+        ngx_http_victorops_import_end(ctx, NGX_HTTP_BAD_GATEWAY,
+                                      "VictorOps teams could not be read: "
+                                      "see victorops.last_error in the "
+                                      "status");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                  "victorops integration \"%V\": team import: %ui "
+                  "VictorOps teams", &ctx->vi->name, ctx->teams.nelts);
+
+    if (ctx->teams.nelts == 0) {
+        ngx_http_victorops_import_end(ctx, NGX_HTTP_OK, NULL);
+        return;
+    }
+
+    ctx->step = NGX_HTTP_VICTOROPS_I_FIND;
+    ngx_http_victorops_import_step(&ctx->wait);
+}
+
+
+/* why a call to Rootly failed: libcurl's error, else Rootly's answer */
+
+static void
+ngx_http_victorops_import_reason(ngx_http_victorops_transfer_t *t,
+    ngx_str_t *reason)
+{
+    ngx_str_t  rid, id;
+
+    if (t->code != CURLE_OK) {
+        reason->data = (u_char *) (t->error[0] ? t->error
+                                               : curl_easy_strerror(t->code));
+        reason->len = ngx_strlen(reason->data);
+        return;
+    }
+
+    ngx_http_victorops_job_response(t, &rid, &id);
+
+    reason->data = ngx_pnalloc(t->pool, id.len + 64);
+    if (reason->data == NULL) {
+        ngx_str_set(reason, "rootly refused it");
+        return;
+    }
+
+    reason->len = ngx_sprintf(reason->data, "rootly answered %l%s%V",
+                              t->status, id.len ? ": " : "", &id)
+                  - reason->data;
 }
 
 
@@ -602,11 +648,9 @@ static void
 ngx_http_victorops_import_end(ngx_http_victorops_import_t *ctx,
     ngx_uint_t status, const char *error)
 {
-    yajl_gen                             g;
-    ngx_str_t                            body;
-    ngx_uint_t                           i;
-    ngx_http_request_t                  *r;
-    ngx_http_victorops_import_failed_t  *f;
+    yajl_gen             g;
+    ngx_str_t            body;
+    ngx_http_request_t  *r;
 
     r = ctx->request;
 
@@ -626,36 +670,7 @@ ngx_http_victorops_import_end(ngx_http_victorops_import_t *ctx,
         }
 
     } else {
-        if (ngx_http_victorops_gen_cstr(g, "dry_run") != NGX_OK
-            || yajl_gen_bool(g, ctx->dry_run) != yajl_gen_status_ok
-            || ngx_http_victorops_import_list(g, "created", &ctx->created)
-               != NGX_OK
-            || ngx_http_victorops_import_list(g, "updated", &ctx->updated)
-               != NGX_OK
-            || ngx_http_victorops_import_list(g, "unchanged",
-                                              &ctx->unchanged)
-               != NGX_OK
-            || ngx_http_victorops_gen_cstr(g, "failed") != NGX_OK
-            || yajl_gen_array_open(g) != yajl_gen_status_ok)
-        {
-            goto failed;
-        }
-
-        f = ctx->failed.elts;
-
-        for (i = 0; i < ctx->failed.nelts; i++) {
-            if (yajl_gen_map_open(g) != yajl_gen_status_ok
-                || ngx_http_victorops_gen_str(g, "name", &f[i].name)
-                   != NGX_OK
-                || ngx_http_victorops_gen_str(g, "error", &f[i].error)
-                   != NGX_OK
-                || yajl_gen_map_close(g) != yajl_gen_status_ok)
-            {
-                goto failed;
-            }
-        }
-
-        if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
+        if (ngx_http_victorops_import_report(g, ctx) != NGX_OK) {
             goto failed;
         }
 
@@ -686,6 +701,45 @@ failed:
 
     ngx_http_victorops_import_free(ctx);
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/* the members of an import's answer */
+
+static ngx_int_t
+ngx_http_victorops_import_report(yajl_gen g, ngx_http_victorops_import_t *ctx)
+{
+    ngx_uint_t                           i;
+    ngx_http_victorops_import_failed_t  *f;
+
+    if (ngx_http_victorops_gen_cstr(g, "dry_run") != NGX_OK
+        || yajl_gen_bool(g, ctx->dry_run) != yajl_gen_status_ok
+        || ngx_http_victorops_import_list(g, "created", &ctx->created)
+           != NGX_OK
+        || ngx_http_victorops_import_list(g, "updated", &ctx->updated)
+           != NGX_OK
+        || ngx_http_victorops_import_list(g, "unchanged", &ctx->unchanged)
+           != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "failed") != NGX_OK
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    f = ctx->failed.elts;
+
+    for (i = 0; i < ctx->failed.nelts; i++) {
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_victorops_gen_str(g, "name", &f[i].name) != NGX_OK
+            || ngx_http_victorops_gen_str(g, "error", &f[i].error) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return (yajl_gen_array_close(g) == yajl_gen_status_ok) ? NGX_OK
+                                                           : NGX_ERROR;
 }
 
 

@@ -166,6 +166,73 @@ ngx_http_victorops_parser_error(ngx_http_victorops_parser_t *p,
 }
 
 
+/* a whole document at once: NGX_DECLINED, empty or not JSON */
+
+ngx_int_t
+ngx_http_victorops_json_parse(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_uint_t depth, ngx_http_victorops_json_t **root)
+{
+    ngx_int_t                     rc;
+    ngx_http_victorops_parser_t  *p;
+
+    *root = NULL;
+
+    p = ngx_http_victorops_parser_create(pool, depth);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (text->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_victorops_parser_feed(p, text->data, text->len);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_parser_finish(p, root);
+    }
+
+    if (rc == NGX_ABORT) {
+        return NGX_ERROR;
+    }
+
+    return (rc == NGX_OK && *root) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* a string (or a number, as written) found by "name"; else DECLINED */
+
+ngx_int_t
+ngx_http_victorops_json_text(ngx_http_victorops_json_t *obj,
+    const char *name, ngx_str_t *value)
+{
+    ngx_str_t                   n;
+    ngx_http_victorops_json_t  *v;
+
+    ngx_str_null(value);
+
+    if (obj == NULL || obj->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
+        return NGX_DECLINED;
+    }
+
+    n.data = (u_char *) name;
+    n.len = ngx_strlen(name);
+
+    v = ngx_http_victorops_json_lookup(obj, &n);
+
+    if (v == NULL
+        || (v->type != NGX_HTTP_VICTOROPS_JSON_STRING
+            && v->type != NGX_HTTP_VICTOROPS_JSON_NUMBER))
+    {
+        return NGX_DECLINED;
+    }
+
+    *value = v->value;
+
+    return value->len ? NGX_OK : NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_http_victorops_parser_status(ngx_http_victorops_parser_t *p,
     yajl_status status)

@@ -15,7 +15,9 @@
 #include <openssl/sha.h>
 
 #include "ngx_http_victorops_payload.h"
-#include "ngx_http_victorops_incident.h"
+#include "ngx_http_victorops_escalation.h"
+#include "ngx_http_victorops_vo_api.h"
+#include "ngx_http_victorops_slack_api.h"
 #include "ngx_http_victorops_decide.h"
 
 
@@ -382,6 +384,7 @@ typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
 #include "ngx_http_victorops_import.h"
 #include "ngx_http_victorops_job.h"
 #include "ngx_http_victorops_peer.h"
+#include "ngx_http_victorops_policies.h"
 #include "ngx_http_victorops_queue.h"
 #include "ngx_http_victorops_slack.h"
 #include "ngx_http_victorops_status.h"
@@ -390,6 +393,7 @@ typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
 #include "ngx_http_victorops_store_links.h"
 #include "ngx_http_victorops_sync.h"
 #include "ngx_http_victorops_vo.h"
+#include "ngx_http_victorops_vo_client.h"
 #include "ngx_http_victorops_webhook.h"
 
 /* ngx_http_victorops_store_sqlite.h is the store files' own, not here */

@@ -105,6 +105,10 @@ ngx_int_t ngx_http_victorops_parser_finish(ngx_http_victorops_parser_t *p,
     ngx_http_victorops_json_t **root);
 void ngx_http_victorops_parser_error(ngx_http_victorops_parser_t *p,
     ngx_str_t *error, off_t *offset);
+ngx_int_t ngx_http_victorops_json_parse(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_uint_t depth, ngx_http_victorops_json_t **root);
+ngx_int_t ngx_http_victorops_json_text(ngx_http_victorops_json_t *obj,
+    const char *name, ngx_str_t *value);
 
 ngx_int_t ngx_http_victorops_form_parse(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_http_victorops_json_t **root);

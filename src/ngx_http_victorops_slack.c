@@ -37,6 +37,8 @@ typedef struct {
 static void ngx_http_victorops_slack_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_victorops_slack_process(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi);
+static ngx_int_t ngx_http_victorops_slack_command(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form);
 static ngx_int_t ngx_http_victorops_slack_page(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form,
     ngx_str_t *slug, ngx_str_t *summary);
@@ -104,7 +106,7 @@ ngx_http_victorops_slack_process(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi)
 {
     ngx_int_t                   rc;
-    ngx_str_t                   body, name, slug, summary, value, command;
+    ngx_str_t                   body, name;
     ngx_table_elt_t            *ts, *sig;
     ngx_http_victorops_json_t  *form;
 
@@ -159,6 +161,18 @@ ngx_http_victorops_slack_process(ngx_http_request_t *r,
         return ngx_http_victorops_slack_creply(r,
                                 "Sorry, the command could not be read.");
     }
+
+    return ngx_http_victorops_slack_command(r, vi, form);
+}
+
+
+/* a command from Slack: who may, and what it asks */
+
+static ngx_int_t
+ngx_http_victorops_slack_command(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form)
+{
+    ngx_str_t  slug, summary, value, command;
 
     /* Slack checking the certificate */
 
@@ -228,14 +242,10 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form,
     ngx_str_t *slug, ngx_str_t *summary)
 {
-    u_char                           *p;
-    ngx_str_t                         user, user_id, channel, url, type, *s;
+    ngx_str_t                         url, type, *s;
     ngx_http_victorops_job_t          job;
     ngx_http_victorops_escalation_t   esc;
 
-    (void) ngx_http_victorops_json_text(form, "user_name", &user);
-    (void) ngx_http_victorops_json_text(form, "user_id", &user_id);
-    (void) ngx_http_victorops_json_text(form, "channel_id", &channel);
     (void) ngx_http_victorops_json_text(form, "response_url", &url);
 
     switch (ngx_http_victorops_url_allowed(&url, vi->slack_hosts)) {
@@ -269,45 +279,12 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
                    "summary is too long). Try `list`.");
     }
 
-    if (ngx_http_victorops_escalation_init(r->pool, &esc) != NGX_OK) {
+    if (ngx_http_victorops_slack_escalation(r->pool, form, slug, summary,
+                                            ngx_time(), &esc)
+        != NGX_OK)
+    {
         return ngx_http_victorops_slack_creply(r, "Sorry.");
     }
-
-    /* "slack:ID", maybe "Paged from Slack by USER", the details */
-
-    p = ngx_pnalloc(r->pool, 128 + 2 * user.len + 2 * user_id.len
-                             + channel.len);
-    if (p == NULL) {
-        return ngx_http_victorops_slack_creply(r, "Sorry.");
-    }
-
-    esc.id.data = p;
-    p = ngx_sprintf(p, "slack:%V", &user_id);
-    esc.id.len = p - esc.id.data;
-
-    if (summary->len) {
-        esc.summary = *summary;
-
-    } else {
-        esc.summary.data = p;
-        p = ngx_sprintf(p, "Paged from Slack by %V", &user);
-        esc.summary.len = p - esc.summary.data;
-    }
-
-    esc.details.data = p;
-    p = ngx_sprintf(p, "Paged from Slack by %V (%V) in channel %V",
-                    &user, &user_id, &channel);
-    esc.details.len = p - esc.details.data;
-
-    esc.reply_url = url;
-    esc.reply_until = ngx_time() + NGX_HTTP_VICTOROPS_SLACK_URL_TTL;
-
-    s = ngx_array_push(&esc.teams);
-    if (s == NULL) {
-        return ngx_http_victorops_slack_creply(r, "Sorry.");
-    }
-
-    *s = *slug;
 
     ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
 

@@ -43,6 +43,8 @@ static void ngx_http_victorops_sync_vo_done(ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_sync_rootly_done(
     ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s);
+static ngx_int_t ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s,
+    ngx_uint_t i, int64_t now, ngx_uint_t *repairs);
 static ngx_int_t ngx_http_victorops_sync_activity(ngx_http_victorops_sync_t *s,
     ngx_http_victorops_link_t *link, ngx_http_victorops_vo_incident_t *vo,
     ngx_uint_t class, int64_t now);
@@ -388,15 +390,11 @@ ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s)
 {
     int64_t                            now;
     ngx_int_t                          rc;
-    ngx_uint_t                         i, j, repairs;
-    ngx_http_victorops_link_t         *link, l;
-    ngx_http_victorops_vo_incident_t  *vo, *found;
+    ngx_uint_t                         i, repairs;
     ngx_http_victorops_integration_t  *vi;
 
     vi = s->vi;
     now = ngx_http_victorops_now();
-    link = s->links.elts;
-    vo = s->vo.elts;
     repairs = 0;
 
     if (ngx_http_victorops_store_begin(vi) != NGX_OK) {
@@ -407,64 +405,7 @@ ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s)
     rc = NGX_OK;
 
     for (i = 0; i < s->links.nelts && rc == NGX_OK; i++) {
-
-        found = NULL;
-
-        for (j = 0; s->vo_read && j < s->vo.nelts; j++) {
-            if (vo[j].number.len == link[i].incident.len
-                && ngx_strncmp(vo[j].number.data, link[i].incident.data,
-                               link[i].incident.len) == 0)
-            {
-                found = &vo[j];
-                break;
-            }
-        }
-
-        /* VictorOps acknowledged or resolved and nobody told Rootly */
-
-        if (found && found->phase > link[i].vo_state) {
-            rc = ngx_http_victorops_sync_activity(s, &link[i], found,
-                                   found->phase
-                                   == NGX_HTTP_VICTOROPS_VO_RESOLVED
-                                   ? NGX_HTTP_VICTOROPS_RECOVERY
-                                   : NGX_HTTP_VICTOROPS_ACK, now);
-            repairs++;
-        }
-
-        /* Rootly resolved and VictorOps still has it open */
-
-        if (rc == NGX_OK && s->status[i].len
-            && ngx_http_victorops_incident_terminal(&s->status[i])
-            && link[i].rootly_state == 0)
-        {
-            if (vi->auto_resolve
-                && link[i].vo_state < NGX_HTTP_VICTOROPS_VO_RESOLVED
-                && (found == NULL
-                    || found->phase != NGX_HTTP_VICTOROPS_VO_RESOLVED))
-            {
-                rc = ngx_http_victorops_sync_resolve(s, i, now);
-
-                if (rc == NGX_OK) {
-                    repairs++;
-
-                } else if (rc == NGX_DECLINED) {
-                    rc = NGX_OK;        /* a resolve is queued already */
-                }
-
-            } else {
-                ngx_memzero(&l, sizeof(ngx_http_victorops_link_t));
-                l.op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
-                l.rootly_incident = link[i].rootly_incident;
-                l.rootly_state = 1;
-                rc = ngx_http_victorops_store_link_write(vi, &l, now);
-            }
-        }
-
-        if (rc == NGX_OK) {
-            l = link[i];
-            l.op = NGX_HTTP_VICTOROPS_LINK_SYNCED;
-            rc = ngx_http_victorops_store_link_write(vi, &l, now);
-        }
+        rc = ngx_http_victorops_sync_link(s, i, now, &repairs);
     }
 
     if (rc == NGX_OK) {
@@ -488,6 +429,83 @@ ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s)
     }
 
     ngx_http_victorops_sync_end(s, rc == NGX_OK);
+}
+
+
+/* one link ("i"), in the reconciliation's transaction */
+
+static ngx_int_t
+ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s, ngx_uint_t i,
+    int64_t now, ngx_uint_t *repairs)
+{
+    ngx_int_t                          rc;
+    ngx_uint_t                         j, class;
+    ngx_http_victorops_link_t         *link, l;
+    ngx_http_victorops_vo_incident_t  *vo, *found;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = s->vi;
+    link = s->links.elts;
+    vo = s->vo.elts;
+    rc = NGX_OK;
+    found = NULL;
+
+    for (j = 0; s->vo_read && j < s->vo.nelts; j++) {
+        if (vo[j].number.len == link[i].incident.len
+            && ngx_strncmp(vo[j].number.data, link[i].incident.data,
+                           link[i].incident.len) == 0)
+        {
+            found = &vo[j];
+            break;
+        }
+    }
+
+    /* VictorOps acknowledged or resolved and nobody told Rootly */
+
+    if (found && found->phase > link[i].vo_state) {
+        class = (found->phase == NGX_HTTP_VICTOROPS_VO_RESOLVED)
+                ? NGX_HTTP_VICTOROPS_RECOVERY : NGX_HTTP_VICTOROPS_ACK;
+
+        rc = ngx_http_victorops_sync_activity(s, &link[i], found, class, now);
+        (*repairs)++;
+    }
+
+    /* Rootly resolved and VictorOps still has it open */
+
+    if (rc == NGX_OK && s->status[i].len
+        && ngx_http_victorops_incident_terminal(&s->status[i])
+        && link[i].rootly_state == 0)
+    {
+        if (vi->auto_resolve
+            && link[i].vo_state < NGX_HTTP_VICTOROPS_VO_RESOLVED
+            && (found == NULL
+                || found->phase != NGX_HTTP_VICTOROPS_VO_RESOLVED))
+        {
+            rc = ngx_http_victorops_sync_resolve(s, i, now);
+
+            if (rc == NGX_OK) {
+                (*repairs)++;
+
+            } else if (rc == NGX_DECLINED) {
+                rc = NGX_OK;        /* a resolve is queued already */
+            }
+
+        } else {
+            ngx_memzero(&l, sizeof(ngx_http_victorops_link_t));
+            l.op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
+            l.rootly_incident = link[i].rootly_incident;
+            l.rootly_state = 1;
+            rc = ngx_http_victorops_store_link_write(vi, &l, now);
+        }
+    }
+
+    if (rc == NGX_OK) {
+        l = link[i];
+        l.op = NGX_HTTP_VICTOROPS_LINK_SYNCED;
+        rc = ngx_http_victorops_store_link_write(vi, &l, now);
+    }
+
+    return rc;
 }
 
 

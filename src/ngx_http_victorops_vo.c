@@ -9,7 +9,10 @@
  * of them.  Creating is exactly once: each create is marked with its
  * job id (in the details), and a job sent before (attempts > 1) first
  * looks for the incident with its mark in the whole incident list; it
- * never creates while that list could not be read to its end.
+ * never creates while that list could not be read to its end.  The
+ * requests and what answers mean: ngx_http_victorops_vo_client.c; the
+ * bodies and the reading of answers: ..._vo_api.c; the policies of the
+ * VictorOps teams paged: ..._policies.c.
  */
 
 
@@ -19,10 +22,7 @@
 #include "ngx_http_victorops_module.h"
 
 
-#define NGX_HTTP_VICTOROPS_TEAM_TTL      300000
 #define NGX_HTTP_VICTOROPS_ONCALL_TTL    30000
-#define NGX_HTTP_VICTOROPS_VO_PAUSE      5000
-#define NGX_HTTP_VICTOROPS_VO_PAUSE_MAX  60000
 #define NGX_HTTP_VICTOROPS_LEASE_MORE    5000
 
 /* a Slack page still failing this long before its response_url expires */
@@ -30,16 +30,8 @@
 
 
 typedef struct {
-    ngx_str_t                          slug;
-    ngx_array_t                       *policies;      /* ngx_str_t */
     ngx_pool_t                        *pool;
-    int64_t                            at;
-} ngx_http_victorops_team_cache_t;
-
-
-typedef struct {
-    ngx_pool_t                        *pool;
-    ngx_array_t                        teams;         /* team_cache_t */
+    ngx_http_victorops_policies_t     *policies;
     ngx_pool_t                        *oncall_pool;
     ngx_str_t                          oncall;
     int64_t                            oncall_at;
@@ -112,8 +104,6 @@ static ngx_int_t ngx_http_victorops_vo_note(
     ngx_str_t *text);
 static ngx_int_t ngx_http_victorops_vo_targets(
     ngx_http_victorops_vo_ctx_t *ctx);
-static ngx_http_victorops_team_cache_t *ngx_http_victorops_vo_team(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *slug, int64_t now);
 static ngx_int_t ngx_http_victorops_vo_dup(ngx_pool_t *pool, ngx_str_t *dst,
     ngx_str_t *src);
 static void ngx_http_victorops_vo_finish(ngx_http_victorops_vo_ctx_t *ctx,
@@ -148,11 +138,12 @@ ngx_http_victorops_vo_init(ngx_cycle_t *cycle,
     }
 
     w = ngx_pcalloc(pool, sizeof(ngx_http_victorops_vo_worker_t));
-    if (w == NULL
-        || ngx_array_init(&w->teams, pool, 8,
-                          sizeof(ngx_http_victorops_team_cache_t))
-           != NGX_OK)
-    {
+
+    if (w) {
+        w->policies = ngx_http_victorops_policies_create(pool);
+    }
+
+    if (w == NULL || w->policies == NULL) {
         ngx_destroy_pool(pool);
         return NGX_ERROR;
     }
@@ -167,9 +158,7 @@ ngx_http_victorops_vo_init(ngx_cycle_t *cycle,
 void
 ngx_http_victorops_vo_done(ngx_http_victorops_integration_t *vi)
 {
-    ngx_uint_t                        i;
-    ngx_http_victorops_vo_worker_t   *w;
-    ngx_http_victorops_team_cache_t  *tc;
+    ngx_http_victorops_vo_worker_t  *w;
 
     w = vi->vo;
 
@@ -177,13 +166,7 @@ ngx_http_victorops_vo_done(ngx_http_victorops_integration_t *vi)
         return;
     }
 
-    tc = w->teams.elts;
-
-    for (i = 0; i < w->teams.nelts; i++) {
-        if (tc[i].pool) {
-            ngx_destroy_pool(tc[i].pool);
-        }
-    }
+    /* the team-policy cache goes with w->pool */
 
     if (w->oncall_pool) {
         ngx_destroy_pool(w->oncall_pool);
@@ -566,15 +549,15 @@ ngx_http_victorops_vo_oncall_start(ngx_http_victorops_vo_ctx_t *ctx,
 static ngx_int_t
 ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
 {
-    u_char                            *p, *path;
     ngx_str_t                         *team, body, *number;
     ngx_uint_t                         pageable;
     ngx_http_victorops_transfer_t     *t;
+    ngx_http_victorops_vo_worker_t    *w;
     ngx_http_victorops_integration_t  *vi;
-    ngx_http_victorops_team_cache_t   *tc;
     ngx_http_victorops_vo_decision_t   d;
 
     vi = ctx->vi;
+    w = vi->vo;
     t = NULL;
 
     switch (ctx->step) {
@@ -586,32 +569,17 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
         team = ctx->esc.teams.elts;
 
         while (ctx->team < ctx->esc.teams.nelts) {
-            tc = ngx_http_victorops_vo_team(vi, &team[ctx->team],
-                                            ngx_http_victorops_now());
-            if (tc == NULL) {
-                /* /api-public/v1/team/{slug}/policies */
-
-                path = ngx_pnalloc(ctx->pool,
-                                   sizeof("/api-public/v1/team//policies")
-                                   + 3 * team[ctx->team].len);
-                if (path == NULL) {
-                    return NGX_ERROR;
-                }
-
-                p = ngx_cpymem(path, "/api-public/v1/team/",
-                               sizeof("/api-public/v1/team/") - 1);
-                p = (u_char *) ngx_escape_uri(p, team[ctx->team].data,
-                                              team[ctx->team].len,
-                                              NGX_ESCAPE_URI_COMPONENT);
-                p = ngx_cpymem(p, "/policies", sizeof("/policies"));
-
-                t = ngx_http_victorops_vo_transfer(vi, "GET", (char *) path,
-                                                   NULL);
+            if (ngx_http_victorops_policies_get(w->policies,
+                                                &team[ctx->team],
+                                                ngx_http_victorops_now())
+                == NULL)
+            {
+                t = ngx_http_victorops_policies_request(vi, ctx->pool,
+                                                        &team[ctx->team]);
                 if (t == NULL) {
                     return NGX_ERROR;
                 }
 
-                t->what = "team policies lookup";
                 break;
             }
 
@@ -892,179 +860,16 @@ ngx_http_victorops_vo_wait_handler(ngx_event_t *ev)
 }
 
 
-/* a request to the VictorOps API: api_url + path */
-
-ngx_http_victorops_transfer_t *
-ngx_http_victorops_vo_transfer(ngx_http_victorops_integration_t *vi,
-    const char *method, const char *path, ngx_str_t *body)
-{
-    u_char                         *p;
-    size_t                          len, plen;
-    ngx_uint_t                      i;
-    ngx_str_t                       json = ngx_string("Content-Type: "
-                                                      "application/json");
-    ngx_str_t                       accept = ngx_string("Accept: "
-                                                        "application/json");
-    ngx_http_victorops_transfer_t  *t;
-
-    t = ngx_http_victorops_transfer_create(ngx_cycle->log);
-    if (t == NULL) {
-        return NULL;
-    }
-
-    plen = ngx_strlen(path);
-    len = vi->api_url.len + plen;
-
-    p = ngx_pnalloc(t->pool, len + 1);
-    if (p == NULL) {
-        goto failed;
-    }
-
-    t->url.data = p;
-    p = ngx_cpymem(p, vi->api_url.data, vi->api_url.len);
-    p = ngx_cpymem(p, path, plen);
-    *p = '\0';
-    t->url.len = p - t->url.data;
-
-    t->method.data = (u_char *) method;
-    t->method.len = ngx_strlen(method);
-
-    if (body) {
-        t->body.data = ngx_pstrdup(t->pool, body);
-        if (t->body.data == NULL) {
-            goto failed;
-        }
-
-        t->body.len = body->len;
-    }
-
-    for (i = 0; i < 2; i++) {
-        if (ngx_http_victorops_transfer_header(t, &vi->vo_auth[i])
-            != NGX_OK)
-        {
-            goto failed;
-        }
-    }
-
-    if (ngx_http_victorops_transfer_header(t, &accept) != NGX_OK
-        || (body && ngx_http_victorops_transfer_header(t, &json) != NGX_OK))
-    {
-        goto failed;
-    }
-
-    t->timeout = vi->rootly_timeout;
-    t->owner = vi->vo;
-    t->peer = "victorops";
-
-    return t;
-
-failed:
-
-    ngx_destroy_pool(t->pool);
-    return NULL;
-}
-
-
-/*
- * How VictorOps answered: NGX_OK (2xx), NGX_BUSY (rate limited, paused
- * until "until"), NGX_AGAIN (unreachable, timed out, 5xx), NGX_DECLINED
- * (credentials refused), NGX_ERROR (the request was refused: 4xx).
- */
-
-ngx_int_t
-ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_transfer_t *t, int64_t now, int64_t *until)
-{
-    int64_t      delay;
-    ngx_str_t    reason;
-    ngx_uint_t   status, failures;
-
-    status = (ngx_uint_t) t->status;
-
-    if (t->code != CURLE_OK) {
-        reason.data = (u_char *) (t->error[0] ? t->error
-                                              : curl_easy_strerror(t->code));
-        reason.len = ngx_strlen(reason.data);
-        ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_VO, 0,
-                                      &reason);
-        return NGX_AGAIN;
-    }
-
-    if (status >= 200 && status < 300) {
-        ngx_http_victorops_peer_success(vi, NGX_HTTP_VICTOROPS_PEER_VO);
-        return NGX_OK;
-    }
-
-    (void) ngx_http_victorops_vo_error(t->pool, &t->response, &reason);
-    ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_VO, status,
-                                  &reason);
-
-    if (status == 429
-        || (status == 403
-            && (ngx_strlcasestrn(reason.data, reason.data + reason.len,
-                                 (u_char *) "too many", 8 - 1)
-                || ngx_strlcasestrn(reason.data, reason.data + reason.len,
-                                    (u_char *) "rate", 4 - 1))))
-    {
-        failures = ngx_http_victorops_peer_failure(vi,
-                                                   NGX_HTTP_VICTOROPS_PEER_VO);
-
-        if (t->retry_after) {
-            delay = (int64_t) t->retry_after * 1000;
-
-        } else {
-            delay = ngx_min((int64_t) NGX_HTTP_VICTOROPS_VO_PAUSE
-                            << ngx_min(failures - 1, 4),
-                            NGX_HTTP_VICTOROPS_VO_PAUSE_MAX);
-        }
-
-        *until = now + delay;
-
-        ngx_http_victorops_peer_pause(vi, NGX_HTTP_VICTOROPS_PEER_VO,
-                                      *until);
-
-        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_VO_RATE_LIMITED);
-
-        ngx_log_error(NGX_LOG_WARN, t->log, 0,
-                      "victorops integration \"%V\": victorops rate limit "
-                      "(%ui): calls paused for %L ms", &vi->name, status,
-                      delay);
-
-        return NGX_BUSY;
-    }
-
-    if (status == 401 || status == 403) {
-        ngx_http_victorops_peer_refused(vi, NGX_HTTP_VICTOROPS_PEER_VO);
-
-        ngx_log_error(NGX_LOG_ERR, t->log, 0,
-                      "victorops integration \"%V\": victorops refused the "
-                      "credentials (%ui): check api_id and api_key",
-                      &vi->name, status);
-
-        return NGX_DECLINED;
-    }
-
-    if (status == 408 || status >= 500) {
-        return NGX_AGAIN;
-    }
-
-    return NGX_ERROR;
-}
-
-
 static void
 ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
 {
     int64_t                            now, until;
     ngx_int_t                          rc;
     ngx_str_t                          number, entity, reason, slug;
-    ngx_str_t                         *policy;
-    ngx_uint_t                         i;
     ngx_array_t                        done;
     ngx_http_victorops_json_t         *root;
     ngx_http_victorops_vo_ctx_t       *ctx;
     ngx_http_victorops_vo_worker_t    *w;
-    ngx_http_victorops_team_cache_t   *tc;
     ngx_http_victorops_integration_t  *vi;
 
     ctx = t->data;
@@ -1141,57 +946,12 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
     case NGX_HTTP_VICTOROPS_S_TEAMS:
         slug = ((ngx_str_t *) ctx->esc.teams.elts)[ctx->team];
 
-        tc = ngx_http_victorops_vo_team(vi, &slug, 0);
-
-        if (tc == NULL) {
-            tc = ngx_array_push(&w->teams);
-            if (tc == NULL) {
-                goto failed;
-            }
-
-            ngx_memzero(tc, sizeof(ngx_http_victorops_team_cache_t));
-        }
-
-        if (tc->pool) {
-            ngx_destroy_pool(tc->pool);
-        }
-
-        tc->pool = ngx_create_pool(1024, ngx_cycle->log);
-        if (tc->pool == NULL) {
-            tc->slug.len = 0;
-            goto failed;
-        }
-
-        tc->slug.data = ngx_pstrdup(tc->pool, &slug);
-        tc->slug.len = slug.len;
-        tc->at = now;
-        tc->policies = ngx_array_create(tc->pool, 4, sizeof(ngx_str_t));
-
-        if (tc->slug.data == NULL || tc->policies == NULL) {
-            tc->slug.len = 0;
-            goto failed;
-        }
-
-        /* the policies' slugs are copied out of the response */
-
-        if (ngx_http_victorops_vo_policies(tc->pool, &t->response,
-                                           tc->policies)
-            == NGX_ERROR)
+        if (ngx_http_victorops_policies_store(w->policies, &slug,
+                                              &t->response, now)
+            != NGX_OK)
         {
-            tc->slug.len = 0;
             goto failed;
         }
-
-        for (i = 0; i < tc->policies->nelts; i++) {
-            policy = &((ngx_str_t *) tc->policies->elts)[i];
-            policy->data = ngx_pstrdup(tc->pool, policy);
-
-            if (policy->data == NULL) {
-                tc->slug.len = 0;
-                goto failed;
-            }
-        }
-
 
         ctx->team++;
 
@@ -2087,11 +1847,11 @@ ngx_http_victorops_vo_note(ngx_http_victorops_effects_t *fx,
 static ngx_int_t
 ngx_http_victorops_vo_targets(ngx_http_victorops_vo_ctx_t *ctx)
 {
-    ngx_str_t                         *team, *policy, type, slug;
-    ngx_uint_t                         i, j;
-    ngx_http_victorops_target_t       *t;
-    ngx_http_victorops_team_cache_t   *tc;
+    ngx_uint_t                       i;
+    ngx_http_victorops_target_t     *t;
+    ngx_http_victorops_vo_worker_t  *w;
 
+    w = ctx->vi->vo;
     t = ctx->esc.targets.elts;
 
     for (i = 0; i < ctx->esc.targets.nelts; i++) {
@@ -2103,32 +1863,9 @@ ngx_http_victorops_vo_targets(ngx_http_victorops_vo_ctx_t *ctx)
         }
     }
 
-    ngx_str_set(&type, "EscalationPolicy");
-    team = ctx->esc.teams.elts;
-
-    for (i = 0; i < ctx->esc.teams.nelts; i++) {
-        tc = ngx_http_victorops_vo_team(ctx->vi, &team[i], 0);
-
-        if (tc == NULL) {
-            continue;
-        }
-
-        policy = tc->policies->elts;
-
-        for (j = 0; j < tc->policies->nelts; j++) {
-            slug.len = policy[j].len;
-            slug.data = ngx_pstrdup(ctx->pool, &policy[j]);
-
-            if (slug.data == NULL
-                || ngx_http_victorops_target_add(&ctx->targets, &type, &slug)
-                   != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_victorops_policies_targets(w->policies, ctx->pool,
+                                               &ctx->esc.teams,
+                                               &ctx->targets);
 }
 
 
@@ -2144,35 +1881,6 @@ ngx_http_victorops_vo_dup(ngx_pool_t *pool, ngx_str_t *dst, ngx_str_t *src)
     dst->len = src->len;
 
     return NGX_OK;
-}
-
-
-/* a cached team's policies; "now" 0: however old */
-
-static ngx_http_victorops_team_cache_t *
-ngx_http_victorops_vo_team(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *slug, int64_t now)
-{
-    ngx_uint_t                        i;
-    ngx_http_victorops_vo_worker_t   *w;
-    ngx_http_victorops_team_cache_t  *tc;
-
-    w = vi->vo;
-    tc = w->teams.elts;
-
-    for (i = 0; i < w->teams.nelts; i++) {
-        if (tc[i].slug.len == slug->len
-            && ngx_strncmp(tc[i].slug.data, slug->data, slug->len) == 0)
-        {
-            if (now && now - tc[i].at > NGX_HTTP_VICTOROPS_TEAM_TTL) {
-                return NULL;
-            }
-
-            return &tc[i];
-        }
-    }
-
-    return NULL;
 }
 
 

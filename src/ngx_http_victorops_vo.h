@@ -16,11 +16,6 @@ ngx_int_t ngx_http_victorops_vo_init(ngx_cycle_t *cycle,
 void ngx_http_victorops_vo_done(ngx_http_victorops_integration_t *vi);
 ngx_int_t ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job,
     int64_t now, int64_t *wait);
-ngx_http_victorops_transfer_t *ngx_http_victorops_vo_transfer(
-    ngx_http_victorops_integration_t *vi, const char *method,
-    const char *path, ngx_str_t *body);
-ngx_int_t ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_transfer_t *t, int64_t now, int64_t *until);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_VO_H_INCLUDED_ */

@@ -3,10 +3,11 @@
  * Copyright (C) The ngx_http_victorops_module authors
  *
  * make check-core: unit tests of the request-free core (src/
- * ngx_http_victorops_{json,payload,rootly,incident,decide}.c), linked
- * against real nginx core objects (fuzz/core.mk), with no nginx
- * process.  Each suite is a function of its own file; checks count,
- * and a failed one prints where and what, with the case it was in.
+ * ngx_http_victorops_{json,payload,rootly,escalation,vo_api,slack_api,
+ * decide}.c), linked against real nginx core objects (fuzz/core.mk),
+ * with no nginx process.  Each suite is a function of its own file;
+ * checks count, and a failed one prints where and what, with the case
+ * it was in.
  */
 
 
@@ -55,6 +56,7 @@ void core_decide_event(void);
 void core_decide_call(void);
 void core_decide_rootly(void);
 void core_decide_vo(void);
+void core_slack(void);
 
 
 #endif /* _CORE_H_INCLUDED_ */

@@ -39,6 +39,7 @@ static core_suite_t  core_suites[] = {
     { "decide_call", core_decide_call },
     { "decide_rootly", core_decide_rootly },
     { "decide_vo", core_decide_vo },
+    { "slack", core_slack },
     { NULL, NULL }
 };
 
