@@ -68,10 +68,11 @@ NGX_INCS     := -I $(NGX)/objs -I $(NGX)/src/core -I $(NGX)/src/event \
 # their own; incident.c checks URLs with libcurl's URL API, payload.c
 # signatures and decide.c duplicates with libcrypto
 CORE_SRCS    := ngx_http_victorops_json.c ngx_http_victorops_payload.c \
-                ngx_http_victorops_rootly.c ngx_http_victorops_incident.c \
+                ngx_http_victorops_rootly_api.c ngx_http_victorops_incident.c \
                 ngx_http_victorops_decide.c
 CORE_OBJS    := $(addprefix $(B)/module/,$(CORE_SRCS:.c=.o))
 CORE_HDRS    := $(TOP)/src/ngx_http_victorops_payload.h \
+                $(TOP)/src/ngx_http_victorops_rootly_api.h \
                 $(TOP)/src/ngx_http_victorops_incident.h \
                 $(TOP)/src/ngx_http_victorops_decide.h
 CORE_LIBS    := -lyajl -lcurl -lcrypto

@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 
 #include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_rootly_api.h"
 #include "ngx_http_victorops_incident.h"
 #include "ngx_http_victorops_decide.h"
 

@@ -4,13 +4,15 @@
  *
  * Rootly API request bodies (JSON:API), built from classified
  * VictorOps events; they validate against Rootly's OpenAPI schemas.
+ * Free of requests, like payload.c: the Rootly sender (rootly.c)
+ * sends what is built here.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_rootly_api.h"
 
 
 typedef struct {
