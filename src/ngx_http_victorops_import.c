@@ -407,7 +407,7 @@ ngx_http_victorops_import_answer(ngx_http_victorops_transfer_t *t)
             reason.len = ngx_strlen(reason.data);
 
         } else {
-            ngx_http_victorops_job_response(t, &rid, &id);
+            ngx_http_victorops_rootly_response(t, &rid, &id);
 
             reason.data = ngx_pnalloc(t->pool, id.len + 64);
             if (reason.data == NULL) {

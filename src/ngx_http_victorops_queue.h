@@ -21,8 +21,6 @@ ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
     ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
     u_char *hash, u_char *signature);
 void ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi);
-void ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
-    ngx_http_victorops_transfer_t *t);
 void ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
     ngx_uint_t counter);
 ngx_int_t ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
@@ -36,9 +34,13 @@ ngx_http_victorops_job_t *ngx_http_victorops_effects_job(
 ngx_int_t ngx_http_victorops_effects_write(
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_effects_t *fx,
     int64_t now);
+void ngx_http_victorops_queue_enter(ngx_http_victorops_job_t *job);
+void ngx_http_victorops_queue_leave(ngx_http_victorops_job_t *job);
 void ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job,
     ngx_uint_t op, int64_t at, ngx_uint_t status, ngx_str_t *error,
     ngx_http_victorops_effects_t *fx);
+void ngx_http_victorops_job_delivered(ngx_http_victorops_job_t *job,
+    ngx_str_t *alert);
 void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
 void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
