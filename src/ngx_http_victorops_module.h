@@ -400,6 +400,41 @@ typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
     ngx_int_t rc, void *data, ngx_str_t *id);
 
 
+/*
+ * A duplicate key: a job whose key the store already holds is not
+ * stored again.  A delivery's hash counts within "window" ms, a Rootly
+ * event id and a signed delivery's signature for a day or longer.
+ */
+
+#define NGX_HTTP_VICTOROPS_DUP_HASH       1
+#define NGX_HTTP_VICTOROPS_DUP_EVENT      2
+#define NGX_HTTP_VICTOROPS_DUP_SIGNATURE  3
+
+#define NGX_HTTP_VICTOROPS_DUPS_MAX       2
+
+typedef struct {
+    ngx_uint_t                    type;               /* 0: none */
+    ngx_str_t                     key;
+    ngx_msec_t                    window;             /* DUP_HASH */
+} ngx_http_victorops_dup_t;
+
+
+/*
+ * What a handler hands the queue: the job, who answers once it is on
+ * disk, the keys it is taken once for (checked in order; the queue
+ * keeps copies), and the effects written in the same transaction (the
+ * job's strings and the effects live in the request's pool).
+ */
+
+typedef struct {
+    ngx_http_victorops_job_t      job;
+    ngx_http_victorops_reply_pt   reply;
+    void                         *data;
+    ngx_http_victorops_dup_t      dups[NGX_HTTP_VICTOROPS_DUPS_MAX];
+    ngx_http_victorops_effects_t *effects;            /* NULL: none */
+} ngx_http_victorops_accept_t;
+
+
 /* what each file defines, grouped by file: a map of the code */
 
 #include "ngx_http_victorops_auth.h"

@@ -30,23 +30,13 @@
 #define NGX_HTTP_VICTOROPS_SIGNATURES_KEPT  86400000
 
 
+/* an accepted job in the batch being collected */
+
 typedef struct {
     ngx_queue_t                        queue;
-    ngx_http_request_t                *request;
-    ngx_http_victorops_job_t           job;
-    ngx_http_victorops_event_t        *event;
+    ngx_http_request_t                *request;   /* NULL: it went away */
+    ngx_http_victorops_accept_t        accept;
     ngx_uint_t                         duplicate;
-    u_char                             hash[SHA256_DIGEST_LENGTH];
-
-    /* an escalation-policy webhook: its X-VictorOps-Signature, decoded */
-    u_char                             signature[
-                                           NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
-    unsigned                           signed_by_vo:1;
-
-    /* jobs from Rootly: the event id answered once, their own reply */
-    ngx_str_t                          event_id;
-    ngx_http_victorops_reply_pt        reply;
-    void                              *data;
 } ngx_http_victorops_pending_t;
 
 
@@ -65,9 +55,16 @@ typedef struct {
 } ngx_http_victorops_outcome_t;
 
 
-static ngx_http_victorops_pending_t *ngx_http_victorops_queue_pending(
-    ngx_http_request_t *r, ngx_http_victorops_job_t *job);
 static void ngx_http_victorops_pending_cleanup(void *data);
+static ngx_int_t ngx_http_victorops_pending_write(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_pending_t *p,
+    int64_t now);
+static ngx_int_t ngx_http_victorops_dup_claim(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_dup_t *dup,
+    int64_t now);
+static void ngx_http_victorops_commit_time(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log,
+    struct timeval *start, ngx_uint_t n);
 static void ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
     ngx_uint_t op, int64_t at, ngx_uint_t status, ngx_str_t *error,
     ngx_str_t *alert, ngx_http_victorops_effects_t *fx);
@@ -186,93 +183,51 @@ ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi)
 
 
 /*
- * Accept a job for request "r": it joins this turn's batch; the reply
- * is sent by the commit handler once the batch is on disk.
+ * The one way in: a handler's job joins this turn's batch, written in
+ * one transaction from a posted event (group commit); "a->reply"
+ * answers request "r" once the batch is on disk.
  */
 
 ngx_int_t
 ngx_http_victorops_queue_accept(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
-    u_char *hash, u_char *signature)
+    ngx_http_victorops_accept_t *a)
 {
-    ngx_http_victorops_pending_t  *p;
-
-    p = ngx_http_victorops_queue_pending(r, job);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p->event = ev;
-    ngx_memcpy(p->hash, hash, SHA256_DIGEST_LENGTH);
-
-    if (signature) {
-        ngx_memcpy(p->signature, signature,
-                   NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
-        p->signed_by_vo = 1;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Accept a job made from a Rootly event or an API call: once it is on
- * disk (and "event_id", if any, recorded in the same transaction),
- * "reply" answers: NGX_OK, NGX_DECLINED (a duplicate event) or
- * NGX_ERROR.
- */
-
-ngx_int_t
-ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_str_t *event_id,
-    ngx_http_victorops_reply_pt reply, void *data)
-{
-    ngx_http_victorops_pending_t  *p;
-
-    p = ngx_http_victorops_queue_pending(r, job);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p->reply = reply;
-    p->data = data;
-
-    if (event_id) {
-        p->event_id = *event_id;
-    }
-
-    return NGX_OK;
-}
-
-
-/* a job of request "r" joins this turn's batch */
-
-static ngx_http_victorops_pending_t *
-ngx_http_victorops_queue_pending(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job)
-{
+    ngx_str_t                         *key;
+    ngx_uint_t                         i;
     ngx_pool_cleanup_t                *cln;
     ngx_http_victorops_pending_t      *p;
     ngx_http_victorops_integration_t  *vi;
 
-    vi = job->integration;
+    vi = a->job.integration;
 
     if (vi->st == NULL) {
-        return NULL;
+        return NGX_ERROR;
     }
 
     p = ngx_pcalloc(r->pool, sizeof(ngx_http_victorops_pending_t));
     if (p == NULL) {
-        return NULL;
+        return NGX_ERROR;
+    }
+
+    p->accept = *a;
+
+    for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX; i++) {
+        key = &p->accept.dups[i].key;
+
+        if (key->len) {
+            key->data = ngx_pstrdup(r->pool, key);
+            if (key->data == NULL) {
+                return NGX_ERROR;
+            }
+        }
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NULL;
+        return NGX_ERROR;
     }
 
     p->request = r;
-    p->job = *job;
 
     cln->handler = ngx_http_victorops_pending_cleanup;
     cln->data = p;
@@ -283,7 +238,7 @@ ngx_http_victorops_queue_pending(ngx_http_request_t *r,
         ngx_post_event(&vi->commit_event, &ngx_posted_events);
     }
 
-    return p;
+    return NGX_OK;
 }
 
 
@@ -307,6 +262,7 @@ ngx_http_victorops_queue_alert_batched(ngx_http_victorops_integration_t *vi,
     ngx_str_t *key)
 {
     ngx_queue_t                   *q;
+    ngx_http_victorops_job_t      *job;
     ngx_http_victorops_pending_t  *p;
 
     for (q = ngx_queue_head(&vi->batch);
@@ -314,10 +270,11 @@ ngx_http_victorops_queue_alert_batched(ngx_http_victorops_integration_t *vi,
          q = ngx_queue_next(q))
     {
         p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+        job = &p->accept.job;
 
-        if (p->job.kind == NGX_HTTP_VICTOROPS_JOB_ALERT
-            && p->job.key.len == key->len
-            && ngx_strncmp(p->job.key.data, key->data, key->len) == 0)
+        if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+            && job->key.len == key->len
+            && ngx_strncmp(job->key.data, key->data, key->len) == 0)
         {
             return NGX_OK;
         }
@@ -330,14 +287,12 @@ ngx_http_victorops_queue_alert_batched(ngx_http_victorops_integration_t *vi,
 static void
 ngx_http_victorops_commit_handler(ngx_event_t *ev)
 {
-    int64_t                        now;
-    ngx_int_t                      rc;
-    ngx_uint_t                     n;
-    ngx_msec_t                     us;
-    ngx_queue_t                   *q, batch;
-    struct timeval                 start, end;
+    int64_t                            now;
+    ngx_int_t                          rc;
+    ngx_uint_t                         n;
+    ngx_queue_t                       *q, batch;
+    struct timeval                     start;
     ngx_connection_t                  *c;
-    ngx_http_victorops_link_t          link;
     ngx_http_request_t                *r;
     ngx_http_victorops_pending_t      *p;
     ngx_http_victorops_integration_t  *vi;
@@ -368,88 +323,9 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
          q = ngx_queue_next(q))
     {
         p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
-
-        p->job.created = now;
-        p->duplicate = 0;
         n++;
 
-        if (p->reply) {
-
-            /* a Rootly event is acted on once */
-
-            if (p->event_id.len) {
-                rc = ngx_http_victorops_store_event_seen(vi, &p->event_id,
-                                                         now);
-                if (rc == NGX_DECLINED) {
-                    p->duplicate = 1;
-                    rc = NGX_OK;
-                    continue;
-                }
-
-                if (rc != NGX_OK) {
-                    break;
-                }
-            }
-
-            rc = ngx_http_victorops_store_insert(vi, &p->job);
-            continue;
-        }
-
-        /*
-         * a signed delivery is taken once, long after duplicate_window:
-         * its signature is remembered with the job (a replay of one
-         * that failed to commit is not a replay)
-         */
-
-        if (p->signed_by_vo) {
-            rc = ngx_http_victorops_store_signature_claim(vi, p->signature,
-                                             NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
-                                             now);
-            if (rc == NGX_DECLINED) {
-                p->duplicate = 1;
-                rc = NGX_OK;
-                continue;
-            }
-
-            if (rc != NGX_OK) {
-                break;
-            }
-        }
-
-        /* the same delivery within duplicate_window is not stored again */
-
-        if (vi->duplicate_window) {
-            rc = ngx_http_victorops_store_dedup_claim(vi, p->hash,
-                                       SHA256_DIGEST_LENGTH, now,
-                                       now - (int64_t) vi->duplicate_window);
-            if (rc == NGX_DECLINED) {
-                p->duplicate = 1;
-                rc = NGX_OK;
-                continue;
-            }
-
-            if (rc != NGX_OK) {
-                break;
-            }
-        }
-
-        rc = ngx_http_victorops_store_insert(vi, &p->job);
-
-        /* what VictorOps says of an incident, for resolves not to loop */
-
-        if (rc == NGX_OK && p->job.kind == NGX_HTTP_VICTOROPS_JOB_ACTIVITY) {
-            ngx_memzero(&link, sizeof(ngx_http_victorops_link_t));
-
-            link.op = NGX_HTTP_VICTOROPS_LINK_VO_STATE;
-            link.key = p->job.key;
-            link.incident = p->job.incident;
-            link.entity = p->job.entity;
-            link.vo_state = (p->job.class == NGX_HTTP_VICTOROPS_RECOVERY)
-                            ? NGX_HTTP_VICTOROPS_VO_RESOLVED
-                            : NGX_HTTP_VICTOROPS_VO_ACKED;
-
-            rc = ngx_http_victorops_store_link_write(vi, &link, now);
-        }
+        rc = ngx_http_victorops_pending_write(vi, p, now);
     }
 
     if (rc == NGX_OK) {
@@ -459,22 +335,9 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
         ngx_http_victorops_store_rollback(vi);
     }
 
-    ngx_gettimeofday(&end);
+    ngx_http_victorops_commit_time(vi, ev->log, &start, n);
 
-    us = (end.tv_sec - start.tv_sec) * 1000000
-         + (end.tv_usec - start.tv_usec);
-
-    if (vi->sh) {
-        (void) ngx_atomic_fetch_add(&vi->sh->commits, 1);
-        (void) ngx_atomic_fetch_add(&vi->sh->commit_us, us);
-
-        if (us > vi->sh->commit_us_max) {
-            vi->sh->commit_us_max = us;
-        }
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                   "victorops commit: %ui jobs in %M us", n, us);
+    /* what each handler counts, logs and answers is its reply's */
 
     while (!ngx_queue_empty(&batch)) {
         q = ngx_queue_head(&batch);
@@ -485,40 +348,10 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
         r = p->request;
         p->request = NULL;
 
-        if (p->reply) {
-            p->reply(r, rc != NGX_OK ? NGX_ERROR
-                                     : (p->duplicate ? NGX_DECLINED : NGX_OK),
-                     p->data, &p->job.id);
-            continue;
-        }
-
-        if (rc == NGX_OK && p->duplicate) {
-            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "victorops integration \"%V\": duplicate %s for "
-                          "incident \"%V\" not forwarded again", &vi->name,
-                          ngx_http_victorops_class_name(p->event->class),
-                          ngx_http_victorops_job_incident(&p->job));
-
-            ngx_http_victorops_webhook_reply(r, NGX_DECLINED, p->event, NULL);
-            continue;
-        }
-
-        if (rc == NGX_OK) {
-            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_ACCEPTED_ALERT
-                                         + p->event->class);
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "victorops integration \"%V\": accepted %s for "
-                          "incident \"%V\" (job %V)", &vi->name,
-                          ngx_http_victorops_class_name(p->event->class),
-                          ngx_http_victorops_job_incident(&p->job),
-                          &p->job.id);
-        }
-
-        ngx_http_victorops_webhook_reply(r, rc == NGX_OK ? NGX_OK : NGX_ERROR,
-                                         p->event, &p->job.id);
+        p->accept.reply(r, rc != NGX_OK ? NGX_ERROR
+                                        : (p->duplicate ? NGX_DECLINED
+                                                        : NGX_OK),
+                        p->accept.data, &p->accept.job.id);
     }
 
     /* the fast path: send at once */
@@ -526,6 +359,98 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
     if (rc == NGX_OK) {
         ngx_http_victorops_queue_kick(vi);
     }
+}
+
+
+/*
+ * One accepted job, unless a duplicate key of it is taken already:
+ * then nothing of it is written (the keys claimed before it stay).
+ */
+
+static ngx_int_t
+ngx_http_victorops_pending_write(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_pending_t *p, int64_t now)
+{
+    ngx_int_t                     rc;
+    ngx_uint_t                    i;
+    ngx_http_victorops_accept_t  *a;
+
+    a = &p->accept;
+
+    a->job.created = now;
+    p->duplicate = 0;
+
+    for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX && a->dups[i].type; i++) {
+        rc = ngx_http_victorops_dup_claim(vi, &a->dups[i], now);
+
+        if (rc == NGX_DECLINED) {
+            p->duplicate = 1;
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    rc = ngx_http_victorops_store_insert(vi, &a->job);
+
+    if (rc == NGX_OK && a->effects) {
+        rc = ngx_http_victorops_effects_write(vi, a->effects, now);
+    }
+
+    return rc;
+}
+
+
+/* NGX_DECLINED: the store holds the key already */
+
+static ngx_int_t
+ngx_http_victorops_dup_claim(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_dup_t *dup, int64_t now)
+{
+    switch (dup->type) {
+
+    case NGX_HTTP_VICTOROPS_DUP_HASH:
+        return ngx_http_victorops_store_dedup_claim(vi, dup->key.data,
+                                            dup->key.len, now,
+                                            now - (int64_t) dup->window);
+
+    case NGX_HTTP_VICTOROPS_DUP_EVENT:
+        return ngx_http_victorops_store_event_seen(vi, &dup->key, now);
+
+    default: /* NGX_HTTP_VICTOROPS_DUP_SIGNATURE */
+        return ngx_http_victorops_store_signature_claim(vi, dup->key.data,
+                                                        dup->key.len, now);
+    }
+}
+
+
+/* how long a commit took, for the status endpoint ("store") */
+
+static void
+ngx_http_victorops_commit_time(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, struct timeval *start, ngx_uint_t n)
+{
+    ngx_msec_t      us;
+    struct timeval  end;
+
+    ngx_gettimeofday(&end);
+
+    us = (end.tv_sec - start->tv_sec) * 1000000
+         + (end.tv_usec - start->tv_usec);
+
+    if (vi->sh) {
+        (void) ngx_atomic_fetch_add(&vi->sh->commits, 1);
+        (void) ngx_atomic_fetch_add(&vi->sh->commit_us, us);
+
+        if (us > vi->sh->commit_us_max) {
+            vi->sh->commit_us_max = us;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "victorops commit: %ui jobs in %M us", n, us);
 }
 
 
@@ -785,7 +710,8 @@ ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
 
 /*
  * Effects: the links a finished job changes and the jobs it leaves to
- * do (a timeline event after a page), written with its outcome.
+ * do (a timeline event after a page), written with its outcome, in a
+ * pool of their own that goes with them.
  */
 
 ngx_http_victorops_effects_t *
@@ -799,6 +725,23 @@ ngx_http_victorops_effects_create(ngx_log_t *log)
         return NULL;
     }
 
+    fx = ngx_http_victorops_effects_alloc(pool);
+    if (fx == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    return fx;
+}
+
+
+/* effects in a pool they do not own: an accepted job's, the request's */
+
+ngx_http_victorops_effects_t *
+ngx_http_victorops_effects_alloc(ngx_pool_t *pool)
+{
+    ngx_http_victorops_effects_t  *fx;
+
     fx = ngx_palloc(pool, sizeof(ngx_http_victorops_effects_t));
     if (fx == NULL
         || ngx_array_init(&fx->links, pool, 2,
@@ -808,7 +751,6 @@ ngx_http_victorops_effects_create(ngx_log_t *log)
                           sizeof(ngx_http_victorops_job_t))
            != NGX_OK)
     {
-        ngx_destroy_pool(pool);
         return NULL;
     }
 

@@ -18,16 +18,14 @@ ngx_int_t ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi);
 void ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi);
 ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
-    u_char *hash, u_char *signature);
+    ngx_http_victorops_accept_t *a);
 void ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi);
 void ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
     ngx_uint_t counter);
-ngx_int_t ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_str_t *event_id,
-    ngx_http_victorops_reply_pt reply, void *data);
 ngx_http_victorops_effects_t *ngx_http_victorops_effects_create(
     ngx_log_t *log);
+ngx_http_victorops_effects_t *ngx_http_victorops_effects_alloc(
+    ngx_pool_t *pool);
 ngx_http_victorops_job_t *ngx_http_victorops_effects_job(
     ngx_http_victorops_effects_t *fx, ngx_http_victorops_job_t *from,
     ngx_uint_t kind, ngx_str_t *body);

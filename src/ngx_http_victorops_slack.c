@@ -242,7 +242,8 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
 {
     u_char                           *p;
     ngx_str_t                         user, user_id, channel, url, type, *s;
-    ngx_http_victorops_job_t          job;
+    ngx_http_victorops_job_t         *job;
+    ngx_http_victorops_accept_t       a;
     ngx_http_victorops_escalation_t   esc;
 
     (void) ngx_http_victorops_json_text(form, "user_name", &user);
@@ -321,26 +322,28 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
 
     *s = *slug;
 
-    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+    ngx_memzero(&a, sizeof(ngx_http_victorops_accept_t));
 
-    job.integration = vi;
-    job.kind = NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE;
-    job.incident = *slug;
+    job = &a.job;
 
-    if (ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK
-        || ngx_http_victorops_escalation_body(r->pool, &esc, &job.body)
+    job->integration = vi;
+    job->kind = NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE;
+    job->incident = *slug;
+
+    if (ngx_http_victorops_job_id(r->pool, &job->id) != NGX_OK
+        || ngx_http_victorops_escalation_body(r->pool, &esc, &job->body)
            != NGX_OK)
     {
         return ngx_http_victorops_slack_creply(r, "Sorry.");
     }
 
-    job.key.data = ngx_pnalloc(r->pool, sizeof("slack:") - 1 + job.id.len);
-    if (job.key.data == NULL) {
+    job->key.data = ngx_pnalloc(r->pool, sizeof("slack:") - 1 + job->id.len);
+    if (job->key.data == NULL) {
         return ngx_http_victorops_slack_creply(r, "Sorry.");
     }
 
-    job.key.len = ngx_sprintf(job.key.data, "slack:%V", &job.id)
-                  - job.key.data;
+    job->key.len = ngx_sprintf(job->key.data, "slack:%V", &job->id)
+                   - job->key.data;
 
     s = ngx_palloc(r->pool, sizeof(ngx_str_t));
     if (s == NULL) {
@@ -349,11 +352,10 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
 
     *s = *slug;
 
-    if (ngx_http_victorops_queue_accept_job(r, &job, NULL,
-                                            ngx_http_victorops_slack_queued,
-                                            s)
-        != NGX_OK)
-    {
+    a.reply = ngx_http_victorops_slack_queued;
+    a.data = s;
+
+    if (ngx_http_victorops_queue_accept(r, &a) != NGX_OK) {
         return ngx_http_victorops_slack_creply(r,
                    "Sorry, the page could not be queued; nothing was sent. "
                    "Try again.");
