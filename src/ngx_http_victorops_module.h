@@ -447,6 +447,7 @@ typedef struct {
 #include "ngx_http_victorops_job.h"
 #include "ngx_http_victorops_peer.h"
 #include "ngx_http_victorops_queue.h"
+#include "ngx_http_victorops_response.h"
 #include "ngx_http_victorops_rootly.h"
 #include "ngx_http_victorops_slack.h"
 #include "ngx_http_victorops_status.h"
