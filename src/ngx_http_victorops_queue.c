@@ -2,11 +2,14 @@
 /*
  * Copyright (C) The ngx_http_victorops_module authors
  *
- * The durable queue.  Accepting: the jobs of one event-loop turn are
- * written in one transaction (group commit) and their senders answered
- * once it has committed.  Dispatching: a timer in every worker claims
- * due jobs with a lease, sends them and records the outcome: delivered,
- * retried with backoff, paused by a rate limit, or dead-lettered.
+ * The durable queue.  Accepting, the one way in: the jobs handlers
+ * hand over in one event-loop turn are written in one transaction
+ * (group commit) with their duplicate keys and effects, and their
+ * replies called once it has committed.  Dispatching: a timer in every
+ * worker claims due jobs with a lease and hands each to the sender of
+ * its kind (job.c), counted in flight until the sender records the
+ * outcome: delivered, retried with backoff, released (a rate limit),
+ * or dead-lettered.
  */
 
 
