@@ -69,13 +69,14 @@ NGX_INCS     := -I $(NGX)/objs -I $(NGX)/src/core -I $(NGX)/src/event \
 # their own; slack_api.c checks URLs with libcurl's URL API, payload.c
 # signatures and decide.c duplicates with libcrypto
 CORE_SRCS    := ngx_http_victorops_json.c ngx_http_victorops_payload.c \
-                ngx_http_victorops_rootly.c \
+                ngx_http_victorops_rootly_api.c \
                 ngx_http_victorops_escalation.c \
                 ngx_http_victorops_vo_api.c \
                 ngx_http_victorops_slack_api.c \
                 ngx_http_victorops_decide.c
 CORE_OBJS    := $(addprefix $(B)/module/,$(CORE_SRCS:.c=.o))
 CORE_HDRS    := $(TOP)/src/ngx_http_victorops_payload.h \
+                $(TOP)/src/ngx_http_victorops_rootly_api.h \
                 $(TOP)/src/ngx_http_victorops_escalation.h \
                 $(TOP)/src/ngx_http_victorops_vo_api.h \
                 $(TOP)/src/ngx_http_victorops_slack_api.h \

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "ngx_http_victorops_vo_api.h"
+#include "ngx_http_victorops_rootly_api.h"
 #include "fuzz_text.h"
 
 

@@ -21,6 +21,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_rootly_api.h"
 #include "ngx_http_victorops_escalation.h"
 #include "ngx_http_victorops_vo_api.h"
 

@@ -93,8 +93,8 @@ ngx_http_victorops_escalate_process(ngx_http_request_t *r,
 {
     ngx_int_t                         rc;
     ngx_str_t                         body, name;
-    ngx_http_victorops_job_t          job;
     ngx_http_victorops_json_t        *root, *v;
+    ngx_http_victorops_accept_t       a;
     ngx_http_victorops_escalation_t   esc;
 
     if (ngx_http_victorops_body(r, &body) != NGX_OK) {
@@ -157,26 +157,23 @@ ngx_http_victorops_escalate_process(ngx_http_request_t *r,
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+    ngx_memzero(&a, sizeof(ngx_http_victorops_accept_t));
 
-    job.integration = vi;
-    job.kind = NGX_HTTP_VICTOROPS_JOB_ESCALATE;
-    job.incident = esc.id;
+    a.job.integration = vi;
+    a.job.kind = NGX_HTTP_VICTOROPS_JOB_ESCALATE;
+    a.job.incident = esc.id;
+    a.reply = ngx_http_victorops_escalate_queued;
 
-    if (ngx_http_victorops_escalation_key(r->pool, &esc.id, &job.key)
+    if (ngx_http_victorops_escalation_key(r->pool, &esc.id, &a.job.key)
         != NGX_OK
-        || ngx_http_victorops_escalation_body(r->pool, &esc, &job.body)
+        || ngx_http_victorops_escalation_body(r->pool, &esc, &a.job.body)
            != NGX_OK
-        || ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK)
+        || ngx_http_victorops_job_id(r->pool, &a.job.id) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_victorops_queue_accept_job(r, &job, NULL,
-                                            ngx_http_victorops_escalate_queued,
-                                            NULL)
-        != NGX_OK)
-    {
+    if (ngx_http_victorops_queue_accept(r, &a) != NGX_OK) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 

@@ -20,6 +20,12 @@
 static void ngx_http_victorops_events_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_victorops_events_process(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi);
+static ngx_int_t ngx_http_victorops_events_verify(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *body, const char **why);
+static ngx_int_t ngx_http_victorops_events_parse(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *body,
+    ngx_http_victorops_json_t **root, ngx_str_t *id, ngx_str_t *type,
+    ngx_str_t *msg);
 static ngx_int_t ngx_http_victorops_events_reply(ngx_http_request_t *r,
     const char *result, ngx_str_t *id, ngx_str_t *type, const char *reason);
 static ngx_int_t ngx_http_victorops_events_reject(ngx_http_request_t *r,
@@ -82,13 +88,10 @@ static ngx_int_t
 ngx_http_victorops_events_process(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi)
 {
-    off_t                         offset;
-    ngx_int_t                     rc;
-    ngx_str_t                     body, name, id, type, msg;
-    const char                   *reason;
-    ngx_table_elt_t              *sig;
-    ngx_http_victorops_json_t    *root, *v;
-    ngx_http_victorops_parser_t  *parser;
+    ngx_int_t                   rc;
+    ngx_str_t                   body, id, type, msg;
+    const char                 *reason;
+    ngx_http_victorops_json_t  *root;
 
     if (ngx_http_victorops_body(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -96,82 +99,30 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
 
     /* the signature first: nothing of an unsigned body is looked at */
 
-    name = ngx_http_victorops_rootly_signature_header;
-
-    sig = ngx_http_victorops_header(r, &name, NULL);
-    if (sig == NULL) {
-        return ngx_http_victorops_events_reject(r, vi,
-                                                "no X-Rootly-Signature");
-    }
-
-    rc = ngx_http_victorops_rootly_signature(&sig->value, &body,
-                                             vi->signing_secrets, ngx_time(),
-                                             (time_t) (vi->replay_window
-                                                       / 1000));
-    switch (rc) {
+    switch (ngx_http_victorops_events_verify(r, vi, &body, &reason)) {
 
     case NGX_OK:
         break;
 
-    case NGX_ABORT:
-        return ngx_http_victorops_events_reject(r, vi,
-                                  "timestamp outside the replay window");
-
     case NGX_DECLINED:
-        return ngx_http_victorops_events_reject(r, vi, "bad signature");
+        return ngx_http_victorops_events_reject(r, vi, reason);
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    parser = ngx_http_victorops_parser_create(r->pool, vi->json_max_depth);
-    if (parser == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    root = NULL;
-
-    rc = ngx_http_victorops_parser_feed(parser, body.data, body.len);
-    if (rc == NGX_OK) {
-        rc = ngx_http_victorops_parser_finish(parser, &root);
-    }
-
-    if (rc == NGX_ABORT) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        ngx_http_victorops_parser_error(parser, &msg, &offset);
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "victorops integration \"%V\": rootly event: invalid "
-                      "JSON at byte %O: %V", &vi->name, offset, &msg);
-
-        ngx_str_set(&msg, "invalid JSON");
-        return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
-    }
-
-    ngx_str_set(&name, "event.id");
-    v = ngx_http_victorops_json_lookup(root, &name);
-
-    if (v == NULL || v->type != NGX_HTTP_VICTOROPS_JSON_STRING
-        || v->value.len == 0)
+    switch (ngx_http_victorops_events_parse(r, vi, &body, &root, &id, &type,
+                                            &msg))
     {
-        ngx_str_set(&msg, "not a Rootly event: no event.id");
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
         return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    id = v->value;
-
-    ngx_str_set(&name, "event.type");
-    v = ngx_http_victorops_json_lookup(root, &name);
-
-    if (v == NULL || v->type != NGX_HTTP_VICTOROPS_JSON_STRING) {
-        ngx_str_set(&msg, "not a Rootly event: no event.type");
-        return ngx_http_victorops_error(r, NGX_HTTP_BAD_REQUEST, &msg);
-    }
-
-    type = v->value;
 
     /* Rootly may deliver an event more than once: act on it once */
 
@@ -210,6 +161,116 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
 }
 
 
+/* X-Rootly-Signature: NGX_OK, NGX_DECLINED ("why" not), NGX_ERROR */
+
+static ngx_int_t
+ngx_http_victorops_events_verify(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *body, const char **why)
+{
+    ngx_str_t         name;
+    ngx_table_elt_t  *sig;
+
+    name = ngx_http_victorops_rootly_signature_header;
+
+    sig = ngx_http_victorops_header(r, &name, NULL);
+    if (sig == NULL) {
+        *why = "no X-Rootly-Signature";
+        return NGX_DECLINED;
+    }
+
+    switch (ngx_http_victorops_rootly_signature(&sig->value, body,
+                                                vi->signing_secrets,
+                                                ngx_time(),
+                                                (time_t) (vi->replay_window
+                                                          / 1000)))
+    {
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_ABORT:
+        *why = "timestamp outside the replay window";
+        return NGX_DECLINED;
+
+    case NGX_DECLINED:
+        *why = "bad signature";
+        return NGX_DECLINED;
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+/*
+ * The event as JSON, its event.id and event.type: NGX_OK, NGX_DECLINED
+ * (not a Rootly event: "msg" says why), NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_victorops_events_parse(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *body,
+    ngx_http_victorops_json_t **root, ngx_str_t *id, ngx_str_t *type,
+    ngx_str_t *msg)
+{
+    off_t                         offset;
+    ngx_int_t                     rc;
+    ngx_str_t                     name;
+    ngx_http_victorops_json_t    *v;
+    ngx_http_victorops_parser_t  *parser;
+
+    parser = ngx_http_victorops_parser_create(r->pool, vi->json_max_depth);
+    if (parser == NULL) {
+        return NGX_ERROR;
+    }
+
+    *root = NULL;
+
+    rc = ngx_http_victorops_parser_feed(parser, body->data, body->len);
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_parser_finish(parser, root);
+    }
+
+    if (rc == NGX_ABORT) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_victorops_parser_error(parser, msg, &offset);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "victorops integration \"%V\": rootly event: invalid "
+                      "JSON at byte %O: %V", &vi->name, offset, msg);
+
+        ngx_str_set(msg, "invalid JSON");
+        return NGX_DECLINED;
+    }
+
+    ngx_str_set(&name, "event.id");
+    v = ngx_http_victorops_json_lookup(*root, &name);
+
+    if (v == NULL || v->type != NGX_HTTP_VICTOROPS_JSON_STRING
+        || v->value.len == 0)
+    {
+        ngx_str_set(msg, "not a Rootly event: no event.id");
+        return NGX_DECLINED;
+    }
+
+    *id = v->value;
+
+    ngx_str_set(&name, "event.type");
+    v = ngx_http_victorops_json_lookup(*root, &name);
+
+    if (v == NULL || v->type != NGX_HTTP_VICTOROPS_JSON_STRING) {
+        ngx_str_set(msg, "not a Rootly event: no event.type");
+        return NGX_DECLINED;
+    }
+
+    *type = v->value;
+
+    return NGX_OK;
+}
+
+
 /*
  * What the event means is decide.c's: a job to page, reroute or
  * resolve in VictorOps, or nothing.  NGX_DONE: queued, the reply comes
@@ -222,7 +283,7 @@ ngx_http_victorops_events_incident(ngx_http_request_t *r,
     ngx_str_t *id, ngx_str_t *type, const char **reason)
 {
     ngx_str_t                              name, msg;
-    ngx_http_victorops_job_t               job;
+    ngx_http_victorops_accept_t            a;
     ngx_http_victorops_events_ctx_t       *ctx;
     ngx_http_victorops_rootly_facts_t      facts;
     ngx_http_victorops_rootly_decision_t   d;
@@ -260,29 +321,34 @@ ngx_http_victorops_events_incident(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
-
-    job.integration = vi;
-    job.kind = d.kind;
-    job.incident = d.incident;
-    job.key = d.key;
-    job.body = d.body;
-
     ctx = ngx_palloc(r->pool, sizeof(ngx_http_victorops_events_ctx_t));
-    if (ctx == NULL
-        || ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK)
-    {
+    if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->id = *id;
     ctx->type = *type;
 
-    if (ngx_http_victorops_queue_accept_job(r, &job, id,
-                                            ngx_http_victorops_events_queued,
-                                            ctx)
-        != NGX_OK)
-    {
+    ngx_memzero(&a, sizeof(ngx_http_victorops_accept_t));
+
+    a.job.integration = vi;
+    a.job.kind = d.kind;
+    a.job.incident = d.incident;
+    a.job.key = d.key;
+    a.job.body = d.body;
+    a.reply = ngx_http_victorops_events_queued;
+    a.data = ctx;
+
+    /* Rootly may deliver an event more than once: act on it once */
+
+    a.dups[0].type = NGX_HTTP_VICTOROPS_DUP_EVENT;
+    a.dups[0].key = *id;
+
+    if (ngx_http_victorops_job_id(r->pool, &a.job.id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_victorops_queue_accept(r, &a) != NGX_OK) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 

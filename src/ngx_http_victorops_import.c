@@ -491,7 +491,7 @@ ngx_http_victorops_import_reason(ngx_http_victorops_transfer_t *t,
         return;
     }
 
-    ngx_http_victorops_job_response(t, &rid, &id);
+    ngx_http_victorops_rootly_response(t, &rid, &id);
 
     reason->data = ngx_pnalloc(t->pool, id.len + 64);
     if (reason->data == NULL) {

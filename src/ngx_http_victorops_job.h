@@ -12,12 +12,9 @@
 
 
 ngx_int_t ngx_http_victorops_job_id(ngx_pool_t *pool, ngx_str_t *id);
-ngx_int_t ngx_http_victorops_job_send(ngx_http_victorops_job_t *job);
-ngx_int_t ngx_http_victorops_rootly_request(ngx_http_victorops_transfer_t *t,
-    ngx_http_victorops_integration_t *vi, const char *method, ngx_str_t *path,
-    ngx_str_t *body);
-void ngx_http_victorops_job_response(ngx_http_victorops_transfer_t *t,
-    ngx_str_t *id, ngx_str_t *reason);
+ngx_http_victorops_kind_t *ngx_http_victorops_job_kind(ngx_uint_t kind);
+ngx_http_victorops_job_t *ngx_http_victorops_job_copy(ngx_pool_t *pool,
+    ngx_http_victorops_job_t *job);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_JOB_H_INCLUDED_ */

@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 
 #include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_rootly_api.h"
 #include "ngx_http_victorops_escalation.h"
 #include "ngx_http_victorops_vo_api.h"
 #include "ngx_http_victorops_slack_api.h"
@@ -304,20 +305,7 @@ struct ngx_http_victorops_transfer_s {
 };
 
 
-/* a unit of work for an upstream (its kinds: decide.h) */
-
-#define ngx_http_victorops_job_to_victorops(kind)                             \
-    ((kind) >= NGX_HTTP_VICTOROPS_JOB_ESCALATE                                \
-     && (kind) != NGX_HTTP_VICTOROPS_JOB_NOTE)
-
-
-/* what becomes of a claimed job */
-
-#define NGX_HTTP_VICTOROPS_DONE          0
-#define NGX_HTTP_VICTOROPS_RETRY         1
-#define NGX_HTTP_VICTOROPS_RELEASE       2
-#define NGX_HTTP_VICTOROPS_DEAD          3
-
+/* a unit of work for an upstream (its kinds: decide.h; senders: job.c) */
 
 typedef struct {
     ngx_http_victorops_integration_t  *integration;
@@ -331,7 +319,40 @@ typedef struct {
     ngx_str_t                     incident;
     ngx_str_t                     entity;
     ngx_str_t                     body;
+
+    /* the queue's: counted in flight (queue_enter(), queue_leave()) */
+    unsigned                      inflight:1;
 } ngx_http_victorops_job_t;
+
+
+/* what becomes of a claimed job */
+
+#define NGX_HTTP_VICTOROPS_DONE          0
+#define NGX_HTTP_VICTOROPS_RETRY         1
+#define NGX_HTTP_VICTOROPS_RELEASE       2
+#define NGX_HTTP_VICTOROPS_DEAD          3
+
+/* recorded already (job_retry(), job_dead()): nothing more to write */
+#define NGX_HTTP_VICTOROPS_RECORDED      4
+
+
+/*
+ * A sender starts a claimed job, counted in flight by the queue until
+ * the sender records its outcome: NGX_OK under way, NGX_DONE finished
+ * already (outcome recorded), NGX_BUSY no token or paused (again after
+ * "wait" ms), NGX_DECLINED nothing to send, NGX_ERROR; the dispatcher
+ * records the outcome of the last three.
+ */
+
+typedef ngx_int_t (*ngx_http_victorops_send_pt)(
+    ngx_http_victorops_job_t *job, int64_t now, int64_t *wait);
+
+typedef struct {
+    ngx_uint_t                    kind;
+    const char                   *name;
+    const char                   *peer;               /* whom it calls */
+    ngx_http_victorops_send_pt    send;
+} ngx_http_victorops_kind_t;
 
 
 /* a change to a link, written with an outcome or a repair */
@@ -354,7 +375,10 @@ typedef struct {
 } ngx_http_victorops_link_t;
 
 
-/* what a finished job leaves behind, in the same transaction */
+/*
+ * What a job leaves behind, in the same transaction: a finished job's
+ * (its own pool), or an accepted one's (the request's pool).
+ */
 
 typedef struct {
     ngx_pool_t                   *pool;
@@ -369,8 +393,49 @@ typedef struct {
     ((job)->incident.len ? &(job)->incident : &(job)->key)
 
 
+/*
+ * Once the batch with an accepted job is on disk: NGX_OK, NGX_DECLINED
+ * (a duplicate: not stored) or NGX_ERROR (nothing stored); "id" is the
+ * job's.
+ */
+
 typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
     ngx_int_t rc, void *data, ngx_str_t *id);
+
+
+/*
+ * A duplicate key: a job whose key the store already holds is not
+ * stored again.  A delivery's hash counts within "window" ms, a Rootly
+ * event id and a signed delivery's signature for a day or longer.
+ */
+
+#define NGX_HTTP_VICTOROPS_DUP_HASH       1
+#define NGX_HTTP_VICTOROPS_DUP_EVENT      2
+#define NGX_HTTP_VICTOROPS_DUP_SIGNATURE  3
+
+#define NGX_HTTP_VICTOROPS_DUPS_MAX       2
+
+typedef struct {
+    ngx_uint_t                    type;               /* 0: none */
+    ngx_str_t                     key;
+    ngx_msec_t                    window;             /* DUP_HASH */
+} ngx_http_victorops_dup_t;
+
+
+/*
+ * What a handler hands the queue: the job, who answers once it is on
+ * disk, the keys it is taken once for (checked in order; the queue
+ * keeps copies), and the effects written in the same transaction (the
+ * job's strings and the effects live in the request's pool).
+ */
+
+typedef struct {
+    ngx_http_victorops_job_t      job;
+    ngx_http_victorops_reply_pt   reply;
+    void                         *data;
+    ngx_http_victorops_dup_t      dups[NGX_HTTP_VICTOROPS_DUPS_MAX];
+    ngx_http_victorops_effects_t *effects;            /* NULL: none */
+} ngx_http_victorops_accept_t;
 
 
 /* what each file defines, grouped by file: a map of the code */
@@ -386,6 +451,8 @@ typedef void (*ngx_http_victorops_reply_pt)(ngx_http_request_t *r,
 #include "ngx_http_victorops_peer.h"
 #include "ngx_http_victorops_policies.h"
 #include "ngx_http_victorops_queue.h"
+#include "ngx_http_victorops_response.h"
+#include "ngx_http_victorops_rootly.h"
 #include "ngx_http_victorops_slack.h"
 #include "ngx_http_victorops_status.h"
 #include "ngx_http_victorops_store.h"

@@ -135,20 +135,6 @@ ngx_int_t ngx_http_victorops_gen_str(yajl_gen g, const char *key,
 ngx_int_t ngx_http_victorops_gen_finish(yajl_gen g, ngx_pool_t *pool,
     ngx_str_t *out);
 
-ngx_int_t ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
-    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
-    ngx_str_t *body);
-ngx_int_t ngx_http_victorops_rootly_event(ngx_pool_t *pool, ngx_str_t *text,
-    ngx_str_t *body);
-ngx_int_t ngx_http_victorops_rootly_resolve(ngx_pool_t *pool,
-    ngx_str_t *text, ngx_str_t *body);
-ngx_int_t ngx_http_victorops_activity_text(ngx_pool_t *pool,
-    ngx_http_victorops_event_t *ev, ngx_str_t *text);
-ngx_int_t ngx_http_victorops_event_key(ngx_pool_t *pool,
-    ngx_http_victorops_event_t *ev, ngx_str_t *key);
-ngx_int_t ngx_http_victorops_iso8601(ngx_pool_t *pool, ngx_str_t *epoch,
-    ngx_str_t *iso);
-
 u_char *ngx_http_victorops_utf8_cut(u_char *start, u_char *end);
 u_char *ngx_http_victorops_utf8_text(u_char *dst, size_t size, u_char *src,
     size_t len);

@@ -2,11 +2,14 @@
 /*
  * Copyright (C) The ngx_http_victorops_module authors
  *
- * The durable queue.  Accepting: the jobs of one event-loop turn are
- * written in one transaction (group commit) and their senders answered
- * once it has committed.  Dispatching: a timer in every worker claims
- * due jobs with a lease, sends them and records the outcome: delivered,
- * retried with backoff, paused by a rate limit, or dead-lettered.
+ * The durable queue.  Accepting, the one way in: the jobs handlers
+ * hand over in one event-loop turn are written in one transaction
+ * (group commit) with their duplicate keys and effects, and their
+ * replies called once it has committed.  Dispatching: a timer in every
+ * worker claims due jobs with a lease and hands each to the sender of
+ * its kind (job.c), counted in flight until the sender records the
+ * outcome: delivered, retried with backoff, released (a rate limit),
+ * or dead-lettered.
  */
 
 
@@ -22,7 +25,6 @@
 #define NGX_HTTP_VICTOROPS_POLL          1000
 #define NGX_HTTP_VICTOROPS_LEASE_EXTRA   5000
 #define NGX_HTTP_VICTOROPS_RETRY_BASE    1000
-#define NGX_HTTP_VICTOROPS_DOWN_MAX      5000
 #define NGX_HTTP_VICTOROPS_LEASE_CHECK   5000
 #define NGX_HTTP_VICTOROPS_CHECKPOINT    60000
 #define NGX_HTTP_VICTOROPS_EVENTS_KEPT   86400000
@@ -31,23 +33,13 @@
 #define NGX_HTTP_VICTOROPS_SIGNATURES_KEPT  86400000
 
 
+/* an accepted job in the batch being collected */
+
 typedef struct {
     ngx_queue_t                        queue;
-    ngx_http_request_t                *request;
-    ngx_http_victorops_job_t           job;
-    ngx_http_victorops_event_t        *event;
+    ngx_http_request_t                *request;   /* NULL: it went away */
+    ngx_http_victorops_accept_t        accept;
     ngx_uint_t                         duplicate;
-    u_char                             hash[SHA256_DIGEST_LENGTH];
-
-    /* an escalation-policy webhook: its X-VictorOps-Signature, decoded */
-    u_char                             signature[
-                                           NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
-    unsigned                           signed_by_vo:1;
-
-    /* jobs from Rootly: the event id answered once, their own reply */
-    ngx_str_t                          event_id;
-    ngx_http_victorops_reply_pt        reply;
-    void                              *data;
 } ngx_http_victorops_pending_t;
 
 
@@ -66,31 +58,38 @@ typedef struct {
 } ngx_http_victorops_outcome_t;
 
 
-static ngx_http_victorops_pending_t *ngx_http_victorops_queue_pending(
-    ngx_http_request_t *r, ngx_http_victorops_job_t *job);
 static void ngx_http_victorops_pending_cleanup(void *data);
-static void ngx_http_victorops_outcome(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t op, ngx_http_victorops_job_t *job, int64_t at,
-    ngx_uint_t status, ngx_str_t *error, ngx_str_t *alert);
-static void ngx_http_victorops_outcome_fx(
-    ngx_http_victorops_integration_t *vi, ngx_uint_t op,
-    ngx_http_victorops_job_t *job, int64_t at, ngx_uint_t status,
-    ngx_str_t *error, ngx_str_t *alert, ngx_http_victorops_effects_t *fx);
+static ngx_int_t ngx_http_victorops_pending_write(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_pending_t *p,
+    int64_t now);
+static ngx_int_t ngx_http_victorops_dup_claim(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_dup_t *dup,
+    int64_t now);
+static void ngx_http_victorops_commit_time(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log,
+    struct timeval *start, ngx_uint_t n);
+static void ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
+    ngx_uint_t op, int64_t at, ngx_uint_t status, ngx_str_t *error,
+    ngx_str_t *alert, ngx_http_victorops_effects_t *fx);
 static void ngx_http_victorops_outcome_handler(ngx_event_t *ev);
 static void ngx_http_victorops_outcomes_write(
     ngx_http_victorops_integration_t *vi);
 static void ngx_http_victorops_commit_handler(ngx_event_t *ev);
 static void ngx_http_victorops_dispatch_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_victorops_dispatch_claim(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now,
+    int64_t *next);
+static void ngx_http_victorops_dispatch_chores(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
+static ngx_uint_t ngx_http_victorops_dispatch_jobs(
+    ngx_http_victorops_integration_t *vi, ngx_array_t *jobs, int64_t now,
+    int64_t *next);
 static void ngx_http_victorops_retention(
     ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
 static void ngx_http_victorops_dispatch_at(
     ngx_http_victorops_integration_t *vi, int64_t now, int64_t at);
 static u_char *ngx_http_victorops_outcome_text(u_char *buf,
     ngx_http_victorops_transfer_t *t, ngx_str_t *reason);
-static void ngx_http_victorops_rootly_pause(
-    ngx_http_victorops_integration_t *vi, int64_t until);
-static void ngx_http_victorops_rootly_down(
-    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
 
 
 int64_t
@@ -187,93 +186,51 @@ ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi)
 
 
 /*
- * Accept a job for request "r": it joins this turn's batch; the reply
- * is sent by the commit handler once the batch is on disk.
+ * The one way in: a handler's job joins this turn's batch, written in
+ * one transaction from a posted event (group commit); "a->reply"
+ * answers request "r" once the batch is on disk.
  */
 
 ngx_int_t
 ngx_http_victorops_queue_accept(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
-    u_char *hash, u_char *signature)
+    ngx_http_victorops_accept_t *a)
 {
-    ngx_http_victorops_pending_t  *p;
-
-    p = ngx_http_victorops_queue_pending(r, job);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p->event = ev;
-    ngx_memcpy(p->hash, hash, SHA256_DIGEST_LENGTH);
-
-    if (signature) {
-        ngx_memcpy(p->signature, signature,
-                   NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
-        p->signed_by_vo = 1;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Accept a job made from a Rootly event or an API call: once it is on
- * disk (and "event_id", if any, recorded in the same transaction),
- * "reply" answers: NGX_OK, NGX_DECLINED (a duplicate event) or
- * NGX_ERROR.
- */
-
-ngx_int_t
-ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_str_t *event_id,
-    ngx_http_victorops_reply_pt reply, void *data)
-{
-    ngx_http_victorops_pending_t  *p;
-
-    p = ngx_http_victorops_queue_pending(r, job);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p->reply = reply;
-    p->data = data;
-
-    if (event_id) {
-        p->event_id = *event_id;
-    }
-
-    return NGX_OK;
-}
-
-
-/* a job of request "r" joins this turn's batch */
-
-static ngx_http_victorops_pending_t *
-ngx_http_victorops_queue_pending(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job)
-{
+    ngx_str_t                         *key;
+    ngx_uint_t                         i;
     ngx_pool_cleanup_t                *cln;
     ngx_http_victorops_pending_t      *p;
     ngx_http_victorops_integration_t  *vi;
 
-    vi = job->integration;
+    vi = a->job.integration;
 
     if (vi->st == NULL) {
-        return NULL;
+        return NGX_ERROR;
     }
 
     p = ngx_pcalloc(r->pool, sizeof(ngx_http_victorops_pending_t));
     if (p == NULL) {
-        return NULL;
+        return NGX_ERROR;
+    }
+
+    p->accept = *a;
+
+    for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX; i++) {
+        key = &p->accept.dups[i].key;
+
+        if (key->len) {
+            key->data = ngx_pstrdup(r->pool, key);
+            if (key->data == NULL) {
+                return NGX_ERROR;
+            }
+        }
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NULL;
+        return NGX_ERROR;
     }
 
     p->request = r;
-    p->job = *job;
 
     cln->handler = ngx_http_victorops_pending_cleanup;
     cln->data = p;
@@ -284,7 +241,7 @@ ngx_http_victorops_queue_pending(ngx_http_request_t *r,
         ngx_post_event(&vi->commit_event, &ngx_posted_events);
     }
 
-    return p;
+    return NGX_OK;
 }
 
 
@@ -308,6 +265,7 @@ ngx_http_victorops_queue_alert_batched(ngx_http_victorops_integration_t *vi,
     ngx_str_t *key)
 {
     ngx_queue_t                   *q;
+    ngx_http_victorops_job_t      *job;
     ngx_http_victorops_pending_t  *p;
 
     for (q = ngx_queue_head(&vi->batch);
@@ -315,10 +273,11 @@ ngx_http_victorops_queue_alert_batched(ngx_http_victorops_integration_t *vi,
          q = ngx_queue_next(q))
     {
         p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+        job = &p->accept.job;
 
-        if (p->job.kind == NGX_HTTP_VICTOROPS_JOB_ALERT
-            && p->job.key.len == key->len
-            && ngx_strncmp(p->job.key.data, key->data, key->len) == 0)
+        if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+            && job->key.len == key->len
+            && ngx_strncmp(job->key.data, key->data, key->len) == 0)
         {
             return NGX_OK;
         }
@@ -331,14 +290,12 @@ ngx_http_victorops_queue_alert_batched(ngx_http_victorops_integration_t *vi,
 static void
 ngx_http_victorops_commit_handler(ngx_event_t *ev)
 {
-    int64_t                        now;
-    ngx_int_t                      rc;
-    ngx_uint_t                     n;
-    ngx_msec_t                     us;
-    ngx_queue_t                   *q, batch;
-    struct timeval                 start, end;
+    int64_t                            now;
+    ngx_int_t                          rc;
+    ngx_uint_t                         n;
+    ngx_queue_t                       *q, batch;
+    struct timeval                     start;
     ngx_connection_t                  *c;
-    ngx_http_victorops_link_t          link;
     ngx_http_request_t                *r;
     ngx_http_victorops_pending_t      *p;
     ngx_http_victorops_integration_t  *vi;
@@ -369,88 +326,9 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
          q = ngx_queue_next(q))
     {
         p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
-
-        p->job.created = now;
-        p->duplicate = 0;
         n++;
 
-        if (p->reply) {
-
-            /* a Rootly event is acted on once */
-
-            if (p->event_id.len) {
-                rc = ngx_http_victorops_store_event_seen(vi, &p->event_id,
-                                                         now);
-                if (rc == NGX_DECLINED) {
-                    p->duplicate = 1;
-                    rc = NGX_OK;
-                    continue;
-                }
-
-                if (rc != NGX_OK) {
-                    break;
-                }
-            }
-
-            rc = ngx_http_victorops_store_insert(vi, &p->job);
-            continue;
-        }
-
-        /*
-         * a signed delivery is taken once, long after duplicate_window:
-         * its signature is remembered with the job (a replay of one
-         * that failed to commit is not a replay)
-         */
-
-        if (p->signed_by_vo) {
-            rc = ngx_http_victorops_store_signature_claim(vi, p->signature,
-                                             NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
-                                             now);
-            if (rc == NGX_DECLINED) {
-                p->duplicate = 1;
-                rc = NGX_OK;
-                continue;
-            }
-
-            if (rc != NGX_OK) {
-                break;
-            }
-        }
-
-        /* the same delivery within duplicate_window is not stored again */
-
-        if (vi->duplicate_window) {
-            rc = ngx_http_victorops_store_dedup_claim(vi, p->hash,
-                                       SHA256_DIGEST_LENGTH, now,
-                                       now - (int64_t) vi->duplicate_window);
-            if (rc == NGX_DECLINED) {
-                p->duplicate = 1;
-                rc = NGX_OK;
-                continue;
-            }
-
-            if (rc != NGX_OK) {
-                break;
-            }
-        }
-
-        rc = ngx_http_victorops_store_insert(vi, &p->job);
-
-        /* what VictorOps says of an incident, for resolves not to loop */
-
-        if (rc == NGX_OK && p->job.kind == NGX_HTTP_VICTOROPS_JOB_ACTIVITY) {
-            ngx_memzero(&link, sizeof(ngx_http_victorops_link_t));
-
-            link.op = NGX_HTTP_VICTOROPS_LINK_VO_STATE;
-            link.key = p->job.key;
-            link.incident = p->job.incident;
-            link.entity = p->job.entity;
-            link.vo_state = (p->job.class == NGX_HTTP_VICTOROPS_RECOVERY)
-                            ? NGX_HTTP_VICTOROPS_VO_RESOLVED
-                            : NGX_HTTP_VICTOROPS_VO_ACKED;
-
-            rc = ngx_http_victorops_store_link_write(vi, &link, now);
-        }
+        rc = ngx_http_victorops_pending_write(vi, p, now);
     }
 
     if (rc == NGX_OK) {
@@ -460,22 +338,9 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
         ngx_http_victorops_store_rollback(vi);
     }
 
-    ngx_gettimeofday(&end);
+    ngx_http_victorops_commit_time(vi, ev->log, &start, n);
 
-    us = (end.tv_sec - start.tv_sec) * 1000000
-         + (end.tv_usec - start.tv_usec);
-
-    if (vi->sh) {
-        (void) ngx_atomic_fetch_add(&vi->sh->commits, 1);
-        (void) ngx_atomic_fetch_add(&vi->sh->commit_us, us);
-
-        if (us > vi->sh->commit_us_max) {
-            vi->sh->commit_us_max = us;
-        }
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                   "victorops commit: %ui jobs in %M us", n, us);
+    /* what each handler counts, logs and answers is its reply's */
 
     while (!ngx_queue_empty(&batch)) {
         q = ngx_queue_head(&batch);
@@ -486,40 +351,10 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
         r = p->request;
         p->request = NULL;
 
-        if (p->reply) {
-            p->reply(r, rc != NGX_OK ? NGX_ERROR
-                                     : (p->duplicate ? NGX_DECLINED : NGX_OK),
-                     p->data, &p->job.id);
-            continue;
-        }
-
-        if (rc == NGX_OK && p->duplicate) {
-            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "victorops integration \"%V\": duplicate %s for "
-                          "incident \"%V\" not forwarded again", &vi->name,
-                          ngx_http_victorops_class_name(p->event->class),
-                          ngx_http_victorops_job_incident(&p->job));
-
-            ngx_http_victorops_webhook_reply(r, NGX_DECLINED, p->event, NULL);
-            continue;
-        }
-
-        if (rc == NGX_OK) {
-            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_ACCEPTED_ALERT
-                                         + p->event->class);
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "victorops integration \"%V\": accepted %s for "
-                          "incident \"%V\" (job %V)", &vi->name,
-                          ngx_http_victorops_class_name(p->event->class),
-                          ngx_http_victorops_job_incident(&p->job),
-                          &p->job.id);
-        }
-
-        ngx_http_victorops_webhook_reply(r, rc == NGX_OK ? NGX_OK : NGX_ERROR,
-                                         p->event, &p->job.id);
+        p->accept.reply(r, rc != NGX_OK ? NGX_ERROR
+                                        : (p->duplicate ? NGX_DECLINED
+                                                        : NGX_OK),
+                        p->accept.data, &p->accept.job.id);
     }
 
     /* the fast path: send at once */
@@ -531,39 +366,174 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
 
 
 /*
- * Outcomes of sends (and releases) are written together, one
- * transaction per event-loop turn, like accepted jobs.
+ * One accepted job, unless a duplicate key of it is taken already:
+ * then nothing of it is written (the keys claimed before it stay).
  */
 
-static void
-ngx_http_victorops_outcome(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t op, ngx_http_victorops_job_t *job, int64_t at,
-    ngx_uint_t status, ngx_str_t *error, ngx_str_t *alert)
+static ngx_int_t
+ngx_http_victorops_pending_write(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_pending_t *p, int64_t now)
 {
-    ngx_http_victorops_outcome_fx(vi, op, job, at, status, error, alert,
-                                  NULL);
+    ngx_int_t                     rc;
+    ngx_uint_t                    i;
+    ngx_http_victorops_accept_t  *a;
+
+    a = &p->accept;
+
+    a->job.created = now;
+    p->duplicate = 0;
+
+    for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX && a->dups[i].type; i++) {
+        rc = ngx_http_victorops_dup_claim(vi, &a->dups[i], now);
+
+        if (rc == NGX_DECLINED) {
+            p->duplicate = 1;
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    rc = ngx_http_victorops_store_insert(vi, &a->job);
+
+    if (rc == NGX_OK && a->effects) {
+        rc = ngx_http_victorops_effects_write(vi, a->effects, now);
+    }
+
+    return rc;
 }
 
+
+/* NGX_DECLINED: the store holds the key already */
+
+static ngx_int_t
+ngx_http_victorops_dup_claim(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_dup_t *dup, int64_t now)
+{
+    switch (dup->type) {
+
+    case NGX_HTTP_VICTOROPS_DUP_HASH:
+        return ngx_http_victorops_store_dedup_claim(vi, dup->key.data,
+                                            dup->key.len, now,
+                                            now - (int64_t) dup->window);
+
+    case NGX_HTTP_VICTOROPS_DUP_EVENT:
+        return ngx_http_victorops_store_event_seen(vi, &dup->key, now);
+
+    default: /* NGX_HTTP_VICTOROPS_DUP_SIGNATURE */
+        return ngx_http_victorops_store_signature_claim(vi, dup->key.data,
+                                                        dup->key.len, now);
+    }
+}
+
+
+/* how long a commit took, for the status endpoint ("store") */
+
+static void
+ngx_http_victorops_commit_time(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, struct timeval *start, ngx_uint_t n)
+{
+    ngx_msec_t      us;
+    struct timeval  end;
+
+    ngx_gettimeofday(&end);
+
+    us = (end.tv_sec - start->tv_sec) * 1000000
+         + (end.tv_usec - start->tv_usec);
+
+    if (vi->sh) {
+        (void) ngx_atomic_fetch_add(&vi->sh->commits, 1);
+        (void) ngx_atomic_fetch_add(&vi->sh->commit_us, us);
+
+        if (us > vi->sh->commit_us_max) {
+            vi->sh->commit_us_max = us;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "victorops commit: %ui jobs in %M us", n, us);
+}
+
+
+/*
+ * In flight: from the dispatcher handing a job to its sender until the
+ * sender records the job's outcome; a sender that waits (for a token)
+ * leaves meanwhile and enters again when it sends.
+ */
+
+void
+ngx_http_victorops_queue_enter(ngx_http_victorops_job_t *job)
+{
+    if (!job->inflight) {
+        job->inflight = 1;
+        job->integration->inflight++;
+    }
+}
+
+
+void
+ngx_http_victorops_queue_leave(ngx_http_victorops_job_t *job)
+{
+    if (job->inflight) {
+        job->inflight = 0;
+
+        if (job->integration->inflight) {
+            job->integration->inflight--;
+        }
+    }
+}
+
+
+/*
+ * Outcomes of sends (and releases) are written together, one
+ * transaction per event-loop turn, like accepted jobs; recording one
+ * counts the job out of flight.  NGX_HTTP_VICTOROPS_RECORDED: only
+ * that (job_retry() or job_dead() recorded it).
+ */
 
 void
 ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job, ngx_uint_t op,
     int64_t at, ngx_uint_t status, ngx_str_t *error,
     ngx_http_victorops_effects_t *fx)
 {
-    ngx_http_victorops_outcome_fx(job->integration, op, job, at, status,
-                                  error, NULL, fx);
+    ngx_http_victorops_outcome_post(job, op, at, status, error, NULL, fx);
+}
+
+
+/* delivered; "alert": the Rootly alert it made, linked to its incident */
+
+void
+ngx_http_victorops_job_delivered(ngx_http_victorops_job_t *job,
+    ngx_str_t *alert)
+{
+    ngx_http_victorops_outcome_post(job, NGX_HTTP_VICTOROPS_DONE, 0, 0, NULL,
+                                    alert, NULL);
 }
 
 
 static void
-ngx_http_victorops_outcome_fx(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t op, ngx_http_victorops_job_t *job, int64_t at,
-    ngx_uint_t status, ngx_str_t *error, ngx_str_t *alert,
-    ngx_http_victorops_effects_t *fx)
+ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
+    ngx_uint_t op, int64_t at, ngx_uint_t status, ngx_str_t *error,
+    ngx_str_t *alert, ngx_http_victorops_effects_t *fx)
 {
-    u_char                        *p;
-    size_t                         len;
-    ngx_http_victorops_outcome_t  *o;
+    u_char                            *p;
+    size_t                             len;
+    ngx_http_victorops_outcome_t      *o;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = job->integration;
+
+    ngx_http_victorops_queue_leave(job);
+
+    if (op == NGX_HTTP_VICTOROPS_RECORDED) {
+        if (fx) {
+            ngx_destroy_pool(fx->pool);
+        }
+
+        return;
+    }
 
     len = sizeof(ngx_http_victorops_outcome_t);
 
@@ -743,7 +713,8 @@ ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
 
 /*
  * Effects: the links a finished job changes and the jobs it leaves to
- * do (a timeline event after a page), written with its outcome.
+ * do (a timeline event after a page), written with its outcome, in a
+ * pool of their own that goes with them.
  */
 
 ngx_http_victorops_effects_t *
@@ -757,6 +728,23 @@ ngx_http_victorops_effects_create(ngx_log_t *log)
         return NULL;
     }
 
+    fx = ngx_http_victorops_effects_alloc(pool);
+    if (fx == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    return fx;
+}
+
+
+/* effects in a pool they do not own: an accepted job's, the request's */
+
+ngx_http_victorops_effects_t *
+ngx_http_victorops_effects_alloc(ngx_pool_t *pool)
+{
+    ngx_http_victorops_effects_t  *fx;
+
     fx = ngx_palloc(pool, sizeof(ngx_http_victorops_effects_t));
     if (fx == NULL
         || ngx_array_init(&fx->links, pool, 2,
@@ -766,7 +754,6 @@ ngx_http_victorops_effects_create(ngx_log_t *log)
                           sizeof(ngx_http_victorops_job_t))
            != NGX_OK)
     {
-        ngx_destroy_pool(pool);
         return NULL;
     }
 
@@ -851,16 +838,16 @@ ngx_http_victorops_effects_write(ngx_http_victorops_integration_t *vi,
 }
 
 
+/*
+ * The dispatcher: claims due jobs, as many as there is room in flight
+ * for, and hands each to the sender of its kind (job.c's table).
+ */
+
 static void
 ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
 {
-    int64_t                            now, wait, next, lease, due, until;
-    ngx_int_t                          rc;
-    ngx_uint_t                         i, n, room, limited;
-    ngx_pool_t                        *pool;
-    ngx_array_t                        jobs;
+    int64_t                            now, next, due, until;
     ngx_connection_t                  *c;
-    ngx_http_victorops_job_t          *job;
     ngx_http_victorops_integration_t  *vi;
 
     c = ev->data;
@@ -903,7 +890,107 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
         return;     /* a finishing transfer kicks the dispatcher again */
     }
 
-    /* now and then: jobs leased by workers that died go back */
+    ngx_http_victorops_dispatch_chores(vi, ev->log, now);
+
+    /* idle: a read, so workers do not take the write lock for nothing */
+
+    if (ngx_http_victorops_store_due(vi, now) != NGX_OK) {
+        due = ngx_http_victorops_store_next_due(vi);
+
+        if (due > now) {
+            next = ngx_min(next, due);
+        }
+
+        ngx_http_victorops_dispatch_at(vi, now, next);
+        return;
+    }
+
+    switch (ngx_http_victorops_dispatch_claim(vi, ev->log, now, &next)) {
+
+    case NGX_AGAIN:
+        ngx_http_victorops_queue_kick(vi);
+        return;
+
+    case NGX_ERROR:
+        ngx_http_victorops_dispatch_at(vi, now, next);
+        return;
+
+    default: /* NGX_OK */
+        break;
+    }
+
+    due = ngx_http_victorops_store_next_due(vi);
+
+    if (due > now) {
+        next = ngx_min(next, due);
+    }
+
+    ngx_http_victorops_dispatch_at(vi, now, next);
+}
+
+
+/*
+ * Claims what is due, as many as there is room in flight for, with a
+ * lease of the send timeout plus 5 s, and dispatches them.  NGX_AGAIN:
+ * room for all, more may be due; NGX_ERROR: no memory.
+ */
+
+static ngx_int_t
+ngx_http_victorops_dispatch_claim(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now, int64_t *next)
+{
+    int64_t       lease;
+    ngx_int_t     rc;
+    ngx_uint_t    room;
+    ngx_pool_t   *pool;
+    ngx_array_t   jobs;
+
+    room = ngx_min(NGX_HTTP_VICTOROPS_INFLIGHT_MAX - vi->inflight,
+                   NGX_HTTP_VICTOROPS_CLAIM_MAX);
+
+    pool = ngx_create_pool(4096, log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    lease = now + (int64_t) vi->rootly_timeout
+            + NGX_HTTP_VICTOROPS_LEASE_EXTRA;
+
+    rc = NGX_OK;
+
+    if (ngx_array_init(&jobs, pool, room, sizeof(ngx_http_victorops_job_t))
+        == NGX_OK
+        && ngx_http_victorops_store_claim(vi, pool, now, lease, room, &jobs)
+           == NGX_OK)
+    {
+        if (ngx_http_victorops_dispatch_jobs(vi, &jobs, now, next)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "victorops \"%V\": alert_limit reached",
+                           &vi->name);
+
+        } else if (jobs.nelts == room) {
+            rc = NGX_AGAIN;
+        }
+    }
+
+    ngx_destroy_pool(pool);
+
+    return rc;
+}
+
+
+/*
+ * Now and then: jobs leased by workers that died go back; once a
+ * minute, deliveries older than duplicate_window, Rootly event ids
+ * older than a day and escalation-policy signatures older than a day
+ * (or duplicate_window, if longer) are forgotten; retention.
+ */
+
+static void
+ngx_http_victorops_dispatch_chores(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now)
+{
+    ngx_uint_t  n;
 
     if (now - vi->leases_checked > NGX_HTTP_VICTOROPS_LEASE_CHECK) {
         vi->leases_checked = now;
@@ -911,18 +998,12 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
         if (ngx_http_victorops_store_expire_leases(vi, now, &n) == NGX_OK
             && n)
         {
-            ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "victorops integration \"%V\": %ui jobs leased by "
                           "a worker that exited are queued again",
                           &vi->name, n);
         }
     }
-
-    /*
-     * Once a minute: forget deliveries older than duplicate_window,
-     * Rootly event ids older than a day, and escalation-policy
-     * signatures older than a day (or duplicate_window, if longer).
-     */
 
     if (now - vi->dedup_expired > 60000) {
         vi->dedup_expired = now;
@@ -935,140 +1016,80 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
     }
 
     if (now >= vi->retained) {
-        ngx_http_victorops_retention(vi, ev->log, now);
+        ngx_http_victorops_retention(vi, log, now);
     }
+}
 
-    /* idle: a read, so workers do not take the write lock for nothing */
 
-    rc = ngx_http_victorops_store_due(vi, now);
+/*
+ * Claimed jobs go to the senders of their kinds, counted in flight
+ * until their outcomes; what a sender did not take (no token, paused,
+ * nothing to send, an error) is recorded here.  Returns whether a
+ * sender was out of tokens ("next": when to look again, at the latest).
+ */
 
-    if (rc != NGX_OK) {
-        due = ngx_http_victorops_store_next_due(vi);
+static ngx_uint_t
+ngx_http_victorops_dispatch_jobs(ngx_http_victorops_integration_t *vi,
+    ngx_array_t *jobs, int64_t now, int64_t *next)
+{
+    int64_t                     wait;
+    ngx_str_t                   unknown = ngx_string("unknown job kind");
+    ngx_uint_t                  i, limited;
+    ngx_http_victorops_job_t   *job;
+    ngx_http_victorops_kind_t  *kind;
 
-        if (due > now) {
-            next = ngx_min(next, due);
-        }
-
-        ngx_http_victorops_dispatch_at(vi, now, next);
-        return;
-    }
-
-    room = ngx_min(NGX_HTTP_VICTOROPS_INFLIGHT_MAX - vi->inflight,
-                   NGX_HTTP_VICTOROPS_CLAIM_MAX);
-
-    pool = ngx_create_pool(4096, ev->log);
-    if (pool == NULL) {
-        ngx_http_victorops_dispatch_at(vi, now, next);
-        return;
-    }
-
-    if (ngx_array_init(&jobs, pool, room, sizeof(ngx_http_victorops_job_t))
-        != NGX_OK)
-    {
-        goto done;
-    }
-
-    lease = now + (int64_t) vi->rootly_timeout
-            + NGX_HTTP_VICTOROPS_LEASE_EXTRA;
-
-    if (ngx_http_victorops_store_claim(vi, pool, now, lease, room, &jobs)
-        != NGX_OK)
-    {
-        goto done;
-    }
-
-    job = jobs.elts;
+    job = jobs->elts;
     limited = 0;
 
-    for (i = 0; i < jobs.nelts; i++) {
+    for (i = 0; i < jobs->nelts; i++) {
 
-        if (job[i].kind == NGX_HTTP_VICTOROPS_JOB_ALERT
-            && !vi->alert_limit_reject
-            && ngx_http_victorops_alert_token(vi, now, &wait) == NGX_BUSY)
-        {
-            /* excess alerts wait in the queue, in order */
+        kind = ngx_http_victorops_job_kind(job[i].kind);
 
-            ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE,
-                                       &job[i], now + wait, 0, NULL, NULL);
-            next = ngx_min(next, now + wait);
+        if (kind == NULL) {
+            ngx_http_victorops_job_dead(&job[i], NULL, now, &unknown);
+            continue;
+        }
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "victorops \"%V\": job %V, %s, to %s", &vi->name,
+                       &job[i].id, kind->name, kind->peer);
+
+        ngx_http_victorops_queue_enter(&job[i]);
+
+        wait = 0;
+
+        switch (kind->send(&job[i], now, &wait)) {
+
+        case NGX_OK:
+        case NGX_DONE:
+            break;      /* the sender records the outcome */
+
+        case NGX_BUSY:
+
+            /* no token (api_rate, alert_limit): it waits in the queue */
+
+            ngx_http_victorops_job_outcome(&job[i],
+                                           NGX_HTTP_VICTOROPS_RELEASE,
+                                           now + wait, 0, NULL, NULL);
+            *next = ngx_min(*next, now + wait);
             limited = 1;
-            continue;
+            break;
+
+        case NGX_DECLINED:
+            ngx_http_victorops_job_outcome(&job[i], NGX_HTTP_VICTOROPS_DONE,
+                                           0, 0, NULL, NULL);
+            break;
+
+        default: /* NGX_ERROR */
+            ngx_http_victorops_job_outcome(&job[i],
+                                           NGX_HTTP_VICTOROPS_RELEASE,
+                                           now + NGX_HTTP_VICTOROPS_POLL, 0,
+                                           NULL, NULL);
+            break;
         }
-
-        if (ngx_http_victorops_job_to_victorops(job[i].kind)) {
-
-            /* VictorOps calls, within api_rate */
-
-            vi->inflight++;
-
-            rc = ngx_http_victorops_vo_job(&job[i], now, &wait);
-
-            if (rc == NGX_OK || rc == NGX_DONE) {
-                continue;       /* a finished job counted itself out */
-            }
-
-            vi->inflight--;
-
-            if (rc == NGX_BUSY) {
-                ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE,
-                                           &job[i], now + wait, 0, NULL,
-                                           NULL);
-                next = ngx_min(next, now + wait);
-                limited = 1;
-                continue;
-            }
-
-            ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE,
-                                       &job[i],
-                                       now + NGX_HTTP_VICTOROPS_POLL, 0,
-                                       NULL, NULL);
-            continue;
-        }
-
-        rc = ngx_http_victorops_job_send(&job[i]);
-
-        if (rc == NGX_OK) {
-            vi->inflight++;
-            continue;
-        }
-
-        if (rc == NGX_DECLINED) {
-
-            /* activity whose incident has no Rootly link: nothing to do */
-
-            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK);
-            ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_DONE, &job[i],
-                                       0, 0, NULL, NULL);
-            continue;
-        }
-
-        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE, &job[i],
-                                   now + NGX_HTTP_VICTOROPS_POLL, 0, NULL,
-                                   NULL);
     }
 
-    if (limited) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                       "victorops \"%V\": alert_limit reached", &vi->name);
-    }
-
-    if (jobs.nelts == room && !limited) {
-        ngx_destroy_pool(pool);
-        ngx_http_victorops_queue_kick(vi);
-        return;
-    }
-
-done:
-
-    ngx_destroy_pool(pool);
-
-    due = ngx_http_victorops_store_next_due(vi);
-
-    if (due > now) {
-        next = ngx_min(next, due);
-    }
-
-    ngx_http_victorops_dispatch_at(vi, now, next);
+    return limited;
 }
 
 
@@ -1141,151 +1162,6 @@ ngx_http_victorops_dispatch_at(ngx_http_victorops_integration_t *vi,
 }
 
 
-/*
- * The outcome of one send.  Called from the transfer's completion; the
- * job (and the transfer) go away afterwards.
- */
-
-void
-ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
-    ngx_http_victorops_transfer_t *t)
-{
-    int64_t                            now, until;
-    ngx_str_t                          id, reason;
-    ngx_uint_t                         status;
-    ngx_http_victorops_integration_t  *vi;
-
-    vi = job->integration;
-    now = ngx_http_victorops_now();
-
-    if (vi->inflight) {
-        vi->inflight--;
-    }
-
-    if (vi->st == NULL) {
-        return;
-    }
-
-    if (t->code == CURLE_ABORTED_BY_CALLBACK) {
-
-        /* not sent: the worker exits or Rootly paused us; not an attempt */
-
-        ngx_log_error(NGX_LOG_INFO, t->log, 0,
-                      "victorops integration \"%V\": job %V released "
-                      "unsent: %s", &vi->name, &job->id, t->error);
-
-        until = ngx_http_victorops_peer_paused(vi,
-                                               NGX_HTTP_VICTOROPS_PEER_ROOTLY,
-                                               now);
-        until = ngx_max(until, now);
-
-        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE, job, until,
-                                   0, NULL, NULL);
-        return;
-    }
-
-    ngx_http_victorops_queue_kick(vi);
-
-    if (t->code != CURLE_OK) {
-        reason.data = (u_char *) (t->error[0] ? t->error
-                                              : curl_easy_strerror(t->code));
-        reason.len = ngx_strlen(reason.data);
-
-        ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, 0,
-                                      &reason);
-        ngx_http_victorops_rootly_down(vi, t->log, now);
-        ngx_http_victorops_job_retry(job, t, now, &reason);
-        return;
-    }
-
-    status = (ngx_uint_t) t->status;
-
-    ngx_http_victorops_job_response(t, &id, &reason);
-
-    if (status >= 200 && status < 300) {
-
-        ngx_http_victorops_peer_success(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY);
-
-        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_DONE, job, 0, 0,
-                                   NULL,
-                                   job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT
-                                   && id.len ? &id : NULL);
-        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DELIVERED);
-
-        ngx_log_error(NGX_LOG_INFO, t->log, 0,
-                      "victorops integration \"%V\": %s for incident "
-                      "\"%V\" (job %V) delivered: rootly answered %ui, "
-                      "id \"%V\"", &vi->name, t->what,
-                      ngx_http_victorops_job_incident(job), &job->id, status,
-                      &id);
-
-        if (t->ratelimit_remaining == 0 && t->ratelimit_reset) {
-            ngx_http_victorops_rootly_pause(vi,
-                ngx_min((int64_t) t->ratelimit_reset * 1000,
-                        now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000));
-        }
-
-        return;
-    }
-
-    ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, status,
-                                  &reason);
-
-    if (status == 429) {
-        until = ngx_http_victorops_peer_retry_at(t, now);
-
-        ngx_http_victorops_rootly_pause(vi, until);
-        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RATE_LIMITED);
-
-        ngx_log_error(NGX_LOG_WARN, t->log, 0,
-                      "victorops integration \"%V\": rootly rate limit: "
-                      "sends paused for %L ms, job %V waits",
-                      &vi->name, until - now, &job->id);
-
-        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RELEASE, job, until,
-                                   0, NULL, NULL);
-        return;
-    }
-
-    if (status == 401 || status == 403) {
-        ngx_http_victorops_peer_refused(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY);
-
-        ngx_log_error(NGX_LOG_ERR, t->log, 0,
-                      "victorops integration \"%V\": rootly refused the "
-                      "credentials (%ui): check rootly_token", &vi->name,
-                      status);
-
-        ngx_http_victorops_job_retry(job, t, now, &reason);
-        return;
-    }
-
-    if (status == 408 || status >= 500) {
-        ngx_http_victorops_rootly_down(vi, t->log, now);
-        ngx_http_victorops_job_retry(job, t, now, &reason);
-        return;
-    }
-
-    if (status == 400 && job->kind == NGX_HTTP_VICTOROPS_JOB_ACTIVITY
-        && job->class == NGX_HTTP_VICTOROPS_ACK)
-    {
-        /* the alert cannot be acknowledged: it already is, or resolved */
-
-        ngx_log_error(NGX_LOG_INFO, t->log, 0,
-                      "victorops integration \"%V\": %s for incident "
-                      "\"%V\" (job %V) not needed: rootly answered %ui: "
-                      "\"%V\"", &vi->name, t->what,
-                      ngx_http_victorops_job_incident(job), &job->id, status,
-                      &reason);
-
-        ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_DONE, job, 0, 0,
-                                   NULL, NULL);
-        return;
-    }
-
-    ngx_http_victorops_job_dead(job, t, now, &reason);
-}
-
-
 void
 ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason)
@@ -1310,8 +1186,8 @@ ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
                     (int64_t) vi->retry_max_delay);
     delay = delay / 2 + (int64_t) (ngx_random() % (delay / 2 + 1));
 
-    ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_RETRY, job, now + delay,
-                               (ngx_uint_t) t->status, reason, NULL);
+    ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_RETRY, now + delay,
+                                   (ngx_uint_t) t->status, reason, NULL);
 
     ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RETRIED);
 
@@ -1336,8 +1212,22 @@ ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,
 
     vi = job->integration;
 
-    ngx_http_victorops_outcome(vi, NGX_HTTP_VICTOROPS_DEAD, job, now,
-                               (ngx_uint_t) t->status, reason, NULL);
+    if (t == NULL) {
+
+        /* before any call: it can never be sent as it is */
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": job %V dead-lettered: "
+                      "%V", &vi->name, &job->id, reason);
+
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DEAD);
+        ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_DEAD, now, 0,
+                                       reason, NULL);
+        return;
+    }
+
+    ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_DEAD, now,
+                                   (ngx_uint_t) t->status, reason, NULL);
 
     ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DEAD);
 
@@ -1372,52 +1262,4 @@ ngx_http_victorops_outcome_text(u_char *buf, ngx_http_victorops_transfer_t *t,
     *p++ = '"';
 
     return p;
-}
-
-
-/*
- * Rootly unreachable or failing (connection errors, timeouts, 5xx):
- * besides each job's own backoff, the integration holds all its sends
- * for a while, doubling up to 5 s, so a dead upstream costs one probe
- * at a time instead of a connection attempt for every queued job.
- */
-
-static void
-ngx_http_victorops_rootly_down(ngx_http_victorops_integration_t *vi,
-    ngx_log_t *log, int64_t now)
-{
-    int64_t     delay;
-    ngx_uint_t  failures;
-
-    if (vi->sh == NULL) {
-        return;
-    }
-
-    failures = ngx_http_victorops_peer_failure(vi,
-                                               NGX_HTTP_VICTOROPS_PEER_ROOTLY);
-
-    delay = ngx_min((int64_t) 500 << ngx_min(failures - 1, 5),
-                    NGX_HTTP_VICTOROPS_DOWN_MAX);
-
-    ngx_log_error(NGX_LOG_WARN, log, 0,
-                  "victorops integration \"%V\": rootly failing (%ui in a "
-                  "row): sends held for %L ms", &vi->name, failures, delay);
-
-    ngx_http_victorops_rootly_pause(vi, now + delay);
-}
-
-
-static void
-ngx_http_victorops_rootly_pause(ngx_http_victorops_integration_t *vi,
-    int64_t until)
-{
-    if (vi->sh == NULL) {
-        return;
-    }
-
-    ngx_http_victorops_peer_pause(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, until);
-
-    /* sends of this worker not yet on the wire wait for the pause too */
-
-    ngx_http_victorops_curl_release_waiting(vi, "rootly rate limit");
 }

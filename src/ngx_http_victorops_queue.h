@@ -11,34 +11,34 @@
 #define _NGX_HTTP_VICTOROPS_QUEUE_H_INCLUDED_
 
 
-ngx_int_t ngx_http_victorops_queue_alert_batched(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *key);
 int64_t ngx_http_victorops_now(void);
+void ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
+    ngx_uint_t counter);
 ngx_int_t ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi);
 void ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi);
-ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_http_victorops_event_t *ev,
-    u_char *hash, u_char *signature);
 void ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi);
-void ngx_http_victorops_job_finished(ngx_http_victorops_job_t *job,
-    ngx_http_victorops_transfer_t *t);
-void ngx_http_victorops_count(ngx_http_victorops_integration_t *vi,
-    ngx_uint_t counter);
-ngx_int_t ngx_http_victorops_queue_accept_job(ngx_http_request_t *r,
-    ngx_http_victorops_job_t *job, ngx_str_t *event_id,
-    ngx_http_victorops_reply_pt reply, void *data);
+ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
+    ngx_http_victorops_accept_t *a);
+ngx_int_t ngx_http_victorops_queue_alert_batched(
+    ngx_http_victorops_integration_t *vi, ngx_str_t *key);
+void ngx_http_victorops_queue_enter(ngx_http_victorops_job_t *job);
+void ngx_http_victorops_queue_leave(ngx_http_victorops_job_t *job);
+void ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job,
+    ngx_uint_t op, int64_t at, ngx_uint_t status, ngx_str_t *error,
+    ngx_http_victorops_effects_t *fx);
+void ngx_http_victorops_job_delivered(ngx_http_victorops_job_t *job,
+    ngx_str_t *alert);
 ngx_http_victorops_effects_t *ngx_http_victorops_effects_create(
     ngx_log_t *log);
+ngx_http_victorops_effects_t *ngx_http_victorops_effects_alloc(
+    ngx_pool_t *pool);
 ngx_http_victorops_job_t *ngx_http_victorops_effects_job(
     ngx_http_victorops_effects_t *fx, ngx_http_victorops_job_t *from,
     ngx_uint_t kind, ngx_str_t *body);
 ngx_int_t ngx_http_victorops_effects_write(
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_effects_t *fx,
     int64_t now);
-void ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job,
-    ngx_uint_t op, int64_t at, ngx_uint_t status, ngx_str_t *error,
-    ngx_http_victorops_effects_t *fx);
 void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
 void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,

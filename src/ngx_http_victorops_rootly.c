@@ -2,438 +2,546 @@
 /*
  * Copyright (C) The ngx_http_victorops_module authors
  *
- * Rootly API request bodies (JSON:API), built from classified
- * VictorOps events; they validate against Rootly's OpenAPI schemas.
+ * The Rootly sender, shaped like the VictorOps one (vo.c): a claimed
+ * job as one Rootly API call, built when it is claimed (decide.c says
+ * which; activity goes to whatever Rootly incident or alert is linked
+ * by then), and what Rootly's answers mean: delivered, 429 or no calls
+ * left (all workers pause), 401/403 (credentials), 5xx and connection
+ * errors (retried, and all sends held a while: "Rootly down"), refused
+ * (dead letter).  The bodies are rootly_api.c's.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_module.h"
 
 
-typedef struct {
-    const char                   *key;
-    size_t                        offset;
-} ngx_http_victorops_label_t;
+#define NGX_HTTP_VICTOROPS_REASON_MAX    200
+#define NGX_HTTP_VICTOROPS_DOWN_MAX      5000
 
 
-static ngx_int_t ngx_http_victorops_rootly_key(ngx_pool_t *pool,
-    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
-    ngx_str_t *key);
-static ngx_int_t ngx_http_victorops_rootly_text(ngx_pool_t *pool,
-    const char *type, const char *key, ngx_str_t *text, const char *extra,
-    const char *value, ngx_str_t *body);
-static ngx_int_t ngx_http_victorops_rootly_portal(ngx_pool_t *pool,
-    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
-    ngx_str_t *url);
+static ngx_int_t ngx_http_victorops_rootly_call(ngx_http_victorops_job_t *job,
+    ngx_pool_t *pool, ngx_http_victorops_call_t *call);
+static void ngx_http_victorops_rootly_done(ngx_http_victorops_transfer_t *t);
+static ngx_int_t ngx_http_victorops_rootly_answer(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_transfer_t *t,
+    int64_t now, ngx_str_t *id, ngx_str_t *reason, int64_t *until);
+static void ngx_http_victorops_rootly_down(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
+static void ngx_http_victorops_rootly_pause(
+    ngx_http_victorops_integration_t *vi, int64_t until);
 
 
-static ngx_http_victorops_label_t  ngx_http_victorops_labels[] = {
-    { "routing_key",
-      offsetof(ngx_http_victorops_event_t, routing_key) },
-    { "monitoring_tool",
-      offsetof(ngx_http_victorops_event_t, monitoring_tool) },
-    { "host",
-      offsetof(ngx_http_victorops_event_t, host) },
-    { "incident_number",
-      offsetof(ngx_http_victorops_event_t, incident) },
-    { "entity_id",
-      offsetof(ngx_http_victorops_event_t, entity_id) },
-    { "message_type",
-      offsetof(ngx_http_victorops_event_t, message_type) },
-    { NULL, 0 }
+static ngx_str_t  ngx_http_victorops_jsonapi_headers[] = {
+    ngx_string("Content-Type: application/vnd.api+json"),
+    ngx_string("Accept: application/vnd.api+json"),
+    ngx_null_string
 };
 
 
 /*
- * POST /v1/alerts, schema "new_alert":
- * {"data":{"type":"alerts","attributes":{"summary":...,...}}}
+ * The sender of Rootly jobs (job.c's table): alerts within
+ * alert_limit, then the call.  NGX_DECLINED: activity for an incident
+ * with nothing linked in Rootly, nothing to send.
  */
 
 ngx_int_t
-ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
-    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
-    ngx_str_t *body)
+ngx_http_victorops_rootly_send(ngx_http_victorops_job_t *job, int64_t now,
+    int64_t *wait)
 {
-    yajl_gen                     g;
-    ngx_str_t                    key, url, started, *value;
-    ngx_http_victorops_label_t  *label;
+    ngx_int_t                          rc;
+    ngx_http_victorops_integration_t  *vi;
 
-    if (ngx_http_victorops_rootly_key(pool, ev, conf, &key) != NGX_OK
-        || ngx_http_victorops_rootly_portal(pool, ev, conf, &url) != NGX_OK)
+    vi = job->integration;
+
+    /* excess alerts wait in the queue, in order */
+
+    if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+        && !vi->alert_limit_reject
+        && ngx_http_victorops_alert_token(vi, now, wait) == NGX_BUSY)
     {
+        return NGX_BUSY;
+    }
+
+    rc = ngx_http_victorops_rootly_start(job);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK);
+    }
+
+    return rc;
+}
+
+
+/*
+ * Starts the Rootly call of a claimed job (also the on-call note a
+ * VictorOps job hands over); its outcome is recorded once Rootly
+ * answers.  NGX_DECLINED: nothing to send.
+ */
+
+ngx_int_t
+ngx_http_victorops_rootly_start(ngx_http_victorops_job_t *job)
+{
+    ngx_http_victorops_job_t          *copy;
+    ngx_http_victorops_call_t          call;
+    ngx_http_victorops_transfer_t     *t;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = job->integration;
+
+    t = ngx_http_victorops_transfer_create(ngx_cycle->log);
+    if (t == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_str_null(&started);
-
-    if (ev->started_at.len
-        && ngx_http_victorops_iso8601(pool, &ev->started_at, &started)
-           == NGX_ERROR)
-    {
-        return NGX_ERROR;
+    if (ngx_http_victorops_rootly_call(job, t->pool, &call) != NGX_OK) {
+        goto failed;
     }
 
-    g = ngx_http_victorops_gen_create(pool);
-    if (g == NULL) {
-        return NGX_ERROR;
+    if (call.action == NGX_HTTP_VICTOROPS_CALL_NO_LINK) {
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": %s for incident "
+                      "\"%V\" (job %V) ignored: %V", &vi->name,
+                      ngx_http_victorops_class_name(job->class),
+                      ngx_http_victorops_job_incident(job), &job->id,
+                      &call.reason);
     }
 
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "alerts") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_str(g, "summary", &ev->summary) != NGX_OK)
-    {
-        return NGX_ERROR;
+    if (call.action != NGX_HTTP_VICTOROPS_CALL_POST) {
+        ngx_destroy_pool(t->pool);
+        return NGX_DECLINED;
     }
 
-    if (ev->description.len
-        && ngx_http_victorops_gen_str(g, "description", &ev->description)
+    copy = ngx_http_victorops_job_copy(t->pool, job);
+
+    if (copy == NULL
+        || ngx_http_victorops_rootly_request(t, vi, "POST", &call.path,
+                                             &call.body)
            != NGX_OK)
     {
-        return NGX_ERROR;
+        goto failed;
     }
 
-    if (ngx_http_victorops_gen_str(g, "external_id", &key) != NGX_OK
-        || ngx_http_victorops_gen_str(g, "deduplication_key", &key) != NGX_OK)
-    {
-        return NGX_ERROR;
+    t->handler = ngx_http_victorops_rootly_done;
+    t->data = copy;
+    t->what = call.what;
+
+    if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
+        goto failed;
     }
 
-    if (url.len
-        && ngx_http_victorops_gen_str(g, "external_url", &url) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, t->log, 0,
+                   "victorops job %V: %s: POST %s, attempt %ui",
+                   &copy->id, call.what, t->url.data, copy->attempts);
 
-    if (started.len
-        && ngx_http_victorops_gen_str(g, "started_at", &started) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    return NGX_OK;
 
-    if (ngx_http_victorops_gen_cstr(g, "labels") != NGX_OK
-        || yajl_gen_array_open(g) != yajl_gen_status_ok)
-    {
-        return NGX_ERROR;
-    }
+failed:
 
-    for (label = ngx_http_victorops_labels; label->key; label++) {
-        value = (ngx_str_t *) ((u_char *) ev + label->offset);
+    ngx_destroy_pool(t->pool);
+    return NGX_ERROR;
+}
 
-        if (value->len == 0) {
-            continue;
+
+/* the job's Rootly call (decide.c), with the link it may ask for */
+
+static ngx_int_t
+ngx_http_victorops_rootly_call(ngx_http_victorops_job_t *job,
+    ngx_pool_t *pool, ngx_http_victorops_call_t *call)
+{
+    ngx_http_victorops_call_facts_t  facts;
+
+    ngx_memzero(&facts, sizeof(ngx_http_victorops_call_facts_t));
+
+    facts.kind = job->kind;
+    facts.class = job->class;
+    facts.incident = job->incident;
+    facts.body = job->body;
+
+    for ( ;; ) {
+        if (ngx_http_victorops_decide_call(pool, &facts, call) != NGX_OK) {
+            return NGX_ERROR;
         }
 
-        if (yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_cstr(g, "key") != NGX_OK
-            || ngx_http_victorops_gen_cstr(g, label->key) != NGX_OK
-            || ngx_http_victorops_gen_str(g, "value", value) != NGX_OK
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        if (call->action != NGX_HTTP_VICTOROPS_CALL_ASK_LINK) {
+            return NGX_OK;
+        }
+
+        switch (ngx_http_victorops_store_link_get(job->integration, pool,
+                                                  &job->key, &job->incident,
+                                                  &job->entity,
+                                                  &facts.link.incident,
+                                                  &facts.link.alert))
         {
+        case NGX_OK:
+            facts.link.found = NGX_HTTP_VICTOROPS_FACT_YES;
+            break;
+
+        case NGX_DECLINED:
+            facts.link.found = NGX_HTTP_VICTOROPS_FACT_NO;
+            break;
+
+        default:
+            return NGX_ERROR;
+        }
+    }
+}
+
+
+/*
+ * The outcome of one call, from the transfer's completion; the job
+ * (a copy in the transfer's pool) goes away with the transfer.
+ */
+
+static void
+ngx_http_victorops_rootly_done(ngx_http_victorops_transfer_t *t)
+{
+    int64_t                            now, until;
+    ngx_int_t                          rc;
+    ngx_str_t                          id, reason;
+    ngx_http_victorops_job_t          *job;
+    ngx_http_victorops_integration_t  *vi;
+
+    job = t->data;
+    vi = job->integration;
+
+    if (vi->st == NULL) {
+
+        /* the worker exits and its store is closed: nothing to record */
+
+        ngx_http_victorops_queue_leave(job);
+        return;
+    }
+
+    now = ngx_http_victorops_now();
+
+    if (t->code == CURLE_ABORTED_BY_CALLBACK) {
+
+        /* not sent: the worker exits or Rootly paused us; not an attempt */
+
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": job %V released "
+                      "unsent: %s", &vi->name, &job->id, t->error);
+
+        until = ngx_http_victorops_peer_paused(vi,
+                                               NGX_HTTP_VICTOROPS_PEER_ROOTLY,
+                                               now);
+
+        ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_RELEASE,
+                                       ngx_max(until, now), 0, NULL, NULL);
+        return;
+    }
+
+    ngx_http_victorops_queue_kick(vi);
+
+    rc = ngx_http_victorops_rootly_answer(vi, t, now, &id, &reason, &until);
+
+    switch (rc) {
+
+    case NGX_OK:
+        ngx_http_victorops_job_delivered(job,
+                                  job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+                                  && id.len ? &id : NULL);
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DELIVERED);
+
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": %s for incident "
+                      "\"%V\" (job %V) delivered: rootly answered %l, "
+                      "id \"%V\"", &vi->name, t->what,
+                      ngx_http_victorops_job_incident(job), &job->id,
+                      t->status, &id);
+        return;
+
+    case NGX_BUSY:
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "victorops integration \"%V\": rootly rate limit: "
+                      "sends paused for %L ms, job %V waits",
+                      &vi->name, until - now, &job->id);
+
+        ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_RELEASE, until,
+                                       0, NULL, NULL);
+        return;
+
+    case NGX_AGAIN:
+    case NGX_DECLINED:
+        ngx_http_victorops_job_retry(job, t, now, &reason);
+        return;
+
+    default: /* NGX_ERROR */
+        break;
+    }
+
+    if (t->status == 400 && job->kind == NGX_HTTP_VICTOROPS_JOB_ACTIVITY
+        && job->class == NGX_HTTP_VICTOROPS_ACK)
+    {
+        /* the alert cannot be acknowledged: it already is, or resolved */
+
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": %s for incident "
+                      "\"%V\" (job %V) not needed: rootly answered %l: "
+                      "\"%V\"", &vi->name, t->what,
+                      ngx_http_victorops_job_incident(job), &job->id,
+                      t->status, &reason);
+
+        ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_DONE, 0, 0,
+                                       NULL, NULL);
+        return;
+    }
+
+    ngx_http_victorops_job_dead(job, t, now, &reason);
+}
+
+
+/*
+ * What Rootly's answer means for every job, as vo_answer() for
+ * VictorOps: NGX_OK (2xx: "id" is what Rootly created; with no calls
+ * left, sends pause until the window resets), NGX_BUSY (429: sends
+ * paused until "until"), NGX_DECLINED (the credentials refused),
+ * NGX_AGAIN (unreachable, timed out, 408, 5xx: sends held a while),
+ * NGX_ERROR (the request refused); "reason": why not.
+ */
+
+static ngx_int_t
+ngx_http_victorops_rootly_answer(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *id,
+    ngx_str_t *reason, int64_t *until)
+{
+    ngx_uint_t  status;
+
+    ngx_str_null(id);
+
+    if (t->code != CURLE_OK) {
+        reason->data = (u_char *) (t->error[0] ? t->error
+                                               : curl_easy_strerror(t->code));
+        reason->len = ngx_strlen(reason->data);
+
+        ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, 0,
+                                      reason);
+        ngx_http_victorops_rootly_down(vi, t->log, now);
+
+        return NGX_AGAIN;
+    }
+
+    status = (ngx_uint_t) t->status;
+
+    ngx_http_victorops_rootly_response(t, id, reason);
+
+    if (status >= 200 && status < 300) {
+        ngx_http_victorops_peer_success(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY);
+
+        if (t->ratelimit_remaining == 0 && t->ratelimit_reset) {
+            ngx_http_victorops_rootly_pause(vi,
+                ngx_min((int64_t) t->ratelimit_reset * 1000,
+                        now + NGX_HTTP_VICTOROPS_WAIT_MAX * 1000));
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, status,
+                                  reason);
+
+    switch (status) {
+
+    case 429:
+        *until = ngx_http_victorops_peer_retry_at(t, now);
+
+        ngx_http_victorops_rootly_pause(vi, *until);
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RATE_LIMITED);
+
+        return NGX_BUSY;
+
+    case 401:
+    case 403:
+        ngx_http_victorops_peer_refused(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY);
+
+        ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                      "victorops integration \"%V\": rootly refused the "
+                      "credentials (%ui): check rootly_token", &vi->name,
+                      status);
+
+        return NGX_DECLINED;
+
+    case 408:
+        break;
+
+    default:
+        if (status < 500) {
             return NGX_ERROR;
         }
     }
 
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
-        || ngx_http_victorops_gen_value(g, ev->payload) != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
-    {
-        return NGX_ERROR;
-    }
+    ngx_http_victorops_rootly_down(vi, t->log, now);
 
-    return ngx_http_victorops_gen_finish(g, pool, body);
+    return NGX_AGAIN;
 }
 
 
 /*
- * POST /v1/incidents/{id}/events, schema "new_incident_event":
- * {"data":{"type":"incident_events","attributes":{"event":...,
- * "visibility":"internal"}}}
+ * The id of what Rootly created ({"data":{"id":...}}), or a short
+ * reason from its errors ({"errors":[{"title","detail"}]} or
+ * {"error":"..."}).
  */
 
-ngx_int_t
-ngx_http_victorops_rootly_event(ngx_pool_t *pool, ngx_str_t *text,
-    ngx_str_t *body)
+void
+ngx_http_victorops_rootly_response(ngx_http_victorops_transfer_t *t,
+    ngx_str_t *id, ngx_str_t *reason)
 {
-    return ngx_http_victorops_rootly_text(pool, "incident_events", "event",
-                                          text, "visibility", "internal",
-                                          body);
-}
+    ngx_str_t                     name;
+    ngx_http_victorops_json_t    *root, *v;
+    ngx_http_victorops_parser_t  *p;
 
+    ngx_str_null(id);
+    ngx_str_null(reason);
 
-/*
- * POST /v1/alerts/{id}/resolve, schema "resolve_alert":
- * {"data":{"type":"alerts","attributes":{"resolution_message":...}}}
- */
+    root = NULL;
 
-ngx_int_t
-ngx_http_victorops_rootly_resolve(ngx_pool_t *pool, ngx_str_t *text,
-    ngx_str_t *body)
-{
-    return ngx_http_victorops_rootly_text(pool, "alerts",
-                                          "resolution_message", text, NULL,
-                                          NULL, body);
-}
+    p = ngx_http_victorops_parser_create(t->pool, 8);
 
-
-/* {"data":{"type":TYPE,"attributes":{KEY:TEXT[,EXTRA:VALUE]}}} */
-
-static ngx_int_t
-ngx_http_victorops_rootly_text(ngx_pool_t *pool, const char *type,
-    const char *key, ngx_str_t *text, const char *extra, const char *value,
-    ngx_str_t *body)
-{
-    yajl_gen  g;
-
-    g = ngx_http_victorops_gen_create(pool);
-    if (g == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, type) != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_str(g, key, text) != NGX_OK)
+    if (p != NULL
+        && t->response.len
+        && !t->truncated
+        && ngx_http_victorops_parser_feed(p, t->response.data,
+                                          t->response.len)
+           == NGX_OK)
     {
-        return NGX_ERROR;
+        (void) ngx_http_victorops_parser_finish(p, &root);
     }
 
-    if (extra
-        && (ngx_http_victorops_gen_cstr(g, extra) != NGX_OK
-            || ngx_http_victorops_gen_cstr(g, value) != NGX_OK))
-    {
-        return NGX_ERROR;
+    if (root == NULL) {
+        ngx_str_set(reason, "unreadable response");
+        return;
     }
 
-    if (yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
-    {
-        return NGX_ERROR;
+    ngx_str_set(&name, "data.id");
+    v = ngx_http_victorops_json_lookup(root, &name);
+
+    if (v && v->type == NGX_HTTP_VICTOROPS_JSON_STRING) {
+        *id = v->value;
     }
 
-    return ngx_http_victorops_gen_finish(g, pool, body);
-}
+    ngx_str_set(&name, "errors");
+    v = ngx_http_victorops_json_lookup(root, &name);
 
-
-/*
- * "Acknowledged in VictorOps by jdoe: looking at the canary",
- * "Resolved in VictorOps by jdoe", "Triggered again in VictorOps: ..."
- */
-
-ngx_int_t
-ngx_http_victorops_activity_text(ngx_pool_t *pool,
-    ngx_http_victorops_event_t *ev, ngx_str_t *text)
-{
-    u_char      *p;
-    size_t       len;
-    const char  *verb;
-
-    switch (ev->class) {
-
-    case NGX_HTTP_VICTOROPS_ACK:
-        verb = "Acknowledged in VictorOps";
-        break;
-
-    case NGX_HTTP_VICTOROPS_RECOVERY:
-        verb = "Resolved in VictorOps";
-        break;
-
-    default:
-        verb = "Triggered again in VictorOps";
-        break;
-    }
-
-    len = ngx_strlen(verb) + sizeof(" by : ") + ev->user.len
-          + ev->message.len + ev->summary.len;
-
-    p = ngx_pnalloc(pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    text->data = p;
-    p = ngx_cpymem(p, verb, ngx_strlen(verb));
-
-    if (ev->class == NGX_HTTP_VICTOROPS_ALERT) {
-        if (ev->summary.len) {
-            p = ngx_sprintf(p, ": %V", &ev->summary);
-        }
+    if (v && v->type == NGX_HTTP_VICTOROPS_JSON_ARRAY && v->child) {
+        ngx_str_set(&name, "detail");
+        v = ngx_http_victorops_json_lookup(v->child, &name);
 
     } else {
-        if (ev->user.len) {
-            p = ngx_sprintf(p, " by %V", &ev->user);
-        }
-
-        if (ev->class == NGX_HTTP_VICTOROPS_ACK && ev->message.len) {
-            p = ngx_sprintf(p, ": %V", &ev->message);
-        }
+        ngx_str_set(&name, "error");
+        v = ngx_http_victorops_json_lookup(root, &name);
     }
 
-    text->len = p - text->data;
-
-    return NGX_OK;
+    if (v && v->type == NGX_HTTP_VICTOROPS_JSON_STRING) {
+        *reason = v->value;
+        reason->len = ngx_http_victorops_utf8_cut(reason->data,
+                          reason->data
+                          + ngx_min(reason->len,
+                                    NGX_HTTP_VICTOROPS_REASON_MAX))
+                      - reason->data;
+    }
 }
 
 
-/* the incident within an integration: entity id, else "#number", else name */
+/*
+ * Makes "t" a Rootly API request: rootly_url + path, the bearer token,
+ * JSON:API headers, rootly_timeout; "body" (if any) is copied.
+ */
 
 ngx_int_t
-ngx_http_victorops_event_key(ngx_pool_t *pool, ngx_http_victorops_event_t *ev,
-    ngx_str_t *key)
-{
-    if (ev->entity_id.len) {
-        *key = ev->entity_id;
-        return NGX_OK;
-    }
-
-    if (ev->incident.len == 0) {
-        *key = ev->display_name;
-        return NGX_OK;
-    }
-
-    key->data = ngx_pnalloc(pool, ev->incident.len + 1);
-    if (key->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    key->len = ngx_sprintf(key->data, "#%V", &ev->incident) - key->data;
-
-    return NGX_OK;
-}
-
-
-/* "victorops:<organization>:<entity id, else incident number, else name>" */
-
-static ngx_int_t
-ngx_http_victorops_rootly_key(ngx_pool_t *pool,
-    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
-    ngx_str_t *key)
+ngx_http_victorops_rootly_request(ngx_http_victorops_transfer_t *t,
+    ngx_http_victorops_integration_t *vi, const char *method, ngx_str_t *path,
+    ngx_str_t *body)
 {
     u_char     *p;
-    ngx_str_t  *org, *id;
+    ngx_str_t  *h;
 
-    org = ev->organization.len ? &ev->organization : &conf->organization;
-
-    if (ev->entity_id.len) {
-        id = &ev->entity_id;
-
-    } else if (ev->incident.len) {
-        id = &ev->incident;
-
-    } else {
-        id = &ev->display_name;
-    }
-
-    p = ngx_pnalloc(pool, sizeof("victorops::") - 1 + org->len + id->len);
+    p = ngx_pnalloc(t->pool, vi->rootly_url.len + path->len + 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    key->data = p;
-    key->len = ngx_sprintf(p, "victorops:%V:%V", org, id) - p;
+    t->url.data = p;
+    p = ngx_cpymem(p, vi->rootly_url.data, vi->rootly_url.len);
+    p = ngx_cpymem(p, path->data, path->len);
+    *p = '\0';
+    t->url.len = p - t->url.data;
+
+    t->method.data = (u_char *) method;
+    t->method.len = ngx_strlen(method);
+
+    if (body) {
+        t->body.data = ngx_pnalloc(t->pool, body->len + 1);
+        if (t->body.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_cpymem(t->body.data, body->data, body->len) = '\0';
+        t->body.len = body->len;
+    }
+
+    if (ngx_http_victorops_transfer_header(t, &vi->rootly_auth) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (h = ngx_http_victorops_jsonapi_headers; h->len; h++) {
+        if (ngx_http_victorops_transfer_header(t, h) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    t->timeout = vi->rootly_timeout;
+    t->owner = vi;
 
     return NGX_OK;
 }
 
 
-/* "<portal>/ui/<organization>/incident/<number>/details" */
+/*
+ * Rootly unreachable or failing (connection errors, timeouts, 5xx):
+ * besides each job's own backoff, the integration holds all its sends
+ * for a while, doubling up to 5 s, so a dead upstream costs one probe
+ * at a time instead of a connection attempt for every queued job.
+ */
 
-static ngx_int_t
-ngx_http_victorops_rootly_portal(ngx_pool_t *pool,
-    ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
-    ngx_str_t *url)
+static void
+ngx_http_victorops_rootly_down(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now)
 {
-    u_char  *p;
+    int64_t     delay;
+    ngx_uint_t  failures;
 
-    ngx_str_null(url);
-
-    if (ev->organization.len == 0 || ev->incident.len == 0
-        || conf->portal_url.len == 0)
-    {
-        return NGX_OK;
+    if (vi->sh == NULL) {
+        return;
     }
 
-    /* ngx_escape_uri() triples an escaped byte at the most */
+    failures = ngx_http_victorops_peer_failure(vi,
+                                               NGX_HTTP_VICTOROPS_PEER_ROOTLY);
 
-    p = ngx_pnalloc(pool, conf->portal_url.len
-                          + sizeof("/ui//incident//details")
-                          + 3 * (ev->organization.len + ev->incident.len));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    delay = ngx_min((int64_t) 500 << ngx_min(failures - 1, 5),
+                    NGX_HTTP_VICTOROPS_DOWN_MAX);
 
-    url->data = p;
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "victorops integration \"%V\": rootly failing (%ui in a "
+                  "row): sends held for %L ms", &vi->name, failures, delay);
 
-    p = ngx_sprintf(p, "%V/ui/", &conf->portal_url);
-    p = (u_char *) ngx_escape_uri(p, ev->organization.data,
-                                  ev->organization.len, NGX_ESCAPE_URI);
-    p = ngx_sprintf(p, "/incident/");
-    p = (u_char *) ngx_escape_uri(p, ev->incident.data, ev->incident.len,
-                                  NGX_ESCAPE_URI);
-    p = ngx_sprintf(p, "/details");
-
-    url->len = p - url->data;
-
-    return NGX_OK;
+    ngx_http_victorops_rootly_pause(vi, now + delay);
 }
 
 
-/* epoch seconds or milliseconds, as VictorOps sends them, to ISO 8601 */
-
-ngx_int_t
-ngx_http_victorops_iso8601(ngx_pool_t *pool, ngx_str_t *epoch, ngx_str_t *iso)
+static void
+ngx_http_victorops_rootly_pause(ngx_http_victorops_integration_t *vi,
+    int64_t until)
 {
-    time_t     sec;
-    ngx_tm_t   tm;
-    ngx_int_t  n, ms;
-
-    n = ngx_atoi(epoch->data, epoch->len);
-
-    if (n == NGX_ERROR) {
-        return NGX_DECLINED;
+    if (vi->sh == NULL) {
+        return;
     }
 
-    if (n >= 100000000000) {
-        sec = n / 1000;
-        ms = n % 1000;
+    ngx_http_victorops_peer_pause(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, until);
 
-    } else {
-        sec = n;
-        ms = 0;
-    }
+    /* sends of this worker not yet on the wire wait for the pause too */
 
-    /* years 1970 to 9999 */
-
-    if (sec > 253402300799) {
-        return NGX_DECLINED;
-    }
-
-    ngx_gmtime(sec, &tm);
-
-    iso->data = ngx_pnalloc(pool, sizeof("1970-01-01T00:00:00.000Z") - 1);
-    if (iso->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    iso->len = ngx_sprintf(iso->data, "%4d-%02d-%02dT%02d:%02d:%02d.%03iZ",
-                           tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                           tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec, ms)
-               - iso->data;
-
-    return NGX_OK;
+    ngx_http_victorops_curl_release_waiting(vi, "rootly rate limit");
 }

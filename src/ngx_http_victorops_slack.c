@@ -8,7 +8,7 @@
  * with an ephemeral message within Slack's 3 s (errors too); the page
  * itself is a durable job whose outcome (the incident number, or the
  * error) is posted to the command's response_url, which must be on one
- * of slack_response_hosts.
+ * of slack_response_hosts, by the Slack reply sender at the end.
  */
 
 
@@ -32,6 +32,14 @@ typedef struct {
     ngx_connection_t                   dummy;
     ngx_str_t                          command;
 } ngx_http_victorops_slack_list_t;
+
+
+/* a reply job under way, in its transfer's pool */
+
+typedef struct {
+    ngx_http_victorops_job_t          *job;
+    ngx_http_victorops_escalation_t    esc;
+} ngx_http_victorops_slack_reply_t;
 
 
 static void ngx_http_victorops_slack_body(ngx_http_request_t *r);
@@ -62,6 +70,10 @@ static ngx_int_t ngx_http_victorops_slack_creply(ngx_http_request_t *r,
     const char *text);
 static ngx_int_t ngx_http_victorops_slack_member(ngx_array_t *list,
     ngx_str_t *value);
+static ngx_int_t ngx_http_victorops_slack_reply_post(
+    ngx_http_victorops_slack_reply_t *rp, ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_slack_replied(
+    ngx_http_victorops_transfer_t *t);
 
 
 ngx_int_t
@@ -243,7 +255,8 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
     ngx_str_t *slug, ngx_str_t *summary)
 {
     ngx_str_t                         url, type, *s;
-    ngx_http_victorops_job_t          job;
+    ngx_http_victorops_job_t         *job;
+    ngx_http_victorops_accept_t       a;
     ngx_http_victorops_escalation_t   esc;
 
     (void) ngx_http_victorops_json_text(form, "response_url", &url);
@@ -286,26 +299,28 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
         return ngx_http_victorops_slack_creply(r, "Sorry.");
     }
 
-    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+    ngx_memzero(&a, sizeof(ngx_http_victorops_accept_t));
 
-    job.integration = vi;
-    job.kind = NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE;
-    job.incident = *slug;
+    job = &a.job;
 
-    if (ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK
-        || ngx_http_victorops_escalation_body(r->pool, &esc, &job.body)
+    job->integration = vi;
+    job->kind = NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE;
+    job->incident = *slug;
+
+    if (ngx_http_victorops_job_id(r->pool, &job->id) != NGX_OK
+        || ngx_http_victorops_escalation_body(r->pool, &esc, &job->body)
            != NGX_OK)
     {
         return ngx_http_victorops_slack_creply(r, "Sorry.");
     }
 
-    job.key.data = ngx_pnalloc(r->pool, sizeof("slack:") - 1 + job.id.len);
-    if (job.key.data == NULL) {
+    job->key.data = ngx_pnalloc(r->pool, sizeof("slack:") - 1 + job->id.len);
+    if (job->key.data == NULL) {
         return ngx_http_victorops_slack_creply(r, "Sorry.");
     }
 
-    job.key.len = ngx_sprintf(job.key.data, "slack:%V", &job.id)
-                  - job.key.data;
+    job->key.len = ngx_sprintf(job->key.data, "slack:%V", &job->id)
+                   - job->key.data;
 
     s = ngx_palloc(r->pool, sizeof(ngx_str_t));
     if (s == NULL) {
@@ -314,11 +329,10 @@ ngx_http_victorops_slack_page(ngx_http_request_t *r,
 
     *s = *slug;
 
-    if (ngx_http_victorops_queue_accept_job(r, &job, NULL,
-                                            ngx_http_victorops_slack_queued,
-                                            s)
-        != NGX_OK)
-    {
+    a.reply = ngx_http_victorops_slack_queued;
+    a.data = s;
+
+    if (ngx_http_victorops_queue_accept(r, &a) != NGX_OK) {
         return ngx_http_victorops_slack_creply(r,
                    "Sorry, the page could not be queued; nothing was sent. "
                    "Try again.");
@@ -654,4 +668,239 @@ ngx_http_victorops_slack_member(ngx_array_t *list, ngx_str_t *value)
     }
 
     return 0;
+}
+
+
+/*
+ * The Slack reply sender (job.c's table): a job's text POSTed to the
+ * command's response_url while it is valid (Slack, not VictorOps: no
+ * api_rate).  A Slack command needs VictorOps credentials: without
+ * them (since removed) its replies are dead-lettered.
+ */
+
+ngx_int_t
+ngx_http_victorops_slack_reply_send(ngx_http_victorops_job_t *job,
+    int64_t now, int64_t *wait)
+{
+    ngx_int_t                          rc;
+    ngx_str_t                          reason;
+    ngx_http_victorops_transfer_t     *t;
+    ngx_http_victorops_slack_reply_t  *rp;
+
+    ngx_str_null(&reason);
+
+    if (job->integration->vo == NULL) {
+        ngx_str_set(&reason, "no VictorOps API credentials (api_id, api_key)");
+        ngx_http_victorops_job_dead(job, NULL, now, &reason);
+        return NGX_DONE;
+    }
+
+    t = ngx_http_victorops_transfer_create(ngx_cycle->log);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    rp = ngx_palloc(t->pool, sizeof(ngx_http_victorops_slack_reply_t));
+    if (rp == NULL) {
+        goto failed;
+    }
+
+    rp->job = ngx_http_victorops_job_copy(t->pool, job);
+    if (rp->job == NULL) {
+        goto failed;
+    }
+
+    rc = ngx_http_victorops_escalation_parse(t->pool, &job->body, &rp->esc);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_slack_reply_post(rp, t);
+
+        if (rc == NGX_OK) {
+            return NGX_OK;
+        }
+
+    } else if (rc == NGX_DECLINED) {
+        ngx_str_set(&reason, "unreadable job body");
+    }
+
+    ngx_destroy_pool(t->pool);
+
+    if (reason.len) {
+        ngx_http_victorops_job_dead(job, NULL, now, &reason);
+        return NGX_DONE;
+    }
+
+    if (rc == NGX_DONE) {
+        ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_DONE, now, 0,
+                                       NULL, NULL);
+        ngx_http_victorops_queue_kick(job->integration);
+    }
+
+    return rc;
+
+failed:
+
+    ngx_destroy_pool(t->pool);
+    return NGX_ERROR;
+}
+
+
+/* NGX_DONE: dropped, response_url not allowed or expired */
+
+static ngx_int_t
+ngx_http_victorops_slack_reply_post(ngx_http_victorops_slack_reply_t *rp,
+    ngx_http_victorops_transfer_t *t)
+{
+    ngx_str_t                          body, json = ngx_string(
+                                           "Content-Type: application/json");
+    const char                        *type;
+    ngx_http_victorops_escalation_t   *esc;
+    ngx_http_victorops_integration_t  *vi;
+
+    esc = &rp->esc;
+    vi = rp->job->integration;
+
+    if (ngx_http_victorops_url_allowed(&esc->reply_url, vi->slack_hosts)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": slack reply (job %V) "
+                      "dropped: response_url not on slack_response_hosts",
+                      &vi->name, &rp->job->id);
+        return NGX_DONE;
+    }
+
+    if (ngx_time() >= ngx_http_victorops_slack_reply_until(esc, rp->job)) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": slack reply (job %V) "
+                      "dropped: response_url expired (%d minutes after the "
+                      "command): \"%V\"", &vi->name, &rp->job->id,
+                      NGX_HTTP_VICTOROPS_SLACK_URL_TTL / 60, &esc->summary);
+        return NGX_DONE;
+    }
+
+    type = (esc->details.len == sizeof("in_channel") - 1)
+           ? "in_channel" : "ephemeral";
+
+    if (ngx_http_victorops_slack_message(t->pool, type, &esc->summary, &body)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    t->url.data = ngx_pnalloc(t->pool, esc->reply_url.len + 1);
+
+    if (t->url.data == NULL
+        || ngx_http_victorops_transfer_header(t, &json) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(t->url.data, esc->reply_url.data, esc->reply_url.len) = '\0';
+    t->url.len = esc->reply_url.len;
+    t->body = body;
+
+    ngx_str_set(&t->method, "POST");
+    t->timeout = vi->rootly_timeout;
+    t->owner = vi->vo;
+    t->peer = "slack";
+    t->what = "slack reply";
+    t->handler = ngx_http_victorops_slack_replied;
+    t->data = rp;
+
+    if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, t->log, 0,
+                   "victorops job %V: %s: %s", &rp->job->id, t->what,
+                   t->url.data);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Again later after a connection error, 429 or 5xx, unless the
+ * response_url may have been used up (5 uses: an attempt that failed
+ * may have counted) or has expired; 404, 410: it has (30 minutes, 5
+ * uses).
+ */
+
+static void
+ngx_http_victorops_slack_replied(ngx_http_victorops_transfer_t *t)
+{
+    int64_t                            now;
+    ngx_str_t                          reason;
+    ngx_http_victorops_job_t          *job;
+    ngx_http_victorops_slack_reply_t  *rp;
+    ngx_http_victorops_integration_t  *vi;
+
+    rp = t->data;
+    job = rp->job;
+    vi = job->integration;
+    now = ngx_http_victorops_now();
+
+    ngx_http_victorops_queue_kick(vi);
+
+    if (t->code == CURLE_ABORTED_BY_CALLBACK) {
+
+        /* the worker exits */
+
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": job %V released: %s",
+                      &vi->name, &job->id, t->error);
+
+        ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_RELEASE, now,
+                                       0, NULL, NULL);
+        return;
+    }
+
+    if (t->code == CURLE_OK && t->status >= 200 && t->status < 300) {
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": slack reply (job %V) "
+                      "delivered", &vi->name, &job->id);
+
+        ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_DONE, now, 0,
+                                       NULL, NULL);
+        return;
+    }
+
+    if (t->code != CURLE_OK) {
+        reason.data = (u_char *) (t->error[0] ? t->error
+                                              : curl_easy_strerror(t->code));
+        reason.len = ngx_strlen(reason.data);
+
+    } else {
+        reason.data = t->response.data;
+        reason.len = ngx_http_victorops_utf8_cut(reason.data,
+                         reason.data + ngx_min(t->response.len, 100))
+                     - reason.data;
+    }
+
+    if ((t->code != CURLE_OK || t->status == 429 || t->status >= 500)
+        && job->attempts < NGX_HTTP_VICTOROPS_SLACK_URL_USES
+        && ngx_time() < ngx_http_victorops_slack_reply_until(&rp->esc, job))
+    {
+        ngx_http_victorops_job_retry(job, t, now, &reason);
+        return;
+    }
+
+    ngx_http_victorops_job_dead(job, t, now, &reason);
+}
+
+
+/* when the Slack command's response_url expires */
+
+time_t
+ngx_http_victorops_slack_reply_until(ngx_http_victorops_escalation_t *esc,
+    ngx_http_victorops_job_t *job)
+{
+    if (esc->reply_until) {
+        return esc->reply_until;
+    }
+
+    /* a job queued before reply_until was kept */
+
+    return (time_t) (job->created / 1000) + NGX_HTTP_VICTOROPS_SLACK_URL_TTL;
 }

@@ -12,6 +12,10 @@
 
 
 ngx_int_t ngx_http_victorops_slack_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_victorops_slack_reply_send(ngx_http_victorops_job_t *job,
+    int64_t now, int64_t *wait);
+time_t ngx_http_victorops_slack_reply_until(
+    ngx_http_victorops_escalation_t *esc, ngx_http_victorops_job_t *job);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_SLACK_H_INCLUDED_ */

@@ -44,7 +44,6 @@ typedef struct {
 #define NGX_HTTP_VICTOROPS_S_REROUTE     3
 #define NGX_HTTP_VICTOROPS_S_RESOLVE     4
 #define NGX_HTTP_VICTOROPS_S_ONCALL      5
-#define NGX_HTTP_VICTOROPS_S_REPLY       6
 
 
 typedef struct {
@@ -61,7 +60,6 @@ typedef struct {
     ngx_uint_t                         step;
     ngx_uint_t                         has_token;
     ngx_uint_t                         calls;
-    ngx_uint_t                         waiting;    /* not in flight */
     ngx_uint_t                         gave_up;    /* still failing */
     ngx_http_victorops_vo_find_t      *find;
     ngx_http_victorops_transfer_t     *t;
@@ -114,10 +112,6 @@ static void ngx_http_victorops_vo_retry(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
 static time_t ngx_http_victorops_vo_reply_until(
     ngx_http_victorops_vo_ctx_t *ctx);
-static ngx_int_t ngx_http_victorops_vo_slack_reply(
-    ngx_http_victorops_vo_ctx_t *ctx);
-static void ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
-    ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_vo_dead(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t, ngx_str_t *reason);
 static ngx_int_t ngx_http_victorops_vo_reply_job(
@@ -209,18 +203,7 @@ ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job, int64_t now,
 
         /* it can never be sent as it is */
 
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "victorops integration \"%V\": job %V dead-lettered: "
-                      "%V", &job->integration->name, &job->id, &reason);
-
-        ngx_http_victorops_count(job->integration, NGX_HTTP_VICTOROPS_C_DEAD);
-        ngx_http_victorops_job_outcome(job, NGX_HTTP_VICTOROPS_DEAD, now, 0,
-                                       &reason, NULL);
-
-        if (job->integration->inflight) {
-            job->integration->inflight--;
-        }
-
+        ngx_http_victorops_job_dead(job, NULL, now, &reason);
         return NGX_DONE;
     }
 
@@ -249,10 +232,6 @@ ngx_http_victorops_vo_job(ngx_http_victorops_job_t *job, int64_t now,
         ctx->has_token = 1;
         ctx->step = NGX_HTTP_VICTOROPS_S_TEAMS;
         rc = ngx_http_victorops_vo_next(ctx);
-        break;
-
-    case NGX_HTTP_VICTOROPS_JOB_SLACK_REPLY:
-        rc = ngx_http_victorops_vo_slack_reply(ctx);
         break;
 
     default: /* NGX_HTTP_VICTOROPS_JOB_ONCALL */
@@ -609,7 +588,7 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
                           &ctx->job.id);
 
             ngx_http_victorops_vo_dead(ctx, NULL, &d.reason);
-            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RECORDED,
                                          NULL, NULL);
             return NGX_DONE;
 
@@ -800,21 +779,12 @@ ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
 
         /* waiting is not sending: the slot goes to other jobs meanwhile */
 
-        if (!ctx->waiting) {
-            ctx->waiting = 1;
-
-            if (ctx->vi->inflight) {
-                ctx->vi->inflight--;
-            }
-        }
+        ngx_http_victorops_queue_leave(&ctx->job);
 
         return NGX_OK;
     }
 
-    if (ctx->waiting) {
-        ctx->waiting = 0;
-        ctx->vi->inflight++;
-    }
+    ngx_http_victorops_queue_enter(&ctx->job);
 
     ctx->has_token = 0;
 
@@ -891,11 +861,6 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
                                      ? NGX_HTTP_VICTOROPS_RETRY
                                      : NGX_HTTP_VICTOROPS_RELEASE,
                                      NULL, NULL);
-        return;
-    }
-
-    if (ctx->step == NGX_HTTP_VICTOROPS_S_REPLY) {
-        ngx_http_victorops_vo_replied(ctx, t);
         return;
     }
 
@@ -983,13 +948,13 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
                 ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_VO_FAILED);
                 ngx_http_victorops_vo_retry(ctx, t, now, &reason);
                 ngx_http_victorops_vo_finish(ctx,
-                                             NGX_HTTP_VICTOROPS_RETRY + 100,
+                                             NGX_HTTP_VICTOROPS_RECORDED,
                                              NULL, NULL);
                 break;
             }
 
             ngx_http_victorops_vo_dead(ctx, t, &reason);
-            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
+            ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RECORDED,
                                          NULL, NULL);
             break;
         }
@@ -1115,7 +1080,7 @@ ngx_http_victorops_vo_found(ngx_http_victorops_vo_ctx_t *ctx,
 
     ngx_http_victorops_count(ctx->vi, NGX_HTTP_VICTOROPS_C_VO_FAILED);
     ngx_http_victorops_vo_retry(ctx, t, ngx_http_victorops_now(), &reason);
-    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100, NULL,
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RECORDED, NULL,
                                  NULL);
 }
 
@@ -1150,13 +1115,13 @@ ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
 
     case NGX_ERROR:
         ngx_http_victorops_vo_dead(ctx, t, &reason);
-        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100,
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RECORDED,
                                      NULL, NULL);
         break;
 
     default: /* NGX_AGAIN, NGX_DECLINED */
         ngx_http_victorops_vo_retry(ctx, t, now, &reason);
-        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100,
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RECORDED,
                                      NULL, NULL);
         break;
     }
@@ -1191,14 +1156,7 @@ ngx_http_victorops_vo_retry(ngx_http_victorops_vo_ctx_t *ctx,
 static time_t
 ngx_http_victorops_vo_reply_until(ngx_http_victorops_vo_ctx_t *ctx)
 {
-    if (ctx->esc.reply_until) {
-        return ctx->esc.reply_until;
-    }
-
-    /* a job queued before reply_until was kept */
-
-    return (time_t) (ctx->job.created / 1000)
-           + NGX_HTTP_VICTOROPS_SLACK_URL_TTL;
+    return ngx_http_victorops_slack_reply_until(&ctx->esc, &ctx->job);
 }
 
 
@@ -1556,7 +1514,7 @@ ngx_http_victorops_vo_oncall_send(ngx_http_victorops_vo_ctx_t *ctx)
     note.incident = ctx->esc.id;
     note.body = text;
 
-    if (ngx_http_victorops_job_send(&note) != NGX_OK) {
+    if (ngx_http_victorops_rootly_start(&note) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1687,143 +1645,6 @@ ngx_http_victorops_vo_reply_job(ngx_http_victorops_effects_t *fx,
 }
 
 
-/*
- * POST the reply to response_url (Slack, not VictorOps: no api_rate),
- * while it is valid
- */
-
-static ngx_int_t
-ngx_http_victorops_vo_slack_reply(ngx_http_victorops_vo_ctx_t *ctx)
-{
-    ngx_str_t                       body, json = ngx_string(
-                                        "Content-Type: application/json");
-    const char                     *type;
-    ngx_http_victorops_transfer_t  *t;
-
-    if (ngx_http_victorops_url_allowed(&ctx->esc.reply_url,
-                                       ctx->vi->slack_hosts)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "victorops integration \"%V\": slack reply (job %V) "
-                      "dropped: response_url not on slack_response_hosts",
-                      &ctx->vi->name, &ctx->job.id);
-
-        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
-                                     NULL);
-        return NGX_DONE;
-    }
-
-    if (ngx_time() >= ngx_http_victorops_vo_reply_until(ctx)) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "victorops integration \"%V\": slack reply (job %V) "
-                      "dropped: response_url expired (%d minutes after the "
-                      "command): \"%V\"", &ctx->vi->name, &ctx->job.id,
-                      NGX_HTTP_VICTOROPS_SLACK_URL_TTL / 60,
-                      &ctx->esc.summary);
-
-        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
-                                     NULL);
-        return NGX_DONE;
-    }
-
-    type = (ctx->esc.details.len == sizeof("in_channel") - 1)
-           ? "in_channel" : "ephemeral";
-
-    if (ngx_http_victorops_slack_message(ctx->pool, type, &ctx->esc.summary,
-                                         &body)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    t = ngx_http_victorops_transfer_create(ngx_cycle->log);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    t->url.data = ngx_pnalloc(t->pool, ctx->esc.reply_url.len + 1);
-    t->body.data = ngx_pstrdup(t->pool, &body);
-
-    if (t->url.data == NULL || t->body.data == NULL
-        || ngx_http_victorops_transfer_header(t, &json) != NGX_OK)
-    {
-        ngx_destroy_pool(t->pool);
-        return NGX_ERROR;
-    }
-
-    *ngx_cpymem(t->url.data, ctx->esc.reply_url.data,
-                ctx->esc.reply_url.len) = '\0';
-    t->url.len = ctx->esc.reply_url.len;
-    t->body.len = body.len;
-
-    ngx_str_set(&t->method, "POST");
-    t->timeout = ctx->vi->rootly_timeout;
-    t->owner = ctx->vi->vo;
-    t->peer = "slack";
-    t->what = "slack reply";
-
-    ctx->step = NGX_HTTP_VICTOROPS_S_REPLY;
-    ctx->has_token = 1;
-
-    return ngx_http_victorops_vo_call(ctx, t);
-}
-
-
-static void
-ngx_http_victorops_vo_replied(ngx_http_victorops_vo_ctx_t *ctx,
-    ngx_http_victorops_transfer_t *t)
-{
-    int64_t    now;
-    ngx_str_t  reason;
-
-    now = ngx_http_victorops_now();
-
-    if (t->code == CURLE_OK && t->status >= 200 && t->status < 300) {
-        ngx_log_error(NGX_LOG_INFO, t->log, 0,
-                      "victorops integration \"%V\": slack reply (job %V) "
-                      "delivered", &ctx->vi->name, &ctx->job.id);
-
-        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL,
-                                     NULL);
-        return;
-    }
-
-    if (t->code != CURLE_OK) {
-        reason.data = (u_char *) (t->error[0] ? t->error
-                                              : curl_easy_strerror(t->code));
-        reason.len = ngx_strlen(reason.data);
-
-    } else {
-        reason.data = t->response.data;
-        reason.len = ngx_http_victorops_utf8_cut(reason.data,
-                         reason.data + ngx_min(t->response.len, 100))
-                     - reason.data;
-    }
-
-    /*
-     * Again later, unless the response_url may have been used up (5
-     * uses: an attempt that failed may have counted) or expired
-     */
-
-    if ((t->code != CURLE_OK || t->status == 429 || t->status >= 500)
-        && ctx->job.attempts < NGX_HTTP_VICTOROPS_SLACK_URL_USES
-        && ngx_time() < ngx_http_victorops_vo_reply_until(ctx))
-    {
-        ngx_http_victorops_job_retry(&ctx->job, t, now, &reason);
-        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RETRY + 100,
-                                     NULL, NULL);
-        return;
-    }
-
-    /* 404, 410: Slack's response_url expired (30 minutes, 5 uses) */
-
-    ngx_http_victorops_job_dead(&ctx->job, t, now, &reason);
-    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DEAD + 100, NULL,
-                                 NULL);
-}
-
-
 /* a timeline event for the Rootly incident, after this job */
 
 static ngx_int_t
@@ -1885,8 +1706,8 @@ ngx_http_victorops_vo_dup(ngx_pool_t *pool, ngx_str_t *dst, ngx_str_t *src)
 
 
 /*
- * The end of a job's run: its outcome (op + 100: posted already by
- * job_retry() or job_dead()), in-flight count, the queue kicked.
+ * The end of a job's run: its outcome (NGX_HTTP_VICTOROPS_RECORDED:
+ * recorded already by job_retry() or job_dead()), the queue kicked.
  */
 
 static void
@@ -1902,25 +1723,16 @@ ngx_http_victorops_vo_finish(ngx_http_victorops_vo_ctx_t *ctx,
         ngx_del_timer(&ctx->wait);
     }
 
-    if (op < 100) {
-        at = ngx_http_victorops_now();
+    at = ngx_http_victorops_now();
 
-        if (op == NGX_HTTP_VICTOROPS_RELEASE && ctx->job.created > at) {
-            at = ctx->job.created;
-        }
-
-        ngx_http_victorops_job_outcome(&ctx->job, op, at, 0, error, fx);
-
-    } else if (fx) {
-        ngx_destroy_pool(fx->pool);
+    if (op == NGX_HTTP_VICTOROPS_RELEASE && ctx->job.created > at) {
+        at = ctx->job.created;
     }
+
+    ngx_http_victorops_job_outcome(&ctx->job, op, at, 0, error, fx);
 
     if (ctx->t) {
         ngx_destroy_pool(ctx->t->pool);
-    }
-
-    if (!ctx->waiting && vi->inflight) {
-        vi->inflight--;
     }
 
     ngx_http_victorops_queue_kick(vi);

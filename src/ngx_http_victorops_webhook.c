@@ -38,6 +38,10 @@ typedef struct {
     ngx_http_victorops_form_count_t    count;
     u_char                             mac[NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
 
+    /* queued: what the reply counts, logs and says */
+    ngx_http_victorops_event_t        *event;
+    ngx_str_t                          incident;
+
     unsigned                           need_signature:1;
     unsigned                           reading:1;
 } ngx_http_victorops_webhook_ctx_t;
@@ -78,8 +82,15 @@ static ngx_int_t ngx_http_victorops_webhook_decide(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
     ngx_str_t *key, ngx_http_victorops_event_decision_t *d);
 static ngx_int_t ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
     u_char *signature);
+static ngx_int_t ngx_http_victorops_webhook_limited(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *key, int64_t wait);
+static ngx_int_t ngx_http_victorops_webhook_accept(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_job_t *job, u_char *hash, u_char *signature);
+static void ngx_http_victorops_webhook_queued(ngx_http_request_t *r,
+    ngx_int_t rc, void *data, ngx_str_t *id);
 static ngx_int_t ngx_http_victorops_ignored(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
     ngx_http_victorops_event_decision_t *d, u_char *signature);
@@ -583,38 +594,6 @@ ngx_http_victorops_webhook_body(ngx_http_request_t *r)
 }
 
 
-/*
- * Called by the group commit: the job is on disk (NGX_OK), was a
- * duplicate (NGX_DECLINED), or could not be stored.
- */
-
-void
-ngx_http_victorops_webhook_reply(ngx_http_request_t *r, ngx_int_t rc,
-    ngx_http_victorops_event_t *ev, ngx_str_t *id)
-{
-    ngx_str_t          msg;
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_victorops_reply(r, NGX_HTTP_ACCEPTED, "accepted", ev,
-                                      id);
-
-    } else if (rc == NGX_DECLINED) {
-        ngx_str_null(&ev->reason);
-        rc = ngx_http_victorops_reply(r, NGX_HTTP_OK, "duplicate", ev, NULL);
-
-    } else {
-        ngx_str_set(&msg, "cannot store the event, try again");
-        rc = ngx_http_victorops_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, &msg);
-    }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-}
-
-
 static ngx_int_t
 ngx_http_victorops_webhook_process(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx)
@@ -662,7 +641,7 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
      * A signature is remembered once its delivery is handled (the form
      * carries VictorOps' vo_uuid, so no two deliveries share one): the
      * same signed request again is a replay, answered as a duplicate,
-     * long after duplicate_window (see the batch in queue.c).
+     * long after duplicate_window (see webhook_accept()).
      */
 
     signature = NULL;
@@ -691,7 +670,7 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
         }
     }
 
-    return ngx_http_victorops_webhook_enqueue(r, vi, ev, signature);
+    return ngx_http_victorops_webhook_enqueue(r, ctx, ev, signature);
 }
 
 
@@ -758,18 +737,18 @@ ngx_http_victorops_ignored(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
     u_char *signature)
 {
-    u_char                               *p;
-    int64_t                               now, wait;
+    int64_t                               wait;
     ngx_int_t                             rc;
-    ngx_str_t                             msg;
-    ngx_table_elt_t                      *h;
     ngx_http_victorops_job_t              job;
     ngx_http_victorops_alert_conf_t       conf;
+    ngx_http_victorops_integration_t     *vi;
     ngx_http_victorops_event_decision_t   d;
     u_char                                hash[SHA256_DIGEST_LENGTH];
+
+    vi = ctx->integration;
 
     ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
 
@@ -814,49 +793,211 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
 
     /* whether it is a duplicate is found out when the batch commits */
 
-    now = ngx_http_victorops_now();
-
     if (job.kind == NGX_HTTP_VICTOROPS_JOB_ALERT
         && vi->alert_limit_reject
-        && ngx_http_victorops_alert_token(vi, now, &wait) == NGX_BUSY)
+        && ngx_http_victorops_alert_token(vi, ngx_http_victorops_now(),
+                                          &wait)
+           == NGX_BUSY)
     {
-        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_REJECTED);
-
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "victorops integration \"%V\": alert_limit reached, "
-                      "alert for incident \"%V\" rejected", &vi->name,
-                      &job.key);
-
-        h = ngx_list_push(&r->headers_out.headers);
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-        if (h == NULL || p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        h->value.data = p;
-        h->value.len = ngx_sprintf(p, "%L", (wait + 999) / 1000) - p;
-
-        ngx_str_set(&msg, "alert limit reached, retry later");
-        return ngx_http_victorops_error(r, NGX_HTTP_TOO_MANY_REQUESTS, &msg);
+        return ngx_http_victorops_webhook_limited(r, vi, &job.key, wait);
     }
 
     if (ngx_http_victorops_job_id(r->pool, &job.id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_victorops_queue_accept(r, &job, ev, hash, signature)
-        != NGX_OK)
-    {
+    return ngx_http_victorops_webhook_accept(r, ctx, ev, &job, hash,
+                                             signature);
+}
+
+
+/* alert_limit reached, with alert_limit_reject: 429 and Retry-After */
+
+static ngx_int_t
+ngx_http_victorops_webhook_limited(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *key, int64_t wait)
+{
+    u_char           *p;
+    ngx_str_t         msg;
+    ngx_table_elt_t  *h;
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_REJECTED);
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "victorops integration \"%V\": alert_limit reached, "
+                  "alert for incident \"%V\" rejected", &vi->name, key);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (h == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%L", (wait + 999) / 1000) - p;
+
+    ngx_str_set(&msg, "alert limit reached, retry later");
+    return ngx_http_victorops_error(r, NGX_HTTP_TOO_MANY_REQUESTS, &msg);
+}
+
+
+/*
+ * The job goes to the queue with what makes a delivery a duplicate and
+ * what VictorOps says of the incident (an acknowledgement or recovery:
+ * the link's state, for resolves not to loop), in its transaction.
+ */
+
+static ngx_int_t
+ngx_http_victorops_webhook_accept(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_job_t *job, u_char *hash, u_char *signature)
+{
+    ngx_http_victorops_dup_t          *dup;
+    ngx_http_victorops_link_t         *link;
+    ngx_http_victorops_accept_t        a;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->integration;
+
+    ngx_memzero(&a, sizeof(ngx_http_victorops_accept_t));
+
+    a.job = *job;
+    a.reply = ngx_http_victorops_webhook_queued;
+    a.data = ctx;
+
+    /*
+     * A signed delivery is taken once, long after duplicate_window: its
+     * signature is remembered with the job (a replay of one that failed
+     * to commit is not a replay); the same delivery within
+     * duplicate_window is not stored again.
+     */
+
+    dup = a.dups;
+
+    if (signature) {
+        dup->type = NGX_HTTP_VICTOROPS_DUP_SIGNATURE;
+        dup->key.data = signature;
+        dup->key.len = NGX_HTTP_VICTOROPS_SIGNATURE_LEN;
+        dup++;
+    }
+
+    if (vi->duplicate_window) {
+        dup->type = NGX_HTTP_VICTOROPS_DUP_HASH;
+        dup->key.data = hash;
+        dup->key.len = SHA256_DIGEST_LENGTH;
+        dup->window = vi->duplicate_window;
+    }
+
+    if (job->kind == NGX_HTTP_VICTOROPS_JOB_ACTIVITY) {
+        a.effects = ngx_http_victorops_effects_alloc(r->pool);
+
+        link = a.effects ? ngx_array_push(&a.effects->links) : NULL;
+        if (link == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
+
+        link->op = NGX_HTTP_VICTOROPS_LINK_VO_STATE;
+        link->key = job->key;
+        link->incident = job->incident;
+        link->entity = job->entity;
+        link->vo_state = (job->class == NGX_HTTP_VICTOROPS_RECOVERY)
+                         ? NGX_HTTP_VICTOROPS_VO_RESOLVED
+                         : NGX_HTTP_VICTOROPS_VO_ACKED;
+    }
+
+    ctx->event = ev;
+    ctx->incident = *ngx_http_victorops_job_incident(job);
+
+    if (ngx_http_victorops_queue_accept(r, &a) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "victorops integration \"%V\": cannot queue %s for "
                       "incident \"%V\"", &vi->name,
-                      ngx_http_victorops_class_name(ev->class), &job.key);
+                      ngx_http_victorops_class_name(ev->class), &job->key);
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * Once the batch is on disk: the job was stored (NGX_OK), was a
+ * duplicate (NGX_DECLINED), or could not be stored; counted by class,
+ * logged and answered.
+ */
+
+static void
+ngx_http_victorops_webhook_queued(ngx_http_request_t *r, ngx_int_t rc,
+    void *data, ngx_str_t *id)
+{
+    ngx_http_victorops_webhook_ctx_t  *ctx = data;
+
+    ngx_str_t                          msg;
+    ngx_uint_t                         counter;
+    ngx_connection_t                  *c;
+    ngx_http_victorops_event_t        *ev;
+    ngx_http_victorops_integration_t  *vi;
+
+    c = r->connection;
+    vi = ctx->integration;
+    ev = ctx->event;
+
+    switch (rc) {
+
+    case NGX_OK:
+
+        switch (ev->class) {
+
+        case NGX_HTTP_VICTOROPS_ACK:
+            counter = NGX_HTTP_VICTOROPS_C_ACCEPTED_ACK;
+            break;
+
+        case NGX_HTTP_VICTOROPS_RECOVERY:
+            counter = NGX_HTTP_VICTOROPS_C_ACCEPTED_RECOVERY;
+            break;
+
+        default: /* NGX_HTTP_VICTOROPS_ALERT */
+            counter = NGX_HTTP_VICTOROPS_C_ACCEPTED_ALERT;
+            break;
+        }
+
+        ngx_http_victorops_count(vi, counter);
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "victorops integration \"%V\": accepted %s for "
+                      "incident \"%V\" (job %V)", &vi->name,
+                      ngx_http_victorops_class_name(ev->class),
+                      &ctx->incident, id);
+
+        rc = ngx_http_victorops_reply(r, NGX_HTTP_ACCEPTED, "accepted", ev,
+                                      id);
+        break;
+
+    case NGX_DECLINED:
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "victorops integration \"%V\": duplicate %s for "
+                      "incident \"%V\" not forwarded again", &vi->name,
+                      ngx_http_victorops_class_name(ev->class),
+                      &ctx->incident);
+
+        ngx_str_null(&ev->reason);
+        rc = ngx_http_victorops_reply(r, NGX_HTTP_OK, "duplicate", ev, NULL);
+        break;
+
+    default: /* NGX_ERROR */
+        ngx_str_set(&msg, "cannot store the event, try again");
+        rc = ngx_http_victorops_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, &msg);
+        break;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1262,109 +1403,4 @@ ngx_http_victorops_unauthorized(ngx_http_request_t *r,
     ngx_str_set(&msg, "unauthorized");
 
     return ngx_http_victorops_error(r, NGX_HTTP_UNAUTHORIZED, &msg);
-}
-
-
-/* 405 with "Allow", the request body discarded */
-
-ngx_int_t
-ngx_http_victorops_not_allowed(ngx_http_request_t *r, const char *allow)
-{
-    u_char           *p;
-    ngx_int_t         rc;
-    ngx_str_t         msg;
-    ngx_table_elt_t  *h;
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
-
-    p = ngx_pnalloc(r->pool, sizeof("method not allowed, use ") - 1
-                             + h->value.len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    msg.data = p;
-    msg.len = ngx_sprintf(p, "method not allowed, use %V", &h->value) - p;
-
-    return ngx_http_victorops_error(r, NGX_HTTP_NOT_ALLOWED, &msg);
-}
-
-
-/* {"error":"..."}, for every JSON error reply of the module */
-
-ngx_int_t
-ngx_http_victorops_error(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *message)
-{
-    yajl_gen   g;
-    ngx_str_t  body;
-
-    g = ngx_http_victorops_gen_create(r->pool);
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_str(g, "error", message) != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_finish(g, r->pool, &body) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body.len++;
-
-    return ngx_http_victorops_send(r, status, "application/json", &body);
-}
-
-
-ngx_int_t
-ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
-    const char *type, ngx_str_t *body)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = body->len;
-    r->headers_out.content_type.data = (u_char *) type;
-    r->headers_out.content_type.len = ngx_strlen(type);
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->memory = body->len ? 1 : 0;      /* empty: only the last_buf mark */
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }

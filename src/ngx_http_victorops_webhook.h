@@ -11,16 +11,8 @@
 #define _NGX_HTTP_VICTOROPS_WEBHOOK_H_INCLUDED_
 
 
-void ngx_http_victorops_webhook_reply(ngx_http_request_t *r, ngx_int_t rc,
-    ngx_http_victorops_event_t *ev, ngx_str_t *id);
 ngx_int_t ngx_http_victorops_webhook_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_victorops_body(ngx_http_request_t *r, ngx_str_t *body);
-ngx_int_t ngx_http_victorops_send(ngx_http_request_t *r, ngx_uint_t status,
-    const char *type, ngx_str_t *body);
-ngx_int_t ngx_http_victorops_error(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *message);
-ngx_int_t ngx_http_victorops_not_allowed(ngx_http_request_t *r,
-    const char *allow);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_WEBHOOK_H_INCLUDED_ */
