@@ -75,7 +75,8 @@ CORE_SRCS    := ngx_http_victorops_json.c ngx_http_victorops_payload.c \
                 ngx_http_victorops_slack_api.c \
                 ngx_http_victorops_decide.c
 CORE_OBJS    := $(addprefix $(B)/module/,$(CORE_SRCS:.c=.o))
-CORE_HDRS    := $(TOP)/src/ngx_http_victorops_payload.h \
+CORE_HDRS    := $(TOP)/src/ngx_http_victorops_json.h \
+                $(TOP)/src/ngx_http_victorops_payload.h \
                 $(TOP)/src/ngx_http_victorops_rootly_api.h \
                 $(TOP)/src/ngx_http_victorops_escalation.h \
                 $(TOP)/src/ngx_http_victorops_vo_api.h \

@@ -625,6 +625,28 @@ ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t)
 }
 
 
+/*
+ * Why "t" got no answer: NGX_ERROR, "reason" is libcurl's error text
+ * (in "t", or libcurl's own).  NGX_OK: an answer came, whose reason is
+ * the upstream's, for the caller to read.
+ */
+
+ngx_int_t
+ngx_http_victorops_transfer_error(ngx_http_victorops_transfer_t *t,
+    ngx_str_t *reason)
+{
+    if (t->code == CURLE_OK) {
+        return NGX_OK;
+    }
+
+    reason->data = (u_char *) (t->error[0] ? t->error
+                                           : curl_easy_strerror(t->code));
+    reason->len = ngx_strlen(reason->data);
+
+    return NGX_ERROR;
+}
+
+
 static void
 ngx_http_victorops_transfer_finish(ngx_http_victorops_transfer_t *t)
 {

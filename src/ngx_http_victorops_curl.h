@@ -19,6 +19,8 @@ ngx_http_victorops_transfer_t *ngx_http_victorops_transfer_create(
 ngx_int_t ngx_http_victorops_transfer_header(ngx_http_victorops_transfer_t *t,
     ngx_str_t *header);
 ngx_int_t ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t);
+ngx_int_t ngx_http_victorops_transfer_error(ngx_http_victorops_transfer_t *t,
+    ngx_str_t *reason);
 void ngx_http_victorops_transfer_abort(ngx_http_victorops_transfer_t *t,
     const char *reason);
 void ngx_http_victorops_curl_release_waiting(void *owner, const char *reason);

@@ -5,9 +5,8 @@
  * Rootly incidents to escalations: the parts of a Rootly incident
  * (webhook "data") escalation looks at, which escalation rules it
  * matches and their VictorOps targets, the escalation job's own body,
- * its canonical form and summary, and the Rootly team a VictorOps team
- * becomes (its victor_ops_id is what escalation follows back).
- * Nothing here knows about ngx_http_request_t.
+ * its canonical form and its summary.  Nothing here knows about
+ * ngx_http_request_t.
  */
 
 
@@ -626,58 +625,6 @@ ngx_http_victorops_escalation_summary(ngx_pool_t *pool,
 
     summary->len = ngx_sprintf(summary->data, "Rootly incident %V", &esc->id)
                    - summary->data;
-
-    return NGX_OK;
-}
-
-
-/*
- * POST /v1/teams and PUT /v1/teams/{id}, schemas "new_team" and
- * "update_team": {"data":{"type":"groups","attributes":{"name",
- * "description","victor_ops_id"}}}
- */
-
-ngx_int_t
-ngx_http_victorops_rootly_team(ngx_pool_t *pool,
-    ngx_http_victorops_vo_team_t *team, ngx_str_t *body)
-{
-    yajl_gen   g;
-    ngx_str_t  description;
-
-    description.data = ngx_pnalloc(pool, sizeof("VictorOps team ")
-                                         + team->slug.len);
-    if (description.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    description.len = ngx_sprintf(description.data, "VictorOps team %V",
-                                  &team->slug)
-                      - description.data;
-
-    g = ngx_http_victorops_gen_create(pool);
-    if (g == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "groups") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_str(g, "name", &team->name) != NGX_OK
-        || ngx_http_victorops_gen_str(g, "description", &description)
-           != NGX_OK
-        || ngx_http_victorops_gen_str(g, "victor_ops_id", &team->slug)
-           != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_finish(g, pool, body) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
 
     return NGX_OK;
 }

@@ -76,14 +76,6 @@ typedef struct {
 } ngx_http_victorops_escalation_t;
 
 
-/* a VictorOps team, as GET /api-public/v1/team lists it */
-
-typedef struct {
-    ngx_str_t                     name;
-    ngx_str_t                     slug;
-} ngx_http_victorops_vo_team_t;
-
-
 ngx_int_t ngx_http_victorops_incident_parse(ngx_pool_t *pool,
     ngx_http_victorops_json_t *data,
     ngx_http_victorops_rootly_incident_t *inc);
@@ -111,9 +103,6 @@ ngx_int_t ngx_http_victorops_escalation_canon(ngx_pool_t *pool,
     ngx_http_victorops_escalation_t *esc, ngx_str_t *canon);
 ngx_int_t ngx_http_victorops_escalation_summary(ngx_pool_t *pool,
     ngx_http_victorops_escalation_t *esc, ngx_str_t *summary);
-
-ngx_int_t ngx_http_victorops_rootly_team(ngx_pool_t *pool,
-    ngx_http_victorops_vo_team_t *team, ngx_str_t *body);
 
 ngx_int_t ngx_http_victorops_str_push(ngx_array_t *a, ngx_str_t *s);
 ngx_int_t ngx_http_victorops_str_in(ngx_array_t *a, ngx_str_t *s);

@@ -484,10 +484,7 @@ ngx_http_victorops_import_reason(ngx_http_victorops_transfer_t *t,
 {
     ngx_str_t  rid, id;
 
-    if (t->code != CURLE_OK) {
-        reason->data = (u_char *) (t->error[0] ? t->error
-                                               : curl_easy_strerror(t->code));
-        reason->len = ngx_strlen(reason->data);
+    if (ngx_http_victorops_transfer_error(t, reason) != NGX_OK) {
         return;
     }
 
@@ -517,7 +514,8 @@ ngx_http_victorops_import_found(ngx_http_victorops_import_t *ctx,
 
     team = &((ngx_http_victorops_vo_team_t *) ctx->teams.elts)[ctx->next];
 
-    if (ngx_http_victorops_json_parse(t->pool, &t->response, 16, &root)
+    if (ngx_http_victorops_json_parse(t->pool, &t->response,
+                                      NGX_HTTP_VICTOROPS_RESP_DEPTH, &root)
         != NGX_OK)
     {
         ngx_str_set(&s, "unreadable answer to GET /v1/teams");

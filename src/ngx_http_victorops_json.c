@@ -3,7 +3,8 @@
  * Copyright (C) The ngx_http_victorops_module authors
  *
  * JSON in and out: a yajl streaming parser that builds a small tree in
- * a pool, with a depth limit, and helpers around yajl's generator.
+ * a pool, with a depth limit, lookups in the tree by (dotted) name, and
+ * helpers around yajl's generator.
  */
 
 
@@ -12,7 +13,7 @@
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_gen.h>
 
-#include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_json.h"
 
 
 struct ngx_http_victorops_parser_s {
@@ -197,6 +198,54 @@ ngx_http_victorops_json_parse(ngx_pool_t *pool, ngx_str_t *text,
     }
 
     return (rc == NGX_OK && *root) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * A dotted name matches a member of the same name (flat keys such as
+ * "STATE.NOTIFICATIONTYPE") or the path through nested objects
+ * ({"STATE": {"NOTIFICATIONTYPE": ...}}), case-insensitively.
+ */
+
+ngx_http_victorops_json_t *
+ngx_http_victorops_json_lookup(ngx_http_victorops_json_t *obj,
+    ngx_str_t *name)
+{
+    ngx_str_t                   rest;
+    ngx_http_victorops_json_t  *m, *v;
+
+    if (obj == NULL || obj->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
+        return NULL;
+    }
+
+    for (m = obj->child; m; m = m->next) {
+        if (m->key.len == name->len
+            && ngx_strncasecmp(m->key.data, name->data, name->len) == 0)
+        {
+            return m;
+        }
+    }
+
+    for (m = obj->child; m; m = m->next) {
+        if (m->type != NGX_HTTP_VICTOROPS_JSON_OBJECT
+            || m->key.len == 0
+            || m->key.len >= name->len
+            || name->data[m->key.len] != '.'
+            || ngx_strncasecmp(m->key.data, name->data, m->key.len) != 0)
+        {
+            continue;
+        }
+
+        rest.len = name->len - m->key.len - 1;
+        rest.data = name->data + m->key.len + 1;
+
+        v = ngx_http_victorops_json_lookup(m, &rest);
+        if (v) {
+            return v;
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <openssl/sha.h>
 
+#include "ngx_http_victorops_json.h"
 #include "ngx_http_victorops_payload.h"
 #include "ngx_http_victorops_rootly_api.h"
 #include "ngx_http_victorops_escalation.h"
@@ -461,9 +462,15 @@ typedef struct {
 #include "ngx_http_victorops_sync.h"
 #include "ngx_http_victorops_vo.h"
 #include "ngx_http_victorops_vo_client.h"
+#include "ngx_http_victorops_vo_oncall.h"
+#include "ngx_http_victorops_vo_page.h"
+#include "ngx_http_victorops_vo_resolve.h"
 #include "ngx_http_victorops_webhook.h"
 
-/* ngx_http_victorops_store_sqlite.h is the store files' own, not here */
+/*
+ * ngx_http_victorops_store_sqlite.h is the store files' own, and
+ * ngx_http_victorops_vo_ctx.h the VictorOps sender's: not here
+ */
 
 
 extern ngx_module_t  ngx_http_victorops_module;

@@ -225,54 +225,6 @@ ngx_http_victorops_class_name(ngx_uint_t class)
 
 
 /*
- * A dotted name matches a member of the same name (flat keys such as
- * "STATE.NOTIFICATIONTYPE") or the path through nested objects
- * ({"STATE": {"NOTIFICATIONTYPE": ...}}), case-insensitively.
- */
-
-ngx_http_victorops_json_t *
-ngx_http_victorops_json_lookup(ngx_http_victorops_json_t *obj,
-    ngx_str_t *name)
-{
-    ngx_str_t                   rest;
-    ngx_http_victorops_json_t  *m, *v;
-
-    if (obj == NULL || obj->type != NGX_HTTP_VICTOROPS_JSON_OBJECT) {
-        return NULL;
-    }
-
-    for (m = obj->child; m; m = m->next) {
-        if (m->key.len == name->len
-            && ngx_strncasecmp(m->key.data, name->data, name->len) == 0)
-        {
-            return m;
-        }
-    }
-
-    for (m = obj->child; m; m = m->next) {
-        if (m->type != NGX_HTTP_VICTOROPS_JSON_OBJECT
-            || m->key.len == 0
-            || m->key.len >= name->len
-            || name->data[m->key.len] != '.'
-            || ngx_strncasecmp(m->key.data, name->data, m->key.len) != 0)
-        {
-            continue;
-        }
-
-        rest.len = name->len - m->key.len - 1;
-        rest.data = name->data + m->key.len + 1;
-
-        v = ngx_http_victorops_json_lookup(m, &rest);
-        if (v) {
-            return v;
-        }
-    }
-
-    return NULL;
-}
-
-
-/*
  * Fills "ev" from a delivery: its fields, its summary and its class
  * (ignored ones with "why" and a reason).  NGX_ERROR: out of memory.
  */

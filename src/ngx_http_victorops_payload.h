@@ -2,9 +2,12 @@
 /*
  * Copyright (C) The ngx_http_victorops_module authors
  *
- * VictorOps payload parsing, classification and normalization.
- * Nothing here knows about ngx_http_request_t: the functions work on
- * bytes and pools only, so they can be unit-tested and fuzzed alone.
+ * What ngx_http_victorops_payload.c defines: VictorOps payload parsing
+ * (the form-encoded body and its signature), classification and
+ * normalization, UTF-8 text.  Nothing here knows about
+ * ngx_http_request_t: the functions work on bytes and pools only, so
+ * they can be unit-tested and fuzzed alone.  The JSON tree it reads is
+ * ngx_http_victorops_json.h's.
  */
 
 
@@ -14,16 +17,8 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <yajl/yajl_gen.h>
 
-
-#define NGX_HTTP_VICTOROPS_JSON_NULL      0
-#define NGX_HTTP_VICTOROPS_JSON_FALSE     1
-#define NGX_HTTP_VICTOROPS_JSON_TRUE      2
-#define NGX_HTTP_VICTOROPS_JSON_NUMBER    3
-#define NGX_HTTP_VICTOROPS_JSON_STRING    4
-#define NGX_HTTP_VICTOROPS_JSON_OBJECT    5
-#define NGX_HTTP_VICTOROPS_JSON_ARRAY     6
+#include "ngx_http_victorops_json.h"
 
 
 #define NGX_HTTP_VICTOROPS_ALERT          0
@@ -43,20 +38,6 @@
 /* X-VictorOps-Signature: an HMAC-SHA1, 20 bytes once base64-decoded */
 
 #define NGX_HTTP_VICTOROPS_SIGNATURE_LEN  20
-
-
-typedef struct ngx_http_victorops_json_s  ngx_http_victorops_json_t;
-
-struct ngx_http_victorops_json_s {
-    ngx_http_victorops_json_t    *child;
-    ngx_http_victorops_json_t    *next;
-    ngx_str_t                     key;
-    ngx_str_t                     value;
-    ngx_uint_t                    type;
-};
-
-
-typedef struct ngx_http_victorops_parser_s  ngx_http_victorops_parser_t;
 
 
 typedef struct {
@@ -97,19 +78,6 @@ typedef struct {
 } ngx_http_victorops_form_count_t;
 
 
-ngx_http_victorops_parser_t *ngx_http_victorops_parser_create(
-    ngx_pool_t *pool, ngx_uint_t max_depth);
-ngx_int_t ngx_http_victorops_parser_feed(ngx_http_victorops_parser_t *p,
-    u_char *data, size_t len);
-ngx_int_t ngx_http_victorops_parser_finish(ngx_http_victorops_parser_t *p,
-    ngx_http_victorops_json_t **root);
-void ngx_http_victorops_parser_error(ngx_http_victorops_parser_t *p,
-    ngx_str_t *error, off_t *offset);
-ngx_int_t ngx_http_victorops_json_parse(ngx_pool_t *pool, ngx_str_t *text,
-    ngx_uint_t depth, ngx_http_victorops_json_t **root);
-ngx_int_t ngx_http_victorops_json_text(ngx_http_victorops_json_t *obj,
-    const char *name, ngx_str_t *value);
-
 ngx_int_t ngx_http_victorops_form_parse(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_http_victorops_json_t **root);
 void ngx_http_victorops_form_unquote(ngx_http_victorops_json_t *root);
@@ -120,20 +88,9 @@ ngx_int_t ngx_http_victorops_form_signature_decode(ngx_str_t *header,
 ngx_int_t ngx_http_victorops_form_signature(ngx_pool_t *pool, ngx_str_t *url,
     ngx_http_victorops_json_t *form, ngx_array_t *codes, u_char *mac);
 
-ngx_http_victorops_json_t *ngx_http_victorops_json_lookup(
-    ngx_http_victorops_json_t *obj, ngx_str_t *name);
 ngx_int_t ngx_http_victorops_classify(ngx_pool_t *pool,
     ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev);
 const char *ngx_http_victorops_class_name(ngx_uint_t class);
-
-yajl_gen ngx_http_victorops_gen_create(ngx_pool_t *pool);
-ngx_int_t ngx_http_victorops_gen_value(yajl_gen g,
-    ngx_http_victorops_json_t *value);
-ngx_int_t ngx_http_victorops_gen_cstr(yajl_gen g, const char *key);
-ngx_int_t ngx_http_victorops_gen_str(yajl_gen g, const char *key,
-    ngx_str_t *value);
-ngx_int_t ngx_http_victorops_gen_finish(yajl_gen g, ngx_pool_t *pool,
-    ngx_str_t *out);
 
 u_char *ngx_http_victorops_utf8_cut(u_char *start, u_char *end);
 u_char *ngx_http_victorops_utf8_text(u_char *dst, size_t size, u_char *src,

@@ -803,6 +803,27 @@ ngx_http_victorops_effects_job(ngx_http_victorops_effects_t *fx,
 }
 
 
+/* a change to a link in the effects: zeroed, but for its "op" */
+
+ngx_http_victorops_link_t *
+ngx_http_victorops_effects_link(ngx_http_victorops_effects_t *fx,
+    ngx_uint_t op)
+{
+    ngx_http_victorops_link_t  *link;
+
+    link = ngx_array_push(&fx->links);
+    if (link == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
+
+    link->op = op;
+
+    return link;
+}
+
+
 ngx_int_t
 ngx_http_victorops_effects_write(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_effects_t *fx, int64_t now)

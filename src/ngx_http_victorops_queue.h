@@ -36,6 +36,8 @@ ngx_http_victorops_effects_t *ngx_http_victorops_effects_alloc(
 ngx_http_victorops_job_t *ngx_http_victorops_effects_job(
     ngx_http_victorops_effects_t *fx, ngx_http_victorops_job_t *from,
     ngx_uint_t kind, ngx_str_t *body);
+ngx_http_victorops_link_t *ngx_http_victorops_effects_link(
+    ngx_http_victorops_effects_t *fx, ngx_uint_t op);
 ngx_int_t ngx_http_victorops_effects_write(
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_effects_t *fx,
     int64_t now);

@@ -312,11 +312,7 @@ ngx_http_victorops_rootly_answer(ngx_http_victorops_integration_t *vi,
 
     ngx_str_null(id);
 
-    if (t->code != CURLE_OK) {
-        reason->data = (u_char *) (t->error[0] ? t->error
-                                               : curl_easy_strerror(t->code));
-        reason->len = ngx_strlen(reason->data);
-
+    if (ngx_http_victorops_transfer_error(t, reason) != NGX_OK) {
         ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY, 0,
                                       reason);
         ngx_http_victorops_rootly_down(vi, t->log, now);

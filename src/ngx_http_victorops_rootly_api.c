@@ -3,9 +3,10 @@
  * Copyright (C) The ngx_http_victorops_module authors
  *
  * Rootly API request bodies (JSON:API), built from classified
- * VictorOps events; they validate against Rootly's OpenAPI schemas.
- * Free of requests, like payload.c: the Rootly sender (rootly.c)
- * sends what is built here.
+ * VictorOps events and VictorOps teams (the team import); they
+ * validate against Rootly's OpenAPI schemas.  Free of requests, like
+ * payload.c: the Rootly sender (rootly.c) and the import send what is
+ * built here.
  */
 
 
@@ -27,6 +28,10 @@ static ngx_int_t ngx_http_victorops_rootly_key(ngx_pool_t *pool,
 static ngx_int_t ngx_http_victorops_rootly_text(ngx_pool_t *pool,
     const char *type, const char *key, ngx_str_t *text, const char *extra,
     const char *value, ngx_str_t *body);
+static yajl_gen ngx_http_victorops_rootly_begin(ngx_pool_t *pool,
+    const char *type);
+static ngx_int_t ngx_http_victorops_rootly_end(yajl_gen g, ngx_pool_t *pool,
+    ngx_str_t *body);
 static ngx_int_t ngx_http_victorops_rootly_portal(ngx_pool_t *pool,
     ngx_http_victorops_event_t *ev, ngx_http_victorops_alert_conf_t *conf,
     ngx_str_t *url);
@@ -78,18 +83,9 @@ ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    g = ngx_http_victorops_gen_create(pool);
-    if (g == NULL) {
-        return NGX_ERROR;
-    }
+    g = ngx_http_victorops_rootly_begin(pool, "alerts");
 
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "alerts") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
+    if (g == NULL
         || ngx_http_victorops_gen_str(g, "summary", &ev->summary) != NGX_OK)
     {
         return NGX_ERROR;
@@ -145,15 +141,12 @@ ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
 
     if (yajl_gen_array_close(g) != yajl_gen_status_ok
         || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
-        || ngx_http_victorops_gen_value(g, ev->payload) != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        || ngx_http_victorops_gen_value(g, ev->payload) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_victorops_gen_finish(g, pool, body);
+    return ngx_http_victorops_rootly_end(g, pool, body);
 }
 
 
@@ -188,6 +181,45 @@ ngx_http_victorops_rootly_resolve(ngx_pool_t *pool, ngx_str_t *text,
 }
 
 
+/*
+ * POST /v1/teams and PUT /v1/teams/{id}, schemas "new_team" and
+ * "update_team": {"data":{"type":"groups","attributes":{"name",
+ * "description","victor_ops_id"}}}
+ */
+
+ngx_int_t
+ngx_http_victorops_rootly_team(ngx_pool_t *pool,
+    ngx_http_victorops_vo_team_t *team, ngx_str_t *body)
+{
+    yajl_gen   g;
+    ngx_str_t  description;
+
+    description.data = ngx_pnalloc(pool, sizeof("VictorOps team ")
+                                         + team->slug.len);
+    if (description.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    description.len = ngx_sprintf(description.data, "VictorOps team %V",
+                                  &team->slug)
+                      - description.data;
+
+    g = ngx_http_victorops_rootly_begin(pool, "groups");
+
+    if (g == NULL
+        || ngx_http_victorops_gen_str(g, "name", &team->name) != NGX_OK
+        || ngx_http_victorops_gen_str(g, "description", &description)
+           != NGX_OK
+        || ngx_http_victorops_gen_str(g, "victor_ops_id", &team->slug)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_victorops_rootly_end(g, pool, body);
+}
+
+
 /* {"data":{"type":TYPE,"attributes":{KEY:TEXT[,EXTRA:VALUE]}}} */
 
 static ngx_int_t
@@ -197,20 +229,9 @@ ngx_http_victorops_rootly_text(ngx_pool_t *pool, const char *type,
 {
     yajl_gen  g;
 
-    g = ngx_http_victorops_gen_create(pool);
-    if (g == NULL) {
-        return NGX_ERROR;
-    }
+    g = ngx_http_victorops_rootly_begin(pool, type);
 
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, type) != NGX_OK
-        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_str(g, key, text) != NGX_OK)
-    {
+    if (g == NULL || ngx_http_victorops_gen_str(g, key, text) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -221,6 +242,42 @@ ngx_http_victorops_rootly_text(ngx_pool_t *pool, const char *type,
         return NGX_ERROR;
     }
 
+    return ngx_http_victorops_rootly_end(g, pool, body);
+}
+
+
+/* {"data":{"type":TYPE,"attributes":{ : a JSON:API body begun */
+
+static yajl_gen
+ngx_http_victorops_rootly_begin(ngx_pool_t *pool, const char *type)
+{
+    yajl_gen  g;
+
+    g = ngx_http_victorops_gen_create(pool);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "data") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "type") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, type) != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "attributes") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok)
+    {
+        return NULL;
+    }
+
+    return g;
+}
+
+
+/* }}}: the body begun by rootly_begin() ended, in "body" */
+
+static ngx_int_t
+ngx_http_victorops_rootly_end(yajl_gen g, ngx_pool_t *pool, ngx_str_t *body)
+{
     if (yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)

@@ -16,6 +16,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_victorops_payload.h"
+#include "ngx_http_victorops_vo_api.h"
 
 
 ngx_int_t ngx_http_victorops_rootly_alert(ngx_pool_t *pool,
@@ -25,6 +26,8 @@ ngx_int_t ngx_http_victorops_rootly_event(ngx_pool_t *pool, ngx_str_t *text,
     ngx_str_t *body);
 ngx_int_t ngx_http_victorops_rootly_resolve(ngx_pool_t *pool,
     ngx_str_t *text, ngx_str_t *body);
+ngx_int_t ngx_http_victorops_rootly_team(ngx_pool_t *pool,
+    ngx_http_victorops_vo_team_t *team, ngx_str_t *body);
 ngx_int_t ngx_http_victorops_activity_text(ngx_pool_t *pool,
     ngx_http_victorops_event_t *ev, ngx_str_t *text);
 ngx_int_t ngx_http_victorops_event_key(ngx_pool_t *pool,

@@ -68,8 +68,6 @@ static ngx_int_t ngx_http_victorops_slack_reply(ngx_http_request_t *r,
     ngx_str_t *text);
 static ngx_int_t ngx_http_victorops_slack_creply(ngx_http_request_t *r,
     const char *text);
-static ngx_int_t ngx_http_victorops_slack_member(ngx_array_t *list,
-    ngx_str_t *value);
 static ngx_int_t ngx_http_victorops_slack_reply_post(
     ngx_http_victorops_slack_reply_t *rp, ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_slack_replied(
@@ -198,7 +196,7 @@ ngx_http_victorops_slack_command(ngx_http_request_t *r,
     (void) ngx_http_victorops_json_text(form, "channel_id", &value);
 
     if (vi->slack_channels
-        && !ngx_http_victorops_slack_member(vi->slack_channels, &value))
+        && !ngx_http_victorops_str_in(vi->slack_channels, &value))
     {
         return ngx_http_victorops_slack_refuse(r, vi,
                           "This command is not allowed in this channel.",
@@ -208,7 +206,7 @@ ngx_http_victorops_slack_command(ngx_http_request_t *r,
     (void) ngx_http_victorops_json_text(form, "user_id", &value);
 
     if (vi->slack_users
-        && !ngx_http_victorops_slack_member(vi->slack_users, &value))
+        && !ngx_http_victorops_str_in(vi->slack_users, &value))
     {
         return ngx_http_victorops_slack_refuse(r, vi,
                           "You are not allowed to page with this command.",
@@ -651,26 +649,6 @@ ngx_http_victorops_slack_creply(ngx_http_request_t *r, const char *text)
 }
 
 
-static ngx_int_t
-ngx_http_victorops_slack_member(ngx_array_t *list, ngx_str_t *value)
-{
-    ngx_str_t   *s;
-    ngx_uint_t   i;
-
-    s = list->elts;
-
-    for (i = 0; i < list->nelts; i++) {
-        if (s[i].len == value->len
-            && ngx_strncmp(s[i].data, value->data, value->len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 /*
  * The Slack reply sender (job.c's table): a job's text POSTed to the
  * command's response_url while it is valid (Slack, not VictorOps: no
@@ -866,12 +844,10 @@ ngx_http_victorops_slack_replied(ngx_http_victorops_transfer_t *t)
         return;
     }
 
-    if (t->code != CURLE_OK) {
-        reason.data = (u_char *) (t->error[0] ? t->error
-                                              : curl_easy_strerror(t->code));
-        reason.len = ngx_strlen(reason.data);
+    if (ngx_http_victorops_transfer_error(t, &reason) == NGX_OK) {
 
-    } else {
+        /* the start of Slack's answer */
+
         reason.data = t->response.data;
         reason.len = ngx_http_victorops_utf8_cut(reason.data,
                          reason.data + ngx_min(t->response.len, 100))

@@ -40,6 +40,14 @@ typedef struct {
 } ngx_http_victorops_vo_incident_t;
 
 
+/* a VictorOps team, as GET /api-public/v1/team lists it */
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_str_t                     slug;
+} ngx_http_victorops_vo_team_t;
+
+
 ngx_int_t ngx_http_victorops_vo_create_body(ngx_pool_t *pool,
     ngx_http_victorops_escalation_t *esc, ngx_array_t *targets,
     ngx_str_t *user, ngx_str_t *body);

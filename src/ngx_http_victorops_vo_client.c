@@ -112,10 +112,7 @@ ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
 
     status = (ngx_uint_t) t->status;
 
-    if (t->code != CURLE_OK) {
-        reason.data = (u_char *) (t->error[0] ? t->error
-                                              : curl_easy_strerror(t->code));
-        reason.len = ngx_strlen(reason.data);
+    if (ngx_http_victorops_transfer_error(t, &reason) != NGX_OK) {
         ngx_http_victorops_peer_error(vi, NGX_HTTP_VICTOROPS_PEER_VO, 0,
                                       &reason);
         return NGX_AGAIN;

@@ -892,15 +892,16 @@ ngx_http_victorops_webhook_accept(ngx_http_request_t *r,
 
     if (job->kind == NGX_HTTP_VICTOROPS_JOB_ACTIVITY) {
         a.effects = ngx_http_victorops_effects_alloc(r->pool);
+        if (a.effects == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-        link = a.effects ? ngx_array_push(&a.effects->links) : NULL;
+        link = ngx_http_victorops_effects_link(a.effects,
+                                            NGX_HTTP_VICTOROPS_LINK_VO_STATE);
         if (link == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
-
-        link->op = NGX_HTTP_VICTOROPS_LINK_VO_STATE;
         link->key = job->key;
         link->incident = job->incident;
         link->entity = job->entity;

@@ -3,11 +3,11 @@
  * Copyright (C) The ngx_http_victorops_module authors
  *
  * make check-core: unit tests of the request-free core (src/
- * ngx_http_victorops_{json,payload,rootly,escalation,vo_api,slack_api,
- * decide}.c), linked against real nginx core objects (fuzz/core.mk),
- * with no nginx process.  Each suite is a function of its own file;
- * checks count, and a failed one prints where and what, with the case
- * it was in.
+ * ngx_http_victorops_{json,payload,rootly_api,escalation,vo_api,
+ * slack_api,decide}.c), linked against real nginx core objects
+ * (fuzz/core.mk), with no nginx process.  Each suite is a function of
+ * its own file; checks count, and a failed one prints where and what,
+ * with the case it was in.
  */
 
 

@@ -1,0 +1,23 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * What ngx_http_victorops_vo_oncall.c defines for the other files (the
+ * VictorOps sender, vo.c); included by ngx_http_victorops_module.h
+ * after the shared types.
+ */
+
+
+#ifndef _NGX_HTTP_VICTOROPS_VO_ONCALL_H_INCLUDED_
+#define _NGX_HTTP_VICTOROPS_VO_ONCALL_H_INCLUDED_
+
+
+ngx_int_t ngx_http_victorops_vo_oncall_start(ngx_http_victorops_vo_ctx_t *ctx,
+    int64_t now, int64_t *wait);
+ngx_int_t ngx_http_victorops_vo_oncall_request(
+    ngx_http_victorops_vo_ctx_t *ctx, ngx_http_victorops_transfer_t **tp);
+void ngx_http_victorops_vo_oncall_answered(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_transfer_t *t, int64_t now);
+
+
+#endif /* _NGX_HTTP_VICTOROPS_VO_ONCALL_H_INCLUDED_ */
