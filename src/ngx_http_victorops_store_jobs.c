@@ -28,9 +28,15 @@ static ngx_int_t ngx_http_victorops_store_dead_row(yajl_gen g,
 
 
 /*
- * Jobs go out in arrival order per incident: a job is due only when no
- * earlier job about the same incident is still pending or leased.  An
- * expired lease (a worker that died) makes a job claimable again.
+ * Jobs go out in arrival order per incident (key): only the head of a
+ * key, its oldest unfinished job, is claimable (ready = 1, schema 7);
+ * the others wait behind it whatever their next_at.  A claim reads the
+ * ready heads that are due from the partial index jobs_ready, so its
+ * cost does not grow with the jobs waiting behind blocked heads (in
+ * flight, backing off, held by a rate limit).  A retried or released
+ * head stays the head; when it is done or dead, the store's triggers
+ * make the key's next unfinished job the head, in the same statement.
+ * An expired lease (a worker that died) makes a head claimable again.
  *
  * In the order of NGX_HTTP_VICTOROPS_SQL_INSERT and the rest (in
  * ngx_http_victorops_store_sqlite.h).
@@ -40,16 +46,15 @@ const char  *ngx_http_victorops_store_jobs_sql[] = {
 
     /* NGX_HTTP_VICTOROPS_SQL_INSERT */
     "INSERT INTO jobs (id, kind, class, key, incident, entity, body,"
-    " created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    " created_at, next_at, ready) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+    " ?8, NOT EXISTS (SELECT 1 FROM jobs WHERE key = ?4 AND state < 2))",
 
     /* NGX_HTTP_VICTOROPS_SQL_CLAIM */
     "UPDATE jobs SET state = 1, lease_until = ?2, lease_pid = ?3,"
     " attempts = attempts + 1"
-    " WHERE seq IN (SELECT j.seq FROM jobs j INDEXED BY jobs_state_seq"
-    "  WHERE j.state = 0 AND j.next_at <= ?1"
-    "  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.key = j.key"
-    "   AND e.seq < j.seq AND e.state < 2)"
-    "  ORDER BY j.seq LIMIT ?4)"
+    " WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_ready"
+    "  WHERE state = 0 AND ready = 1 AND next_at <= ?1"
+    "  ORDER BY next_at, seq LIMIT ?4)"
     " RETURNING seq, id, kind, class, key, incident, entity, body,"
     " attempts, created_at",
 
@@ -72,7 +77,7 @@ const char  *ngx_http_victorops_store_jobs_sql[] = {
     " WHERE seq = ?1 AND lease_pid = ?4",
 
     /* NGX_HTTP_VICTOROPS_SQL_DEAD */
-    "UPDATE jobs SET state = 2, lease_until = 0, lease_pid = 0,"
+    "UPDATE jobs SET state = 2, ready = 0, lease_until = 0, lease_pid = 0,"
     " last_status = ?2, last_error = ?3, dead_at = ?4"
     " WHERE seq = ?1 AND lease_pid = ?5",
 
@@ -80,39 +85,55 @@ const char  *ngx_http_victorops_store_jobs_sql[] = {
     "SELECT 1 FROM jobs WHERE key = ?1 AND kind = 1 AND state < 2 LIMIT 1",
 
     /*
-     * NGX_HTTP_VICTOROPS_SQL_STATS: rows counted up to ?1; the oldest
-     * pending job among the first ?2 of each state in arrival order
-     * (a replayed job, early in that order, is younger than it looks)
+     * NGX_HTTP_VICTOROPS_SQL_STATS: rows counted up to ?1.  Unfinished
+     * jobs: all rows (the smallest index) less the dead letters (jobs_dead,
+     * an index of their own); with ?1 dead letters or more, the table.
+     * The oldest pending job: the oldest head (the jobs behind a head
+     * are younger) among the first ?2 heads due, and among the first ?2
+     * in flight (jobs_leased).
      */
-    "SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state < 2"
-    "  LIMIT ?1)),"
+    "WITH dead (n) AS (SELECT count(*) FROM (SELECT 1 FROM jobs"
+    "  INDEXED BY jobs_dead WHERE state = 2 LIMIT ?1))"
+    " SELECT CASE WHEN (SELECT n FROM dead) < ?1"
+    "  THEN (SELECT count(*) FROM (SELECT 1 FROM jobs"
+    "   LIMIT ?1 + (SELECT n FROM dead))) - (SELECT n FROM dead)"
+    "  ELSE (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state < 2"
+    "   LIMIT ?1)) END,"
     " (SELECT min(coalesce(q, l), coalesce(l, q)) FROM"
     "  (SELECT (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
-    "    INDEXED BY jobs_state_seq WHERE state = 0 ORDER BY seq LIMIT ?2))"
+    "    INDEXED BY jobs_ready WHERE state = 0 AND ready = 1 LIMIT ?2))"
     "   AS q, (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
-    "    INDEXED BY jobs_state_seq WHERE state = 1 ORDER BY seq LIMIT ?2))"
+    "    INDEXED BY jobs_leased WHERE state = 1 LIMIT ?2))"
     "   AS l)),"
-    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 2 LIMIT ?1)),"
+    " (SELECT n FROM dead),"
     " (SELECT count(*) FROM (SELECT 1 FROM links LIMIT ?1))",
 
     /* NGX_HTTP_VICTOROPS_SQL_DEAD_LIST */
     "SELECT id, class, key, attempts, created_at, dead_at, last_status,"
-    " last_error FROM jobs INDEXED BY jobs_state_seq"
+    " last_error FROM jobs INDEXED BY jobs_dead"
     " WHERE state = 2 ORDER BY seq LIMIT ?1",
 
-    /* NGX_HTTP_VICTOROPS_SQL_REPLAY */
+    /*
+     * NGX_HTTP_VICTOROPS_SQL_REPLAY: a dead letter goes back to its
+     * place in its key's arrival order (trigger jobs_replayed): it
+     * becomes the head unless an older unfinished job of its key or
+     * one in flight is; it then goes out before the key's newer jobs.
+     */
     "UPDATE jobs SET state = 0, attempts = 0, next_at = ?2, created_at = ?2,"
     " dead_at = 0 WHERE state = 2 AND (?1 = '' OR id = ?1)",
 
-    /* NGX_HTTP_VICTOROPS_SQL_NEXT_DUE */
-    "SELECT min(next_at) FROM jobs WHERE state = 0",
+    /* NGX_HTTP_VICTOROPS_SQL_NEXT_DUE: the earliest head */
+    "SELECT min(next_at) FROM jobs INDEXED BY jobs_ready"
+    " WHERE state = 0 AND ready = 1",
 
     /* NGX_HTTP_VICTOROPS_SQL_DUE */
-    "SELECT 1 FROM jobs WHERE state = 0 AND next_at <= ?1 LIMIT 1",
+    "SELECT 1 FROM jobs INDEXED BY jobs_ready"
+    " WHERE state = 0 AND ready = 1 AND next_at <= ?1 LIMIT 1",
 
     /* NGX_HTTP_VICTOROPS_SQL_EXPIRED: the leases of workers that died */
     "UPDATE jobs SET state = 0, lease_until = 0, lease_pid = 0"
-    " WHERE state = 1 AND lease_until <= ?1",
+    " WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_leased"
+    "  WHERE state = 1 AND lease_until <= ?1)",
 
     /* NGX_HTTP_VICTOROPS_SQL_KIND_PENDING */
     "SELECT 1 FROM jobs WHERE key = ?1 AND kind = ?2 AND state < 2 LIMIT 1",
