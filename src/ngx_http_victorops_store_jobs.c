@@ -34,8 +34,9 @@ static ngx_int_t ngx_http_victorops_store_dead_row(yajl_gen g,
  * ready heads that are due from the partial index jobs_ready, so its
  * cost does not grow with the jobs waiting behind blocked heads (in
  * flight, backing off, held by a rate limit).  A retried or released
- * head stays the head; when it is done or dead, the store's triggers
- * make the key's next unfinished job the head, in the same statement.
+ * head stays the head; when it is done (store_done()) or dead (the
+ * trigger jobs_died), the key's next unfinished job becomes the head,
+ * in the same transaction.
  * An expired lease (a worker that died) makes a head claimable again.
  *
  * In the order of NGX_HTTP_VICTOROPS_SQL_INSERT and the rest (in
@@ -119,8 +120,8 @@ const char  *ngx_http_victorops_store_jobs_sql[] = {
      * becomes the head unless an older unfinished job of its key or
      * one in flight is; it then goes out before the key's newer jobs.
      */
-    "UPDATE jobs SET state = 0, attempts = 0, next_at = ?2, created_at = ?2,"
-    " dead_at = 0 WHERE state = 2 AND (?1 = '' OR id = ?1)",
+    "UPDATE jobs SET state = 0, ready = 0, attempts = 0, next_at = ?2,"
+    " created_at = ?2, dead_at = 0 WHERE state = 2 AND (?1 = '' OR id = ?1)",
 
     /* NGX_HTTP_VICTOROPS_SQL_NEXT_DUE: the earliest head */
     "SELECT min(next_at) FROM jobs INDEXED BY jobs_ready"
@@ -157,7 +158,17 @@ const char  *ngx_http_victorops_store_jobs_sql[] = {
     " INDEXED BY links_updated WHERE l.updated_at <= ?1"
     " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.key = l.key"
     "  AND j.state < 2)"
-    " ORDER BY l.updated_at LIMIT ?2)"
+    " ORDER BY l.updated_at LIMIT ?2)",
+
+    /*
+     * NGX_HTTP_VICTOROPS_SQL_PROMOTE: before job ?1, a head this worker
+     * holds, is deleted (done), the next unfinished job of its key
+     * becomes the head
+     */
+    "UPDATE jobs SET ready = 1 WHERE seq = (SELECT n.seq FROM jobs o"
+    " JOIN jobs n ON n.key = o.key WHERE o.seq = ?1 AND o.lease_pid = ?2"
+    " AND o.ready = 1 AND n.state < 2 AND n.seq != ?1"
+    " ORDER BY n.seq LIMIT 1)"
 };
 
 
@@ -276,21 +287,70 @@ ngx_http_victorops_store_lease(ngx_http_victorops_integration_t *vi,
 }
 
 
+/*
+ * A job done is deleted, and the next job of its key becomes the head:
+ * both or neither (a savepoint when the caller has no transaction open).
+ */
+
 ngx_int_t
 ngx_http_victorops_store_done(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_job_t *job)
 {
+    ngx_int_t      rc;
+    ngx_uint_t     own, i;
     sqlite3_stmt  *stmt;
 
-    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_DONE);
-    if (stmt == NULL) {
+    static ngx_uint_t  steps[] = {
+        NGX_HTTP_VICTOROPS_SQL_PROMOTE,
+        NGX_HTTP_VICTOROPS_SQL_DONE
+    };
+
+    if (vi->st == NULL) {
         return NGX_ERROR;
     }
 
-    sqlite3_bind_int64(stmt, 1, job->seq);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64) ngx_pid);
+    own = sqlite3_get_autocommit(vi->st->db);
 
-    return ngx_http_victorops_store_changed(vi->st, stmt);
+    if (own
+        && sqlite3_exec(vi->st->db, "SAVEPOINT done", NULL, NULL, NULL)
+           != SQLITE_OK)
+    {
+        ngx_http_victorops_store_error(vi->st, "SAVEPOINT done");
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        stmt = ngx_http_victorops_store_stmt(vi->st, steps[i]);
+        if (stmt == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        sqlite3_bind_int64(stmt, 1, job->seq);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64) ngx_pid);
+
+        rc = ngx_http_victorops_store_changed(vi->st, stmt);
+        if (rc == NGX_ERROR) {
+            break;
+        }
+    }
+
+    if (!own) {
+        return rc;
+    }
+
+    if (rc == NGX_ERROR
+        || sqlite3_exec(vi->st->db, "RELEASE done", NULL, NULL, NULL)
+           != SQLITE_OK)
+    {
+        (void) sqlite3_exec(vi->st->db, "ROLLBACK TO done; RELEASE done",
+                            NULL, NULL, NULL);
+        return NGX_ERROR;
+    }
+
+    return rc;
 }
 
 
