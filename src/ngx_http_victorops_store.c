@@ -25,7 +25,7 @@
 #include "ngx_http_victorops_store_sqlite.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  6
+#define NGX_HTTP_VICTOROPS_SCHEMA  7
 
 
 /* a store opened by name is never a symbolic link (SQLite 3.31) */
@@ -156,7 +156,48 @@ static const char  *ngx_http_victorops_schema[] = {
 
     "CREATE TABLE signatures ("
     " sig BLOB PRIMARY KEY,"
-    " seen_at INTEGER NOT NULL) WITHOUT ROWID;"
+    " seen_at INTEGER NOT NULL) WITHOUT ROWID;",
+
+    /*
+     * 7: claims read a ready set: the head of each key (its oldest
+     * unfinished job, or the one in flight) has ready = 1, every other
+     * job 0; only heads are claimable, so a claim costs the same however
+     * many jobs wait behind blocked heads.  Insert sets ready (a row
+     * inserted by hand without it is a head); a head that is done hands
+     * ready to the key's next unfinished job in the same transaction
+     * (store_done()), one that goes dead in the same statement (trigger
+     * jobs_died); a replayed dead letter takes back its place unless
+     * the head is in flight (jobs_replayed).  No trigger on insert or
+     * delete, the hot paths: on SQLite 3.40 a trigger that updates jobs
+     * makes each one cost about twice as much.  jobs_due and
+     * jobs_state_seq go; jobs_dead holds the state, to count dead
+     * letters from the index.
+     */
+
+    "ALTER TABLE jobs ADD COLUMN ready INTEGER NOT NULL DEFAULT 1;"
+    "UPDATE jobs SET ready = 0 WHERE seq NOT IN (SELECT coalesce("
+    " (SELECT min(l.seq) FROM jobs l WHERE l.key = k.key AND l.state = 1),"
+    " min(k.seq)) FROM jobs k WHERE k.state < 2 GROUP BY k.key);"
+    "DROP INDEX jobs_due;"
+    "DROP INDEX jobs_state_seq;"
+    "DROP INDEX jobs_dead;"
+    "CREATE INDEX jobs_dead ON jobs (state, dead_at) WHERE state = 2;"
+    "CREATE INDEX jobs_ready ON jobs (next_at, seq)"
+    " WHERE state = 0 AND ready = 1;"
+    "CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 1;"
+    "CREATE TRIGGER jobs_died AFTER UPDATE OF state ON jobs"
+    " WHEN new.state = 2 AND old.state < 2 AND old.ready = 1 BEGIN"
+    " UPDATE jobs SET ready = 1 WHERE seq = (SELECT seq FROM jobs"
+    "  WHERE key = new.key AND state < 2 ORDER BY seq LIMIT 1);"
+    " END;"
+    "CREATE TRIGGER jobs_replayed AFTER UPDATE OF state ON jobs"
+    " WHEN old.state = 2 AND new.state = 0 BEGIN"
+    " UPDATE jobs SET ready = 0 WHERE key = new.key AND ready = 1"
+    "  AND state = 0 AND seq > new.seq;"
+    " UPDATE jobs SET ready = 1 WHERE seq = new.seq"
+    "  AND NOT EXISTS (SELECT 1 FROM jobs WHERE key = new.key"
+    "   AND ready = 1 AND state < 2);"
+    " END;"
 };
 
 
