@@ -53,6 +53,7 @@ void core_form(void);
 void core_utf8(void);
 void core_bodies(void);
 void core_decide_event(void);
+void core_decide_dispatch(void);
 void core_decide_call(void);
 void core_decide_rootly(void);
 void core_decide_vo(void);
