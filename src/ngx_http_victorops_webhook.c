@@ -817,19 +817,32 @@ ngx_http_victorops_webhook_record(ngx_http_request_t *r,
     ngx_str_t *record)
 {
     yajl_gen      g;
-    ngx_buf_t    *b;
+    ngx_buf_t    *b, *one;
     ngx_chain_t  *cl;
 
-    cl = (r->request_body) ? r->request_body->bufs : NULL;
+    one = NULL;
 
-    if (ctx->type == NGX_HTTP_VICTOROPS_JSON
-        && cl && cl->next == NULL
-        && !cl->buf->in_file && cl->buf->last > cl->buf->pos)
-    {
-        b = cl->buf;
+    if (ctx->type == NGX_HTTP_VICTOROPS_JSON && r->request_body) {
 
-        record->data = b->pos;
-        record->len = b->last - b->pos;
+        /* the data, and an empty last buffer after it */
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (b->in_file || (one && ngx_buf_size(b))) {
+                one = NULL;
+                break;
+            }
+
+            if (ngx_buf_size(b)) {
+                one = b;
+            }
+        }
+    }
+
+    if (one) {
+        record->data = one->pos;
+        record->len = one->last - one->pos;
 
         return NGX_OK;
     }
