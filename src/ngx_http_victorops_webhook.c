@@ -83,9 +83,6 @@ static ngx_int_t ngx_http_victorops_webhook_json(ngx_http_request_t *r,
 static ngx_int_t ngx_http_victorops_webhook_form(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
     ngx_str_t *msg);
-static ngx_int_t ngx_http_victorops_webhook_record(ngx_http_request_t *r,
-    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
-    ngx_str_t *record);
 static ngx_int_t ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
     u_char *signature);
@@ -779,7 +776,12 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     job.entity = ev->entity_id;
 
     if (ngx_http_victorops_event_key(r->pool, ev, &job.key) != NGX_OK
-        || ngx_http_victorops_webhook_record(r, ctx, ev, &job.body) != NGX_OK
+        || ngx_http_victorops_event_record(r->pool,
+                                   (ctx->type == NGX_HTTP_VICTOROPS_JSON
+                                    && r->request_body)
+                                   ? r->request_body->bufs : NULL,
+                                   ev, &job.body)
+           != NGX_OK
         || ngx_http_victorops_event_hash(ev->class, &job.key, &job.body,
                                          ctx->hash)
            != NGX_OK)
@@ -801,84 +803,6 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     }
 
     return ngx_http_victorops_webhook_accept(r, ctx, ev, &job, signature);
-}
-
-
-/*
- * The payload once, as the event job's body: a JSON body as it came,
- * when it is in memory (in one buffer, or two: what came with the
- * headers and the rest), else the payload written out.  Not
- * compressed: zlib takes ~20 us to save ~700 bytes of a 1.3 KB
- * payload, more than the write it saves.
- */
-
-static ngx_int_t
-ngx_http_victorops_webhook_record(ngx_http_request_t *r,
-    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
-    ngx_str_t *record)
-{
-    off_t         size;
-    u_char       *p;
-    yajl_gen      g;
-    ngx_uint_t    n;
-    ngx_buf_t    *one;
-    ngx_chain_t  *cl;
-
-    n = 0;
-    size = 0;
-    one = NULL;
-
-    for (cl = (ctx->type == NGX_HTTP_VICTOROPS_JSON && r->request_body)
-              ? r->request_body->bufs : NULL;
-         cl;
-         cl = cl->next)
-    {
-        if (cl->buf->in_file) {
-            n = 0;
-            break;
-        }
-
-        if (ngx_buf_size(cl->buf)) {
-            one = cl->buf;
-            size += ngx_buf_size(cl->buf);
-            n++;
-        }
-    }
-
-    if (n == 1) {
-        record->data = one->pos;
-        record->len = one->last - one->pos;
-        return NGX_OK;
-    }
-
-    if (n > 1) {
-        p = ngx_pnalloc(r->pool, (size_t) size);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        record->data = p;
-
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            if (ngx_buf_size(cl->buf)) {
-                p = ngx_cpymem(p, cl->buf->pos,
-                               cl->buf->last - cl->buf->pos);
-            }
-        }
-
-        record->len = p - record->data;
-        return NGX_OK;
-    }
-
-    g = ngx_http_victorops_gen_create(r->pool);
-
-    if (g == NULL
-        || ngx_http_victorops_gen_value(g, ev->payload) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_victorops_gen_finish(g, r->pool, record);
 }
 
 

@@ -52,6 +52,7 @@ void core_classify(void);
 void core_form(void);
 void core_utf8(void);
 void core_bodies(void);
+void core_event_record(void);
 void core_decide_event(void);
 void core_decide_dispatch(void);
 void core_decide_call(void);

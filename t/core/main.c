@@ -32,6 +32,7 @@ core_t  core;
 
 static core_suite_t  core_suites[] = {
     { "classify", core_classify },
+    { "event_record", core_event_record },
     { "form", core_form },
     { "utf8", core_utf8 },
     { "bodies", core_bodies },
