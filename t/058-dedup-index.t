@@ -9,6 +9,8 @@ use warnings;
 
 use lib 't/lib';
 use Test::More;
+use JSON::PP;
+use Time::HiRes qw(time);
 use VoNginx qw(wait_for);
 use VoMock;
 
@@ -107,6 +109,45 @@ sleep 1;    # late duplicates would show up now
 is_deeply(delivered(), { 'victorops:acme:svc/dedup-a' => 1,
                          'victorops:acme:svc/dedup-b' => 1 },
           'each delivery reached Rootly once');
+
+# jobs of the previous release (kinds alert and activity, bodies
+# rendered at accept time) still go out as they were stored
+
+my ($sent) = grep { (VoNginx::dedup_key($_) // '') eq 'victorops:acme:svc/dedup-a' }
+             @{ $rootly->requests(path => '/v1/alerts', timeout => 0) };
+ok($sent, 'the alert of dedup-a as Rootly got it') or BAIL_OUT('no alert');
+
+my $old = JSON::PP->new->canonical->decode(JSON::PP->new->encode($sent->{json}));
+$old->{data}{attributes}{$_} = 'victorops:acme:svc/old'
+    for qw(deduplication_key external_id);
+$old->{data}{attributes}{summary} = 'stored by the previous release';
+
+$ng->stop;
+
+my $now = int(time * 1000);
+system('python3', '-c', <<'_PY_', $ng->store, JSON::PP->new->encode($old), $now) == 0
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+now = int(sys.argv[3])
+rows = [("0000000000000a01", 1, 0, sys.argv[2].encode()),
+        ("0000000000000a02", 2, 1, b"Acknowledged in VictorOps by jdoe")]
+for id, kind, cls, body in rows:
+    c.execute("INSERT INTO jobs (id, kind, class, key, incident, entity, body,"
+              " created_at, next_at) VALUES (?, ?, ?, 'svc/old', '9103',"
+              " 'svc/old', ?, ?, ?)", (id, kind, cls, body, now, now))
+c.commit()
+_PY_
+    or BAIL_OUT('cannot write the old jobs');
+
+$ng->start_again;
+
+ok(wait_for(sub { delivered()->{'victorops:acme:svc/old'} }, 10),
+   'an old alert job is delivered as stored') or diag explain delivered();
+ok(wait_for(sub {
+       grep { $_->{path} =~ m{^/v1/alerts/[^/]+/acknowledge$} }
+       @{ $rootly->requests(path => '/v1/alerts/', timeout => 0) }
+   }, 10), 'an old activity job acknowledges the alert it is linked to')
+    or diag $ng->error_log;
 
 $ng->stop;
 
