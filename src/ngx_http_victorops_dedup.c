@@ -29,6 +29,7 @@
 #define NGX_HTTP_VICTOROPS_DEDUP_HASH     32      /* SHA-256 */
 #define NGX_HTTP_VICTOROPS_DEDUP_EXPIRE   2       /* per claim, at most */
 #define NGX_HTTP_VICTOROPS_DEDUP_STALE    10000   /* a load gone, ms */
+#define NGX_HTTP_VICTOROPS_DEDUP_RETRY    1000    /* after a failed load */
 
 #define NGX_HTTP_VICTOROPS_DEDUP_EMPTY    0
 #define NGX_HTTP_VICTOROPS_DEDUP_LOADING  1
@@ -51,6 +52,7 @@ typedef struct {
     ngx_uint_t                         count;
     ngx_uint_t                         state;    /* DEDUP_EMPTY, ... */
     int64_t                            loading;  /* since, epoch ms */
+    int64_t                            failed;   /* a load, epoch ms */
     int64_t                            incomplete;   /* until, epoch ms */
 } ngx_http_victorops_dedup_sh_t;
 
@@ -361,8 +363,8 @@ ngx_http_victorops_dedup_note(ngx_http_victorops_integration_t *vi,
  * After a start the index is empty: the first worker to need it loads
  * the hashes the store saw within duplicate_window (the newest
  * duplicate_index of them); meanwhile the others leave every hash to
- * the store.  A load that failed, or whose worker went away, is taken
- * again later.
+ * the store.  A load that failed is tried again a second later, one
+ * whose worker went away after 10 s.
  */
 
 static void
@@ -388,7 +390,9 @@ ngx_http_victorops_dedup_load(ngx_http_victorops_dedup_t *dd, int64_t now)
         sh->state = NGX_HTTP_VICTOROPS_DEDUP_EMPTY;
     }
 
-    if (sh->state != NGX_HTTP_VICTOROPS_DEDUP_EMPTY) {
+    if (sh->state != NGX_HTTP_VICTOROPS_DEDUP_EMPTY
+        || now - sh->failed < NGX_HTTP_VICTOROPS_DEDUP_RETRY)
+    {
         ngx_shmtx_unlock(&dd->shpool->mutex);
         return;
     }
@@ -423,6 +427,7 @@ ngx_http_victorops_dedup_load(ngx_http_victorops_dedup_t *dd, int64_t now)
 
     } else {
         sh->state = NGX_HTTP_VICTOROPS_DEDUP_EMPTY;
+        sh->failed = now;
     }
 
     ngx_shmtx_unlock(&dd->shpool->mutex);
