@@ -203,6 +203,8 @@ typedef struct {
     ngx_uint_t                    alert_limit;        /* per minute */
     ngx_uint_t                    alert_limit_reject;
     ngx_msec_t                    duplicate_window;
+    ngx_uint_t                    duplicate_index;    /* entries */
+    void                         *dedup;              /* dedup.c's */
     ngx_msec_t                    retry_max_delay;
     ngx_msec_t                    max_age;
     time_t                        retention;
@@ -420,6 +422,9 @@ typedef struct {
     ngx_uint_t                    type;               /* 0: none */
     ngx_str_t                     key;
     ngx_msec_t                    window;             /* DUP_HASH */
+
+    /* DUP_HASH claimed in the shared index (dedup.c): only recorded */
+    unsigned                      claimed:1;
 } ngx_http_victorops_dup_t;
 
 
@@ -445,6 +450,7 @@ typedef struct {
 #include "ngx_http_victorops_conf.h"
 #include "ngx_http_victorops_conf_check.h"
 #include "ngx_http_victorops_curl.h"
+#include "ngx_http_victorops_dedup.h"
 #include "ngx_http_victorops_escalate.h"
 #include "ngx_http_victorops_events.h"
 #include "ngx_http_victorops_import.h"

@@ -412,12 +412,20 @@ static ngx_int_t
 ngx_http_victorops_dup_claim(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_dup_t *dup, int64_t now)
 {
+    ngx_int_t  rc;
+
     switch (dup->type) {
 
     case NGX_HTTP_VICTOROPS_DUP_HASH:
-        return ngx_http_victorops_store_dedup_claim(vi, dup->key.data,
-                                            dup->key.len, now,
-                                            now - (int64_t) dup->window);
+
+        /* claimed in the shared index (dedup.c): only recorded */
+
+        rc = ngx_http_victorops_store_dedup_claim(vi, dup->key.data,
+                                         dup->key.len, now,
+                                         dup->claimed
+                                         ? now : now - (int64_t) dup->window);
+
+        return (rc == NGX_DECLINED && dup->claimed) ? NGX_OK : rc;
 
     case NGX_HTTP_VICTOROPS_DUP_EVENT:
         return ngx_http_victorops_store_event_seen(vi, &dup->key, now);

@@ -644,3 +644,17 @@ qr/\[emerg\] .*invalid parameter "user=alice,bob\/\.\.\/x" in "escalate": expect
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*victorops integration "acme": store "\S+\/logs\/victorops\/" needs a folder of its own and a file name/
+
+
+
+=== TEST 41: duplicate_index has a lower bound
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        duplicate_index 8;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*value must be between 16 and 16777216 in \S+nginx\.conf:\d+/
