@@ -129,12 +129,13 @@ system('python3', '-c', <<'_PY_', $ng->store, JSON::PP->new->encode($old), $now)
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 now = int(sys.argv[3])
-rows = [("0000000000000a01", 1, 0, sys.argv[2].encode()),
-        ("0000000000000a02", 2, 1, b"Acknowledged in VictorOps by jdoe")]
-for id, kind, cls, body in rows:
+# one key: the alert is its head (ready), the activity waits behind it
+rows = [("0000000000000a01", 1, 0, sys.argv[2].encode(), 1),
+        ("0000000000000a02", 2, 1, b"Acknowledged in VictorOps by jdoe", 0)]
+for id, kind, cls, body, ready in rows:
     c.execute("INSERT INTO jobs (id, kind, class, key, incident, entity, body,"
-              " created_at, next_at) VALUES (?, ?, ?, 'svc/old', '9103',"
-              " 'svc/old', ?, ?, ?)", (id, kind, cls, body, now, now))
+              " created_at, next_at, ready) VALUES (?, ?, ?, 'svc/old', '9103',"
+              " 'svc/old', ?, ?, ?, ?)", (id, kind, cls, body, now, now, ready))
 c.commit()
 _PY_
     or BAIL_OUT('cannot write the old jobs');
