@@ -72,7 +72,12 @@ enum {
 };
 
 
-/* a worker's store (vi->st) */
+/*
+ * A worker's store (vi->st): the event loop's connection, and the
+ * writer's (store_thread.c), with the ops waiting for it and the one
+ * task in flight.  "wvi" is the integration as the writer's ops see it:
+ * a copy whose "st" is the writer.
+ */
 
 struct ngx_http_victorops_store_s {
     sqlite3                      *db;
@@ -81,14 +86,31 @@ struct ngx_http_victorops_store_s {
     ngx_str_t                     path;
     ngx_uint_t                    busy_calls;
     int                           wal_frames;
-#if (NGX_THREADS)
-    sqlite3                      *checkpoint_db;      /* the thread's */
-    ngx_thread_task_t            *checkpoint_task;
-    ngx_thread_pool_t            *thread_pool;
-    unsigned                      checkpointing:1;
-#endif
+    int                           wal_seen;           /* the writer's */
     ngx_msec_t                    busy_timeout;
     ngx_http_victorops_shctx_t   *sh;
+
+    ngx_http_victorops_store_t   *writer;
+    ngx_http_victorops_integration_t  *wvi;
+    ngx_queue_t                   ops;                /* posted */
+    ngx_queue_t                   running;            /* the task's */
+    ngx_connection_t              dummy;
+    ngx_event_t                   start_event;
+    ngx_event_t                   wait_event;
+    ngx_http_victorops_store_op_t  checkpoint_op;
+#if (NGX_THREADS)
+    ngx_thread_task_t            *task;
+    ngx_thread_pool_t            *thread_pool;
+#else
+    ngx_event_t                   task_event;
+#endif
+    unsigned                      task_running:1;
+    unsigned                      task_posted:1;
+    unsigned                      completing:1;
+    unsigned                      finishing:1;
+    unsigned                      checkpointing:1;
+    unsigned                      is_writer:1;
+    unsigned                      in_task:1;          /* the writer's */
 };
 
 
