@@ -1057,7 +1057,12 @@ ngx_http_victorops_claimed(ngx_http_victorops_store_op_t *op)
     now = ngx_http_victorops_now();
     next = now + NGX_HTTP_VICTOROPS_POLL;
 
-    if (op->rc != NGX_OK || vi->closing) {
+    if (vi->closing) {
+        ngx_destroy_pool(op->pool);
+        return;
+    }
+
+    if (op->rc != NGX_OK) {
         ngx_destroy_pool(op->pool);
         ngx_http_victorops_dispatch_at(vi, now, next);
         return;

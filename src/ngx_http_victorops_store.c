@@ -1077,13 +1077,26 @@ ngx_http_victorops_store_text(ngx_pool_t *pool, sqlite3_stmt *stmt, int col,
 }
 
 
+/*
+ * A transaction; inside one already (a function the writer runs in its
+ * task's transaction), a savepoint in it.
+ */
+
 ngx_int_t
 ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi)
 {
-    if (sqlite3_exec(vi->st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)
-        != SQLITE_OK)
-    {
-        ngx_http_victorops_store_error(vi->st, "BEGIN IMMEDIATE");
+    const char                  *sql;
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    st->nested = !sqlite3_get_autocommit(st->db);
+
+    sql = st->nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE";
+
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        ngx_http_victorops_store_error(st, sql);
+        st->nested = 0;
         return NGX_ERROR;
     }
 
@@ -1094,11 +1107,20 @@ ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi)
 ngx_int_t
 ngx_http_victorops_store_commit(ngx_http_victorops_integration_t *vi)
 {
-    if (sqlite3_exec(vi->st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        ngx_http_victorops_store_error(vi->st, "COMMIT");
-        (void) sqlite3_exec(vi->st->db, "ROLLBACK", NULL, NULL, NULL);
+    const char                  *sql;
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    sql = st->nested ? "RELEASE nested" : "COMMIT";
+
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        ngx_http_victorops_store_error(st, sql);
+        ngx_http_victorops_store_rollback(vi);
         return NGX_ERROR;
     }
+
+    st->nested = 0;
 
     return NGX_OK;
 }
@@ -1107,7 +1129,18 @@ ngx_http_victorops_store_commit(ngx_http_victorops_integration_t *vi)
 void
 ngx_http_victorops_store_rollback(ngx_http_victorops_integration_t *vi)
 {
-    (void) sqlite3_exec(vi->st->db, "ROLLBACK", NULL, NULL, NULL);
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    if (st->nested) {
+        st->nested = 0;
+        (void) sqlite3_exec(st->db, "ROLLBACK TO nested; RELEASE nested",
+                            NULL, NULL, NULL);
+        return;
+    }
+
+    (void) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 

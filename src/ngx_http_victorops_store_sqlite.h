@@ -110,6 +110,7 @@ struct ngx_http_victorops_store_s {
     unsigned                      finishing:1;
     unsigned                      checkpointing:1;
     unsigned                      is_writer:1;
+    unsigned                      nested:1;           /* store_begin() */
     unsigned                      in_task:1;          /* the writer's */
 };
 
