@@ -76,6 +76,10 @@ static ngx_http_victorops_store_t *ngx_http_victorops_store_connect(
     ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi);
 static ngx_int_t ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
+#if (NGX_THREADS)
+static ngx_int_t ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
+#endif
 static void ngx_http_victorops_store_disconnect(
     ngx_http_victorops_store_t *st);
 
@@ -846,6 +850,16 @@ ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
     st->writer = w;
     st->wvi = wvi;
 
+#if (NGX_THREADS)
+
+    if (ngx_http_victorops_store_checkpointer(cycle, vi, st) != NGX_OK) {
+        ngx_http_victorops_store_disconnect(w);
+        st->writer = NULL;
+        return NGX_ERROR;
+    }
+
+#endif
+
     if (ngx_http_victorops_store_thread_init(cycle, vi, st) != NGX_OK) {
         ngx_http_victorops_store_disconnect(w);
         st->writer = NULL;
@@ -854,6 +868,42 @@ ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
 
     return NGX_OK;
 }
+
+
+#if (NGX_THREADS)
+
+/* the checkpointer: a connection of its own, for checkpoints only */
+
+static ngx_int_t
+ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st)
+{
+    ngx_http_victorops_store_t        *c;
+    ngx_http_victorops_integration_t  *cvi;
+
+    c = ngx_http_victorops_store_connect(cycle, vi);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->is_writer = 1;
+
+    cvi = ngx_palloc(cycle->pool, sizeof(ngx_http_victorops_integration_t));
+    if (cvi == NULL) {
+        ngx_http_victorops_store_disconnect(c);
+        return NGX_ERROR;
+    }
+
+    *cvi = *vi;
+    cvi->st = c;
+
+    st->checkpointer = c;
+    st->cvi = cvi;
+
+    return NGX_OK;
+}
+
+#endif
 
 
 /*
@@ -874,6 +924,10 @@ ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi)
 
     if (st->writer) {
         ngx_http_victorops_store_disconnect(st->writer);
+    }
+
+    if (st->checkpointer) {
+        ngx_http_victorops_store_disconnect(st->checkpointer);
     }
 
     ngx_http_victorops_store_disconnect(st);

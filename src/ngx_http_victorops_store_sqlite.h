@@ -73,10 +73,11 @@ enum {
 
 
 /*
- * A worker's store (vi->st): the event loop's connection, and the
- * writer's (store_thread.c), with the ops waiting for it and the one
- * task in flight.  "wvi" is the integration as the writer's ops see it:
- * a copy whose "st" is the writer.
+ * A worker's store (vi->st): the event loop's connection, the writer's
+ * (store_thread.c), with the ops waiting for it and the one task in
+ * flight, and the checkpointer's (with threads), for the op that runs
+ * alone.  "wvi" and "cvi" are the integration as the ops see it there:
+ * copies whose "st" is the writer, the checkpointer.
  */
 
 struct ngx_http_victorops_store_s {
@@ -98,9 +99,13 @@ struct ngx_http_victorops_store_s {
     ngx_event_t                   start_event;
     ngx_event_t                   wait_event;
     ngx_http_victorops_store_op_t  checkpoint_op;
+    ngx_http_victorops_store_t   *checkpointer;
+    ngx_http_victorops_integration_t  *cvi;
 #if (NGX_THREADS)
     ngx_thread_task_t            *task;
     ngx_thread_pool_t            *thread_pool;
+    ngx_thread_task_t            *alone_task;
+    ngx_http_victorops_store_op_t  *alone_op;         /* in flight */
 #else
     ngx_event_t                   task_event;
 #endif

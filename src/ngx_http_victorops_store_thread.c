@@ -43,9 +43,13 @@ static ngx_int_t ngx_http_victorops_store_tx(ngx_http_victorops_store_t *w,
 static ngx_int_t ngx_http_victorops_store_op(
     ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_store_task_time(ngx_http_victorops_store_t *st,
-    struct timespec *cpu, struct timespec *wall, ngx_uint_t appends);
+    struct timespec *cpu, ngx_atomic_uint_t us, ngx_uint_t appends);
 static void ngx_http_victorops_store_task_done(
     ngx_http_victorops_store_t *st);
+#if (NGX_THREADS)
+static void ngx_http_victorops_store_alone(void *data, ngx_log_t *log);
+static void ngx_http_victorops_store_alone_handler(ngx_event_t *ev);
+#endif
 static ngx_int_t ngx_http_victorops_store_append(
     ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
 static ngx_int_t ngx_http_victorops_store_pending(
@@ -110,6 +114,19 @@ ngx_http_victorops_store_thread_init(ngx_cycle_t *cycle,
     st->task->event.data = &st->dummy;
     st->task->event.log = cycle->log;
 
+    if (st->checkpointer) {
+        st->alone_task = ngx_thread_task_alloc(cycle->pool, 0);
+        if (st->alone_task == NULL) {
+            return NGX_ERROR;
+        }
+
+        st->alone_task->ctx = st;
+        st->alone_task->handler = ngx_http_victorops_store_alone;
+        st->alone_task->event.handler = ngx_http_victorops_store_alone_handler;
+        st->alone_task->event.data = &st->dummy;
+        st->alone_task->event.log = cycle->log;
+    }
+
 #else
 
     st->task_event.handler = ngx_http_victorops_store_task_handler;
@@ -136,6 +153,28 @@ ngx_http_victorops_store_post(ngx_http_victorops_integration_t *vi,
     st = vi->st;
 
     op->rc = NGX_OK;
+
+#if (NGX_THREADS)
+
+    /*
+     * An op that runs alone (a checkpoint) has a connection and a task
+     * of its own, beside the writer's: copying the WAL into the database
+     * and its fsync never hold up a commit.
+     */
+
+    if (op->alone && st->alone_task && st->alone_op == NULL
+        && !st->finishing)
+    {
+        st->alone_op = op;
+
+        if (ngx_thread_task_post(st->thread_pool, st->alone_task) == NGX_OK) {
+            return;
+        }
+
+        st->alone_op = NULL;
+    }
+
+#endif
 
     ngx_queue_insert_tail(&st->ops, &op->queue);
 
@@ -236,6 +275,42 @@ ngx_http_victorops_store_task_handler(ngx_event_t *ev)
 }
 
 
+#if (NGX_THREADS)
+
+static void
+ngx_http_victorops_store_alone(void *data, ngx_log_t *log)
+{
+    ngx_http_victorops_store_t  *st = data;
+
+    ngx_http_victorops_store_op_t  *op;
+
+    op = st->alone_op;
+
+    st->checkpointer->in_task = 1;
+    op->rc = op->exec(st->cvi, op);
+    st->checkpointer->in_task = 0;
+}
+
+
+static void
+ngx_http_victorops_store_alone_handler(ngx_event_t *ev)
+{
+    ngx_connection_t               *c;
+    ngx_http_victorops_store_t     *st;
+    ngx_http_victorops_store_op_t  *op;
+
+    c = ev->data;
+    st = c->data;
+
+    op = st->alone_op;
+    st->alone_op = NULL;
+
+    op->handler(op);
+}
+
+#endif
+
+
 static void
 ngx_http_victorops_store_wait_handler(ngx_event_t *ev)
 {
@@ -267,7 +342,8 @@ ngx_http_victorops_store_task(ngx_http_victorops_store_t *st)
     ngx_int_t                          rc;
     ngx_uint_t                         n, appends;
     ngx_queue_t                       *q;
-    struct timespec                    cpu, wall;
+    struct timespec                    cpu, wall, end;
+    ngx_atomic_uint_t                  us;
     ngx_http_victorops_store_t        *w;
     ngx_http_victorops_store_op_t     *op;
     ngx_http_victorops_integration_t  *wvi;
@@ -313,6 +389,11 @@ ngx_http_victorops_store_task(ngx_http_victorops_store_t *st)
         rc = NGX_ERROR;
     }
 
+    (void) clock_gettime(CLOCK_MONOTONIC, &end);
+
+    us = (end.tv_sec - wall.tv_sec) * 1000000
+         + (end.tv_nsec - wall.tv_nsec) / 1000;
+
     for (q = ngx_queue_head(&st->running);
          q != ngx_queue_sentinel(&st->running);
          q = ngx_queue_next(q))
@@ -330,7 +411,7 @@ ngx_http_victorops_store_task(ngx_http_victorops_store_t *st)
 
     w->in_task = 0;
 
-    ngx_http_victorops_store_task_time(st, &cpu, &wall, appends);
+    ngx_http_victorops_store_task_time(st, &cpu, us, appends);
 }
 
 
@@ -400,14 +481,15 @@ ngx_http_victorops_store_op(ngx_http_victorops_integration_t *wvi,
 /*
  * The thread's CPU time in every task and, in the status endpoint's
  * "store", the commits of accepted jobs (tasks with appends) and their
- * wall time: shared counters, atomic, so counted from the thread.
+ * wall time until COMMIT returned (ops run alone after it not included):
+ * shared counters, atomic, so counted from the thread.
  */
 
 static void
 ngx_http_victorops_store_task_time(ngx_http_victorops_store_t *st,
-    struct timespec *cpu, struct timespec *wall, ngx_uint_t appends)
+    struct timespec *cpu, ngx_atomic_uint_t us, ngx_uint_t appends)
 {
-    ngx_atomic_uint_t  us, cpu_us;
+    ngx_atomic_uint_t  cpu_us;
     struct timespec    end;
 
     if (st->sh == NULL) {
@@ -425,11 +507,6 @@ ngx_http_victorops_store_task_time(ngx_http_victorops_store_t *st,
     if (appends == 0) {
         return;
     }
-
-    (void) clock_gettime(CLOCK_MONOTONIC, &end);
-
-    us = (end.tv_sec - wall->tv_sec) * 1000000
-         + (end.tv_nsec - wall->tv_nsec) / 1000;
 
     (void) ngx_atomic_fetch_add(&st->sh->commits, 1);
     (void) ngx_atomic_fetch_add(&st->sh->commit_us, us);
@@ -500,6 +577,14 @@ ngx_http_victorops_store_finish(ngx_http_victorops_integration_t *vi)
     }
 
     st->finishing = 1;
+
+#if (NGX_THREADS)
+
+    if (st->alone_op) {
+        ngx_http_victorops_store_alone_handler(&st->alone_task->event);
+    }
+
+#endif
 
     if (st->start_event.posted) {
         ngx_delete_posted_event(&st->start_event);
@@ -716,8 +801,9 @@ ngx_http_victorops_store_effects(ngx_http_victorops_integration_t *wvi,
 /*
  * Copies the WAL into the database as far as readers allow, without
  * waiting, once it holds "frames" pages (SQLite's default is 1000): an
- * op of the writer's, after a task's commit, never inside one and never
- * on the event loop.
+ * op that runs alone, on the checkpointer's connection beside the
+ * writer's (without threads: after a task's commit), never inside a
+ * commit and never on the event loop.
  */
 
 void
