@@ -38,6 +38,8 @@ static void ngx_http_victorops_store_thread(void *data, ngx_log_t *log);
 static void ngx_http_victorops_store_task_handler(ngx_event_t *ev);
 static void ngx_http_victorops_store_wait_handler(ngx_event_t *ev);
 static void ngx_http_victorops_store_task(ngx_http_victorops_store_t *st);
+static ngx_int_t ngx_http_victorops_store_group(
+    ngx_http_victorops_store_t *st, ngx_http_victorops_store_op_t *one);
 static ngx_int_t ngx_http_victorops_store_tx(ngx_http_victorops_store_t *w,
     const char *sql);
 static ngx_int_t ngx_http_victorops_store_op(
@@ -331,9 +333,10 @@ ngx_http_victorops_store_wait_handler(ngx_event_t *ev)
 
 
 /*
- * The task, off the event loop: the ops in one transaction, each in a
- * savepoint (one that fails leaves the others), then the ops that run
- * alone (a checkpoint).
+ * The task, off the event loop: the ops in one transaction, then the
+ * ops that run alone.  An op that fails undoes the transaction; each of
+ * the others is then tried again in one of its own, so that only it
+ * fails (savepoints would copy every page they touch to a journal).
  */
 
 static void
@@ -344,17 +347,12 @@ ngx_http_victorops_store_task(ngx_http_victorops_store_t *st)
     ngx_queue_t                       *q;
     struct timespec                    cpu, wall, end;
     ngx_atomic_uint_t                  us;
-    ngx_http_victorops_store_t        *w;
     ngx_http_victorops_store_op_t     *op;
-    ngx_http_victorops_integration_t  *wvi;
 
     (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
     (void) clock_gettime(CLOCK_MONOTONIC, &wall);
 
-    w = st->writer;
-    wvi = st->wvi;
-
-    w->in_task = 1;
+    st->writer->in_task = 1;
 
     n = 0;
     appends = 0;
@@ -368,25 +366,17 @@ ngx_http_victorops_store_task(ngx_http_victorops_store_t *st)
         appends += (op->type == NGX_HTTP_VICTOROPS_OP_APPEND);
     }
 
-    rc = n ? ngx_http_victorops_store_tx(w, "BEGIN IMMEDIATE") : NGX_OK;
+    rc = n ? ngx_http_victorops_store_group(st, NULL) : NGX_OK;
 
     for (q = ngx_queue_head(&st->running);
-         q != ngx_queue_sentinel(&st->running);
+         rc == NGX_DECLINED && n > 1 && q != ngx_queue_sentinel(&st->running);
          q = ngx_queue_next(q))
     {
         op = ngx_queue_data(q, ngx_http_victorops_store_op_t, queue);
 
         if (!op->alone) {
-            op->rc = (rc == NGX_OK) ? ngx_http_victorops_store_op(wvi, op)
-                                    : NGX_ERROR;
+            (void) ngx_http_victorops_store_group(st, op);
         }
-    }
-
-    if (n && rc == NGX_OK
-        && ngx_http_victorops_store_tx(w, "COMMIT") != NGX_OK)
-    {
-        (void) sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
-        rc = NGX_ERROR;
     }
 
     (void) clock_gettime(CLOCK_MONOTONIC, &end);
@@ -401,17 +391,72 @@ ngx_http_victorops_store_task(ngx_http_victorops_store_t *st)
         op = ngx_queue_data(q, ngx_http_victorops_store_op_t, queue);
 
         if (op->alone) {
-            op->rc = op->exec(wvi, op);
+            op->rc = op->exec(st->wvi, op);
+        }
+    }
 
-        } else if (rc != NGX_OK) {
-            op->rc = NGX_ERROR;     /* nothing of it is on disk */
+    st->writer->in_task = 0;
+
+    ngx_http_victorops_store_task_time(st, &cpu, us, appends);
+}
+
+
+/*
+ * The task's ops ("one": that op alone) in one transaction: NGX_OK
+ * committed, NGX_DECLINED an op failed, NGX_ERROR the transaction did;
+ * unless NGX_OK, nothing of them is on disk (their "rc" NGX_ERROR).
+ */
+
+static ngx_int_t
+ngx_http_victorops_store_group(ngx_http_victorops_store_t *st,
+    ngx_http_victorops_store_op_t *one)
+{
+    ngx_int_t                       rc;
+    ngx_queue_t                    *q;
+    ngx_http_victorops_store_op_t  *op;
+
+    rc = ngx_http_victorops_store_tx(st->writer, "BEGIN IMMEDIATE");
+
+    for (q = ngx_queue_head(&st->running);
+         rc == NGX_OK && q != ngx_queue_sentinel(&st->running);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_http_victorops_store_op_t, queue);
+
+        if (op->alone || (one && op != one)) {
+            continue;
+        }
+
+        op->rc = ngx_http_victorops_store_op(st->wvi, op);
+
+        if (op->rc == NGX_ERROR) {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_victorops_store_tx(st->writer, "COMMIT");
+    }
+
+    if (rc == NGX_OK) {
+        return NGX_OK;
+    }
+
+    (void) sqlite3_exec(st->writer->db, "ROLLBACK", NULL, NULL, NULL);
+
+    for (q = ngx_queue_head(&st->running);
+         q != ngx_queue_sentinel(&st->running);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_http_victorops_store_op_t, queue);
+
+        if (!op->alone && (one == NULL || op == one)) {
+            op->rc = NGX_ERROR;
             op->jobs.nelts = 0;
         }
     }
 
-    w->in_task = 0;
-
-    ngx_http_victorops_store_task_time(st, &cpu, us, appends);
+    return rc;
 }
 
 
@@ -427,54 +472,29 @@ ngx_http_victorops_store_tx(ngx_http_victorops_store_t *w, const char *sql)
 }
 
 
-/* one op, in a savepoint: an error undoes what it wrote, and only that */
+/* one op, in the task's transaction */
 
 static ngx_int_t
 ngx_http_victorops_store_op(ngx_http_victorops_integration_t *wvi,
     ngx_http_victorops_store_op_t *op)
 {
-    ngx_int_t                    rc;
-    ngx_http_victorops_store_t  *w;
-
-    w = wvi->st;
-
-    if (ngx_http_victorops_store_tx(w, "SAVEPOINT op") != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     switch (op->type) {
 
     case NGX_HTTP_VICTOROPS_OP_APPEND:
-        rc = ngx_http_victorops_store_append(wvi, op);
-        break;
+        return ngx_http_victorops_store_append(wvi, op);
 
     case NGX_HTTP_VICTOROPS_OP_CLAIM:
-        rc = ngx_http_victorops_store_claim(wvi, op->pool, op->now,
-                                            op->lease, op->n, &op->jobs);
-        break;
+        op->jobs.nelts = 0;
+
+        return ngx_http_victorops_store_claim(wvi, op->pool, op->now,
+                                              op->lease, op->n, &op->jobs);
 
     case NGX_HTTP_VICTOROPS_OP_OUTCOMES:
-        rc = ngx_http_victorops_store_outcomes(wvi, op);
-        break;
+        return ngx_http_victorops_store_outcomes(wvi, op);
 
     default: /* NGX_HTTP_VICTOROPS_OP_EXEC */
-        rc = op->exec(wvi, op);
-        break;
+        return op->exec(wvi, op);
     }
-
-    if (rc == NGX_ERROR) {
-        (void) sqlite3_exec(w->db, "ROLLBACK TO op", NULL, NULL, NULL);
-
-        if (op->type == NGX_HTTP_VICTOROPS_OP_CLAIM) {
-            op->jobs.nelts = 0;
-        }
-    }
-
-    if (ngx_http_victorops_store_tx(w, "RELEASE op") != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return rc;
 }
 
 
