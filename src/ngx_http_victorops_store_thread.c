@@ -5,12 +5,13 @@
  * The SQLite backend of the store's operations (store.h): the ops a
  * worker posts for an integration wait in a queue; one task at a time
  * takes all of them and runs them in one transaction (group commit
- * across appends, claims and outcomes, each op in a savepoint of its
- * own) on the store's writer connection, in a thread of nginx's pool;
- * when the task completes, each op's handler runs on the event loop,
- * then the next task starts with what was posted meanwhile.  The event
- * loop never uses the writer connection: its reads (and the rarer
- * writes of the other files) go through a connection of its own.
+ * across appends, claims and outcomes) on the store's writer
+ * connection, in a thread of nginx's pool; when the task completes,
+ * each op's handler runs on the event loop, then the next task starts
+ * with what was posted meanwhile.  The event loop never uses the writer
+ * connection: its reads (and the rarer writes of the other files) go
+ * through a connection of its own.  The checkpoint, an op that runs
+ * alone, has a connection and a task of its own beside the writer's.
  *
  * Without thread support the same tasks run in a posted event.  A
  * worker that exits with a task in flight waits for it (a timer that is
