@@ -168,6 +168,9 @@ ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
 void
 ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
 {
+    ngx_queue_t                   *q;
+    ngx_http_victorops_pending_t  *p;
+
     if (vi->dispatch_event.timer_set) {
         ngx_del_timer(&vi->dispatch_event);
     }
@@ -195,6 +198,20 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
     ngx_http_victorops_outcomes_post(vi);
 
     ngx_http_victorops_store_finish(vi);
+
+    /* a batch not yet posted goes, its requests unanswered */
+
+    while (!ngx_queue_empty(&vi->batch)) {
+        q = ngx_queue_head(&vi->batch);
+        ngx_queue_remove(q);
+
+        p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+
+        if (p->request) {
+            p->request = NULL;
+            p->cleanup->handler = NULL;
+        }
+    }
 
     if (vi->batch_pool) {
         ngx_destroy_pool(vi->batch_pool);
