@@ -331,13 +331,13 @@ d = json.load(sys.stdin)["integrations"]["bench"]
 a = d["accepted"]
 print(" accepted=%d duplicate=%d invalid=%d rejected=%d delivered=%d retried=%d"
       " dead=%d pending=%d links=%d commits=%d commit_avg_us=%d commit_max_us=%d"
-      " lock_waits=%d lock_wait_ms=%d"
+      " lock_waits=%d lock_wait_ms=%d thread_cpu_us=%d"
       % (a["alert"] + a["acknowledgement"] + a["recovery"], d["duplicate"],
          d["invalid"], d["rejected"], d["delivered"], d["retried"],
          d["dead_lettered"], d["queue"]["pending"], d["queue"]["links"],
          d["store"]["commits"], d["store"]["commit_avg_us"],
          d["store"]["commit_max_us"], d["store"]["lock_waits"],
-         d["store"]["lock_wait_ms"]))'
+         d["store"]["lock_wait_ms"], d["store"].get("thread_cpu_us", 0)))'
 }
 
 status_json() {

@@ -38,9 +38,6 @@ ngx_http_victorops_job_t *ngx_http_victorops_effects_job(
     ngx_uint_t kind, ngx_str_t *body);
 ngx_http_victorops_link_t *ngx_http_victorops_effects_link(
     ngx_http_victorops_effects_t *fx, ngx_uint_t op);
-ngx_int_t ngx_http_victorops_effects_write(
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_effects_t *fx,
-    int64_t now);
 void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
 void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,

@@ -298,6 +298,8 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
         || ngx_http_victorops_gen_int(g, "commit_max_us", copy.commit_us_max)
         || ngx_http_victorops_gen_int(g, "lock_waits", copy.lock_waits)
         || ngx_http_victorops_gen_int(g, "lock_wait_ms", copy.lock_wait_ms)
+        || ngx_http_victorops_gen_int(g, "tasks", copy.tasks)
+        || ngx_http_victorops_gen_int(g, "thread_cpu_us", copy.thread_cpu_us)
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
@@ -458,7 +460,7 @@ ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
 
     if (vmcf) {
         size += vmcf->integrations.nelts
-                * (NGX_HTTP_VICTOROPS_C_N + 12)
+                * (NGX_HTTP_VICTOROPS_C_N + 13)
                 * (160 + NGX_HTTP_VICTOROPS_NAME_MAX);
     }
 
@@ -539,11 +541,15 @@ ngx_http_victorops_status_integration_prometheus(u_char *p,
             "victorops_store_commit_seconds_total{integration=\"%V\"} "
             "%uA.%06uA\n"
             "victorops_store_lock_wait_seconds_total{integration=\"%V\"} "
-            "%uA.%03uA\n",
+            "%uA.%03uA\n"
+            "victorops_store_thread_cpu_seconds_total{integration=\"%V\"} "
+            "%uA.%06uA\n",
             &vi->name, ngx_http_victorops_alert_available(vi, now),
             &vi->name, copy.commits,
             &vi->name, copy.commit_us / 1000000, copy.commit_us % 1000000,
-            &vi->name, copy.lock_wait_ms / 1000, copy.lock_wait_ms % 1000);
+            &vi->name, copy.lock_wait_ms / 1000, copy.lock_wait_ms % 1000,
+            &vi->name, copy.thread_cpu_us / 1000000,
+            copy.thread_cpu_us % 1000000);
 }
 
 

@@ -72,12 +72,16 @@ static ngx_int_t ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log,
 static int ngx_http_victorops_store_busy(void *data, int count);
 static int ngx_http_victorops_store_wal(void *data, sqlite3 *db,
     const char *name, int frames);
+static ngx_http_victorops_store_t *ngx_http_victorops_store_connect(
+    ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi);
+static ngx_int_t ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
 #if (NGX_THREADS)
 static ngx_int_t ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
-static void ngx_http_victorops_checkpoint_thread(void *data, ngx_log_t *log);
-static void ngx_http_victorops_checkpoint_done(ngx_event_t *ev);
 #endif
+static void ngx_http_victorops_store_disconnect(
+    ngx_http_victorops_store_t *st);
 
 
 /* each entry takes a database from the version before it to this one */
@@ -772,7 +776,11 @@ ngx_http_victorops_store_exec(sqlite3 *db, ngx_log_t *log, ngx_str_t *path,
 }
 
 
-/* in each worker, after the fork */
+/*
+ * In each worker, after the fork: the event loop's connection (reads,
+ * and the rarer writes of the other files) and the writer's, on which
+ * the store's ops run off the event loop (store_thread.c).
+ */
 
 ngx_int_t
 ngx_http_victorops_store_open(ngx_cycle_t *cycle,
@@ -780,9 +788,31 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 {
     ngx_http_victorops_store_t  *st;
 
-    st = ngx_pcalloc(cycle->pool, sizeof(ngx_http_victorops_store_t));
+    st = ngx_http_victorops_store_connect(cycle, vi);
     if (st == NULL) {
         return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_store_writer(cycle, vi, st) != NGX_OK) {
+        ngx_http_victorops_store_disconnect(st);
+        return NGX_ERROR;
+    }
+
+    vi->st = st;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_victorops_store_t *
+ngx_http_victorops_store_connect(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi)
+{
+    ngx_http_victorops_store_t  *st;
+
+    st = ngx_pcalloc(cycle->pool, sizeof(ngx_http_victorops_store_t));
+    if (st == NULL) {
+        return NULL;
     }
 
     st->log = cycle->log;
@@ -800,7 +830,7 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
                       "\"%V\": %s", &vi->name, &vi->store,
                       st->db ? sqlite3_errmsg(st->db) : "out of memory");
         sqlite3_close(st->db);
-        return NGX_ERROR;
+        return NULL;
     }
 
     sqlite3_busy_handler(st->db, ngx_http_victorops_store_busy, st);
@@ -809,7 +839,7 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
     sqlite3_wal_hook(st->db, ngx_http_victorops_store_wal, st);
 
-    /* checkpoints run from the dispatcher's timer, not inside a commit */
+    /* checkpoints run as ops of the writer's, not inside a commit */
 
     /* a WAL that grew in a burst is cut back once it starts over */
 
@@ -823,21 +853,59 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
            != NGX_OK)
     {
         sqlite3_close(st->db);
+        return NULL;
+    }
+
+    return st;
+}
+
+
+/*
+ * The writer: a connection of its own, used by one task at a time (in
+ * a thread of nginx's pool), and the integration as its ops see it.
+ */
+
+static ngx_int_t
+ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st)
+{
+    ngx_http_victorops_store_t        *w;
+    ngx_http_victorops_integration_t  *wvi;
+
+    w = ngx_http_victorops_store_connect(cycle, vi);
+    if (w == NULL) {
         return NGX_ERROR;
     }
 
+    w->is_writer = 1;
+
+    wvi = ngx_palloc(cycle->pool, sizeof(ngx_http_victorops_integration_t));
+    if (wvi == NULL) {
+        ngx_http_victorops_store_disconnect(w);
+        return NGX_ERROR;
+    }
+
+    *wvi = *vi;
+    wvi->st = w;
+
+    st->writer = w;
+    st->wvi = wvi;
+
 #if (NGX_THREADS)
 
-    if (vi->thread_pool
-        && ngx_http_victorops_store_checkpointer(cycle, vi, st) != NGX_OK)
-    {
-        sqlite3_close(st->db);
+    if (ngx_http_victorops_store_checkpointer(cycle, vi, st) != NGX_OK) {
+        ngx_http_victorops_store_disconnect(w);
+        st->writer = NULL;
         return NGX_ERROR;
     }
 
 #endif
 
-    vi->st = st;
+    if (ngx_http_victorops_store_thread_init(cycle, vi, st) != NGX_OK) {
+        ngx_http_victorops_store_disconnect(w);
+        st->writer = NULL;
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -845,46 +913,33 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
 #if (NGX_THREADS)
 
-/*
- * Checkpoints copy the WAL into the database and fsync it: they run in
- * nginx's thread pool, on a connection of their own, off the event loop.
- * Without that connection they run in the worker (store_checkpoint()).
- */
+/* the checkpointer: a connection of its own, for checkpoints only */
 
 static ngx_int_t
 ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st)
 {
-    st->checkpoint_task = ngx_thread_task_alloc(cycle->pool, 0);
-    if (st->checkpoint_task == NULL) {
+    ngx_http_victorops_store_t        *c;
+    ngx_http_victorops_integration_t  *cvi;
+
+    c = ngx_http_victorops_store_connect(cycle, vi);
+    if (c == NULL) {
         return NGX_ERROR;
     }
 
-    if (sqlite3_open_v2((char *) vi->store.data, &st->checkpoint_db,
-                        SQLITE_OPEN_READWRITE|SQLITE_OPEN_FULLMUTEX
-                        |NGX_HTTP_VICTOROPS_NOFOLLOW, NULL)
-        != SQLITE_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "victorops integration \"%V\": cannot open store "
-                      "\"%V\" for checkpoints: %s", &vi->name,
-                      &vi->store, st->checkpoint_db
-                                  ? sqlite3_errmsg(st->checkpoint_db)
-                                  : "out of memory");
-        sqlite3_close(st->checkpoint_db);
-        st->checkpoint_db = NULL;
+    c->is_writer = 1;
 
-        return NGX_OK;
+    cvi = ngx_palloc(cycle->pool, sizeof(ngx_http_victorops_integration_t));
+    if (cvi == NULL) {
+        ngx_http_victorops_store_disconnect(c);
+        return NGX_ERROR;
     }
 
-    sqlite3_busy_timeout(st->checkpoint_db, 1000);
+    *cvi = *vi;
+    cvi->st = c;
 
-    st->thread_pool = vi->thread_pool;
-    st->checkpoint_task->ctx = st;
-    st->checkpoint_task->handler = ngx_http_victorops_checkpoint_thread;
-    st->checkpoint_task->event.handler = ngx_http_victorops_checkpoint_done;
-    st->checkpoint_task->event.data = st;
-    st->checkpoint_task->event.log = cycle->log;
+    st->checkpointer = c;
+    st->cvi = cvi;
 
     return NGX_OK;
 }
@@ -892,10 +947,14 @@ ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
 #endif
 
 
+/*
+ * After store_finish(): the ops are done, the thread pool gone (it
+ * exits first), nothing uses either connection any more.
+ */
+
 void
 ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi)
 {
-    ngx_uint_t                   i;
     ngx_http_victorops_store_t  *st;
 
     st = vi->st;
@@ -904,6 +963,25 @@ ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi)
         return;
     }
 
+    if (st->writer) {
+        ngx_http_victorops_store_disconnect(st->writer);
+    }
+
+    if (st->checkpointer) {
+        ngx_http_victorops_store_disconnect(st->checkpointer);
+    }
+
+    ngx_http_victorops_store_disconnect(st);
+
+    vi->st = NULL;
+}
+
+
+static void
+ngx_http_victorops_store_disconnect(ngx_http_victorops_store_t *st)
+{
+    ngx_uint_t  i;
+
     for (i = 0; i < NGX_HTTP_VICTOROPS_SQL_N; i++) {
         if (st->stmt[i]) {
             sqlite3_finalize(st->stmt[i]);
@@ -911,18 +989,6 @@ ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi)
     }
 
     sqlite3_close(st->db);
-
-#if (NGX_THREADS)
-
-    /* the thread pool's threads are gone by now (it exits first) */
-
-    if (st->checkpoint_db) {
-        sqlite3_close(st->checkpoint_db);
-    }
-
-#endif
-
-    vi->st = NULL;
 }
 
 
@@ -970,6 +1036,16 @@ ngx_http_victorops_store_stmt(ngx_http_victorops_store_t *st, ngx_uint_t n)
 
         return NULL;
     }
+
+#if (NGX_DEBUG)
+
+    if (st->is_writer && !st->in_task) {
+        ngx_log_error(NGX_LOG_ALERT, st->log, 0,
+                      "victorops store \"%V\": the writer's connection "
+                      "used outside a task", &st->path);
+    }
+
+#endif
 
     if (st->stmt[n] == NULL) {
         sql = (n < NGX_HTTP_VICTOROPS_SQL_JOBS_N)
@@ -1096,13 +1172,26 @@ ngx_http_victorops_store_text(ngx_pool_t *pool, sqlite3_stmt *stmt, int col,
 }
 
 
+/*
+ * A transaction; inside one already (a function the writer runs in its
+ * task's transaction), a savepoint in it.
+ */
+
 ngx_int_t
 ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi)
 {
-    if (sqlite3_exec(vi->st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)
-        != SQLITE_OK)
-    {
-        ngx_http_victorops_store_error(vi->st, "BEGIN IMMEDIATE");
+    const char                  *sql;
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    st->nested = !sqlite3_get_autocommit(st->db);
+
+    sql = st->nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE";
+
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        ngx_http_victorops_store_error(st, sql);
+        st->nested = 0;
         return NGX_ERROR;
     }
 
@@ -1113,11 +1202,20 @@ ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi)
 ngx_int_t
 ngx_http_victorops_store_commit(ngx_http_victorops_integration_t *vi)
 {
-    if (sqlite3_exec(vi->st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        ngx_http_victorops_store_error(vi->st, "COMMIT");
-        (void) sqlite3_exec(vi->st->db, "ROLLBACK", NULL, NULL, NULL);
+    const char                  *sql;
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    sql = st->nested ? "RELEASE nested" : "COMMIT";
+
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        ngx_http_victorops_store_error(st, sql);
+        ngx_http_victorops_store_rollback(vi);
         return NGX_ERROR;
     }
+
+    st->nested = 0;
 
     return NGX_OK;
 }
@@ -1126,7 +1224,18 @@ ngx_http_victorops_store_commit(ngx_http_victorops_integration_t *vi)
 void
 ngx_http_victorops_store_rollback(ngx_http_victorops_integration_t *vi)
 {
-    (void) sqlite3_exec(vi->st->db, "ROLLBACK", NULL, NULL, NULL);
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    if (st->nested) {
+        st->nested = 0;
+        (void) sqlite3_exec(st->db, "ROLLBACK TO nested; RELEASE nested",
+                            NULL, NULL, NULL);
+        return;
+    }
+
+    (void) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 
@@ -1140,87 +1249,3 @@ ngx_http_victorops_store_wal(void *data, sqlite3 *db, const char *name,
 
     return SQLITE_OK;
 }
-
-
-/*
- * Copies the WAL into the database as far as readers allow, without
- * waiting, once it holds "frames" pages (SQLite's default is 1000).
- */
-
-void
-ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi,
-    int frames)
-{
-    int                          rc, log, done;
-    ngx_http_victorops_store_t  *st;
-
-    st = vi->st;
-
-    if (st->wal_frames < frames) {
-        return;
-    }
-
-#if (NGX_THREADS)
-
-    /*
-     * Under a sustained burst the thread may fall behind, and the WAL
-     * only starts over once a checkpoint has caught up with it: past
-     * 16 times the threshold the worker helps, between commits.
-     */
-
-    if (st->checkpoint_db && st->wal_frames < 16 * frames) {
-        if (st->checkpointing) {
-            return;
-        }
-
-        if (ngx_thread_task_post(st->thread_pool, st->checkpoint_task)
-            == NGX_OK)
-        {
-            st->checkpointing = 1;
-            st->wal_frames = 0;
-            return;
-        }
-    }
-
-#endif
-
-    st->wal_frames = 0;
-
-    rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                   &log, &done);
-
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-        ngx_http_victorops_store_error(st, "checkpoint");
-    }
-}
-
-
-#if (NGX_THREADS)
-
-static void
-ngx_http_victorops_checkpoint_thread(void *data, ngx_log_t *log)
-{
-    ngx_http_victorops_store_t  *st = data;
-
-    int  rc, frames, done;
-
-    rc = sqlite3_wal_checkpoint_v2(st->checkpoint_db, NULL,
-                                   SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
-
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "victorops store \"%V\": checkpoint: %s",
-                      &st->path, sqlite3_errmsg(st->checkpoint_db));
-    }
-}
-
-
-static void
-ngx_http_victorops_checkpoint_done(ngx_event_t *ev)
-{
-    ngx_http_victorops_store_t  *st = ev->data;
-
-    st->checkpointing = 0;
-}
-
-#endif
