@@ -783,8 +783,19 @@ ngx_http_victorops_outcomes_done(ngx_http_victorops_store_op_t *op)
                           "came after its lease ran out; the job went back "
                           "to the queue", &vi->name);
 
-        } else if (o->effects && op->rc == NGX_OK) {
-            jobs += o->effects->jobs.nelts;
+        } else if (op->rc == NGX_OK) {
+
+            /* the next job of a finished job's key is ready now */
+
+            if (o->op == NGX_HTTP_VICTOROPS_DONE
+                || o->op == NGX_HTTP_VICTOROPS_DEAD)
+            {
+                jobs++;
+            }
+
+            if (o->effects) {
+                jobs += o->effects->jobs.nelts;
+            }
         }
 
         if (o->effects) {
