@@ -418,47 +418,6 @@ ngx_http_victorops_effects_copy(ngx_pool_t *pool,
 }
 
 
-/* NGX_OK: an alert about "key" is in a batch not yet on disk */
-
-ngx_int_t
-ngx_http_victorops_queue_alert_batched(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *key)
-{
-    ngx_queue_t                   *q, *items, *b;
-    ngx_http_victorops_job_t      *job;
-    ngx_http_victorops_batch_t    *batch;
-    ngx_http_victorops_pending_t  *p;
-
-    b = ngx_queue_head(&vi->appends);
-    items = &vi->batch;
-
-    for ( ;; ) {
-        for (q = ngx_queue_head(items);
-             q != ngx_queue_sentinel(items);
-             q = ngx_queue_next(q))
-        {
-            p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
-            job = &p->accept.job;
-
-            if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT
-                && job->key.len == key->len
-                && ngx_strncmp(job->key.data, key->data, key->len) == 0)
-            {
-                return NGX_OK;
-            }
-        }
-
-        if (b == ngx_queue_sentinel(&vi->appends)) {
-            return NGX_DECLINED;
-        }
-
-        batch = ngx_queue_data(b, ngx_http_victorops_batch_t, link);
-        items = &batch->op.items;
-        b = ngx_queue_next(b);
-    }
-}
-
-
 /* this turn's batch goes to the store's writer */
 
 static void

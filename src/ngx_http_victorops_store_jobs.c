@@ -82,9 +82,6 @@ const char  *ngx_http_victorops_store_jobs_sql[] = {
     " last_status = ?2, last_error = ?3, dead_at = ?4"
     " WHERE seq = ?1 AND lease_pid = ?5",
 
-    /* NGX_HTTP_VICTOROPS_SQL_PENDING */
-    "SELECT 1 FROM jobs WHERE key = ?1 AND kind = 1 AND state < 2 LIMIT 1",
-
     /*
      * NGX_HTTP_VICTOROPS_SQL_STATS: rows counted up to ?1.  Unfinished
      * jobs: all rows (the smallest index) less the dead letters (jobs_dead,
@@ -418,26 +415,6 @@ ngx_http_victorops_store_dead(ngx_http_victorops_integration_t *vi,
     sqlite3_bind_int64(stmt, 5, (sqlite3_int64) ngx_pid);
 
     return ngx_http_victorops_store_changed(vi->st, stmt);
-}
-
-
-/* NGX_OK: an alert about this incident is still queued */
-
-ngx_int_t
-ngx_http_victorops_store_alert_pending(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *key)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_PENDING);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, key);
-
-    return ngx_http_victorops_store_exists(vi->st, stmt);
 }
 
 
