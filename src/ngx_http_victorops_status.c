@@ -676,7 +676,9 @@ ngx_http_victorops_status_admin(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    if (rc != NGX_OK) {
+    /* an error answered already (status_error()) */
+
+    if (rc != NGX_OK || r->header_sent) {
         return rc;
     }
 

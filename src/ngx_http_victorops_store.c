@@ -1203,6 +1203,16 @@ ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi)
 
     st = vi->st;
 
+#if (NGX_DEBUG)
+
+    if (!st->is_writer) {
+        ngx_log_error(NGX_LOG_ALERT, st->log, 0,
+                      "victorops store \"%V\": a transaction on the event "
+                      "loop's connection", &st->path);
+    }
+
+#endif
+
     st->nested = !sqlite3_get_autocommit(st->db);
 
     sql = st->nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE";
