@@ -1062,6 +1062,24 @@ ngx_http_victorops_store_stmt(ngx_http_victorops_store_t *st, ngx_uint_t n)
         }
     }
 
+#if (NGX_DEBUG)
+
+    /*
+     * The event loop's own connection only reads: every write is an op
+     * (store_post()), or it could wait up to store_busy_timeout for the
+     * writer's transaction.
+     */
+
+    if (!st->is_writer && !sqlite3_stmt_readonly(st->stmt[n])) {
+        ngx_log_error(NGX_LOG_ALERT, st->log, 0,
+                      "victorops store \"%V\": a write on the event "
+                      "loop's connection%s: %s", &st->path,
+                      st->task_running ? " while a task is in flight" : "",
+                      sqlite3_sql(st->stmt[n]));
+    }
+
+#endif
+
     sqlite3_reset(st->stmt[n]);
     sqlite3_clear_bindings(st->stmt[n]);
 
@@ -1184,6 +1202,16 @@ ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi)
     ngx_http_victorops_store_t  *st;
 
     st = vi->st;
+
+#if (NGX_DEBUG)
+
+    if (!st->is_writer) {
+        ngx_log_error(NGX_LOG_ALERT, st->log, 0,
+                      "victorops store \"%V\": a transaction on the event "
+                      "loop's connection", &st->path);
+    }
+
+#endif
 
     st->nested = !sqlite3_get_autocommit(st->db);
 

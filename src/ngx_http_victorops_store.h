@@ -76,6 +76,23 @@ struct ngx_http_victorops_store_op_s {
 };
 
 
+/*
+ * An EXEC made by a feature (store_thread.c): the op first, then what
+ * its exec needs, all in "pool", the call's own; "done" runs on the
+ * loop, with "request" NULL if the request went away meanwhile (or the
+ * worker is closing: nothing may be answered), or if nobody waits (a
+ * write that only logs how it went).
+ */
+
+typedef struct {
+    ngx_http_victorops_store_op_t     op;
+    ngx_pool_t                       *pool;
+    ngx_http_request_t               *request;
+    ngx_pool_cleanup_t               *cleanup;    /* in the request's pool */
+    ngx_http_victorops_store_done_pt  done;
+} ngx_http_victorops_store_call_t;
+
+
 /* APPEND: an accepted job, copied out of its request */
 
 typedef struct {

@@ -69,6 +69,9 @@ static ngx_int_t ngx_http_victorops_store_outcome(
 static ngx_int_t ngx_http_victorops_store_effects(
     ngx_http_victorops_integration_t *wvi, ngx_http_victorops_effects_t *fx,
     int64_t now);
+static void ngx_http_victorops_store_call_cleanup(void *data);
+static void ngx_http_victorops_store_called(
+    ngx_http_victorops_store_op_t *op);
 static ngx_int_t ngx_http_victorops_checkpoint_exec(
     ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_checkpoint_done(
@@ -824,6 +827,110 @@ ngx_http_victorops_store_effects(ngx_http_victorops_integration_t *wvi,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The way a feature writes: an EXEC of "size" bytes (a struct that
+ * begins with a store_call_t), in a pool of its own that the feature
+ * fills with what "exec" needs; NULL: no store (or it is closing).
+ */
+
+void *
+ngx_http_victorops_store_call(ngx_http_victorops_integration_t *vi,
+    size_t size, ngx_http_victorops_store_exec_pt exec,
+    ngx_http_victorops_store_done_pt done)
+{
+    ngx_pool_t                       *pool;
+    ngx_http_victorops_store_call_t  *call;
+
+    if (vi->st == NULL || vi->closing) {
+        return NULL;
+    }
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    call = ngx_pcalloc(pool, size);
+    if (call == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    call->pool = pool;
+    call->done = done;
+
+    call->op.type = NGX_HTTP_VICTOROPS_OP_EXEC;
+    call->op.integration = vi;
+    call->op.exec = exec;
+    call->op.handler = ngx_http_victorops_store_called;
+    call->op.data = call;
+    call->op.now = ngx_http_victorops_now();
+
+    return call;
+}
+
+
+/*
+ * Posts the call, for request "r" (NULL: nobody waits); NGX_ERROR: not
+ * posted, its pool gone.  A request that goes away meanwhile leaves it:
+ * it is written all the same.
+ */
+
+ngx_int_t
+ngx_http_victorops_store_call_post(ngx_http_request_t *r, void *data)
+{
+    ngx_http_victorops_store_call_t  *call = data;
+
+    ngx_pool_cleanup_t  *cln;
+
+    if (r) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            ngx_destroy_pool(call->pool);
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_victorops_store_call_cleanup;
+        cln->data = call;
+
+        call->request = r;
+        call->cleanup = cln;
+    }
+
+    ngx_http_victorops_store_post(call->op.integration, &call->op);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_victorops_store_call_cleanup(void *data)
+{
+    ngx_http_victorops_store_call_t  *call = data;
+
+    call->request = NULL;
+}
+
+
+static void
+ngx_http_victorops_store_called(ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_store_call_t  *call = op->data;
+
+    if (call->request) {
+        call->cleanup->handler = NULL;
+
+        if (op->integration->closing) {
+            call->request = NULL;
+        }
+    }
+
+    call->done(op);
+
+    ngx_destroy_pool(call->pool);
 }
 
 

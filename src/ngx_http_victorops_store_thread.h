@@ -17,6 +17,11 @@ ngx_int_t ngx_http_victorops_store_thread_init(ngx_cycle_t *cycle,
 void ngx_http_victorops_store_post(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_op_t *op);
 void ngx_http_victorops_store_finish(ngx_http_victorops_integration_t *vi);
+void *ngx_http_victorops_store_call(ngx_http_victorops_integration_t *vi,
+    size_t size, ngx_http_victorops_store_exec_pt exec,
+    ngx_http_victorops_store_done_pt done);
+ngx_int_t ngx_http_victorops_store_call_post(ngx_http_request_t *r,
+    void *call);
 void ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi,
     int frames);
 

@@ -59,6 +59,16 @@ typedef struct {
 } ngx_http_victorops_collect_t;
 
 
+/* an ignored delivery's signature, on its way to the store */
+
+typedef struct {
+    ngx_http_victorops_store_call_t    call;
+    ngx_http_victorops_event_t        *ev;        /* the request's */
+    u_char                             signature[
+                                           NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
+} ngx_http_victorops_ignored_t;
+
+
 static ngx_int_t ngx_http_victorops_webhook_auth(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, const char **why);
 static ngx_uint_t ngx_http_victorops_content_type(ngx_http_request_t *r);
@@ -98,6 +108,9 @@ static ngx_int_t ngx_http_victorops_webhook_duplicate(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev);
 static void ngx_http_victorops_webhook_queued(ngx_http_request_t *r,
     ngx_int_t rc, void *data, ngx_str_t *id);
+static ngx_int_t ngx_http_victorops_ignored_exec(
+    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_ignored_done(ngx_http_victorops_store_op_t *op);
 static ngx_int_t ngx_http_victorops_ignored(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
     ngx_http_victorops_event_decision_t *d, u_char *signature);
@@ -683,9 +696,9 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
 
 /*
  * Nothing to forward, counted by why.  A signed delivery's signature
- * is remembered all the same (best effort, outside the batch): an
- * acknowledgement ignored today for want of a link must not count if
- * replayed once there is one.
+ * is remembered all the same (best effort, an EXEC of its own, answered
+ * once done): an acknowledgement ignored today for want of a link must
+ * not count if replayed once there is one.
  */
 
 static ngx_int_t
@@ -693,7 +706,8 @@ ngx_http_victorops_ignored(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
     ngx_http_victorops_event_decision_t *d, u_char *signature)
 {
-    ngx_uint_t  counter;
+    ngx_uint_t                     counter;
+    ngx_http_victorops_ignored_t  *sig;
 
     switch (d->why) {
 
@@ -718,12 +732,6 @@ ngx_http_victorops_ignored(ngx_http_request_t *r,
 
     ev->reason = d->reason;
 
-    if (signature) {
-        (void) ngx_http_victorops_store_signature_claim(vi, signature,
-                                             NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
-                                             ngx_http_victorops_now());
-    }
-
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "victorops integration \"%V\": ignored %s%s%V%s: %V",
                   &vi->name,
@@ -732,7 +740,61 @@ ngx_http_victorops_ignored(ngx_http_request_t *r,
                   ev->incident.len ? " for incident \"" : "", &ev->incident,
                   ev->incident.len ? "\"" : "", &ev->reason);
 
+    if (signature) {
+        sig = ngx_http_victorops_store_call(vi,
+                                       sizeof(ngx_http_victorops_ignored_t),
+                                       ngx_http_victorops_ignored_exec,
+                                       ngx_http_victorops_ignored_done);
+        if (sig) {
+            sig->ev = ev;
+            ngx_memcpy(sig->signature, signature,
+                       NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
+
+            if (ngx_http_victorops_store_call_post(r, sig) == NGX_OK) {
+                return NGX_DONE;
+            }
+        }
+    }
+
     return ngx_http_victorops_reply(r, NGX_HTTP_OK, "ignored", ev, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_ignored_exec(ngx_http_victorops_integration_t *wvi,
+    ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_ignored_t  *sig = op->data;
+
+    return ngx_http_victorops_store_signature_claim(wvi, sig->signature,
+                                            NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
+                                            op->now);
+}
+
+
+/* best effort: the delivery is ignored all the same */
+
+static void
+ngx_http_victorops_ignored_done(ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_request_t            *r;
+    ngx_http_victorops_ignored_t  *sig = op->data;
+
+    r = sig->call.request;
+
+    if (op->rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, r ? r->connection->log : ngx_cycle->log,
+                      0, "victorops integration \"%V\": the signature of an "
+                      "ignored delivery could not be stored",
+                      &op->integration->name);
+    }
+
+    if (r) {
+        ngx_http_finalize_request(r,
+                              ngx_http_victorops_reply(r, NGX_HTTP_OK,
+                                                       "ignored", sig->ev,
+                                                       NULL));
+    }
 }
 
 

@@ -347,3 +347,18 @@ PUT /status
 Allow: GET, HEAD, POST
 --- response_body
 {"error":"method not allowed, use GET, HEAD, POST"}
+
+
+
+=== TEST 24: an admin request refused for its arguments is answered once
+--- request eval
+["POST /status?integration=acme&action=nope",
+ "POST /status?integration=acme&action=unlink",
+ "POST /status?integration=acme&action=link&entity=x",
+ "POST /status?integration=acme&action=unlink&entity=nothing-linked"]
+--- error_code eval: [400, 400, 400, 200]
+--- response_body eval
+[qq{{"error":"action is one of dead_letters, replay, link, unlink"}\n},
+ qq{{"error":"incident or entity is required"}\n},
+ qq{{"error":"rootly_incident or rootly_alert is required"}\n},
+ qq{{"unlinked":false}\n}]

@@ -466,7 +466,19 @@ sub kill9 {
     return;
 }
 
+# stops nginx; a debug build that logged a write on the event loop's
+# store connection (or the writer's used outside its thread task) fails
 sub stop {
+    my ($self) = @_;
+    my $running = $self->{pid} && $self->{owner} == $$;
+    $self->_halt;
+    return unless $running;
+    my @bad = $self->log_lines(qr/victorops store .*(?:on the event loop's connection|the writer's connection used outside a task)/);
+    Test::More::fail("a store write on the event loop: $bad[0]") if @bad;
+    return;
+}
+
+sub _halt {
     my ($self) = @_;
     my $master = delete $self->{pid} or return;
     delete $RUNNING{$master};
@@ -537,7 +549,7 @@ sub _tail {
 
 sub _stop_all {
     local $?;
-    $_->stop for grep { $_->{owner} == $$ } values %RUNNING;
+    $_->_halt for grep { $_->{owner} == $$ } values %RUNNING;
     return;
 }
 
