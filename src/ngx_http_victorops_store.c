@@ -25,7 +25,7 @@
 #include "ngx_http_victorops_store_sqlite.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  7
+#define NGX_HTTP_VICTOROPS_SCHEMA  8
 
 
 /* a store opened by name is never a symbolic link (SQLite 3.31) */
@@ -185,6 +185,65 @@ static const char  *ngx_http_victorops_schema[] = {
     "DROP INDEX jobs_due;"
     "DROP INDEX jobs_state_seq;"
     "DROP INDEX jobs_dead;"
+    "CREATE INDEX jobs_dead ON jobs (state, dead_at) WHERE state = 2;"
+    "CREATE INDEX jobs_ready ON jobs (next_at, seq)"
+    " WHERE state = 0 AND ready = 1;"
+    "CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 1;"
+    "CREATE TRIGGER jobs_died AFTER UPDATE OF state ON jobs"
+    " WHEN new.state = 2 AND old.state < 2 AND old.ready = 1 BEGIN"
+    " UPDATE jobs SET ready = 1 WHERE seq = (SELECT seq FROM jobs"
+    "  WHERE key = new.key AND state < 2 ORDER BY seq LIMIT 1);"
+    " END;"
+    "CREATE TRIGGER jobs_replayed AFTER UPDATE OF state ON jobs"
+    " WHEN old.state = 2 AND new.state = 0 BEGIN"
+    " UPDATE jobs SET ready = 0 WHERE key = new.key AND ready = 1"
+    "  AND state = 0 AND seq > new.seq;"
+    " UPDATE jobs SET ready = 1 WHERE seq = new.seq"
+    "  AND NOT EXISTS (SELECT 1 FROM jobs WHERE key = new.key"
+    "   AND ready = 1 AND state < 2);"
+    " END;",
+
+    /*
+     * 8: job ids lose their UNIQUE index.  Ids are random (64 bits), so
+     * each insert wrote into a random page of that index, a page written
+     * out again by every commit: about as many bytes as the job itself.
+     * Only a dead letter is looked up by id (replay), through jobs_dead.
+     * SQLite cannot drop a column's constraint: the table is rebuilt,
+     * its sequence kept (seq never goes back), indexes and triggers made
+     * again.
+     */
+
+    "CREATE TABLE jobs_v8 ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " class INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " incident TEXT NOT NULL DEFAULT '',"
+    " entity TEXT NOT NULL DEFAULT '',"
+    " body BLOB NOT NULL,"
+    " state INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL,"
+    " lease_until INTEGER NOT NULL DEFAULT 0,"
+    " lease_pid INTEGER NOT NULL DEFAULT 0,"
+    " last_status INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " dead_at INTEGER NOT NULL DEFAULT 0,"
+    " ready INTEGER NOT NULL DEFAULT 1);"
+    "INSERT INTO jobs_v8 (seq, id, kind, class, key, incident, entity, body,"
+    " state, attempts, created_at, next_at, lease_until, lease_pid,"
+    " last_status, last_error, dead_at, ready)"
+    " SELECT seq, id, kind, class, key, incident, entity, body, state,"
+    " attempts, created_at, next_at, lease_until, lease_pid, last_status,"
+    " last_error, dead_at, ready FROM jobs;"
+    "DELETE FROM sqlite_sequence WHERE name = 'jobs_v8';"
+    "INSERT INTO sqlite_sequence (name, seq)"
+    " SELECT 'jobs_v8', seq FROM sqlite_sequence WHERE name = 'jobs';"
+    "DROP TABLE jobs;"
+    "ALTER TABLE jobs_v8 RENAME TO jobs;"
+    "CREATE INDEX jobs_key ON jobs (key, seq);"
     "CREATE INDEX jobs_dead ON jobs (state, dead_at) WHERE state = 2;"
     "CREATE INDEX jobs_ready ON jobs (next_at, seq)"
     " WHERE state = 0 AND ready = 1;"

@@ -67,7 +67,7 @@ sub admin {
 }
 
 for my $version (4, 6) {
-    subtest "a store of schema $version, migrated to 7" => sub {
+    subtest "a store of schema $version, migrated to 8" => sub {
         my $fixture = "$ROOT/t/fixtures/store-v$version.sql";
         my $dir = "$ROOT/t/servroot-scenario-migrate-$$-v$version";
         remove_tree($dir);
@@ -78,6 +78,8 @@ for my $version (4, 6) {
         my $before = sql($db, 'SELECT sum(state < 2), sum(state = 2) FROM jobs;'
                             . ' SELECT count(*) FROM links');
         is($before, "6|2\n2", 'before: 6 jobs pending, 2 dead letters, 2 links');
+        my $maxseq = sql($db, "SELECT seq FROM sqlite_sequence WHERE name = 'jobs'");
+        ok($maxseq > 0, "the fixture's job sequence: $maxseq");
 
         $rootly->reset;
         $rootly->seed({ incidents => [{ id => 'inc-migrate-1', title => 'Migrated link' }] });
@@ -88,8 +90,8 @@ for my $version (4, 6) {
         });
 
         ok(scalar $ng->log_lines(
-               qr/\[notice\] .*store "\Q$db\E": schema migrated from version $version to 7/),
-           "log: schema migrated from version $version to 7")
+               qr/\[notice\] .*store "\Q$db\E": schema migrated from version $version to 8/),
+           "log: schema migrated from version $version to 8")
             or diag $ng->error_log;
 
         # every pending job, in its incident's order
@@ -149,11 +151,16 @@ for my $version (4, 6) {
 
         $ng->stop;
 
-        is(sql($db, 'PRAGMA user_version'), 7, 'the store is at schema 7');
+        is(sql($db, 'PRAGMA user_version'), 8, 'the store is at schema 8');
         is(sql($db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master"
-                  . " WHERE type = 'index' AND tbl_name = 'jobs'"
-                  . " AND name NOT LIKE 'sqlite_%' ORDER BY name)"),
-           'jobs_dead jobs_key jobs_leased jobs_ready', 'jobs indexes of schema 7');
+                  . " WHERE type = 'index' AND tbl_name = 'jobs' ORDER BY name)"),
+           'jobs_dead jobs_key jobs_leased jobs_ready',
+           'jobs indexes of schema 8 (none on the random job ids)');
+        is(sql($db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master"
+                  . " WHERE type = 'trigger' AND tbl_name = 'jobs' ORDER BY name)"),
+           'jobs_died jobs_replayed', 'the triggers made again');
+        ok(sql($db, "SELECT seq FROM sqlite_sequence WHERE name = 'jobs'") >= $maxseq,
+           "the job sequence did not go back (at least $maxseq)");
         is(sql($db, 'SELECT count(*) FROM jobs'), 0, 'every job done');
     };
 }
