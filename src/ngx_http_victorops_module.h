@@ -126,6 +126,7 @@ typedef struct {
     ngx_atomic_t                  commit_us_max;
     ngx_atomic_t                  tasks;              /* the writer's */
     ngx_atomic_t                  thread_cpu_us;
+    ngx_atomic_t                  wal_restarts;       /* the writer's */
 
     /* under the zone's mutex */
     ngx_http_victorops_peer_t     peers[NGX_HTTP_VICTOROPS_PEER_N];

@@ -328,6 +328,7 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
         || ngx_http_victorops_gen_int(g, "lock_wait_ms", copy.lock_wait_ms)
         || ngx_http_victorops_gen_int(g, "tasks", copy.tasks)
         || ngx_http_victorops_gen_int(g, "thread_cpu_us", copy.thread_cpu_us)
+        || ngx_http_victorops_gen_int(g, "wal_restarts", copy.wal_restarts)
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {

@@ -30,6 +30,9 @@
 
 #define NGX_HTTP_VICTOROPS_TASK_WAIT  3600000
 
+/* WAL pages past which the writer restarts the WAL itself (32 MB) */
+#define NGX_HTTP_VICTOROPS_WAL_RESTART  4096
+
 
 static void ngx_http_victorops_store_start_handler(ngx_event_t *ev);
 static void ngx_http_victorops_store_start(ngx_http_victorops_store_t *st);
@@ -41,6 +44,8 @@ static void ngx_http_victorops_store_wait_handler(ngx_event_t *ev);
 static void ngx_http_victorops_store_task(ngx_http_victorops_store_t *st);
 static ngx_int_t ngx_http_victorops_store_group(
     ngx_http_victorops_store_t *st, ngx_http_victorops_store_op_t *one);
+static void ngx_http_victorops_store_wal_restart(
+    ngx_http_victorops_store_t *st);
 static ngx_int_t ngx_http_victorops_store_tx(ngx_http_victorops_store_t *w,
     const char *sql);
 static ngx_int_t ngx_http_victorops_store_op(
@@ -443,6 +448,7 @@ ngx_http_victorops_store_group(ngx_http_victorops_store_t *st,
     }
 
     if (rc == NGX_OK) {
+        ngx_http_victorops_store_wal_restart(st);
         return NGX_OK;
     }
 
@@ -461,6 +467,43 @@ ngx_http_victorops_store_group(ngx_http_victorops_store_t *st,
     }
 
     return rc;
+}
+
+
+/*
+ * Under sustained load the checkpointer beside the writer never copies
+ * the whole WAL (the writer keeps adding to it), and the WAL starts over
+ * only after a checkpoint copied all of it: it would grow as long as the
+ * load lasts.  Past NGX_HTTP_VICTOROPS_WAL_RESTART pages the writer
+ * copies it and restarts it itself, between two transactions: its next
+ * task waits meanwhile, the event loop does not.
+ */
+
+static void
+ngx_http_victorops_store_wal_restart(ngx_http_victorops_store_t *st)
+{
+    int                          rc, log, done;
+    ngx_http_victorops_store_t  *w;
+
+    w = st->writer;
+
+    if (w->wal_frames < NGX_HTTP_VICTOROPS_WAL_RESTART) {
+        return;
+    }
+
+    rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_RESTART,
+                                   &log, &done);
+
+    if (rc == SQLITE_OK) {
+        w->wal_frames = 0;
+
+        if (w->sh) {
+            (void) ngx_atomic_fetch_add(&w->sh->wal_restarts, 1);
+        }
+
+    } else if (rc != SQLITE_BUSY) {
+        ngx_http_victorops_store_error(w, "checkpoint");
+    }
 }
 
 
