@@ -18,7 +18,7 @@ use HTTP::Tiny;
 use JSON::PP;
 use Test::More;
 use VoMock;
-use VoNginx qw(wait_for dedup_key);
+use VoNginx qw(wait_for dedup_key store_sql rootly_successes);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/..');
 
@@ -26,38 +26,6 @@ plan skip_all => 'sqlite3 CLI not found (tools/deps.sh test)'
     unless grep { -x "$_/sqlite3" } split /:/, $ENV{PATH};
 
 my $rootly = VoMock->start(kind => 'rootly', token => 'rootly-test-token');
-
-sub sql {
-    my ($db, $q) = @_;
-    open my $ph, '-|', 'sqlite3', $db, $q or die "sqlite3: $!";
-    local $/;
-    my $out = <$ph> // '';
-    close $ph;
-    $out =~ s/\n\z//;
-    return $out;
-}
-
-# entity => [alert | acknowledge | resolve | event, ...] of the 2xx answers
-sub successes {
-    my ($reqs) = @_;
-    my %entity_of_alert = map {
-        my $key = $_->{attributes}{deduplication_key} // '';
-        $key =~ /^victorops:acme:(.+)$/ ? ($_->{id} => $1) : ()
-    } @{ $rootly->state->{alerts} };
-    my %seq;
-    for my $r (sort { $a->{seq} <=> $b->{seq} } @$reqs) {
-        next unless $r->{status} >= 200 && $r->{status} < 300;
-        if ($r->{method} eq 'POST' && $r->{path} eq '/v1/alerts') {
-            my ($e) = (dedup_key($r) // '') =~ /^victorops:acme:(.+)$/;
-            push @{ $seq{ $e // '?' } }, 'alert';
-        } elsif ($r->{path} =~ m{^/v1/alerts/([^/]+)/(acknowledge|resolve)$}) {
-            push @{ $seq{ $entity_of_alert{$1} // "alert $1" } }, $2;
-        } else {
-            push @{ $seq{"$r->{method} $r->{path}"} }, 'call';
-        }
-    }
-    return \%seq;
-}
 
 sub admin {
     my ($ng, $query) = @_;
@@ -74,11 +42,11 @@ for my $version (4, 6) {
         make_path($dir);
         my $db = "$dir/acme.db";
         system("sqlite3 '$db' < '$fixture'") == 0 or die "loading $fixture failed";
-        is(sql($db, 'PRAGMA user_version'), $version, "fixture loaded: schema $version");
-        my $before = sql($db, 'SELECT sum(state < 2), sum(state = 2) FROM jobs;'
+        is(store_sql($db, 'PRAGMA user_version'), $version, "fixture loaded: schema $version");
+        my $before = store_sql($db, 'SELECT sum(state < 2), sum(state = 2) FROM jobs;'
                             . ' SELECT count(*) FROM links');
         is($before, "6|2\n2", 'before: 6 jobs pending, 2 dead letters, 2 links');
-        my $maxseq = sql($db, "SELECT seq FROM sqlite_sequence WHERE name = 'jobs'");
+        my $maxseq = store_sql($db, "SELECT seq FROM sqlite_sequence WHERE name = 'jobs'");
         ok($maxseq > 0, "the fixture's job sequence: $maxseq");
 
         $rootly->reset;
@@ -102,7 +70,7 @@ for my $version (4, 6) {
         };
         my $seq;
         wait_for(sub {
-            $seq = successes($rootly->requests(timeout => 0));
+            $seq = rootly_successes($rootly, $rootly->requests(timeout => 0));
             @{ $seq->{'mig/pending-1'} // [] } == 3 && @{ $seq->{'mig/pending-2'} // [] } == 2
                 && @{ $seq->{'mig/pending-3'} // [] } == 1
         }, 20, 0.2);
@@ -132,7 +100,7 @@ for my $version (4, 6) {
         is(scalar(grep { (dedup_key($_) // '') =~ /mig\/linked/ }
                   @{ $rootly->requests(timeout => 0, path => '/v1/alerts') }), 0,
            'not a new alert');
-        like(sql($db, "SELECT rootly_alert FROM links WHERE key = 'mig/alerted'"),
+        like(store_sql($db, "SELECT rootly_alert FROM links WHERE key = 'mig/alerted'"),
              qr/^[0-9a-f-]{36}$/, 'the link of the alert delivered before is kept');
 
         # dead letters: listed, replayed, delivered
@@ -142,26 +110,26 @@ for my $version (4, 6) {
             or diag explain $dead;
         is(admin($ng, 'action=replay')->{replayed}, 2, 'dead letters replayed');
         wait_for(sub {
-            my $s = successes($rootly->requests(timeout => 0));
+            my $s = rootly_successes($rootly, $rootly->requests(timeout => 0));
             $s->{'mig/dead-1'} && $s->{'mig/dead-2'}
         }, 10, 0.2);
-        $seq = successes($rootly->requests(timeout => 0));
+        $seq = rootly_successes($rootly, $rootly->requests(timeout => 0));
         is_deeply([@$seq{'mig/dead-1', 'mig/dead-2'}], [['alert'], ['alert']],
                   'the replayed dead letters reached Rootly');
 
         $ng->stop;
 
-        is(sql($db, 'PRAGMA user_version'), 8, 'the store is at schema 8');
-        is(sql($db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master"
+        is(store_sql($db, 'PRAGMA user_version'), 8, 'the store is at schema 8');
+        is(store_sql($db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master"
                   . " WHERE type = 'index' AND tbl_name = 'jobs' ORDER BY name)"),
            'jobs_dead jobs_key jobs_leased jobs_ready',
            'jobs indexes of schema 8 (none on the random job ids)');
-        is(sql($db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master"
+        is(store_sql($db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master"
                   . " WHERE type = 'trigger' AND tbl_name = 'jobs' ORDER BY name)"),
            'jobs_died jobs_replayed', 'the triggers made again');
-        ok(sql($db, "SELECT seq FROM sqlite_sequence WHERE name = 'jobs'") >= $maxseq,
+        ok(store_sql($db, "SELECT seq FROM sqlite_sequence WHERE name = 'jobs'") >= $maxseq,
            "the job sequence did not go back (at least $maxseq)");
-        is(sql($db, 'SELECT count(*) FROM jobs'), 0, 'every job done');
+        is(store_sql($db, 'SELECT count(*) FROM jobs'), 0, 'every job done');
     };
 }
 

@@ -13,7 +13,7 @@ use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(sleep time);
 use VoMock;
-use VoNginx qw(wait_for dedup_key);
+use VoNginx qw(wait_for dedup_key store_sql rootly_successes);
 
 plan skip_all => 'sqlite3 CLI not found (tools/deps.sh test)'
     unless grep { -x "$_/sqlite3" } split /:/, $ENV{PATH};
@@ -32,42 +32,10 @@ sub event {
     return \%body;
 }
 
-sub sql {
-    my ($db, $q) = @_;
-    open my $ph, '-|', 'sqlite3', $db, $q or die "sqlite3: $!";
-    local $/;
-    my $out = <$ph> // '';
-    close $ph;
-    $out =~ s/\n\z//;
-    return $out;
-}
-
-# entity => [alert | acknowledge | resolve, ...] of the 2xx answers
-sub successes {
-    my ($reqs) = @_;
-    my %entity_of_alert = map {
-        my $key = $_->{attributes}{deduplication_key} // '';
-        $key =~ /^victorops:acme:(.+)$/ ? ($_->{id} => $1) : ()
-    } @{ $rootly->state->{alerts} };
-    my %seq;
-    for my $r (sort { $a->{seq} <=> $b->{seq} } @$reqs) {
-        next unless $r->{status} >= 200 && $r->{status} < 300;
-        if ($r->{method} eq 'POST' && $r->{path} eq '/v1/alerts') {
-            my ($e) = (dedup_key($r) // '') =~ /^victorops:acme:(.+)$/;
-            push @{ $seq{ $e // '?' } }, 'alert';
-        } elsif ($r->{path} =~ m{^/v1/alerts/([^/]+)/(acknowledge|resolve)$}) {
-            push @{ $seq{ $entity_of_alert{$1} // "alert $1" } }, $2;
-        } else {
-            push @{ $seq{"$r->{method} $r->{path}"} }, 'call';
-        }
-    }
-    return \%seq;
-}
-
 # every incident with unfinished jobs has exactly one head
 sub heads_ok {
     my ($db) = @_;
-    return sql($db, 'SELECT count(*) FROM (SELECT key FROM jobs WHERE state < 2'
+    return store_sql($db, 'SELECT count(*) FROM (SELECT key FROM jobs WHERE state < 2'
                   . ' GROUP BY key HAVING sum(ready) != 1)') eq '0';
 }
 
@@ -83,7 +51,7 @@ subtest "$BLOCKED jobs blocked behind one incident's head do not hold back the o
     # it (due by time, blocked by order)
     my $db = $ng->store;
     my $now = int(time * 1000);
-    is(sql($db, <<"_SQL_"), '', 'a backlog queued behind one head');
+    is(store_sql($db, <<"_SQL_"), '', 'a backlog queued behind one head');
 WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $BLOCKED)
 INSERT INTO jobs (id, kind, class, key, incident, entity, body, state, attempts,
                   created_at, next_at, ready, last_status)
@@ -114,28 +82,28 @@ _SQL_
 
     my $seq;
     ok(wait_for(sub {
-        $seq = successes($rootly->requests(timeout => 0));
+        $seq = rootly_successes($rootly, $rootly->requests(timeout => 0));
         $n == grep { @{ $seq->{"claims/$_"} // [] } == 3 } 1 .. $n
     }, 20, 0.2), 'every other incident delivered');
     is_deeply($seq, { map { ("claims/$_" => [qw(alert acknowledge resolve)]) } 1 .. $n },
               'each in its own order; nothing of the blocked incident sent')
         or diag explain $seq;
 
-    is(sql($db, "SELECT count(*), sum(ready), sum(state) FROM jobs"
+    is(store_sql($db, "SELECT count(*), sum(ready), sum(state) FROM jobs"
               . " WHERE key = 'claims/blocked'"),
        "$BLOCKED|1|0", "the blocked incident: $BLOCKED jobs queued, one head");
     ok(heads_ok($db), 'one head per incident with unfinished jobs');
     is($ng->integration_status->{queue}{pending}, $BLOCKED, "status: $BLOCKED pending");
-    like(sql($db, "SELECT sql FROM sqlite_master WHERE name = 'jobs_ready'"),
+    like(store_sql($db, "SELECT sql FROM sqlite_master WHERE name = 'jobs_ready'"),
          qr/ON jobs \(next_at, seq\) WHERE state = 0 AND ready = 1$/,
          'claims read a partial index of the heads');
-    is(sql($db, "SELECT count(*) FROM sqlite_master"
+    is(store_sql($db, "SELECT count(*) FROM sqlite_master"
               . " WHERE name IN ('jobs_due', 'jobs_state_seq')"), 0,
        'no index of every job by state');
 
     # the head's turn: the backlog goes out behind it, in arrival order
     $ng->stop;
-    sql($db, "UPDATE jobs SET next_at = 0 WHERE key = 'claims/blocked' AND ready = 1");
+    store_sql($db, "UPDATE jobs SET next_at = 0 WHERE key = 'claims/blocked' AND ready = 1");
     $rootly->reset;
     $ng->start_again;
     my @sent;
@@ -164,17 +132,17 @@ subtest 'alerts held by alert_limit hold back their own incidents only' => sub {
 
     my $seq;
     ok(wait_for(sub {
-        $seq = successes($rootly->requests(timeout => 0));
+        $seq = rootly_successes($rootly, $rootly->requests(timeout => 0));
         @{ $seq->{'limit/1'} // [] } == 2 && @{ $seq->{'limit/2'} // [] } == 2
     }, 20, 0.2), 'the first two incidents delivered');
     sleep 1;
-    $seq = successes($rootly->requests(timeout => 0));
+    $seq = rootly_successes($rootly, $rootly->requests(timeout => 0));
     is_deeply($seq, { 'limit/1' => [qw(alert resolve)], 'limit/2' => [qw(alert resolve)] },
               'alert before recovery; the held incidents sent nothing')
         or diag explain $seq;
 
     my $db = $ng->store;
-    is(sql($db, "SELECT group_concat(key || ':' || class || ':' || ready, ' ')"
+    is(store_sql($db, "SELECT group_concat(key || ':' || class || ':' || ready, ' ')"
               . " FROM (SELECT * FROM jobs ORDER BY seq)"),
        'limit/3:0:1 limit/4:0:1 limit/4:2:0 limit/3:2:0',
        'held: the alerts of 3 and 4 are their heads, the recoveries wait');
