@@ -76,6 +76,9 @@ static ngx_http_victorops_store_t *ngx_http_victorops_store_connect(
     ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi);
 static ngx_int_t ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
+static ngx_http_victorops_store_t *ngx_http_victorops_store_connect_task(
+    ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_integration_t **tvi);
 #if (NGX_THREADS)
 static ngx_int_t ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
@@ -920,6 +923,41 @@ ngx_http_victorops_store_connect(ngx_cycle_t *cycle,
 
 
 /*
+ * A connection for tasks (the writer's, the checkpointer's), and a copy
+ * of the integration whose store it is: what the task's ops are given.
+ */
+
+static ngx_http_victorops_store_t *
+ngx_http_victorops_store_connect_task(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_integration_t **tvi)
+{
+    ngx_http_victorops_store_t        *t;
+    ngx_http_victorops_integration_t  *copy;
+
+    t = ngx_http_victorops_store_connect(cycle, vi);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    t->is_writer = 1;
+
+    copy = ngx_palloc(cycle->pool, sizeof(ngx_http_victorops_integration_t));
+    if (copy == NULL) {
+        ngx_http_victorops_store_disconnect(t);
+        return NULL;
+    }
+
+    *copy = *vi;
+    copy->st = t;
+
+    *tvi = copy;
+
+    return t;
+}
+
+
+/*
  * The writer: a connection of its own, used by one task at a time (in
  * a thread of nginx's pool), and the integration as its ops see it.
  */
@@ -931,21 +969,10 @@ ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
     ngx_http_victorops_store_t        *w;
     ngx_http_victorops_integration_t  *wvi;
 
-    w = ngx_http_victorops_store_connect(cycle, vi);
+    w = ngx_http_victorops_store_connect_task(cycle, vi, &wvi);
     if (w == NULL) {
         return NGX_ERROR;
     }
-
-    w->is_writer = 1;
-
-    wvi = ngx_palloc(cycle->pool, sizeof(ngx_http_victorops_integration_t));
-    if (wvi == NULL) {
-        ngx_http_victorops_store_disconnect(w);
-        return NGX_ERROR;
-    }
-
-    *wvi = *vi;
-    wvi->st = w;
 
     st->writer = w;
     st->wvi = wvi;
@@ -981,21 +1008,10 @@ ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
     ngx_http_victorops_store_t        *c;
     ngx_http_victorops_integration_t  *cvi;
 
-    c = ngx_http_victorops_store_connect(cycle, vi);
+    c = ngx_http_victorops_store_connect_task(cycle, vi, &cvi);
     if (c == NULL) {
         return NGX_ERROR;
     }
-
-    c->is_writer = 1;
-
-    cvi = ngx_palloc(cycle->pool, sizeof(ngx_http_victorops_integration_t));
-    if (cvi == NULL) {
-        ngx_http_victorops_store_disconnect(c);
-        return NGX_ERROR;
-    }
-
-    *cvi = *vi;
-    cvi->st = c;
 
     st->checkpointer = c;
     st->cvi = cvi;
