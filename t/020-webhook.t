@@ -391,6 +391,7 @@ Content-Type: application/x-www-form-urlencoded
 --- error_code: 202
 --- response_body_like
 ^\{"result":"accepted","class":"recovery","incident":"77","id":"[0-9a-f]{16}"\}$
+--- wait eval: slow(0.3)
 --- error_log eval
 qr/recovery for incident "77" \(job [0-9a-f]{16}\) ignored: no linked Rootly incident or alert/
 
