@@ -220,13 +220,15 @@ user_line() {
 # server (the baseline), same workers.
 #   write_conf DIR PORT ROOTLY_URL STORE_SYNC [extra integration lines]
 # Locations: /hook (module), /baseline (return 202), /status.
-# HTTP_EXTRA: more http{} directives (e.g. client_body_buffer_size 2m;).
+# HTTP_EXTRA: more http{} directives (e.g. client_body_buffer_size 2m;);
+# MAIN_EXTRA: more main-context ones (e.g. thread_pool vo threads=1;).
 write_conf() {
     local dir=$1 port=$2 url=$3 sync=$4 extra=${5:-}
     cat >"$dir/nginx.conf" <<EOF
 load_module $MODULE;
 $(user_line)
 worker_processes $WORKERS;
+${MAIN_EXTRA:-}
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log $LOG_LEVEL;
 events { worker_connections 4096; }

@@ -28,6 +28,18 @@
 #define NGX_HTTP_VICTOROPS_SCHEMA  8
 
 
+/*
+ * Page cache per connection, KiB: the writer keeps SQLite's default (the
+ * index pages every batch touches); the loop's connection reads a few
+ * claimed jobs at a time and the checkpointer copies WAL frames past
+ * its cache: small caches for both keep each worker's memory flat
+ */
+
+#define NGX_HTTP_VICTOROPS_CACHE_WRITER  2000
+#define NGX_HTTP_VICTOROPS_CACHE_LOOP    256
+#define NGX_HTTP_VICTOROPS_CACHE_CKPT    64
+
+
 /* a store opened by name is never a symbolic link (SQLite 3.31) */
 
 #ifdef SQLITE_OPEN_NOFOLLOW
@@ -73,12 +85,13 @@ static int ngx_http_victorops_store_busy(void *data, int count);
 static int ngx_http_victorops_store_wal(void *data, sqlite3 *db,
     const char *name, int frames);
 static ngx_http_victorops_store_t *ngx_http_victorops_store_connect(
-    ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi);
+    ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi,
+    ngx_int_t cache);
 static ngx_int_t ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
 static ngx_http_victorops_store_t *ngx_http_victorops_store_connect_task(
     ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_integration_t **tvi);
+    ngx_http_victorops_integration_t **tvi, ngx_int_t cache);
 #if (NGX_THREADS)
 static ngx_int_t ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
@@ -850,7 +863,8 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 {
     ngx_http_victorops_store_t  *st;
 
-    st = ngx_http_victorops_store_connect(cycle, vi);
+    st = ngx_http_victorops_store_connect(cycle, vi,
+                                          NGX_HTTP_VICTOROPS_CACHE_LOOP);
     if (st == NULL) {
         return NGX_ERROR;
     }
@@ -868,8 +882,9 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
 static ngx_http_victorops_store_t *
 ngx_http_victorops_store_connect(ngx_cycle_t *cycle,
-    ngx_http_victorops_integration_t *vi)
+    ngx_http_victorops_integration_t *vi, ngx_int_t cache)
 {
+    u_char                       pragma[NGX_INT_T_LEN + 32];
     ngx_http_victorops_store_t  *st;
 
     st = ngx_pcalloc(cycle->pool, sizeof(ngx_http_victorops_store_t));
@@ -903,7 +918,12 @@ ngx_http_victorops_store_connect(ngx_cycle_t *cycle,
 
     /* checkpoints run as ops of the writer's, not inside a commit */
 
-    /* a WAL that grew in a burst is cut back once it starts over */
+    /*
+     * a WAL that grew in a burst is cut back once it starts over; the
+     * page cache as the connection's use needs
+     */
+
+    (void) ngx_sprintf(pragma, "PRAGMA cache_size=-%i%Z", cache);
 
     if (ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
                                       vi->store_sync
@@ -912,6 +932,9 @@ ngx_http_victorops_store_connect(ngx_cycle_t *cycle,
         != NGX_OK
         || ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
                                          "PRAGMA journal_size_limit=16777216")
+           != NGX_OK
+        || ngx_http_victorops_store_exec(st->db, cycle->log, &vi->store,
+                                         (char *) pragma)
            != NGX_OK)
     {
         sqlite3_close(st->db);
@@ -930,12 +953,12 @@ ngx_http_victorops_store_connect(ngx_cycle_t *cycle,
 static ngx_http_victorops_store_t *
 ngx_http_victorops_store_connect_task(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_integration_t **tvi)
+    ngx_http_victorops_integration_t **tvi, ngx_int_t cache)
 {
     ngx_http_victorops_store_t        *t;
     ngx_http_victorops_integration_t  *copy;
 
-    t = ngx_http_victorops_store_connect(cycle, vi);
+    t = ngx_http_victorops_store_connect(cycle, vi, cache);
     if (t == NULL) {
         return NULL;
     }
@@ -969,7 +992,8 @@ ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
     ngx_http_victorops_store_t        *w;
     ngx_http_victorops_integration_t  *wvi;
 
-    w = ngx_http_victorops_store_connect_task(cycle, vi, &wvi);
+    w = ngx_http_victorops_store_connect_task(cycle, vi, &wvi,
+                                              NGX_HTTP_VICTOROPS_CACHE_WRITER);
     if (w == NULL) {
         return NGX_ERROR;
     }
@@ -1008,7 +1032,8 @@ ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
     ngx_http_victorops_store_t        *c;
     ngx_http_victorops_integration_t  *cvi;
 
-    c = ngx_http_victorops_store_connect_task(cycle, vi, &cvi);
+    c = ngx_http_victorops_store_connect_task(cycle, vi, &cvi,
+                                              NGX_HTTP_VICTOROPS_CACHE_CKPT);
     if (c == NULL) {
         return NGX_ERROR;
     }
