@@ -6,7 +6,8 @@
 #   DURATION=4  CONNS=32
 #
 # Prints: share per DSO, the module's functions with their children
-# (inclusive), and the top self-time symbols.  Full report:
+# (inclusive), the top self-time symbols, and where each microsecond of
+# the loop and of the store thread goes (phases.py).  Full report:
 # bench/tmp-profile-<upstream>-<pad>/perf.txt.  Needs perf (linux-perf);
 # hardware counters are not needed (cpu-clock is a software event).
 set -euo pipefail
@@ -40,11 +41,23 @@ perf record -F 499 -e cpu-clock --call-graph dwarf,32768 -p "$worker" \
     -o "$dir/perf.data" -- sleep "$DURATION" >/dev/null 2>"$dir/perf-record.log" &
 perf_pid=$!
 BENCH_PIDS+=("$perf_pid")
+t0=$(workers_thread_ticks "$pid")
 r=$(run_wrk "http://127.0.0.1:$port/hook" "$((DURATION))s" | grep '^BENCH')
+t1=$(workers_thread_ticks "$pid")
 wait "$perf_pid" || true
 forget_pid "$perf_pid"
 status=$(status_kv "$port")
 stop_nginx_pid "$pid"
+
+# CPU per webhook of the loop and of the other threads (perf's own
+# sampling included, as in both), for phases.py
+set -- $t0; m0=$1 o0=$2; set -- $t1; m1=$1 o1=$2
+n=$(kv "$r" requests)
+loop_us=$(awk -v t="$((m1 - m0))" -v n="$n" -v hz="$CLK_TCK" \
+    'BEGIN { printf "%.1f", t * 1e6 / hz / (n ? n : 1) }')
+thread_us=$(awk -v t="$((o1 - o0))" -v n="$n" -v hz="$CLK_TCK" \
+    'BEGIN { printf "%.1f", t * 1e6 / hz / (n ? n : 1) }')
+perf script -i "$dir/perf.data" -F tid,ip,sym 2>/dev/null >"$dir/perf.script" || true
 
 set +o pipefail      # the "| head" below cut perf report short on purpose
 perf report -i "$dir/perf.data" --children --sort symbol --stdio -g none \
@@ -69,4 +82,11 @@ perf report -i "$dir/perf.data" --children --sort symbol --stdio -g none \
     perf report -i "$dir/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null \
         | grep '%' | head -25
     echo '```'
+    echo
+    echo "Where each microsecond goes (bench/phases.py: samples by thread,"
+    echo "each to the first phase with a frame in its call chain, times the"
+    echo "thread's CPU per webhook in this run, perf's sampling included):"
+    echo
+    python3 "$BENCH_DIR/phases.py" "$dir/perf.script" "$worker" \
+        "$loop_us" "$thread_us"
 } | tee "$RESULTS_DIR/profile-$UPSTREAM-$PAD.md"
