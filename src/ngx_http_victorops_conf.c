@@ -36,6 +36,10 @@ static char *ngx_http_victorops_conf_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_victorops_conf_value(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_victorops_conf_store(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_victorops_conf_password(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_victorops_conf_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_victorops_conf_signing(ngx_conf_t *cf,
@@ -198,9 +202,30 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
 
     { ngx_string("store"),
       NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_victorops_conf_store,
       0,
       offsetof(ngx_http_victorops_integration_t, store),
+      NULL },
+
+    { ngx_string("store_password_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_password,
+      0,
+      offsetof(ngx_http_victorops_integration_t, store_password),
+      NULL },
+
+    { ngx_string("store_timeout"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, store_timeout),
+      NULL },
+
+    { ngx_string("node_id"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, node_id),
       NULL },
 
     { ngx_string("store_sync"),
@@ -472,6 +497,7 @@ ngx_http_victorops_integration_create(ngx_conf_t *cf, ngx_str_t *name)
     vi->json_max_depth = NGX_CONF_UNSET_UINT;
     vi->store_sync = NGX_CONF_UNSET_UINT;
     vi->store_busy_timeout = NGX_CONF_UNSET_MSEC;
+    vi->store_timeout = NGX_CONF_UNSET_MSEC;
     vi->alert_limit = NGX_CONF_UNSET_UINT;
     vi->alert_limit_reject = NGX_CONF_UNSET_UINT;
     vi->duplicate_window = NGX_CONF_UNSET_MSEC;
@@ -838,6 +864,94 @@ ngx_http_victorops_conf_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ngx_http_victorops_conf_header_safe(field) != NGX_OK) {
         return "has a value with control characters";
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a SQLite file, or a PostgreSQL URI (postgresql://, postgres://) */
+
+static char *
+ngx_http_victorops_conf_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_victorops_integration_t  *vi = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (vi->store.len == 0) {
+        return "has an empty value";
+    }
+
+    if (!ngx_http_victorops_pg_uri(&vi->store)) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_victorops_pg_conf(cf, vi);
+}
+
+
+/*
+ * The PostgreSQL store's password, read now (the workers may not read
+ * the file); refused when others than its owner may read it, as libpq
+ * ignores such a password file
+ */
+
+static char *
+ngx_http_victorops_conf_password(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    u_char           *copy;
+    ngx_str_t        *field, *value, name, password;
+    ngx_file_info_t   fi;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_info(name.data, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read \"%s\"", name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_access(&fi) & 077) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" may be read by others than its owner "
+                           "(mode %04uo): chmod 600 it", name.data,
+                           (ngx_uint_t) ngx_file_access(&fi));
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_victorops_conf_read(cf, &value[1], &password) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    copy = ngx_pnalloc(cf->pool, password.len + 1);
+    if (copy == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ngx_cpymem(copy, password.data, password.len) = '\0';
+
+    field->data = copy;
+    field->len = password.len;
 
     return NGX_CONF_OK;
 }

@@ -316,7 +316,10 @@ ngx_http_victorops_check_queue(ngx_conf_t *cf,
 }
 
 
-/* the store: its file (NAME.db in the default folder), how it writes */
+/*
+ * the store: its file (NAME.db in the default folder), how it writes;
+ * or a PostgreSQL URI
+ */
 
 static ngx_int_t
 ngx_http_victorops_check_store(ngx_conf_t *cf,
@@ -327,6 +330,14 @@ ngx_http_victorops_check_store(ngx_conf_t *cf,
 
     ngx_conf_init_uint_value(vi->store_sync, 0);
     ngx_conf_init_msec_value(vi->store_busy_timeout, 200);
+
+    if (ngx_http_victorops_pg_check(cf, vi) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (vi->store_pg) {
+        return NGX_OK;
+    }
 
     if (vi->store.len == 0) {
         len = sizeof(NGX_HTTP_VICTOROPS_STORE_DIR "/.db") - 1 + vi->name.len;

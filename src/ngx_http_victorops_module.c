@@ -495,7 +495,12 @@ ngx_http_victorops_init_module(ngx_cycle_t *cycle)
     vip = vmcf->integrations.elts;
 
     for (i = 0; i < vmcf->integrations.nelts; i++) {
-        if (ngx_http_victorops_store_prepare(cycle, vip[i]) == NGX_OK) {
+
+        /* a PostgreSQL store: each worker connects and migrates it */
+
+        if (vip[i]->store_pg
+            || ngx_http_victorops_store_prepare(cycle, vip[i]) == NGX_OK)
+        {
             continue;
         }
 
@@ -576,6 +581,15 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
         return NGX_DECLINED;
     }
 
+    /*
+     * A PostgreSQL store: the connection alone for now, the queue is not
+     * on it yet (the endpoints answer 503); see docs/postgresql.md
+     */
+
+    if (vi->store_pg) {
+        return ngx_http_victorops_pg_init(cycle, vi);
+    }
+
     if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK
         || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
     {
@@ -633,4 +647,5 @@ ngx_http_victorops_integration_done(ngx_http_victorops_integration_t *vi)
     ngx_http_victorops_vo_done(vi);
     ngx_http_victorops_queue_done(vi);
     ngx_http_victorops_store_close(vi);
+    ngx_http_victorops_pg_done(vi);
 }

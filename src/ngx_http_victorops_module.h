@@ -136,6 +136,7 @@ typedef struct {
 
 
 typedef struct ngx_http_victorops_store_s  ngx_http_victorops_store_t;
+typedef struct ngx_http_victorops_pg_s     ngx_http_victorops_pg_t;
 
 
 /* a plain http:// URL to a host that is not loopback, and where it is set */
@@ -209,6 +210,13 @@ typedef struct {
     ngx_uint_t                    store_sync;
     ngx_msec_t                    store_busy_timeout;
 
+    /* a PostgreSQL store ("store postgresql://...") */
+    ngx_uint_t                    store_pg;
+    ngx_str_t                     store_masked;       /* for logs */
+    ngx_str_t                     store_password;     /* NUL-terminated */
+    ngx_msec_t                    store_timeout;
+    ngx_str_t                     node_id;
+
     ngx_uint_t                    index;
     ngx_uint_t                    store_failed;       /* on a reload */
 #if (NGX_THREADS)
@@ -233,6 +241,7 @@ typedef struct {
     ngx_event_t                   sync_event;
     void                         *vo;                 /* vo_worker_t */
     ngx_uint_t                    syncing;
+    ngx_http_victorops_pg_t      *pg;
 } ngx_http_victorops_integration_t;
 
 
@@ -450,6 +459,7 @@ typedef struct {
 #include "ngx_http_victorops_import.h"
 #include "ngx_http_victorops_job.h"
 #include "ngx_http_victorops_peer.h"
+#include "ngx_http_victorops_pg.h"
 #include "ngx_http_victorops_policies.h"
 #include "ngx_http_victorops_queue.h"
 #include "ngx_http_victorops_response.h"

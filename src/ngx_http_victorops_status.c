@@ -31,6 +31,8 @@ static ngx_int_t ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
 static ngx_int_t ngx_http_victorops_status_integration_json(yajl_gen g,
     ngx_http_victorops_integration_t *vi, int64_t now);
+static ngx_int_t ngx_http_victorops_status_pg_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi);
 static ngx_int_t ngx_http_victorops_status_counters_json(yajl_gen g,
     ngx_http_victorops_shctx_t *sh);
 static ngx_int_t ngx_http_victorops_status_peer_json(yajl_gen g,
@@ -288,8 +290,22 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
         || ngx_http_victorops_gen_cstr(g, vi->alert_limit_reject
                                           ? "reject" : "queue")
            != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    if (vi->store_pg) {
+        if (ngx_http_victorops_status_pg_json(g, vi) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
         || yajl_gen_map_open(g) != yajl_gen_status_ok
         || ngx_http_victorops_gen_str(g, "path", &vi->store) != NGX_OK
         || ngx_http_victorops_gen_int(g, "commits", copy.commits)
@@ -301,6 +317,56 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "store": {"backend":"postgresql","uri":masked,"state":"ready",
+ * "node":..,"schema_version":1,"connects":1,"failures":0,
+ * "state_since":..,"last_error":..}: this worker's connection
+ */
+
+static ngx_int_t
+ngx_http_victorops_status_pg_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi)
+{
+    ngx_http_victorops_pg_info_t  info;
+
+    ngx_http_victorops_pg_info(vi, &info);
+
+    if (ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "backend") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "postgresql") != NGX_OK
+        || ngx_http_victorops_gen_str(g, "uri", &vi->store_masked) != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "state") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, info.state) != NGX_OK
+        || ngx_http_victorops_gen_str(g, "node", &info.node) != NGX_OK
+        || ngx_http_victorops_gen_int(g, "schema_version", info.schema)
+        || ngx_http_victorops_gen_int(g, "connects", info.connects)
+        || ngx_http_victorops_gen_int(g, "failures", info.failures)
+        || ngx_http_victorops_gen_int(g, "state_since", info.since)
+        || ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (info.error.len == 0) {
+        if (yajl_gen_null(g) != yajl_gen_status_ok) {
+            return NGX_ERROR;
+        }
+
+    } else if (yajl_gen_string(g, info.error.data, info.error.len)
+               != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
         return NGX_ERROR;
     }
 

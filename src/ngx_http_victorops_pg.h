@@ -1,0 +1,111 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * What ngx_http_victorops_pg.c defines for the other files: the
+ * PostgreSQL store's configuration (a "store postgresql://..." URI) and
+ * its connection, one per integration and worker, driven by the worker's
+ * event loop.  Included by ngx_http_victorops_module.h; libpq's own
+ * header is needed only by the files that read results.
+ */
+
+
+#ifndef _NGX_HTTP_VICTOROPS_PG_H_INCLUDED_
+#define _NGX_HTTP_VICTOROPS_PG_H_INCLUDED_
+
+
+/* libpq's PGresult, without libpq-fe.h */
+struct pg_result;
+
+
+/* a connection's state, as the status endpoint names it */
+
+#define NGX_HTTP_VICTOROPS_PG_DOWN        0   /* not started, or closed */
+#define NGX_HTTP_VICTOROPS_PG_CONNECTING  1
+#define NGX_HTTP_VICTOROPS_PG_MIGRATING   2   /* the schema's check */
+#define NGX_HTTP_VICTOROPS_PG_READY       3
+#define NGX_HTTP_VICTOROPS_PG_BACKOFF     4   /* waiting to reconnect */
+
+
+/* the schema: ngx_http_victorops_pg_schema.c */
+
+typedef struct {
+    ngx_uint_t                    version;
+    const char                   *what;
+    const char                  **sql;            /* NULL-terminated */
+} ngx_http_victorops_pg_migration_t;
+
+extern ngx_http_victorops_pg_migration_t  ngx_http_victorops_pg_schema[];
+
+
+/* what the status endpoint shows of this worker's connection */
+
+typedef struct {
+    const char                   *state;          /* "ready", ... */
+    ngx_str_t                     node;
+    ngx_uint_t                    schema;         /* 0: not read yet */
+    ngx_uint_t                    connects;
+    ngx_uint_t                    failures;       /* in a row */
+    ngx_msec_t                    backoff;        /* the next wait */
+    time_t                        since;          /* in this state */
+    ngx_str_t                     error;          /* the last one */
+} ngx_http_victorops_pg_info_t;
+
+
+typedef struct ngx_http_victorops_pg_query_s  ngx_http_victorops_pg_query_t;
+
+/*
+ * A query's answer: "res" its result (PGRES_TUPLES_OK, _COMMAND_OK,
+ * _FATAL_ERROR, or _PIPELINE_ABORTED after an earlier error of its
+ * batch), freed once the handler returns; NULL when the connection went
+ * away (or the worker exits) before an answer came, "q->error" says why.
+ * A handler may send more queries.
+ */
+
+typedef void (*ngx_http_victorops_pg_handler_pt)(
+    ngx_http_victorops_pg_query_t *q, struct pg_result *res);
+
+
+/*
+ * A query, owned by its sender until its handler runs: the SQL, the
+ * parameters (text unless "formats" says otherwise) and the handler.
+ * Queries sent one after the other in one pass of the event loop go out
+ * in one pipeline; "more": the next query belongs to the same batch (no
+ * sync point after this one: an error aborts the rest of the batch, and
+ * an implicit transaction spans it).
+ */
+
+struct ngx_http_victorops_pg_query_s {
+    ngx_queue_t                   queue;          /* the connection's */
+    const char                   *sql;
+    int                           nparams;
+    const char * const           *values;
+    const int                    *lengths;
+    const int                    *formats;
+    ngx_http_victorops_pg_handler_pt  handler;
+    void                         *data;
+    const char                   *error;          /* res NULL: why */
+
+    struct pg_result             *res;            /* the connection's */
+    unsigned                      more:1;
+    unsigned                      internal:1;
+};
+
+
+ngx_int_t ngx_http_victorops_pg_uri(ngx_str_t *store);
+char *ngx_http_victorops_pg_conf(ngx_conf_t *cf,
+    ngx_http_victorops_integration_t *vi);
+ngx_int_t ngx_http_victorops_pg_check(ngx_conf_t *cf,
+    ngx_http_victorops_integration_t *vi);
+u_char *ngx_http_victorops_pg_mask(u_char *dst, u_char *src, size_t len);
+
+ngx_int_t ngx_http_victorops_pg_init(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi);
+void ngx_http_victorops_pg_done(ngx_http_victorops_integration_t *vi);
+ngx_int_t ngx_http_victorops_pg_send(ngx_http_victorops_pg_t *pg,
+    ngx_http_victorops_pg_query_t *q);
+void ngx_http_victorops_pg_info(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_pg_info_t *info);
+
+
+#endif /* _NGX_HTTP_VICTOROPS_PG_H_INCLUDED_ */
