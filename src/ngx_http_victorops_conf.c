@@ -910,6 +910,7 @@ ngx_http_victorops_conf_password(ngx_conf_t *cf, ngx_command_t *cmd,
 
     u_char           *copy;
     ngx_str_t        *field, *value, name, password;
+    ngx_uint_t        mode;
     ngx_file_info_t   fi;
 
     field = (ngx_str_t *) (p + cmd->offset);
@@ -931,11 +932,13 @@ ngx_http_victorops_conf_password(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_file_access(&fi) & 077) {
+    mode = ngx_file_access(&fi);
+
+    if (mode & 077) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" may be read by others than its owner "
-                           "(mode %04uo): chmod 600 it", name.data,
-                           (ngx_uint_t) ngx_file_access(&fi));
+                           "(mode 0%ui%ui%ui): chmod 600 it", name.data,
+                           (mode >> 6) & 7, (mode >> 3) & 7, mode & 7);
         return NGX_CONF_ERROR;
     }
 

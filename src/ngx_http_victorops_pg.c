@@ -1418,9 +1418,9 @@ ngx_http_victorops_pg_fail(ngx_http_victorops_pg_t *pg, const char *what,
 
     ngx_log_error(NGX_LOG_ERR, pg->log, 0,
                   "victorops integration \"%V\": PostgreSQL store %V: %s: "
-                  "%*s; reconnecting in %M ms (attempt %ui)",
+                  "%*s; reconnecting in %M ms (%ui failures in a row)",
                   &pg->vi->name, &pg->vi->store_masked, what,
-                  pg->error_len, pg->error, delay, pg->failures + 1);
+                  pg->error_len, pg->error, delay, pg->failures);
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         pg->state = NGX_HTTP_VICTOROPS_PG_DOWN;
@@ -1577,7 +1577,18 @@ ngx_http_victorops_pg_text(u_char *dst, size_t size, const char *src)
     last = dst + size;
 
     while (*src && p < last) {
-        *p++ = (*src == LF || *src == CR || *src == '\t') ? ' ' : *src;
+        if (*src == LF || *src == CR || *src == '\t' || *src == ' ') {
+
+            /* white space runs (libpq's "\n\t") as one space */
+
+            if (p > dst && p[-1] != ' ') {
+                *p++ = ' ';
+            }
+
+        } else {
+            *p++ = *src;
+        }
+
         src++;
     }
 

@@ -1,0 +1,233 @@
+# The PostgreSQL store's connection, against a throwaway PostgreSQL 15
+# cluster (t/lib/VoPg.pm, one for the whole file, password
+# authentication):
+#
+#   1. Workers connect and migrate: the status shows backend "postgresql",
+#      state "ready", the node and schema version 1; schema_version has
+#      one row, the tables are there with their comments; one worker
+#      logged the migration; the password is in no log and not in the
+#      status (a password in the URI is masked).
+#   2. Two nginx instances (two workers each, node_id set) started
+#      together on a fresh database: the schema is migrated once (one
+#      log line over both, one schema_version row), each node has its
+#      nodes row.
+#   3. PostgreSQL stopped: every worker logs the lost connection and
+#      retries with a growing backoff (status: backoff or connecting,
+#      failures, last_error); started again: every worker connects
+#      again (status ready, connects 2), without an nginx restart.
+#   4. nginx stops promptly while its workers wait to reconnect.
+#
+# Skipped, with the reason, when PostgreSQL's server is not installed.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Test::More;
+use VoPg;
+use VoNginx qw(wait_for);
+use Time::HiRes qw(time);
+
+VoPg::require_server();
+
+my $PASSWORD = 'pg-S3cret-' . int(rand 1e9);
+my $pg = VoPg->start(password => $PASSWORD);
+
+my $pwdir = "$ENV{PWD}/t/servroot-data";
+mkdir $pwdir;
+my $pwfile = "$pwdir/pg-password-$$";
+open my $fh, '>', $pwfile or die "$pwfile: $!";
+print $fh "$PASSWORD\n";
+close $fh;
+chmod 0600, $pwfile;
+END { unlink $pwfile if $pwfile }
+
+sub start_nginx {
+    my (%opt) = @_;
+    return VoNginx->start(
+        workers => $opt{workers} // 2,
+        integration => {
+            rootly_url => 'http://127.0.0.1:1',
+            store => $opt{store},
+            store_password_file => $opt{password_file},
+            node_id => $opt{node_id},
+            store_timeout => '2s',
+        },
+    );
+}
+
+sub connected_lines {
+    my ($ng) = @_;
+    return scalar $ng->log_lines(qr/\[notice\] .*PostgreSQL store \S+ connected/);
+}
+
+# every file nginx wrote under its prefix, for the password
+sub leaks {
+    my ($ng, $secret) = @_;
+    my @found;
+    for my $f (glob("$ng->{dir}/logs/*")) {
+        open my $in, '<', $f or next;
+        local $/;
+        my $all = <$in> // '';
+        push @found, $f if index($all, $secret) >= 0;
+    }
+    return @found;
+}
+
+
+subtest 'workers connect and migrate' => sub {
+    my $db = $pg->createdb('one');
+    my $ng = start_nginx(store => $pg->uri(db => $db),
+                         password_file => $pwfile);
+
+    ok(wait_for(sub { connected_lines($ng) >= 2 }, 15),
+       'both workers connected') or diag $ng->error_log;
+
+    my $st = wait_for(sub {
+        my $s = $ng->integration_status->{store};
+        $s->{state} eq 'ready' ? $s : undef }, 5);
+    is($st->{backend}, 'postgresql', 'status: backend postgresql');
+    is($st->{state}, 'ready', 'status: state ready');
+    is($st->{schema_version}, 1, 'status: schema version 1');
+    like($st->{node}, qr/^[^:]+:\d+$/, 'status: node hostname:pid');
+    is($st->{uri}, $pg->uri(db => $db), 'status: the URI');
+    is($st->{last_error}, undef, 'status: no error');
+
+    my @rows = $pg->psql('SELECT version, node FROM schema_version', db => $db);
+    is(scalar @rows, 1, 'one schema_version row');
+    like($rows[0] // '', qr/^1\|[^|]+:\d+$/, 'version 1, by a node');
+
+    my @tables = $pg->psql("SELECT c.relname FROM pg_class c JOIN pg_namespace n"
+                           . " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+                           . " AND c.relkind = 'r' AND obj_description(c.oid) IS NOT NULL"
+                           . " ORDER BY 1", db => $db);
+    is("@tables", 'budgets dedup jobs links nodes rootly_events schema_version signatures',
+       'the tables, each with its comment');
+
+    is(scalar $ng->log_lines(qr/schema migrated from version 0 to 1/), 1,
+       'one worker migrated');
+
+    # no query left the connection in a transaction, no lock held
+    my @idle = $pg->psql("SELECT state FROM pg_stat_activity WHERE datname = '$db'"
+                         . " AND application_name LIKE '%:%'", db => $db);
+    is(join(',', sort @idle), 'idle,idle', 'two sessions, idle')
+        or diag explain \@idle;
+
+    my $res = $ng->post_webhook({ entity_id => 'svc/1', message_type => 'CRITICAL' });
+    is($res->{status}, 503, 'the queue is not on PostgreSQL yet: 503');
+
+    $ng->stop;
+    is_deeply([leaks($ng, $PASSWORD)], [], 'the password is in no log');
+    unlike($ng->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert') or diag $ng->error_log;
+    unlike($ng->error_log, qr/open socket .* left in connection/,
+           'the socket released at exit');
+};
+
+
+subtest 'a password in the URI is masked' => sub {
+    my $db = $pg->createdb('inline');
+    my $ng = start_nginx(store => $pg->uri(db => $db, password => $PASSWORD),
+                         workers => 1);
+
+    ok(wait_for(sub { connected_lines($ng) >= 1 }, 15), 'connected')
+        or diag $ng->error_log;
+    my $st = $ng->integration_status->{store};
+    is($st->{uri}, $pg->uri(db => $db, password => '***'), 'status: masked');
+    like($ng->error_log, qr/postgresql:\/\/postgres:\*\*\*\@127\.0\.0\.1/,
+         'the log: masked');
+    $ng->stop;
+    is_deeply([leaks($ng, $PASSWORD)], [], 'the password is in no log');
+};
+
+
+subtest 'two instances started together migrate once' => sub {
+    my $db = $pg->createdb('two');
+    my @ng;
+    for my $node (qw(node-a node-b)) {
+        push @ng, start_nginx(store => $pg->uri(db => $db),
+                              password_file => $pwfile, node_id => $node);
+    }
+
+    ok(wait_for(sub { (grep { connected_lines($_) >= 2 } @ng) == 2 }, 15),
+       'four workers connected') or diag map { $_->error_log } @ng;
+
+    my $migrated = 0;
+    $migrated += scalar $_->log_lines(qr/schema migrated from version 0 to 1/) for @ng;
+    is($migrated, 1, 'one migration over both instances');
+    is(join(',', $pg->psql('SELECT version FROM schema_version', db => $db)), '1',
+       'one schema_version row');
+    is(join(',', $pg->psql('SELECT node FROM nodes ORDER BY 1', db => $db)),
+       'node-a,node-b', 'each node is in nodes');
+    is($ng[0]->integration_status->{store}{node}, 'node-a', 'status: node_id');
+
+    $_->stop for @ng;
+};
+
+
+subtest 'PostgreSQL restarted: workers reconnect with backoff' => sub {
+    my $db = $pg->createdb('restart');
+    my $ng = start_nginx(store => $pg->uri(db => $db), password_file => $pwfile);
+    ok(wait_for(sub { connected_lines($ng) >= 2 }, 15), 'connected')
+        or diag $ng->error_log;
+
+    $pg->stop;
+
+    ok(wait_for(sub { scalar($ng->log_lines(qr/\[error\] .*PostgreSQL store .*: connection lost: .*reconnecting in \d+ ms/)) >= 2 }, 10),
+       'each worker lost its connection') or diag $ng->error_log;
+
+    # attempts go on, further apart each time
+    my $line = wait_for(sub { ($ng->log_lines(qr/cannot connect: .*reconnecting in \d+ ms \(3 failures in a row\)/))[0] }, 15);
+    ok($line, 'attempts retried') or diag $ng->error_log;
+    my ($w) = ($line // '') =~ / (\d+)#\d+: /;
+    my @mine = map { /reconnecting in (\d+) ms/ ? $1 : () }
+               $ng->log_lines(qr/ $w#\d+: .*reconnecting in/);
+    ok(@mine >= 3 && $mine[2] > $mine[0], "the backoff grows (@mine ms)");
+
+    my $st = $ng->integration_status->{store};
+    like($st->{state}, qr/^(backoff|connecting)$/, "status: $st->{state}");
+    ok($st->{failures} >= 1, "status: $st->{failures} failures");
+    ok(defined $st->{last_error}, "status: last_error ($st->{last_error})");
+
+    my $res = $ng->post_webhook({ entity_id => 'svc/1', message_type => 'CRITICAL' });
+    is($res->{status}, 503, 'webhooks: 503 meanwhile');
+
+    $pg->start_again;
+    my $t0 = time;
+
+    ok(wait_for(sub { scalar($ng->log_lines(qr/PostgreSQL store \S+ connected again/)) >= 2 }, 20),
+       'each worker connected again') or diag $ng->error_log;
+    diag sprintf 'reconnected %.1f s after PostgreSQL started', time - $t0;
+
+    $st = wait_for(sub {
+        my $s = $ng->integration_status->{store};
+        $s->{state} eq 'ready' ? $s : undef }, 5);
+    is($st->{state}, 'ready', 'status: ready');
+    is($st->{connects}, 2, 'status: connected twice');
+    is($st->{failures}, 0, 'status: failures reset');
+    is(join(',', $pg->psql('SELECT count(*) FROM schema_version', db => $db)), '1',
+       'no migration again');
+
+    $ng->stop;
+    is_deeply([leaks($ng, $PASSWORD)], [], 'the password is in no log');
+};
+
+
+subtest 'nginx stops while its workers wait to reconnect' => sub {
+    my $db = $pg->createdb('stopping');
+    my $ng = start_nginx(store => $pg->uri(db => $db), password_file => $pwfile);
+    ok(wait_for(sub { connected_lines($ng) >= 2 }, 15), 'connected');
+
+    $pg->stop;
+    ok(wait_for(sub { scalar($ng->log_lines(qr/connection lost/)) >= 2 }, 10),
+       'connections lost');
+
+    my $t0 = time;
+    $ng->stop;
+    ok(time - $t0 < 5, sprintf 'stopped in %.1f s', time - $t0);
+    unlike($ng->error_log, qr/\[alert\]/, 'no alert') or diag $ng->error_log;
+
+    $pg->start_again;
+};
+
+
+done_testing;
