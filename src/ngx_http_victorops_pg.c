@@ -43,8 +43,13 @@
 #define NGX_HTTP_VICTOROPS_PG_ERROR_MAX    256
 #define NGX_HTTP_VICTOROPS_PG_PARAMS       8     /* and the NULL */
 
-/* how long schema work may wait for another node's */
-#define NGX_HTTP_VICTOROPS_PG_LOCK_TIMEOUT  "60s"
+/*
+ * A migration's DDL waiting for a table lock (a long query of another
+ * node's) would hold up every query queued behind it: it gives up early,
+ * and the attempt is retried.  Waiting for another node's migration (the
+ * advisory lock) is bounded by statement_timeout.
+ */
+#define NGX_HTTP_VICTOROPS_PG_LOCK_TIMEOUT  "5s"
 
 
 struct ngx_http_victorops_pg_s {
@@ -259,7 +264,8 @@ ngx_http_victorops_pg_conf(ngx_conf_t *cf,
 
             n = ngx_strlen(err);
 
-            text.data = ngx_pnalloc(cf->pool, 2 * n + 8 + vi->store_masked.len);
+            text.data = ngx_pnalloc(cf->pool,
+                                    2 * n + 8 + vi->store_masked.len);
             if (text.data == NULL) {
                 PQfreemem(err);
                 return NGX_CONF_ERROR;

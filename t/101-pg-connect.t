@@ -7,15 +7,17 @@
 #      one row, the tables are there with their comments; one worker
 #      logged the migration; the password is in no log and not in the
 #      status (a password in the URI is masked).
-#   2. Two nginx instances (two workers each, node_id set) started
+#   2. A host list whose first host refuses: libpq opens a second
+#      socket while connecting, the worker follows it and connects.
+#   3. Two nginx instances (two workers each, node_id set) started
 #      together on a fresh database: the schema is migrated once (one
 #      log line over both, one schema_version row), each node has its
 #      nodes row.
-#   3. PostgreSQL stopped: every worker logs the lost connection and
+#   4. PostgreSQL stopped: every worker logs the lost connection and
 #      retries with a growing backoff (status: backoff or connecting,
 #      failures, last_error); started again: every worker connects
 #      again (status ready, connects 2), without an nginx restart.
-#   4. nginx stops promptly while its workers wait to reconnect.
+#   5. nginx stops promptly while its workers wait to reconnect.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -137,6 +139,23 @@ subtest 'a password in the URI is masked' => sub {
          'the log: masked');
     $ng->stop;
     is_deeply([leaks($ng, $PASSWORD)], [], 'the password is in no log');
+};
+
+
+subtest 'a host list: libpq changes sockets while connecting' => sub {
+    # the first host refuses, libpq opens another socket for the second:
+    # the worker wraps the new one (debug log) and connects
+    my $db = $pg->createdb('hosts');
+    my $dead = VoPg::free_port();
+    my $port = $pg->port;
+    my $ng = start_nginx(store => "postgresql://postgres\@127.0.0.1:$dead,"
+                                  . "127.0.0.1:$port/$db?sslmode=disable",
+                         password_file => $pwfile, workers => 1);
+    ok(wait_for(sub { connected_lines($ng) >= 1 }, 15), 'connected')
+        or diag $ng->error_log;
+    is($ng->integration_status->{store}{state}, 'ready', 'status: ready');
+    is(scalar $ng->log_lines(qr/\[(error|alert)\]/), 0, 'no error logged');
+    $ng->stop;
 };
 
 
