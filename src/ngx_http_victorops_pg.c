@@ -42,6 +42,7 @@
 #define NGX_HTTP_VICTOROPS_PG_BACKOFF_MAX  15000
 #define NGX_HTTP_VICTOROPS_PG_ERROR_MAX    256
 #define NGX_HTTP_VICTOROPS_PG_PARAMS       8     /* and the NULL */
+#define NGX_HTTP_VICTOROPS_PG_HEARTBEAT    5000
 
 /*
  * A migration's DDL waiting for a table lock (a long query of another
@@ -71,6 +72,10 @@ struct ngx_http_victorops_pg_s {
     ngx_connection_t              dummy;
     ngx_event_t                   timer;          /* timeouts, backoff */
     ngx_event_t                   send_event;     /* posted */
+    ngx_event_t                   beat_event;     /* the heartbeat */
+    ngx_http_victorops_pg_query_t  beat;
+    const char                   *beat_values[2];
+    time_t                        beat_last;      /* answered */
     ngx_msec_t                    timeout;
     ngx_msec_t                    backoff;
 
@@ -91,6 +96,7 @@ struct ngx_http_victorops_pg_s {
     unsigned                      reading:1;      /* events registered */
     unsigned                      writing:1;
     unsigned                      flushing:1;     /* output left */
+    unsigned                      beat_sent:1;
 };
 
 
@@ -125,6 +131,9 @@ static void ngx_http_victorops_pg_version(ngx_http_victorops_pg_query_t *q,
 static void ngx_http_victorops_pg_step(ngx_http_victorops_pg_query_t *q,
     PGresult *res);
 static void ngx_http_victorops_pg_ready(ngx_http_victorops_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_victorops_pg_beat_handler(ngx_event_t *ev);
+static void ngx_http_victorops_pg_beat_done(ngx_http_victorops_pg_query_t *q,
     PGresult *res);
 static size_t ngx_http_victorops_pg_text(u_char *dst, size_t size,
     const char *src);
@@ -398,6 +407,11 @@ ngx_http_victorops_pg_init(ngx_cycle_t *cycle,
     pg->send_event.data = &pg->dummy;
     pg->send_event.log = cycle->log;
 
+    pg->beat_event.handler = ngx_http_victorops_pg_beat_handler;
+    pg->beat_event.data = &pg->dummy;
+    pg->beat_event.log = cycle->log;
+    pg->beat_event.cancelable = 1;
+
     if (ngx_http_victorops_pg_params(cycle, pg) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -455,6 +469,18 @@ ngx_http_victorops_pg_params(ngx_cycle_t *cycle, ngx_http_victorops_pg_t *pg)
     }
 
     *ngx_cpymem(pg->vi_name, vi->name.data, vi->name.len) = '\0';
+
+    /* the heartbeat: a query of the queue's kind, through pg_send() */
+
+    pg->beat_values[0] = pg->vi_name;
+    pg->beat_values[1] = (char *) pg->node.data;
+
+    pg->beat.sql = "UPDATE nodes SET seen_at = victorops_now_ms()"
+                   " WHERE integration = $1 AND node = $2";
+    pg->beat.nparams = 2;
+    pg->beat.values = pg->beat_values;
+    pg->beat.handler = ngx_http_victorops_pg_beat_done;
+    pg->beat.data = pg;
 
     pg->keywords[n] = "application_name";
     pg->values[n++] = (char *) pg->node.data;
@@ -1079,6 +1105,11 @@ ngx_http_victorops_pg_ready(ngx_http_victorops_pg_query_t *q,
 
     pg->failures = 0;
     pg->backoff = NGX_HTTP_VICTOROPS_PG_BACKOFF_MIN;
+    pg->beat_last = ngx_time();
+
+    if (!pg->beat_event.timer_set) {
+        ngx_add_timer(&pg->beat_event, NGX_HTTP_VICTOROPS_PG_HEARTBEAT);
+    }
 
     if (!ngx_queue_empty(&pg->waiting)) {
         ngx_post_event(&pg->send_event, &ngx_posted_events);
@@ -1537,6 +1568,10 @@ ngx_http_victorops_pg_done(ngx_http_victorops_integration_t *vi)
         ngx_queue_init(&pg->waiting);
     }
 
+    if (pg->beat_event.timer_set) {
+        ngx_del_timer(&pg->beat_event);
+    }
+
     /* queries read nothing of the pool after their handlers */
 
     ngx_http_victorops_pg_abort(pg, &failed, "the worker exits");
@@ -1547,6 +1582,60 @@ ngx_http_victorops_pg_done(ngx_http_victorops_integration_t *vi)
                    "victorops pg: %V closed", &vi->name);
 
     vi->pg = NULL;
+}
+
+
+/*
+ * Every 5 s while ready, this node's nodes.seen_at: what tells other
+ * nodes it is alive, and what finds a connection that stopped answering
+ * (the answer timeout) when the worker has nothing else to send.
+ */
+
+static void
+ngx_http_victorops_pg_beat_handler(ngx_event_t *ev)
+{
+    ngx_connection_t         *dummy;
+    ngx_http_victorops_pg_t  *pg;
+
+    dummy = ev->data;
+    pg = dummy->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (pg->state == NGX_HTTP_VICTOROPS_PG_READY && !pg->beat_sent
+        && ngx_http_victorops_pg_send(pg, &pg->beat) == NGX_OK)
+    {
+        pg->beat_sent = 1;
+    }
+
+    ngx_add_timer(&pg->beat_event, NGX_HTTP_VICTOROPS_PG_HEARTBEAT);
+}
+
+
+static void
+ngx_http_victorops_pg_beat_done(ngx_http_victorops_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_victorops_pg_t  *pg;
+
+    pg = q->data;
+    pg->beat_sent = 0;
+
+    if (res == NULL) {
+        return;
+    }
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ngx_log_error(NGX_LOG_WARN, pg->log, 0,
+                      "victorops integration \"%V\": PostgreSQL store "
+                      "heartbeat failed: %s", &pg->vi->name,
+                      PQresultErrorMessage(res));
+        return;
+    }
+
+    pg->beat_last = ngx_time();
 }
 
 
@@ -1628,6 +1717,7 @@ ngx_http_victorops_pg_info(ngx_http_victorops_integration_t *vi,
     info->failures = pg->failures;
     info->backoff = pg->backoff;
     info->since = pg->since;
+    info->heartbeat = pg->beat_last;
     info->error.data = pg->error;
     info->error.len = pg->error_len;
 }

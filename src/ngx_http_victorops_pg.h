@@ -48,6 +48,7 @@ typedef struct {
     ngx_uint_t                    failures;       /* in a row */
     ngx_msec_t                    backoff;        /* the next wait */
     time_t                        since;          /* in this state */
+    time_t                        heartbeat;      /* last answered */
     ngx_str_t                     error;          /* the last one */
 } ngx_http_victorops_pg_info_t;
 

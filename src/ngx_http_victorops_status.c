@@ -327,7 +327,8 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
 /*
  * "store": {"backend":"postgresql","uri":masked,"state":"ready",
  * "node":..,"schema_version":1,"connects":1,"failures":0,
- * "state_since":..,"last_error":..}: this worker's connection
+ * "state_since":..,"last_heartbeat":..,"last_error":..}: this worker's
+ * connection
  */
 
 static ngx_int_t
@@ -350,6 +351,7 @@ ngx_http_victorops_status_pg_json(yajl_gen g,
         || ngx_http_victorops_gen_int(g, "connects", info.connects)
         || ngx_http_victorops_gen_int(g, "failures", info.failures)
         || ngx_http_victorops_gen_int(g, "state_since", info.since)
+        || ngx_http_victorops_gen_int(g, "last_heartbeat", info.heartbeat)
         || ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK)
     {
         return NGX_ERROR;

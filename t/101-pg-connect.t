@@ -17,7 +17,12 @@
 #      retries with a growing backoff (status: backoff or connecting,
 #      failures, last_error); started again: every worker connects
 #      again (status ready, connects 2), without an nginx restart.
-#   5. nginx stops promptly while its workers wait to reconnect.
+#   5. A session terminated by the server (pg_terminate_backend): each
+#      worker logs the loss once and connects again at once.
+#   6. A session that stops answering (its backend SIGSTOPped): the
+#      heartbeat (nodes.seen_at, every 5 s, status last_heartbeat) gets
+#      no answer within store_timeout + 1 s, the worker reconnects.
+#   7. nginx stops promptly while its workers wait to reconnect.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -228,6 +233,53 @@ subtest 'PostgreSQL restarted: workers reconnect with backoff' => sub {
 
     $ng->stop;
     is_deeply([leaks($ng, $PASSWORD)], [], 'the password is in no log');
+};
+
+
+subtest 'a session terminated: the worker reconnects at once' => sub {
+    my $db = $pg->createdb('terminated');
+    my $ng = start_nginx(store => $pg->uri(db => $db), password_file => $pwfile);
+    ok(wait_for(sub { connected_lines($ng) >= 2 }, 15), 'connected')
+        or diag $ng->error_log;
+
+    my @killed = $pg->psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                           . " WHERE datname = '$db' AND pid <> pg_backend_pid()");
+    is(scalar @killed, 2, 'both sessions terminated');
+
+    ok(wait_for(sub { scalar($ng->log_lines(qr/connected again/)) >= 2 }, 10),
+       'both workers connected again') or diag $ng->error_log;
+    is(scalar $ng->log_lines(qr/connection lost: .*terminating connection due to administrator command|connection lost: server closed the connection/), 2,
+       'the loss logged once per worker') or diag $ng->error_log;
+    $ng->stop;
+};
+
+
+subtest 'a session that stops answering: heartbeat, answer timeout' => sub {
+    my $db = $pg->createdb('silent');
+    my $ng = start_nginx(store => $pg->uri(db => $db), password_file => $pwfile,
+                         workers => 1);
+    ok(wait_for(sub { connected_lines($ng) >= 1 }, 15), 'connected')
+        or diag $ng->error_log;
+
+    # the heartbeat moves nodes.seen_at every 5 s
+    my ($seen) = $pg->psql('SELECT seen_at FROM nodes', db => $db);
+    ok(wait_for(sub { ($pg->psql('SELECT seen_at FROM nodes', db => $db))[0] > $seen }, 8),
+       'nodes.seen_at moves');
+    my $st = $ng->integration_status->{store};
+    ok($st->{last_heartbeat} >= $st->{state_since}, 'status: last_heartbeat');
+
+    # the backend frozen: the next heartbeat gets no answer within
+    # store_timeout (2s) + 1s, the worker closes and connects again
+    my ($backend) = $pg->psql("SELECT pid FROM pg_stat_activity WHERE datname = '$db'"
+                              . " AND pid <> pg_backend_pid()");
+    ok($backend, "the session's backend: $backend");
+    kill 'STOP', $backend;
+    my $lost = wait_for(sub { ($ng->log_lines(qr/connection lost: no answer within 3000 ms/))[0] }, 12);
+    kill 'CONT', $backend;
+    ok($lost, 'no answer: connection closed') or diag $ng->error_log;
+    ok(wait_for(sub { scalar($ng->log_lines(qr/connected again/)) >= 1 }, 10),
+       'connected again') or diag $ng->error_log;
+    $ng->stop;
 };
 
 
