@@ -120,6 +120,8 @@ static void ngx_http_victorops_pg_timer_handler(ngx_event_t *ev);
 static void ngx_http_victorops_pg_fail(ngx_http_victorops_pg_t *pg,
     const char *what, const char *detail);
 static void ngx_http_victorops_pg_close(ngx_http_victorops_pg_t *pg);
+static void ngx_http_victorops_pg_detach(ngx_http_victorops_pg_t *pg,
+    ngx_queue_t *failed);
 static void ngx_http_victorops_pg_abort(ngx_http_victorops_pg_t *pg,
     ngx_queue_t *queries, const char *error);
 static void ngx_http_victorops_pg_notice(void *data, const char *message);
@@ -1432,17 +1434,7 @@ ngx_http_victorops_pg_fail(ngx_http_victorops_pg_t *pg, const char *what,
                                                NGX_HTTP_VICTOROPS_PG_ERROR_MAX,
                                                detail);
 
-    ngx_queue_init(&failed);
-
-    if (!ngx_queue_empty(&pg->sent)) {
-        ngx_queue_add(&failed, &pg->sent);
-        ngx_queue_init(&pg->sent);
-    }
-
-    if (!ngx_queue_empty(&pg->waiting)) {
-        ngx_queue_add(&failed, &pg->waiting);
-        ngx_queue_init(&pg->waiting);
-    }
+    ngx_http_victorops_pg_detach(pg, &failed);
 
     ngx_http_victorops_pg_close(pg);
 
@@ -1474,13 +1466,49 @@ ngx_http_victorops_pg_fail(ngx_http_victorops_pg_t *pg, const char *what,
 }
 
 
+/*
+ * The queries queued or in flight leave the connection's lists before it
+ * closes: its own (in its pool, which closing frees) are dropped, the
+ * others go to "failed", for ngx_http_victorops_pg_abort() once closed.
+ */
+
+static void
+ngx_http_victorops_pg_detach(ngx_http_victorops_pg_t *pg,
+    ngx_queue_t *failed)
+{
+    ngx_uint_t                      i;
+    ngx_queue_t                    *list, *x;
+    ngx_http_victorops_pg_query_t  *q;
+
+    ngx_queue_init(failed);
+
+    for (i = 0; i < 2; i++) {
+        list = (i == 0) ? &pg->sent : &pg->waiting;
+
+        while (!ngx_queue_empty(list)) {
+            x = ngx_queue_head(list);
+            q = ngx_queue_data(x, ngx_http_victorops_pg_query_t, queue);
+            ngx_queue_remove(x);
+
+            if (q->res) {
+                PQclear(q->res);
+                q->res = NULL;
+            }
+
+            if (!q->internal) {
+                ngx_queue_insert_tail(failed, x);
+            }
+        }
+    }
+}
+
+
 /* the handlers of queries that will not be answered */
 
 static void
 ngx_http_victorops_pg_abort(ngx_http_victorops_pg_t *pg, ngx_queue_t *queries,
     const char *error)
 {
-    PGresult                       *res;
     ngx_queue_t                    *x;
     ngx_http_victorops_pg_query_t  *q;
 
@@ -1488,17 +1516,6 @@ ngx_http_victorops_pg_abort(ngx_http_victorops_pg_t *pg, ngx_queue_t *queries,
         x = ngx_queue_head(queries);
         q = ngx_queue_data(x, ngx_http_victorops_pg_query_t, queue);
         ngx_queue_remove(x);
-
-        res = q->res;
-        q->res = NULL;
-
-        if (res) {
-            PQclear(res);
-        }
-
-        if (q->internal) {
-            continue;       /* in the connection's pool, gone */
-        }
 
         q->error = error;
         q->handler(q, NULL);
@@ -1530,10 +1547,7 @@ ngx_http_victorops_pg_close(ngx_http_victorops_pg_t *pg)
     pg->flushing = 0;
     pg->state = NGX_HTTP_VICTOROPS_PG_DOWN;
 
-    /*
-     * internal queries live in the pool: callers drop them from their
-     * lists first (ngx_http_victorops_pg_abort() skips them untouched)
-     */
+    /* the connection's own queries: detached by the callers first */
 
     if (pg->pool) {
         ngx_destroy_pool(pg->pool);
@@ -1556,27 +1570,17 @@ ngx_http_victorops_pg_done(ngx_http_victorops_integration_t *vi)
         return;
     }
 
-    ngx_queue_init(&failed);
-
-    if (!ngx_queue_empty(&pg->sent)) {
-        ngx_queue_add(&failed, &pg->sent);
-        ngx_queue_init(&pg->sent);
-    }
-
-    if (!ngx_queue_empty(&pg->waiting)) {
-        ngx_queue_add(&failed, &pg->waiting);
-        ngx_queue_init(&pg->waiting);
-    }
+    ngx_http_victorops_pg_detach(pg, &failed);
 
     if (pg->beat_event.timer_set) {
         ngx_del_timer(&pg->beat_event);
     }
 
-    /* queries read nothing of the pool after their handlers */
+    ngx_http_victorops_pg_close(pg);
+
+    /* closed first: a handler that sends again is refused */
 
     ngx_http_victorops_pg_abort(pg, &failed, "the worker exits");
-
-    ngx_http_victorops_pg_close(pg);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pg->log, 0,
                    "victorops pg: %V closed", &vi->name);
