@@ -25,7 +25,9 @@
 #   8. A migration that fails (a role that may not create tables): the
 #      error logged and in the status, nothing left behind, retried with
 #      backoff until the role may; then migrated.
-#   9. nginx stops promptly while its workers wait to reconnect.
+#   9. A reload (SIGHUP): the new workers connect, the old ones close
+#      their sessions as they exit.
+#  10. nginx stops promptly while its workers wait to reconnect.
 #
 # All of it also ran clean under valgrind (memcheck) once, nginx started
 # through a wrapper: TEST_NGINX_BINARY=/path/to/wrapper (exec valgrind
@@ -311,6 +313,28 @@ subtest 'a migration that fails is retried, and nothing of it stays' => sub {
        'schema version 1');
     $ng->stop;
     unlike($ng->error_log, qr/\[alert\]/, 'no alert');
+};
+
+
+subtest 'a reload: new workers connect, old ones close theirs' => sub {
+    my $db = $pg->createdb('reload');
+    my $ng = start_nginx(store => $pg->uri(db => $db), password_file => $pwfile);
+    ok(wait_for(sub { connected_lines($ng) >= 2 }, 15), 'connected')
+        or diag $ng->error_log;
+
+    $ng->reload(wait_old => 1);
+    ok(wait_for(sub { connected_lines($ng) >= 4 }, 15), 'the new workers connected')
+        or diag $ng->error_log;
+    my @sessions = $pg->psql("SELECT application_name FROM pg_stat_activity"
+                             . " WHERE datname = '$db' AND pid <> pg_backend_pid()");
+    my %new = map { $_ => 1 } $ng->worker_pids;
+    is(scalar(grep { /:(\d+)$/ && $new{$1} } @sessions), 2,
+       'two sessions, of the new workers') or diag "@sessions";
+    ok(wait_for(sub { my @s = $pg->psql("SELECT count(*) FROM pg_stat_activity"
+                                        . " WHERE datname = '$db' AND pid <> pg_backend_pid()");
+                      $s[0] == 2 }, 5), 'the old sessions are gone');
+    $ng->stop;
+    unlike($ng->error_log, qr/\[(alert|crit)\]|open socket/, 'no alert') or diag $ng->error_log;
 };
 
 
