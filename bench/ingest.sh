@@ -62,13 +62,15 @@ run_variant() {
     stop_nginx_pid "$pid"
     [ -n "$hold_pid" ] && stop_helper_pid "$hold_pid"
 
-    local brps hrps breq hreq acc com dlv pend bcpu hcpu
+    local brps hrps breq hreq acc com dlv pend bcpu hcpu tcpu
     brps=$(kv "$b" rps); hrps=$(kv "$h" rps)
     breq=$(kv "$b" requests); hreq=$(kv "$h" requests)
     acc=$(( $(kv "$s1" accepted) - $(kv "$s0" accepted) ))
     com=$(( $(kv "$s1" commits) - $(kv "$s0" commits) ))
     dlv=$(( $(kv "$s1" delivered) - $(kv "$s0" delivered) ))
     pend=$(kv "$s1" pending)
+    # the store thread's CPU per accepted job (status store.thread_cpu_us)
+    tcpu=$(awk -v t="$(( $(kv "$s1" thread_cpu_us) - $(kv "$s0" thread_cpu_us) ))" -v n="$acc" 'BEGIN { printf "%.1f", t / (n ? n : 1) }')
     # worker CPU per request, microseconds
     bcpu=$(awk -v t="$(( tb1 - tb0 ))" -v n="$breq" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t * 1e6 / hz / (n ? n : 1) }')
     hcpu=$(awk -v t="$(( th1 - th0 ))" -v n="$hreq" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t * 1e6 / hz / (n ? n : 1) }')
@@ -77,11 +79,11 @@ run_variant() {
         r = h / b; printf "| ingest ratio, store_sync %s, Rootly %s | %.3f (%.0f / %.0f req/s) | >= 0.5 | %s |", sync, up, r, h, b, (r >= 0.5 ? "yes" : "**no**") }')")
     rows+=("$(awk -v sync="$sync" -v up="$up" -v brps="$brps" -v hrps="$hrps" \
         -v bp99="$(kv "$b" p99_us)" -v hp50="$(kv "$h" p50_us)" -v hp99="$(kv "$h" p99_us)" \
-        -v bcpu="$bcpu" -v hcpu="$hcpu" -v acc="$acc" -v com="$com" -v dlv="$dlv" -v pend="$pend" \
+        -v bcpu="$bcpu" -v hcpu="$hcpu" -v tcpu="$tcpu" -v acc="$acc" -v com="$com" -v dlv="$dlv" -v pend="$pend" \
         -v non="$(kv "$h" non2xx)" -v err="$(kv "$h" errors)" 'BEGIN {
-            printf "| %s | %s | %.0f | %.0f | **%.3f** | %.2f / %.2f | %s / %s | %d | %.1f | %d | %d | %s/%s |",
+            printf "| %s | %s | %.0f | %.0f | **%.3f** | %.2f / %.2f | %s / %s | %s | %d | %.1f | %d | %d | %s/%s |",
                 sync, up, brps, hrps, hrps / brps, hp50 / 1000, hp99 / 1000,
-                bcpu, hcpu, acc, (com ? acc / com : 0), dlv, pend, non, err }')")
+                bcpu, hcpu, tcpu, acc, (com ? acc / com : 0), dlv, pend, non, err }')")
     note "$sync/$up: baseline $brps rps, hook $hrps rps"
 }
 
@@ -96,8 +98,8 @@ done
     echo
     echo "wrk -t${THREADS:-1} -c${CONNS:-32} -d$DURATION, bench/webhook.lua (fixture flat-triggered.json, $(wc -c <"$FIXTURE") bytes, distinct entity ids), worker_processes $WORKERS, access_log off, error_log $LOG_LEVEL, alert_limit 0."
     echo
-    echo "| store_sync | Rootly upstream | baseline req/s | webhook req/s | ratio | webhook p50 / p99 ms | worker CPU µs/req baseline / webhook | jobs accepted | jobs per commit | delivered during run | pending after | non-2xx/errors |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| store_sync | Rootly upstream | baseline req/s | webhook req/s | ratio | webhook p50 / p99 ms | worker CPU µs/req baseline / webhook | store thread CPU µs/job | jobs accepted | jobs per commit | delivered during run | pending after | non-2xx/errors |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
 } | tee "$OUT"
 printf '%s\n' "${summary[@]}" >"$RESULTS_DIR/ingest.summary"

@@ -294,6 +294,25 @@ workers_ticks() {
 
 CLK_TCK=$(getconf CLK_TCK)
 
+# CPU time (clock ticks) of the workers' main threads (the event loops)
+# and of their other threads (nginx's thread pools: the store's commits,
+# checkpoints; libcurl's resolver) apart: "MAIN OTHER"
+workers_thread_ticks() {
+    local pid=$1 main=0 other=0 p t rest
+    for p in $(children_of "$pid"); do
+        for t in /proc/$p/task/[0-9]*; do
+            rest=$(sed 's/.*) //' "$t/stat" 2>/dev/null) || continue
+            set -- $rest
+            if [ "${t##*/}" = "$p" ]; then
+                main=$((main + ${12} + ${13}))
+            else
+                other=$((other + ${12} + ${13}))
+            fi
+        done
+    done
+    echo "$main $other"
+}
+
 # a field of the integration's status JSON, e.g. status_field PORT queue.pending
 status_field() {
     curl -s "http://127.0.0.1:$1/status" | python3 -c '
@@ -312,13 +331,13 @@ d = json.load(sys.stdin)["integrations"]["bench"]
 a = d["accepted"]
 print(" accepted=%d duplicate=%d invalid=%d rejected=%d delivered=%d retried=%d"
       " dead=%d pending=%d links=%d commits=%d commit_avg_us=%d commit_max_us=%d"
-      " lock_waits=%d lock_wait_ms=%d"
+      " lock_waits=%d lock_wait_ms=%d thread_cpu_us=%d"
       % (a["alert"] + a["acknowledgement"] + a["recovery"], d["duplicate"],
          d["invalid"], d["rejected"], d["delivered"], d["retried"],
          d["dead_lettered"], d["queue"]["pending"], d["queue"]["links"],
          d["store"]["commits"], d["store"]["commit_avg_us"],
          d["store"]["commit_max_us"], d["store"]["lock_waits"],
-         d["store"]["lock_wait_ms"]))'
+         d["store"]["lock_wait_ms"], d["store"].get("thread_cpu_us", 0)))'
 }
 
 status_json() {
@@ -335,7 +354,7 @@ run_wrk() {
     shift 2
     WRK_RUN=$((WRK_RUN + 1))
     BENCH_FIXTURE=$FIXTURE BENCH_PAD=${PAD:-0} BENCH_STOP_AFTER=${STOP_AFTER:-0} \
-    BENCH_SECRET=$SECRET BENCH_PREFIX=${PREFIX:-$$.$(date +%s%N | cut -c8-13).$WRK_RUN} BENCH_THREADS=${THREADS:-1} \
+    BENCH_SECRET=$SECRET BENCH_ENTITY=${ENTITY:-} BENCH_RATE=${RATE:-0} BENCH_CONNS=${CONNS:-32} BENCH_PREFIX=${PREFIX:-$$.$(date +%s%N | cut -c8-13).$WRK_RUN} BENCH_THREADS=${THREADS:-1} \
         ${WRK_EXEC:+exec} wrk -t"${THREADS:-1}" -c"${CONNS:-32}" -d"$dur" \
             --timeout 10s -s "$BENCH_DIR/webhook.lua" "$@" "$url"
 }

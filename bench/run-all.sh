@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every benchmark and print one results table (markdown).
 #
-#   bench/run-all.sh              ingest, latency, rss, payload, form-dos (~5 min)
+#   bench/run-all.sh              targets, ingest, latency, rss, payload,
+#                                 form-dos (~8 min)
 #   PROFILE=1 bench/run-all.sh    also perf profiles (bench/profile.sh)
 #   ONLY="ingest latency" bench/run-all.sh
 #
@@ -11,7 +12,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 check_env
 
-ONLY=${ONLY:-ingest latency rss payload form-dos}
+ONLY=${ONLY:-targets ingest latency rss payload form-dos}
 rm -f "$RESULTS_DIR"/*.md "$RESULTS_DIR"/*.summary
 
 load=$(cut -d' ' -f1 /proc/loadavg)

@@ -11,6 +11,11 @@
 --   BENCH_STOP_AFTER  stop after this many webhook requests in all
 --                     (0: run for the -d duration); extra requests go to
 --                     GET / so the count of jobs stays exact
+--   BENCH_ENTITY      "same": every webhook carries the same entity id
+--                     (distinct incident numbers: a flapping check)
+--   BENCH_RATE        requests/s for all connections together (0: as fast
+--                     as answers come); each connection waits
+--                     connections/rate between its requests
 --
 -- The same script drives the baseline location (return 202), so both sides
 -- of the ratio pay the same client cost.  done() prints one line:
@@ -25,7 +30,7 @@ function setup(thread)
     table.insert(threads, thread)
 end
 
-local parts, sent, responses, limit, stop_after
+local parts, sent, responses, limit, stop_after, same_entity, wait_ms
 
 local function read_file(path)
     local f = assert(io.open(path, "rb"))
@@ -79,6 +84,13 @@ function init(args)
         if tid <= stop_after % nthreads_total() then limit = limit + 1 end
     end
 
+    same_entity = os.getenv("BENCH_ENTITY") == "same"
+    local rate = tonumber(os.getenv("BENCH_RATE") or "0") or 0
+    local conns = tonumber(os.getenv("BENCH_CONNS") or "1") or 1
+    if rate > 0 then
+        wait_ms = conns * 1000 / rate
+    end
+
     headers = {
         ["Content-Type"] = "application/json",
         ["X-Webhook-Secret"] = os.getenv("BENCH_SECRET") or "s3cret",
@@ -90,7 +102,8 @@ function nthreads_total()
 end
 
 local function render(n)
-    local id = idprefix .. string.format("%010d", n)
+    local id = same_entity and (idprefix .. "same")
+               or idprefix .. string.format("%010d", n)
     local num = string.format("%010d", n)
     local out = {}
     for i, p in ipairs(parts) do
@@ -107,6 +120,10 @@ function request()
     end
     sent = sent + 1
     return wrk.format("POST", nil, headers, render(sent))
+end
+
+function delay()
+    return wait_ms or 0
 end
 
 function response(status, hdrs, body)

@@ -40,6 +40,10 @@
  *     defined, an ignored event has a reason and a "why" code, any other
  *     has no "why" and an incident, entity or display name, an alert has
  *     a summary;
+ *   - the payload an event job keeps (event_record(), written out)
+ *     re-parses and classifies as the delivery did (class, why,
+ *     incident, entity, summary), and decide_dispatch() with nothing
+ *     linked makes an alert of an alert and ignores anything else;
  *   - decide_event, over every combination of what the link and queue
  *     lookups may find: an ignored class is ignored whatever is linked,
  *     for its own "why" and reason; a lookup is asked for exactly while
@@ -562,6 +566,60 @@ fuzz_activity(ngx_pool_t *pool, ngx_http_victorops_event_t *ev)
 }
 
 
+static ngx_uint_t
+fuzz_str_same(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len
+           && (a->len == 0 || ngx_memcmp(a->data, b->data, a->len) == 0);
+}
+
+
+/*
+ * What an event job keeps (the payload written out) classifies again,
+ * at dispatch, as the delivery did; with nothing linked then, an alert
+ * makes an alert and anything else is ignored for want of a link.
+ */
+
+static void
+fuzz_event_record(ngx_pool_t *pool, ngx_http_victorops_event_t *ev)
+{
+    ngx_str_t                             record;
+    ngx_http_victorops_json_t            *root;
+    ngx_http_victorops_event_t            again;
+    ngx_http_victorops_rootly_link_t      link;
+    ngx_http_victorops_event_decision_t   d;
+
+    fuzz_check(ngx_http_victorops_event_record(pool, NULL, ev, &record)
+               == NGX_OK);
+    fuzz_check(ngx_http_victorops_json_parse(pool, &record, 1024, &root)
+               == NGX_OK);
+    fuzz_check(ngx_http_victorops_classify(pool, root, &again) == NGX_OK);
+
+    fuzz_check(again.class == ev->class && again.why == ev->why);
+    fuzz_check(fuzz_str_same(&again.incident, &ev->incident));
+    fuzz_check(fuzz_str_same(&again.entity_id, &ev->entity_id));
+    fuzz_check(fuzz_str_same(&again.summary, &ev->summary));
+
+    ngx_memzero(&link, sizeof(ngx_http_victorops_rootly_link_t));
+    link.found = NGX_HTTP_VICTOROPS_FACT_NO;
+
+    ngx_http_victorops_decide_dispatch(&again, &link, &d);
+
+    if (ev->class == NGX_HTTP_VICTOROPS_IGNORED) {
+        fuzz_check(d.action == NGX_HTTP_VICTOROPS_EVENT_IGNORE
+                   && d.why == ev->why);
+
+    } else if (ev->class == NGX_HTTP_VICTOROPS_ALERT) {
+        fuzz_check(d.action == NGX_HTTP_VICTOROPS_EVENT_JOB
+                   && d.kind == NGX_HTTP_VICTOROPS_JOB_ALERT);
+
+    } else {
+        fuzz_check(d.action == NGX_HTTP_VICTOROPS_EVENT_IGNORE
+                   && d.why == NGX_HTTP_VICTOROPS_WHY_NO_LINK);
+    }
+}
+
+
 static void
 fuzz_event(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
     ngx_uint_t form)
@@ -578,6 +636,7 @@ fuzz_event(ngx_pool_t *pool, ngx_http_victorops_json_t *root,
     fuzz_check(ngx_http_victorops_class_name(ev.class) != NULL);
 
     fuzz_decide_event(pool, &ev);
+    fuzz_event_record(pool, &ev);
 
     if (ev.class == NGX_HTTP_VICTOROPS_IGNORED) {
         fuzz_check(ev.reason.len > 0 && ev.reason.data != NULL);

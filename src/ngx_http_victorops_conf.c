@@ -79,6 +79,11 @@ static ngx_conf_enum_t  ngx_http_victorops_overflow[] = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_victorops_duplicate_index_bounds = {
+    ngx_conf_check_num_bounds, 16, 16777216
+};
+
+
 static ngx_command_t  ngx_http_victorops_integration_commands[] = {
 
     { ngx_string("rootly_url"),
@@ -262,6 +267,13 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
       0,
       offsetof(ngx_http_victorops_integration_t, duplicate_window),
       NULL },
+
+    { ngx_string("duplicate_index"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, duplicate_index),
+      &ngx_http_victorops_duplicate_index_bounds },
 
     { ngx_string("retry_max_delay"),
       NGX_CONF_TAKE1,
@@ -501,6 +513,7 @@ ngx_http_victorops_integration_create(ngx_conf_t *cf, ngx_str_t *name)
     vi->alert_limit = NGX_CONF_UNSET_UINT;
     vi->alert_limit_reject = NGX_CONF_UNSET_UINT;
     vi->duplicate_window = NGX_CONF_UNSET_MSEC;
+    vi->duplicate_index = NGX_CONF_UNSET_UINT;
     vi->retry_max_delay = NGX_CONF_UNSET_MSEC;
     vi->max_age = NGX_CONF_UNSET_MSEC;
     vi->retention = NGX_CONF_UNSET;

@@ -251,8 +251,16 @@ ngx_http_victorops_check_webhook(ngx_conf_t *cf,
 {
     ngx_conf_init_uint_value(vi->json_max_depth, NGX_HTTP_VICTOROPS_MAX_DEPTH);
     ngx_conf_init_msec_value(vi->duplicate_window, 600000);
+    ngx_conf_init_uint_value(vi->duplicate_index,
+                             NGX_HTTP_VICTOROPS_DEDUP_DEFAULT);
     ngx_conf_init_size_value(vi->escalation_max_body, 65536);
     ngx_conf_init_uint_value(vi->escalation_max_fields, 256);
+
+    /* the index of recent deliveries, shared by the workers (dedup.c) */
+
+    if (vi->duplicate_window) {
+        return ngx_http_victorops_dedup_zone(cf, vi);
+    }
 
     return NGX_OK;
 }

@@ -90,6 +90,29 @@ ngx_http_victorops_decide_event(ngx_http_victorops_event_facts_t *f,
 
 
 /*
+ * An event job (JOB_EVENT), when it is dispatched: what it becomes
+ * with the link of its key as it is then.  The jobs of a key go out
+ * in arrival order, so an alert accepted before it has been delivered
+ * (and linked) or dead-lettered by then: none is still queued.
+ * ASK_LINK until "link" is known.
+ */
+
+void
+ngx_http_victorops_decide_dispatch(ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_rootly_link_t *link,
+    ngx_http_victorops_event_decision_t *d)
+{
+    ngx_http_victorops_event_facts_t  facts;
+
+    facts.event = ev;
+    facts.link = *link;
+    facts.queued = NGX_HTTP_VICTOROPS_FACT_NO;
+
+    ngx_http_victorops_decide_event(&facts, d);
+}
+
+
+/*
  * What makes two deliveries the same: the class, the incident key and
  * the job's body; "hash" gets the SHA-256 of them (32 bytes).
  */

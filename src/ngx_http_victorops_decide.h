@@ -36,6 +36,9 @@
 #define NGX_HTTP_VICTOROPS_JOB_ONCALL     6   /* who is on call, to Rootly */
 #define NGX_HTTP_VICTOROPS_JOB_SLACK_PAGE 7   /* page a team from Slack */
 #define NGX_HTTP_VICTOROPS_JOB_SLACK_REPLY 8  /* to Slack's response_url */
+#define NGX_HTTP_VICTOROPS_JOB_EVENT      9   /* a VictorOps delivery, its
+                                                 payload: alert or activity,
+                                                 decided at dispatch */
 
 
 /* what a decision knows of a fact it may need */
@@ -166,6 +169,9 @@ typedef struct {
 
 
 void ngx_http_victorops_decide_event(ngx_http_victorops_event_facts_t *f,
+    ngx_http_victorops_event_decision_t *d);
+void ngx_http_victorops_decide_dispatch(ngx_http_victorops_event_t *ev,
+    ngx_http_victorops_rootly_link_t *link,
     ngx_http_victorops_event_decision_t *d);
 ngx_int_t ngx_http_victorops_event_hash(ngx_uint_t class, ngx_str_t *key,
     ngx_str_t *body, u_char *hash);

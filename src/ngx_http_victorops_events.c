@@ -35,12 +35,29 @@ static ngx_int_t ngx_http_victorops_events_incident(ngx_http_request_t *r,
     ngx_str_t *id, ngx_str_t *type, const char **reason);
 static void ngx_http_victorops_events_queued(ngx_http_request_t *r,
     ngx_int_t rc, void *data, ngx_str_t *job);
+static ngx_int_t ngx_http_victorops_events_seen(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *id, ngx_str_t *type,
+    const char *reason);
+static ngx_int_t ngx_http_victorops_events_seen_exec(
+    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_events_seen_done(
+    ngx_http_victorops_store_op_t *op);
 
 
 typedef struct {
     ngx_str_t                     id;
     ngx_str_t                     type;
 } ngx_http_victorops_events_ctx_t;
+
+
+/* an event not acted on: its id recorded, then the answer */
+
+typedef struct {
+    ngx_http_victorops_store_call_t   call;
+    ngx_str_t                         id;
+    ngx_str_t                         type;
+    const char                       *reason;     /* static */
+} ngx_http_victorops_events_seen_t;
 
 
 static ngx_str_t  ngx_http_victorops_rootly_signature_header =
@@ -138,26 +155,101 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
         return rc;
     }
 
-    rc = ngx_http_victorops_store_event_seen(vi, &id,
-                                             ngx_http_victorops_now());
-    if (rc == NGX_ERROR) {
+    return ngx_http_victorops_events_seen(r, vi, &id, &type, reason);
+}
+
+
+/*
+ * The event's id goes to the store's writer (an EXEC); once it is on
+ * disk the answer says whether it was seen before: NGX_DONE posted.
+ */
+
+static ngx_int_t
+ngx_http_victorops_events_seen(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *id, ngx_str_t *type,
+    const char *reason)
+{
+    ngx_http_victorops_events_seen_t  *e;
+
+    e = ngx_http_victorops_store_call(vi,
+                                  sizeof(ngx_http_victorops_events_seen_t),
+                                  ngx_http_victorops_events_seen_exec,
+                                  ngx_http_victorops_events_seen_done);
+    if (e == NULL) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    if (rc == NGX_DECLINED) {
+    e->reason = reason;
+    e->id.len = id->len;
+    e->id.data = ngx_pstrdup(e->call.pool, id);
+    e->type.len = type->len;
+    e->type.data = ngx_pstrdup(e->call.pool, type);
+
+    if (e->id.data == NULL || e->type.data == NULL) {
+        ngx_destroy_pool(e->call.pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_victorops_store_call_post(r, e) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* on the store's writer: NGX_DECLINED seen before */
+
+static ngx_int_t
+ngx_http_victorops_events_seen_exec(ngx_http_victorops_integration_t *wvi,
+    ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_events_seen_t  *e = op->data;
+
+    return ngx_http_victorops_store_event_seen(wvi, &e->id, op->now);
+}
+
+
+static void
+ngx_http_victorops_events_seen_done(ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_request_t                *r;
+    ngx_http_victorops_integration_t  *vi;
+    ngx_http_victorops_events_seen_t  *e;
+
+    e = op->data;
+    r = e->call.request;
+    vi = op->integration;
+
+    if (r == NULL) {
+        return;
+    }
+
+    if (op->rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (op->rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "victorops integration \"%V\": rootly event \"%V\" "
-                      "(%V) already handled", &vi->name, &id, &type);
+                      "(%V) already handled", &vi->name, &e->id, &e->type);
 
-        return ngx_http_victorops_events_reply(r, "duplicate", &id, &type,
-                                               NULL);
+        ngx_http_finalize_request(r,
+                          ngx_http_victorops_events_reply(r, "duplicate",
+                                                          &e->id, &e->type,
+                                                          NULL));
+        return;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "victorops integration \"%V\": rootly event \"%V\" (%V) "
-                  "not acted on: %s", &vi->name, &id, &type, reason);
+                  "not acted on: %s", &vi->name, &e->id, &e->type, e->reason);
 
-    return ngx_http_victorops_events_reply(r, "ignored", &id, &type, reason);
+    ngx_http_finalize_request(r,
+                          ngx_http_victorops_events_reply(r, "ignored",
+                                                          &e->id, &e->type,
+                                                          e->reason));
 }
 
 

@@ -44,6 +44,11 @@ static ngx_http_victorops_kind_t  ngx_http_victorops_kinds[] = {
     { NGX_HTTP_VICTOROPS_JOB_SLACK_REPLY, "slack reply", "slack",
       ngx_http_victorops_slack_reply_send },
 
+    /* a VictorOps delivery, alert or activity as decided at dispatch */
+
+    { NGX_HTTP_VICTOROPS_JOB_EVENT, "event", "rootly",
+      ngx_http_victorops_rootly_send },
+
     { 0, NULL, NULL, NULL }
 };
 

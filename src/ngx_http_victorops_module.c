@@ -19,6 +19,8 @@ static ngx_int_t ngx_http_victorops_masked_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_victorops_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_victorops_mask_handler(ngx_http_request_t *r);
+static char *ngx_http_victorops_thread_pool(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static void *ngx_http_victorops_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_victorops_create_loc_conf(ngx_conf_t *cf);
@@ -61,6 +63,13 @@ static ngx_command_t  ngx_http_victorops_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_victorops_main_conf_t, max_connections),
       &ngx_http_victorops_connections_bounds },
+
+    { ngx_string("victorops_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_victorops_thread_pool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("victorops_webhook"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -264,6 +273,45 @@ ngx_http_victorops_mask_handler(ngx_http_request_t *r)
 }
 
 
+/* victorops_thread_pool NAME: where the stores' writers run */
+
+static char *
+ngx_http_victorops_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+#if (NGX_THREADS)
+
+    ngx_http_victorops_main_conf_t  *vmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (vmcf->thread_pool.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "needs a thread pool name";
+    }
+
+    vmcf->thread_pool = value[1];
+
+    return NGX_CONF_OK;
+
+#else
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"victorops_thread_pool\" needs nginx built with "
+                       "threads (--with-threads); without them the "
+                       "stores' writes run on the event loop");
+
+    return NGX_CONF_ERROR;
+
+#endif
+}
+
+
 static void *
 ngx_http_victorops_create_main_conf(ngx_conf_t *cf)
 {
@@ -320,9 +368,13 @@ ngx_http_victorops_init_main_conf(ngx_conf_t *cf, void *conf)
 
 #if (NGX_THREADS)
 
-    /* the store's checkpoints run in nginx's "default" thread pool */
+    /*
+     * The stores' writers run in victorops_thread_pool, nginx's "default"
+     * unless set (a name that no thread_pool defines is an error)
+     */
 
-    tp = ngx_thread_pool_add(cf, NULL);
+    tp = ngx_thread_pool_add(cf, vmcf->thread_pool.len ? &vmcf->thread_pool
+                                                        : NULL);
     if (tp == NULL) {
         return NGX_CONF_ERROR;
     }

@@ -124,6 +124,9 @@ typedef struct {
     ngx_atomic_t                  commits;
     ngx_atomic_t                  commit_us;
     ngx_atomic_t                  commit_us_max;
+    ngx_atomic_t                  tasks;              /* the writer's */
+    ngx_atomic_t                  thread_cpu_us;
+    ngx_atomic_t                  wal_restarts;       /* the writer's */
 
     /* under the zone's mutex */
     ngx_http_victorops_peer_t     peers[NGX_HTTP_VICTOROPS_PEER_N];
@@ -204,6 +207,8 @@ typedef struct {
     ngx_uint_t                    alert_limit;        /* per minute */
     ngx_uint_t                    alert_limit_reject;
     ngx_msec_t                    duplicate_window;
+    ngx_uint_t                    duplicate_index;    /* entries */
+    void                         *dedup;              /* dedup.c's */
     ngx_msec_t                    retry_max_delay;
     ngx_msec_t                    max_age;
     time_t                        retention;
@@ -227,7 +232,9 @@ typedef struct {
 
     /* per worker */
     ngx_http_victorops_store_t   *st;
-    ngx_queue_t                   batch;
+    ngx_queue_t                   batch;              /* pending_t */
+    ngx_pool_t                   *batch_pool;
+    ngx_queue_t                   appends;            /* committing */
     ngx_connection_t              dummy;
     ngx_event_t                   commit_event;
     ngx_event_t                   dispatch_event;
@@ -238,6 +245,9 @@ typedef struct {
     int64_t                       retained;           /* next time */
     int64_t                       leases_checked;
     int64_t                       checkpointed;
+    unsigned                      claiming:1;
+    unsigned                      choring:1;
+    unsigned                      closing:1;
     ngx_event_t                   sync_event;
     void                         *vo;                 /* vo_worker_t */
     ngx_uint_t                    syncing;
@@ -249,6 +259,7 @@ typedef struct {
     ngx_array_t                   integrations;       /* integration_t * */
     ngx_array_t                   references;         /* reference_t */
     ngx_uint_t                    max_connections;
+    ngx_str_t                     thread_pool;
     ngx_shm_zone_t               *shm_zone;
 } ngx_http_victorops_main_conf_t;
 
@@ -429,6 +440,9 @@ typedef struct {
     ngx_uint_t                    type;               /* 0: none */
     ngx_str_t                     key;
     ngx_msec_t                    window;             /* DUP_HASH */
+
+    /* DUP_HASH claimed in the shared index (dedup.c): only recorded */
+    unsigned                      claimed:1;
 } ngx_http_victorops_dup_t;
 
 
@@ -454,6 +468,7 @@ typedef struct {
 #include "ngx_http_victorops_conf.h"
 #include "ngx_http_victorops_conf_check.h"
 #include "ngx_http_victorops_curl.h"
+#include "ngx_http_victorops_dedup.h"
 #include "ngx_http_victorops_escalate.h"
 #include "ngx_http_victorops_events.h"
 #include "ngx_http_victorops_import.h"
@@ -469,6 +484,7 @@ typedef struct {
 #include "ngx_http_victorops_store.h"
 #include "ngx_http_victorops_store_jobs.h"
 #include "ngx_http_victorops_store_links.h"
+#include "ngx_http_victorops_store_thread.h"
 #include "ngx_http_victorops_sync.h"
 #include "ngx_http_victorops_vo.h"
 #include "ngx_http_victorops_vo_client.h"

@@ -90,6 +90,8 @@ ngx_int_t ngx_http_victorops_form_signature(ngx_pool_t *pool, ngx_str_t *url,
 
 ngx_int_t ngx_http_victorops_classify(ngx_pool_t *pool,
     ngx_http_victorops_json_t *root, ngx_http_victorops_event_t *ev);
+ngx_int_t ngx_http_victorops_event_record(ngx_pool_t *pool, ngx_chain_t *body,
+    ngx_http_victorops_event_t *ev, ngx_str_t *record);
 const char *ngx_http_victorops_class_name(ngx_uint_t class);
 
 u_char *ngx_http_victorops_utf8_cut(u_char *start, u_char *end);

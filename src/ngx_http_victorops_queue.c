@@ -33,59 +33,68 @@
 #define NGX_HTTP_VICTOROPS_SIGNATURES_KEPT  86400000
 
 
-/* an accepted job in the batch being collected */
+/* a batch of accepted jobs, from its collection until its commit */
 
 typedef struct {
-    ngx_queue_t                        queue;
-    ngx_http_request_t                *request;   /* NULL: it went away */
-    ngx_http_victorops_accept_t        accept;
-    ngx_uint_t                         duplicate;
-} ngx_http_victorops_pending_t;
+    ngx_http_victorops_store_op_t      op;
+    ngx_queue_t                        link;       /* vi->appends */
+} ngx_http_victorops_batch_t;
 
+
+/* the dispatcher's claim of due jobs */
 
 typedef struct {
-    ngx_queue_t                        queue;
-    ngx_uint_t                         op;
-    int64_t                            seq;
-    int64_t                            at;
-    ngx_uint_t                         status;
-    ngx_str_t                          error;
-    ngx_str_t                          alert;
-    ngx_str_t                          key;
-    ngx_str_t                          incident;
-    ngx_str_t                          entity;
-    ngx_http_victorops_effects_t      *effects;
-} ngx_http_victorops_outcome_t;
+    ngx_http_victorops_store_op_t      op;
+    ngx_uint_t                         room;
+} ngx_http_victorops_claim_t;
+
+
+/* the chores of the dispatcher, as the writer's EXEC op */
+
+typedef struct {
+    ngx_http_victorops_store_op_t      op;
+    ngx_uint_t                         leases;     /* to do, then done */
+    ngx_uint_t                         dedup;
+    ngx_uint_t                         retain;
+    ngx_uint_t                         expired;
+    ngx_uint_t                         dead;
+    ngx_uint_t                         links;
+    ngx_msec_t                         duplicate_window;
+    time_t                             retention;
+} ngx_http_victorops_chores_t;
 
 
 static void ngx_http_victorops_pending_cleanup(void *data);
-static ngx_int_t ngx_http_victorops_pending_write(
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_pending_t *p,
-    int64_t now);
-static ngx_int_t ngx_http_victorops_dup_claim(
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_dup_t *dup,
-    int64_t now);
-static void ngx_http_victorops_commit_time(
-    ngx_http_victorops_integration_t *vi, ngx_log_t *log,
-    struct timeval *start, ngx_uint_t n);
+static ngx_int_t ngx_http_victorops_accept_copy(ngx_pool_t *pool,
+    ngx_http_victorops_accept_t *dst, ngx_http_victorops_accept_t *src);
+static ngx_int_t ngx_http_victorops_job_dup(ngx_pool_t *pool,
+    ngx_http_victorops_job_t *dst, ngx_http_victorops_job_t *src);
+static ngx_int_t ngx_http_victorops_effects_copy(ngx_pool_t *pool,
+    ngx_http_victorops_effects_t **dst, ngx_http_victorops_effects_t *src);
+static void ngx_http_victorops_commit_handler(ngx_event_t *ev);
+static void ngx_http_victorops_committed(ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
     ngx_uint_t op, int64_t at, ngx_uint_t status, ngx_str_t *error,
     ngx_str_t *alert, ngx_http_victorops_effects_t *fx);
 static void ngx_http_victorops_outcome_handler(ngx_event_t *ev);
-static void ngx_http_victorops_outcomes_write(
+static void ngx_http_victorops_outcomes_post(
     ngx_http_victorops_integration_t *vi);
-static void ngx_http_victorops_commit_handler(ngx_event_t *ev);
+static void ngx_http_victorops_outcomes_done(
+    ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_dispatch_handler(ngx_event_t *ev);
-static ngx_int_t ngx_http_victorops_dispatch_claim(
-    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now,
-    int64_t *next);
+static void ngx_http_victorops_dispatch_claim(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
+static void ngx_http_victorops_claimed(ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_dispatch_next(
+    ngx_http_victorops_integration_t *vi, int64_t now, int64_t next);
 static void ngx_http_victorops_dispatch_chores(
     ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
+static ngx_int_t ngx_http_victorops_chores_exec(
+    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_chores_done(ngx_http_victorops_store_op_t *op);
 static ngx_uint_t ngx_http_victorops_dispatch_jobs(
     ngx_http_victorops_integration_t *vi, ngx_array_t *jobs, int64_t now,
     int64_t *next);
-static void ngx_http_victorops_retention(
-    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
 static void ngx_http_victorops_dispatch_at(
     ngx_http_victorops_integration_t *vi, int64_t now, int64_t at);
 static u_char *ngx_http_victorops_outcome_text(u_char *buf,
@@ -120,6 +129,7 @@ ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi)
 {
     ngx_queue_init(&vi->batch);
+    ngx_queue_init(&vi->appends);
 
     /* the events' "connection", as nginx's debug log expects one */
 
@@ -149,11 +159,18 @@ ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
 }
 
 
-/* before the store closes: what the last sends and releases did */
+/*
+ * Before the store closes (the thread pool has exited): the last
+ * outcomes are posted, and every op in flight or waiting completes;
+ * what is answered then goes to requests nobody will read.
+ */
 
 void
 ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
 {
+    ngx_queue_t                   *q;
+    ngx_http_victorops_pending_t  *p;
+
     if (vi->dispatch_event.timer_set) {
         ngx_del_timer(&vi->dispatch_event);
     }
@@ -170,59 +187,82 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
         ngx_delete_posted_event(&vi->outcome_event);
     }
 
+    if (vi->st == NULL) {
+        return;
+    }
+
+    vi->closing = 1;
+
     /* what the last sends and releases did goes to disk before closing */
 
-    ngx_http_victorops_outcomes_write(vi);
+    ngx_http_victorops_outcomes_post(vi);
+
+    ngx_http_victorops_store_finish(vi);
+
+    /* a batch not yet posted goes, its requests unanswered */
+
+    while (!ngx_queue_empty(&vi->batch)) {
+        q = ngx_queue_head(&vi->batch);
+        ngx_queue_remove(q);
+
+        p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+
+        if (p->request) {
+            p->request = NULL;
+            p->cleanup->handler = NULL;
+        }
+    }
+
+    if (vi->batch_pool) {
+        ngx_destroy_pool(vi->batch_pool);
+        vi->batch_pool = NULL;
+    }
 }
 
 
 void
 ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi)
 {
-    if (vi->st && !vi->dispatch_event.posted) {
+    if (vi->st && !vi->dispatch_event.posted && !vi->closing) {
         ngx_post_event(&vi->dispatch_event, &ngx_posted_events);
     }
 }
 
 
 /*
- * The one way in: a handler's job joins this turn's batch, written in
- * one transaction from a posted event (group commit); "a->reply"
- * answers request "r" once the batch is on disk.
+ * The one way in: a handler's job joins this turn's batch, copied into
+ * the batch's pool (the request may go before the batch is on disk),
+ * and written with the batch in one transaction by the store's writer
+ * (group commit); "a->reply" answers request "r" once it is on disk.
  */
 
 ngx_int_t
 ngx_http_victorops_queue_accept(ngx_http_request_t *r,
     ngx_http_victorops_accept_t *a)
 {
-    ngx_str_t                         *key;
-    ngx_uint_t                         i;
     ngx_pool_cleanup_t                *cln;
     ngx_http_victorops_pending_t      *p;
     ngx_http_victorops_integration_t  *vi;
 
     vi = a->job.integration;
 
-    if (vi->st == NULL) {
+    if (vi->st == NULL || vi->closing) {
         return NGX_ERROR;
     }
 
-    p = ngx_pcalloc(r->pool, sizeof(ngx_http_victorops_pending_t));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p->accept = *a;
-
-    for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX; i++) {
-        key = &p->accept.dups[i].key;
-
-        if (key->len) {
-            key->data = ngx_pstrdup(r->pool, key);
-            if (key->data == NULL) {
-                return NGX_ERROR;
-            }
+    if (vi->batch_pool == NULL) {
+        vi->batch_pool = ngx_create_pool(16384, vi->commit_event.log);
+        if (vi->batch_pool == NULL) {
+            return NGX_ERROR;
         }
+    }
+
+    p = ngx_pcalloc(vi->batch_pool, sizeof(ngx_http_victorops_pending_t));
+    if (p == NULL
+        || ngx_http_victorops_accept_copy(vi->batch_pool, &p->accept, a)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -231,6 +271,7 @@ ngx_http_victorops_queue_accept(ngx_http_request_t *r,
     }
 
     p->request = r;
+    p->cleanup = cln;
 
     cln->handler = ngx_http_victorops_pending_cleanup;
     cln->data = p;
@@ -245,58 +286,146 @@ ngx_http_victorops_queue_accept(ngx_http_request_t *r,
 }
 
 
-/* a request that goes away before the commit leaves the batch */
+/*
+ * A request that goes away before its batch is taken leaves it; once
+ * the batch is the writer's, its job is written all the same, and the
+ * answer goes nowhere.
+ */
 
 static void
 ngx_http_victorops_pending_cleanup(void *data)
 {
     ngx_http_victorops_pending_t  *p = data;
 
-    if (p->request) {
+    if (p->request == NULL) {
+        return;
+    }
+
+    p->request = NULL;
+
+    if (!p->committing) {
         ngx_queue_remove(&p->queue);
     }
 }
 
 
-/* NGX_OK: an alert about "key" is in the batch being collected */
+/* what the queue keeps of an accepted job: all of it, in "pool" */
 
-ngx_int_t
-ngx_http_victorops_queue_alert_batched(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *key)
+static ngx_int_t
+ngx_http_victorops_accept_copy(ngx_pool_t *pool,
+    ngx_http_victorops_accept_t *dst, ngx_http_victorops_accept_t *src)
 {
-    ngx_queue_t                   *q;
-    ngx_http_victorops_job_t      *job;
-    ngx_http_victorops_pending_t  *p;
+    ngx_str_t   *key;
+    ngx_uint_t   i;
 
-    for (q = ngx_queue_head(&vi->batch);
-         q != ngx_queue_sentinel(&vi->batch);
-         q = ngx_queue_next(q))
-    {
-        p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
-        job = &p->accept.job;
+    *dst = *src;
 
-        if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT
-            && job->key.len == key->len
-            && ngx_strncmp(job->key.data, key->data, key->len) == 0)
-        {
-            return NGX_OK;
+    for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX; i++) {
+        key = &dst->dups[i].key;
+
+        if (key->len) {
+            key->data = ngx_pstrdup(pool, key);
+            if (key->data == NULL) {
+                return NGX_ERROR;
+            }
         }
     }
 
-    return NGX_DECLINED;
+    if (ngx_http_victorops_job_dup(pool, &dst->job, &src->job) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (src->effects == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_victorops_effects_copy(pool, &dst->effects, src->effects);
 }
 
+
+#define ngx_http_victorops_str_copy(pool, s)                                  \
+    (((s)->len == 0)                                                          \
+     || (((s)->data = ngx_pstrdup(pool, s)) != NULL))
+
+
+static ngx_int_t
+ngx_http_victorops_job_dup(ngx_pool_t *pool, ngx_http_victorops_job_t *dst,
+    ngx_http_victorops_job_t *src)
+{
+    *dst = *src;
+
+    if (ngx_http_victorops_str_copy(pool, &dst->id)
+        && ngx_http_victorops_str_copy(pool, &dst->key)
+        && ngx_http_victorops_str_copy(pool, &dst->incident)
+        && ngx_http_victorops_str_copy(pool, &dst->entity)
+        && ngx_http_victorops_str_copy(pool, &dst->body))
+    {
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_effects_copy(ngx_pool_t *pool,
+    ngx_http_victorops_effects_t **dst, ngx_http_victorops_effects_t *src)
+{
+    ngx_uint_t                     i;
+    ngx_http_victorops_job_t      *job, *from;
+    ngx_http_victorops_link_t     *link, *lfrom;
+    ngx_http_victorops_effects_t  *fx;
+
+    fx = ngx_http_victorops_effects_alloc(pool);
+    if (fx == NULL) {
+        return NGX_ERROR;
+    }
+
+    lfrom = src->links.elts;
+
+    for (i = 0; i < src->links.nelts; i++) {
+        link = ngx_array_push(&fx->links);
+        if (link == NULL) {
+            return NGX_ERROR;
+        }
+
+        *link = lfrom[i];
+
+        if (!ngx_http_victorops_str_copy(pool, &link->key)
+            || !ngx_http_victorops_str_copy(pool, &link->incident)
+            || !ngx_http_victorops_str_copy(pool, &link->entity)
+            || !ngx_http_victorops_str_copy(pool, &link->rootly_incident)
+            || !ngx_http_victorops_str_copy(pool, &link->targets))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    from = src->jobs.elts;
+
+    for (i = 0; i < src->jobs.nelts; i++) {
+        job = ngx_array_push(&fx->jobs);
+        if (job == NULL
+            || ngx_http_victorops_job_dup(pool, job, &from[i]) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    *dst = fx;
+
+    return NGX_OK;
+}
+
+
+/* this turn's batch goes to the store's writer */
 
 static void
 ngx_http_victorops_commit_handler(ngx_event_t *ev)
 {
-    int64_t                            now;
-    ngx_int_t                          rc;
-    ngx_uint_t                         n;
-    ngx_queue_t                       *q, batch;
-    struct timeval                     start;
+    ngx_queue_t                       *q;
     ngx_connection_t                  *c;
-    ngx_http_request_t                *r;
+    ngx_http_victorops_batch_t        *batch;
     ngx_http_victorops_pending_t      *p;
     ngx_http_victorops_integration_t  *vi;
 
@@ -307,43 +436,63 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
         return;
     }
 
-    /* the batch is ours now: requests leaving go unnoticed */
+    batch = ngx_pcalloc(vi->batch_pool, sizeof(ngx_http_victorops_batch_t));
+    if (batch == NULL) {
+        return;     /* the next accept posts the commit again */
+    }
 
-    batch = vi->batch;
-    batch.next->prev = &batch;
-    batch.prev->next = &batch;
+    /* the batch is the writer's now, and its pool with it */
+
+    batch->op.items = vi->batch;
+    batch->op.items.next->prev = &batch->op.items;
+    batch->op.items.prev->next = &batch->op.items;
     ngx_queue_init(&vi->batch);
 
-    now = ngx_http_victorops_now();
-
-    ngx_gettimeofday(&start);
-
-    rc = ngx_http_victorops_store_begin(vi);
-    n = 0;
-
-    for (q = ngx_queue_head(&batch);
-         rc == NGX_OK && q != ngx_queue_sentinel(&batch);
+    for (q = ngx_queue_head(&batch->op.items);
+         q != ngx_queue_sentinel(&batch->op.items);
          q = ngx_queue_next(q))
     {
         p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
-        n++;
-
-        rc = ngx_http_victorops_pending_write(vi, p, now);
+        p->committing = 1;
     }
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_victorops_store_commit(vi);
+    batch->op.type = NGX_HTTP_VICTOROPS_OP_APPEND;
+    batch->op.integration = vi;
+    batch->op.handler = ngx_http_victorops_committed;
+    batch->op.pool = vi->batch_pool;
+    batch->op.now = ngx_http_victorops_now();
 
-    } else {
-        ngx_http_victorops_store_rollback(vi);
-    }
+    vi->batch_pool = NULL;
 
-    ngx_http_victorops_commit_time(vi, ev->log, &start, n);
+    ngx_queue_insert_tail(&vi->appends, &batch->link);
+
+    ngx_http_victorops_store_post(vi, &batch->op);
+}
+
+
+/* the batch is on disk (or not: NGX_ERROR): each handler's reply */
+
+static void
+ngx_http_victorops_committed(ngx_http_victorops_store_op_t *op)
+{
+    ngx_int_t                          rc;
+    ngx_queue_t                       *q;
+    ngx_pool_t                        *pool;
+    ngx_http_request_t                *r;
+    ngx_http_victorops_batch_t        *batch;
+    ngx_http_victorops_pending_t      *p;
+    ngx_http_victorops_integration_t  *vi;
+
+    batch = (ngx_http_victorops_batch_t *) op;
+    vi = op->integration;
+    pool = op->pool;
+
+    ngx_queue_remove(&batch->link);
 
     /* what each handler counts, logs and answers is its reply's */
 
-    while (!ngx_queue_empty(&batch)) {
-        q = ngx_queue_head(&batch);
+    while (!ngx_queue_empty(&op->items)) {
+        q = ngx_queue_head(&op->items);
         ngx_queue_remove(q);
 
         p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
@@ -351,109 +500,29 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
         r = p->request;
         p->request = NULL;
 
-        p->accept.reply(r, rc != NGX_OK ? NGX_ERROR
-                                        : (p->duplicate ? NGX_DECLINED
-                                                        : NGX_OK),
-                        p->accept.data, &p->accept.job.id);
+        if (r == NULL) {
+            continue;
+        }
+
+        p->cleanup->handler = NULL;
+
+        if (vi->closing) {
+            continue;
+        }
+
+        rc = (op->rc != NGX_OK) ? NGX_ERROR
+                                : (p->duplicate ? NGX_DECLINED : NGX_OK);
+
+        p->accept.reply(r, rc, p->accept.data, &p->accept.job.id);
     }
 
     /* the fast path: send at once */
 
-    if (rc == NGX_OK) {
+    if (op->rc == NGX_OK) {
         ngx_http_victorops_queue_kick(vi);
     }
-}
 
-
-/*
- * One accepted job, unless a duplicate key of it is taken already:
- * then nothing of it is written (the keys claimed before it stay).
- */
-
-static ngx_int_t
-ngx_http_victorops_pending_write(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_pending_t *p, int64_t now)
-{
-    ngx_int_t                     rc;
-    ngx_uint_t                    i;
-    ngx_http_victorops_accept_t  *a;
-
-    a = &p->accept;
-
-    a->job.created = now;
-    p->duplicate = 0;
-
-    for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX && a->dups[i].type; i++) {
-        rc = ngx_http_victorops_dup_claim(vi, &a->dups[i], now);
-
-        if (rc == NGX_DECLINED) {
-            p->duplicate = 1;
-            return NGX_OK;
-        }
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
-    rc = ngx_http_victorops_store_insert(vi, &a->job);
-
-    if (rc == NGX_OK && a->effects) {
-        rc = ngx_http_victorops_effects_write(vi, a->effects, now);
-    }
-
-    return rc;
-}
-
-
-/* NGX_DECLINED: the store holds the key already */
-
-static ngx_int_t
-ngx_http_victorops_dup_claim(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_dup_t *dup, int64_t now)
-{
-    switch (dup->type) {
-
-    case NGX_HTTP_VICTOROPS_DUP_HASH:
-        return ngx_http_victorops_store_dedup_claim(vi, dup->key.data,
-                                            dup->key.len, now,
-                                            now - (int64_t) dup->window);
-
-    case NGX_HTTP_VICTOROPS_DUP_EVENT:
-        return ngx_http_victorops_store_event_seen(vi, &dup->key, now);
-
-    default: /* NGX_HTTP_VICTOROPS_DUP_SIGNATURE */
-        return ngx_http_victorops_store_signature_claim(vi, dup->key.data,
-                                                        dup->key.len, now);
-    }
-}
-
-
-/* how long a commit took, for the status endpoint ("store") */
-
-static void
-ngx_http_victorops_commit_time(ngx_http_victorops_integration_t *vi,
-    ngx_log_t *log, struct timeval *start, ngx_uint_t n)
-{
-    ngx_msec_t      us;
-    struct timeval  end;
-
-    ngx_gettimeofday(&end);
-
-    us = (end.tv_sec - start->tv_sec) * 1000000
-         + (end.tv_usec - start->tv_usec);
-
-    if (vi->sh) {
-        (void) ngx_atomic_fetch_add(&vi->sh->commits, 1);
-        (void) ngx_atomic_fetch_add(&vi->sh->commit_us, us);
-
-        if (us > vi->sh->commit_us_max) {
-            vi->sh->commit_us_max = us;
-        }
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "victorops commit: %ui jobs in %M us", n, us);
+    ngx_destroy_pool(pool);
 }
 
 
@@ -604,41 +673,61 @@ ngx_http_victorops_outcome_handler(ngx_event_t *ev)
 
     c = ev->data;
 
-    ngx_http_victorops_outcomes_write(c->data);
+    ngx_http_victorops_outcomes_post(c->data);
 }
 
 
+/* this turn's outcomes go to the store's writer, in one op */
+
 static void
-ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
+ngx_http_victorops_outcomes_post(ngx_http_victorops_integration_t *vi)
 {
-    int64_t                        now, earliest;
-    ngx_int_t                      tx, rc;
-    ngx_str_t                      none = ngx_null_string;
-    ngx_queue_t                   *q;
-    ngx_http_victorops_job_t       job;
-    ngx_http_victorops_outcome_t  *o;
+    ngx_http_victorops_store_op_t  *op;
 
     if (ngx_queue_empty(&vi->outcomes) || vi->st == NULL) {
         return;
     }
 
-    now = ngx_http_victorops_now();
+    op = ngx_alloc(sizeof(ngx_http_victorops_store_op_t),
+                   vi->outcome_event.log);
+    if (op == NULL) {
+        return;     /* the next outcome posts them again */
+    }
 
-    /* without a transaction each statement commits on its own */
+    ngx_memzero(op, sizeof(ngx_http_victorops_store_op_t));
 
-    tx = (ngx_http_victorops_store_begin(vi) == NGX_OK);
+    op->items = vi->outcomes;
+    op->items.next->prev = &op->items;
+    op->items.prev->next = &op->items;
+    ngx_queue_init(&vi->outcomes);
 
-    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+    op->type = NGX_HTTP_VICTOROPS_OP_OUTCOMES;
+    op->integration = vi;
+    op->handler = ngx_http_victorops_outcomes_done;
+    op->now = ngx_http_victorops_now();
 
+    ngx_http_victorops_store_post(vi, op);
+}
+
+
+static void
+ngx_http_victorops_outcomes_done(ngx_http_victorops_store_op_t *op)
+{
+    int64_t                            earliest;
+    ngx_uint_t                         jobs;
+    ngx_queue_t                       *q;
+    ngx_http_victorops_outcome_t      *o;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = op->integration;
     earliest = 0;
+    jobs = 0;
 
-    while (!ngx_queue_empty(&vi->outcomes)) {
-        q = ngx_queue_head(&vi->outcomes);
+    while (!ngx_queue_empty(&op->items)) {
+        q = ngx_queue_head(&op->items);
         ngx_queue_remove(q);
 
         o = ngx_queue_data(q, ngx_http_victorops_outcome_t, queue);
-
-        job.seq = o->seq;
 
         if ((o->op == NGX_HTTP_VICTOROPS_RETRY
              || o->op == NGX_HTTP_VICTOROPS_RELEASE)
@@ -647,56 +736,38 @@ ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
             earliest = o->at;
         }
 
-        switch (o->op) {
-
-        case NGX_HTTP_VICTOROPS_DONE:
-            if (o->alert.len) {
-                (void) ngx_http_victorops_store_link_set(vi, &o->key,
-                                                         &o->incident,
-                                                         &o->entity, &none,
-                                                         &o->alert, now);
-            }
-
-            rc = ngx_http_victorops_store_done(vi, &job);
-            break;
-
-        case NGX_HTTP_VICTOROPS_RETRY:
-            rc = ngx_http_victorops_store_retry(vi, &job, o->at, o->status,
-                                                &o->error);
-            break;
-
-        case NGX_HTTP_VICTOROPS_RELEASE:
-            rc = ngx_http_victorops_store_release(vi, &job, o->at);
-            break;
-
-        default: /* NGX_HTTP_VICTOROPS_DEAD */
-            rc = ngx_http_victorops_store_dead(vi, &job, o->status,
-                                               &o->error, o->at);
-            break;
-        }
-
-        if (rc == NGX_DECLINED) {
+        if (o->rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_WARN, vi->dispatch_event.log, 0,
                           "victorops integration \"%V\": a job's outcome "
                           "came after its lease ran out; the job went back "
                           "to the queue", &vi->name);
 
+        } else if (op->rc == NGX_OK) {
+
+            /* the next job of a finished job's key is ready now */
+
+            if (o->op == NGX_HTTP_VICTOROPS_DONE
+                || o->op == NGX_HTTP_VICTOROPS_DEAD)
+            {
+                jobs++;
+            }
+
             if (o->effects) {
-                ngx_destroy_pool(o->effects->pool);
-                o->effects = NULL;
+                jobs += o->effects->jobs.nelts;
             }
         }
 
         if (o->effects) {
-            (void) ngx_http_victorops_effects_write(vi, o->effects, now);
             ngx_destroy_pool(o->effects->pool);
         }
 
         ngx_free(o);
     }
 
-    if (tx) {
-        (void) ngx_http_victorops_store_commit(vi);
+    ngx_free(op);
+
+    if (jobs) {
+        ngx_http_victorops_queue_kick(vi);
     }
 
     /*
@@ -705,8 +776,9 @@ ngx_http_victorops_outcomes_write(ngx_http_victorops_integration_t *vi)
      * they were still leased, looks again then.
      */
 
-    if (earliest && vi->dispatch_event.handler) {
-        ngx_http_victorops_dispatch_at(vi, now, earliest);
+    if (earliest && !vi->closing) {
+        ngx_http_victorops_dispatch_at(vi, ngx_http_victorops_now(),
+                                       earliest);
     }
 }
 
@@ -824,67 +896,35 @@ ngx_http_victorops_effects_link(ngx_http_victorops_effects_t *fx,
 }
 
 
-ngx_int_t
-ngx_http_victorops_effects_write(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_effects_t *fx, int64_t now)
-{
-    ngx_uint_t                  i;
-    ngx_http_victorops_job_t   *job;
-    ngx_http_victorops_link_t  *link;
-
-    link = fx->links.elts;
-
-    for (i = 0; i < fx->links.nelts; i++) {
-        if (ngx_http_victorops_store_link_write(vi, &link[i], now) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    job = fx->jobs.elts;
-
-    for (i = 0; i < fx->jobs.nelts; i++) {
-        job[i].created = now;
-
-        if (ngx_http_victorops_store_insert(vi, &job[i]) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (fx->jobs.nelts) {
-        ngx_http_victorops_queue_kick(vi);
-    }
-
-    return NGX_OK;
-}
-
-
 /*
  * The dispatcher: claims due jobs, as many as there is room in flight
- * for, and hands each to the sender of its kind (job.c's table).
+ * for, and hands each to the sender of its kind (job.c's table).  The
+ * claim is an op of the store's writer: one at a time, dispatched when
+ * it completes (claimed()).
  */
 
 static void
 ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
 {
-    int64_t                            now, next, due, until;
+    int64_t                            now, until;
     ngx_connection_t                  *c;
     ngx_http_victorops_integration_t  *vi;
 
     c = ev->data;
     vi = c->data;
 
-    if (vi->st == NULL || ngx_exiting || ngx_terminate || ngx_quit) {
+    if (vi->st == NULL || vi->claiming || vi->closing
+        || ngx_exiting || ngx_terminate || ngx_quit)
+    {
         return;
     }
 
     now = ngx_http_victorops_now();
-    next = now + NGX_HTTP_VICTOROPS_POLL;
 
     /*
-     * The WAL goes into the database from here, between commits and after
-     * their replies, not inside a commit as SQLite's automatic checkpoint
-     * does; a little WAL left idle is written within a minute.
+     * The WAL goes into the database from the writer, after a commit, not
+     * inside one as SQLite's automatic checkpoint does; a little WAL left
+     * idle is written within a minute.
      */
 
     if (now - vi->checkpointed >= NGX_HTTP_VICTOROPS_CHECKPOINT) {
@@ -916,29 +956,139 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
     /* idle: a read, so workers do not take the write lock for nothing */
 
     if (ngx_http_victorops_store_due(vi, now) != NGX_OK) {
-        due = ngx_http_victorops_store_next_due(vi);
+        ngx_http_victorops_dispatch_next(vi, now,
+                                         now + NGX_HTTP_VICTOROPS_POLL);
+        return;
+    }
 
-        if (due > now) {
-            next = ngx_min(next, due);
-        }
+    ngx_http_victorops_dispatch_claim(vi, ev->log, now);
+}
 
+
+/*
+ * Claims what is due, as many as there is room in flight for, with a
+ * lease of the send timeout plus 5 s.
+ */
+
+static void
+ngx_http_victorops_dispatch_claim(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now)
+{
+    ngx_pool_t                  *pool;
+    ngx_http_victorops_claim_t  *claim;
+
+    pool = ngx_create_pool(4096, log);
+    if (pool == NULL) {
+        ngx_http_victorops_dispatch_at(vi, now, now + NGX_HTTP_VICTOROPS_POLL);
+        return;
+    }
+
+    claim = ngx_pcalloc(pool, sizeof(ngx_http_victorops_claim_t));
+
+    if (claim == NULL) {
+        goto failed;
+    }
+
+    claim->room = ngx_min(NGX_HTTP_VICTOROPS_INFLIGHT_MAX - vi->inflight,
+                          NGX_HTTP_VICTOROPS_CLAIM_MAX);
+
+    if (ngx_array_init(&claim->op.jobs, pool, claim->room,
+                       sizeof(ngx_http_victorops_job_t))
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    claim->op.type = NGX_HTTP_VICTOROPS_OP_CLAIM;
+    claim->op.integration = vi;
+    claim->op.handler = ngx_http_victorops_claimed;
+    claim->op.pool = pool;
+    claim->op.now = now;
+    claim->op.n = claim->room;
+    claim->op.lease = now + (int64_t) vi->rootly_timeout
+                      + NGX_HTTP_VICTOROPS_LEASE_EXTRA;
+
+    vi->claiming = 1;
+
+    ngx_http_victorops_store_post(vi, &claim->op);
+
+    return;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    ngx_http_victorops_dispatch_at(vi, now, now + NGX_HTTP_VICTOROPS_POLL);
+}
+
+
+/*
+ * The claimed jobs go to their senders; with room for all, more may be
+ * due at once.  A worker on its way out leaves them leased: the lease
+ * runs out, and another worker sends them.
+ */
+
+static void
+ngx_http_victorops_claimed(ngx_http_victorops_store_op_t *op)
+{
+    int64_t                            now, next;
+    ngx_uint_t                         i, limited;
+    ngx_http_victorops_job_t          *job;
+    ngx_http_victorops_claim_t        *claim;
+    ngx_http_victorops_integration_t  *vi;
+
+    claim = (ngx_http_victorops_claim_t *) op;
+    vi = op->integration;
+
+    vi->claiming = 0;
+
+    now = ngx_http_victorops_now();
+    next = now + NGX_HTTP_VICTOROPS_POLL;
+
+    if (vi->closing) {
+        ngx_destroy_pool(op->pool);
+        return;
+    }
+
+    if (op->rc != NGX_OK) {
+        ngx_destroy_pool(op->pool);
         ngx_http_victorops_dispatch_at(vi, now, next);
         return;
     }
 
-    switch (ngx_http_victorops_dispatch_claim(vi, ev->log, now, &next)) {
+    /* the writer's jobs name the integration as the writer saw it */
 
-    case NGX_AGAIN:
+    job = op->jobs.elts;
+
+    for (i = 0; i < op->jobs.nelts; i++) {
+        job[i].integration = vi;
+    }
+
+    limited = ngx_http_victorops_dispatch_jobs(vi, &op->jobs, now, &next);
+
+    if (limited) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "victorops \"%V\": alert_limit reached", &vi->name);
+    }
+
+    if (!limited && op->jobs.nelts == claim->room) {
+        ngx_destroy_pool(op->pool);
         ngx_http_victorops_queue_kick(vi);
         return;
-
-    case NGX_ERROR:
-        ngx_http_victorops_dispatch_at(vi, now, next);
-        return;
-
-    default: /* NGX_OK */
-        break;
     }
+
+    ngx_destroy_pool(op->pool);
+
+    ngx_http_victorops_dispatch_next(vi, now, next);
+}
+
+
+/* when to look again: at "next" at the latest, sooner if a job is due */
+
+static void
+ngx_http_victorops_dispatch_next(ngx_http_victorops_integration_t *vi,
+    int64_t now, int64_t next)
+{
+    int64_t  due;
 
     due = ngx_http_victorops_store_next_due(vi);
 
@@ -951,94 +1101,148 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
 
 
 /*
- * Claims what is due, as many as there is room in flight for, with a
- * lease of the send timeout plus 5 s, and dispatches them.  NGX_AGAIN:
- * room for all, more may be due; NGX_ERROR: no memory.
- */
-
-static ngx_int_t
-ngx_http_victorops_dispatch_claim(ngx_http_victorops_integration_t *vi,
-    ngx_log_t *log, int64_t now, int64_t *next)
-{
-    int64_t       lease;
-    ngx_int_t     rc;
-    ngx_uint_t    room;
-    ngx_pool_t   *pool;
-    ngx_array_t   jobs;
-
-    room = ngx_min(NGX_HTTP_VICTOROPS_INFLIGHT_MAX - vi->inflight,
-                   NGX_HTTP_VICTOROPS_CLAIM_MAX);
-
-    pool = ngx_create_pool(4096, log);
-    if (pool == NULL) {
-        return NGX_ERROR;
-    }
-
-    lease = now + (int64_t) vi->rootly_timeout
-            + NGX_HTTP_VICTOROPS_LEASE_EXTRA;
-
-    rc = NGX_OK;
-
-    if (ngx_array_init(&jobs, pool, room, sizeof(ngx_http_victorops_job_t))
-        == NGX_OK
-        && ngx_http_victorops_store_claim(vi, pool, now, lease, room, &jobs)
-           == NGX_OK)
-    {
-        if (ngx_http_victorops_dispatch_jobs(vi, &jobs, now, next)) {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                           "victorops \"%V\": alert_limit reached",
-                           &vi->name);
-
-        } else if (jobs.nelts == room) {
-            rc = NGX_AGAIN;
-        }
-    }
-
-    ngx_destroy_pool(pool);
-
-    return rc;
-}
-
-
-/*
- * Now and then: jobs leased by workers that died go back; once a
- * minute, deliveries older than duplicate_window, Rootly event ids
- * older than a day and escalation-policy signatures older than a day
- * (or duplicate_window, if longer) are forgotten; retention.
+ * Now and then, as one op of the writer's: jobs leased by workers that
+ * died go back; once a minute, deliveries older than duplicate_window,
+ * Rootly event ids older than a day and escalation-policy signatures
+ * older than a day (or duplicate_window, if longer) are forgotten;
+ * retention.
  */
 
 static void
 ngx_http_victorops_dispatch_chores(ngx_http_victorops_integration_t *vi,
     ngx_log_t *log, int64_t now)
 {
-    ngx_uint_t  n;
+    ngx_http_victorops_chores_t  *ch;
+
+    if (vi->choring) {
+        return;
+    }
+
+    ch = ngx_calloc(sizeof(ngx_http_victorops_chores_t), log);
+    if (ch == NULL) {
+        return;
+    }
 
     if (now - vi->leases_checked > NGX_HTTP_VICTOROPS_LEASE_CHECK) {
         vi->leases_checked = now;
-
-        if (ngx_http_victorops_store_expire_leases(vi, now, &n) == NGX_OK
-            && n)
-        {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "victorops integration \"%V\": %ui jobs leased by "
-                          "a worker that exited are queued again",
-                          &vi->name, n);
-        }
+        ch->leases = 1;
     }
 
     if (now - vi->dedup_expired > 60000) {
         vi->dedup_expired = now;
-        (void) ngx_http_victorops_store_dedup_expire(vi,
-                                       now - (int64_t) vi->duplicate_window,
-                                       now - NGX_HTTP_VICTOROPS_EVENTS_KEPT);
-        (void) ngx_http_victorops_store_signature_expire(vi,
-                       now - ngx_max((int64_t) vi->duplicate_window,
-                                     NGX_HTTP_VICTOROPS_SIGNATURES_KEPT));
+        ch->dedup = 1;
     }
 
     if (now >= vi->retained) {
-        ngx_http_victorops_retention(vi, log, now);
+        vi->retained = now + NGX_HTTP_VICTOROPS_RETAIN_EVERY;
+        ch->retain = 1;
     }
+
+    if (!ch->leases && !ch->dedup && !ch->retain) {
+        ngx_free(ch);
+        return;
+    }
+
+    ch->duplicate_window = vi->duplicate_window;
+    ch->retention = vi->retention;
+
+    ch->op.type = NGX_HTTP_VICTOROPS_OP_EXEC;
+    ch->op.integration = vi;
+    ch->op.exec = ngx_http_victorops_chores_exec;
+    ch->op.handler = ngx_http_victorops_chores_done;
+    ch->op.now = now;
+
+    vi->choring = 1;
+
+    ngx_http_victorops_store_post(vi, &ch->op);
+}
+
+
+/* on the store's writer; once a minute, a batch of each at a time */
+
+static ngx_int_t
+ngx_http_victorops_chores_exec(ngx_http_victorops_integration_t *wvi,
+    ngx_http_victorops_store_op_t *op)
+{
+    int64_t                       now;
+    ngx_http_victorops_chores_t  *ch;
+
+    ch = (ngx_http_victorops_chores_t *) op;
+    now = op->now;
+
+    if (ch->leases
+        && ngx_http_victorops_store_expire_leases(wvi, now, &ch->expired)
+           != NGX_OK)
+    {
+        ch->expired = 0;
+    }
+
+    if (ch->dedup) {
+        (void) ngx_http_victorops_store_dedup_expire(wvi,
+                                       now - (int64_t) ch->duplicate_window,
+                                       now - NGX_HTTP_VICTOROPS_EVENTS_KEPT);
+        (void) ngx_http_victorops_store_signature_expire(wvi,
+                       now - ngx_max((int64_t) ch->duplicate_window,
+                                     NGX_HTTP_VICTOROPS_SIGNATURES_KEPT));
+    }
+
+    if (ch->retain
+        && ngx_http_victorops_store_retention(wvi,
+                                              now - (int64_t) ch->retention
+                                                    * 1000,
+                                              NGX_HTTP_VICTOROPS_RETAIN_BATCH,
+                                              &ch->dead, &ch->links)
+           != NGX_OK)
+    {
+        ch->dead = 0;
+        ch->links = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Back on the event loop: what the chores did; while retention has
+ * more to delete, the next batch goes within a second.
+ */
+
+static void
+ngx_http_victorops_chores_done(ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_chores_t       *ch;
+    ngx_http_victorops_integration_t  *vi;
+
+    ch = (ngx_http_victorops_chores_t *) op;
+    vi = op->integration;
+
+    vi->choring = 0;
+
+    if (op->rc == NGX_OK && ch->expired) {
+        ngx_log_error(NGX_LOG_NOTICE, vi->dispatch_event.log, 0,
+                      "victorops integration \"%V\": %ui jobs leased by "
+                      "a worker that exited are queued again",
+                      &vi->name, ch->expired);
+    }
+
+    if (op->rc == NGX_OK && (ch->dead || ch->links)) {
+        ngx_log_error(NGX_LOG_NOTICE, vi->dispatch_event.log, 0,
+                      "victorops integration \"%V\": retention: %ui dead "
+                      "letters and %ui links older than %T s deleted",
+                      &vi->name, ch->dead, ch->links, ch->retention);
+
+        if (ch->dead == NGX_HTTP_VICTOROPS_RETAIN_BATCH
+            || ch->links == NGX_HTTP_VICTOROPS_RETAIN_BATCH)
+        {
+            vi->retained = op->now + NGX_HTTP_VICTOROPS_POLL;
+        }
+    }
+
+    if (ch->expired) {
+        ngx_http_victorops_queue_kick(vi);
+    }
+
+    ngx_free(ch);
 }
 
 
@@ -1111,43 +1315,6 @@ ngx_http_victorops_dispatch_jobs(ngx_http_victorops_integration_t *vi,
     }
 
     return limited;
-}
-
-
-/*
- * Once a minute: dead letters dead for longer than "retention", and
- * links unchanged for that long, are deleted a batch at a time; while
- * there are more, the next batch goes within a second.
- */
-
-static void
-ngx_http_victorops_retention(ngx_http_victorops_integration_t *vi,
-    ngx_log_t *log, int64_t now)
-{
-    ngx_int_t   rc;
-    ngx_uint_t  dead, links;
-
-    vi->retained = now + NGX_HTTP_VICTOROPS_RETAIN_EVERY;
-
-    rc = ngx_http_victorops_store_retention(vi,
-                                            now - (int64_t) vi->retention
-                                                  * 1000,
-                                            NGX_HTTP_VICTOROPS_RETAIN_BATCH,
-                                            &dead, &links);
-    if (rc != NGX_OK || (dead == 0 && links == 0)) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                  "victorops integration \"%V\": retention: %ui dead "
-                  "letters and %ui links older than %T s deleted",
-                  &vi->name, dead, links, vi->retention);
-
-    if (dead == NGX_HTTP_VICTOROPS_RETAIN_BATCH
-        || links == NGX_HTTP_VICTOROPS_RETAIN_BATCH)
-    {
-        vi->retained = now + NGX_HTTP_VICTOROPS_POLL;
-    }
 }
 
 

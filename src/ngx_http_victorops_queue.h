@@ -20,8 +20,6 @@ void ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi);
 void ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi);
 ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
     ngx_http_victorops_accept_t *a);
-ngx_int_t ngx_http_victorops_queue_alert_batched(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *key);
 void ngx_http_victorops_queue_enter(ngx_http_victorops_job_t *job);
 void ngx_http_victorops_queue_leave(ngx_http_victorops_job_t *job);
 void ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job,
@@ -38,9 +36,6 @@ ngx_http_victorops_job_t *ngx_http_victorops_effects_job(
     ngx_uint_t kind, ngx_str_t *body);
 ngx_http_victorops_link_t *ngx_http_victorops_effects_link(
     ngx_http_victorops_effects_t *fx, ngx_uint_t op);
-ngx_int_t ngx_http_victorops_effects_write(
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_effects_t *fx,
-    int64_t now);
 void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
 void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,

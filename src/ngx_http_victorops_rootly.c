@@ -4,9 +4,10 @@
  *
  * The Rootly sender, shaped like the VictorOps one (vo.c): a claimed
  * job as one Rootly API call, built when it is claimed (decide.c says
- * which; activity goes to whatever Rootly incident or alert is linked
- * by then), and what Rootly's answers mean: delivered, 429 or no calls
- * left (all workers pause), 401/403 (credentials), 5xx and connection
+ * which; a VictorOps event becomes an alert or activity, and activity
+ * goes to whatever Rootly incident or alert is linked by then), and
+ * what Rootly's answers mean: delivered, 429 or no calls left (all
+ * workers pause), 401/403 (credentials), 5xx and connection
  * errors (retried, and all sends held a while: "Rootly down"), refused
  * (dead letter).  The bodies are rootly_api.c's.
  */
@@ -22,8 +23,15 @@
 #define NGX_HTTP_VICTOROPS_DOWN_MAX      5000
 
 
+static ngx_int_t ngx_http_victorops_rootly_begin(
+    ngx_http_victorops_job_t *job, int64_t now, int64_t *wait);
 static ngx_int_t ngx_http_victorops_rootly_call(ngx_http_victorops_job_t *job,
-    ngx_pool_t *pool, ngx_http_victorops_call_t *call);
+    ngx_pool_t *pool, ngx_uint_t *kind, ngx_http_victorops_call_t *call);
+static ngx_int_t ngx_http_victorops_rootly_dispatch(
+    ngx_http_victorops_job_t *job, ngx_pool_t *pool,
+    ngx_http_victorops_call_facts_t *f, ngx_http_victorops_call_t *call);
+static ngx_int_t ngx_http_victorops_rootly_link(ngx_http_victorops_job_t *job,
+    ngx_pool_t *pool, ngx_http_victorops_rootly_link_t *link);
 static void ngx_http_victorops_rootly_done(ngx_http_victorops_transfer_t *t);
 static ngx_int_t ngx_http_victorops_rootly_answer(
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_transfer_t *t,
@@ -56,16 +64,7 @@ ngx_http_victorops_rootly_send(ngx_http_victorops_job_t *job, int64_t now,
 
     vi = job->integration;
 
-    /* excess alerts wait in the queue, in order */
-
-    if (job->kind == NGX_HTTP_VICTOROPS_JOB_ALERT
-        && !vi->alert_limit_reject
-        && ngx_http_victorops_alert_token(vi, now, wait) == NGX_BUSY)
-    {
-        return NGX_BUSY;
-    }
-
-    rc = ngx_http_victorops_rootly_start(job);
+    rc = ngx_http_victorops_rootly_begin(job, now, wait);
 
     if (rc == NGX_DECLINED) {
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK);
@@ -84,6 +83,20 @@ ngx_http_victorops_rootly_send(ngx_http_victorops_job_t *job, int64_t now,
 ngx_int_t
 ngx_http_victorops_rootly_start(ngx_http_victorops_job_t *job)
 {
+    return ngx_http_victorops_rootly_begin(job, 0, NULL);
+}
+
+
+/*
+ * The call, built now (an event job decided first); with "wait", an
+ * alert beyond alert_limit waits in the queue, in order (NGX_BUSY).
+ */
+
+static ngx_int_t
+ngx_http_victorops_rootly_begin(ngx_http_victorops_job_t *job, int64_t now,
+    int64_t *wait)
+{
+    ngx_uint_t                         kind;
     ngx_http_victorops_job_t          *copy;
     ngx_http_victorops_call_t          call;
     ngx_http_victorops_transfer_t     *t;
@@ -96,7 +109,7 @@ ngx_http_victorops_rootly_start(ngx_http_victorops_job_t *job)
         return NGX_ERROR;
     }
 
-    if (ngx_http_victorops_rootly_call(job, t->pool, &call) != NGX_OK) {
+    if (ngx_http_victorops_rootly_call(job, t->pool, &kind, &call) != NGX_OK) {
         goto failed;
     }
 
@@ -114,6 +127,15 @@ ngx_http_victorops_rootly_start(ngx_http_victorops_job_t *job)
         return NGX_DECLINED;
     }
 
+    if (wait
+        && kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+        && !vi->alert_limit_reject
+        && ngx_http_victorops_alert_token(vi, now, wait) == NGX_BUSY)
+    {
+        ngx_destroy_pool(t->pool);
+        return NGX_BUSY;
+    }
+
     copy = ngx_http_victorops_job_copy(t->pool, job);
 
     if (copy == NULL
@@ -123,6 +145,10 @@ ngx_http_victorops_rootly_start(ngx_http_victorops_job_t *job)
     {
         goto failed;
     }
+
+    /* what the outcome is about: an event job as decided */
+
+    copy->kind = kind;
 
     t->handler = ngx_http_victorops_rootly_done;
     t->data = copy;
@@ -145,12 +171,16 @@ failed:
 }
 
 
-/* the job's Rootly call (decide.c), with the link it may ask for */
+/*
+ * The job's Rootly call (decide.c), with the link it may ask for;
+ * "kind": the job's, or what an event job was decided to be.
+ */
 
 static ngx_int_t
 ngx_http_victorops_rootly_call(ngx_http_victorops_job_t *job,
-    ngx_pool_t *pool, ngx_http_victorops_call_t *call)
+    ngx_pool_t *pool, ngx_uint_t *kind, ngx_http_victorops_call_t *call)
 {
+    ngx_int_t                        rc;
     ngx_http_victorops_call_facts_t  facts;
 
     ngx_memzero(&facts, sizeof(ngx_http_victorops_call_facts_t));
@@ -159,6 +189,18 @@ ngx_http_victorops_rootly_call(ngx_http_victorops_job_t *job,
     facts.class = job->class;
     facts.incident = job->incident;
     facts.body = job->body;
+
+    *kind = job->kind;
+
+    if (job->kind == NGX_HTTP_VICTOROPS_JOB_EVENT) {
+        rc = ngx_http_victorops_rootly_dispatch(job, pool, &facts, call);
+
+        if (rc != NGX_OK) {
+            return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
+        }
+    }
+
+    *kind = facts.kind;
 
     for ( ;; ) {
         if (ngx_http_victorops_decide_call(pool, &facts, call) != NGX_OK) {
@@ -169,23 +211,99 @@ ngx_http_victorops_rootly_call(ngx_http_victorops_job_t *job,
             return NGX_OK;
         }
 
-        switch (ngx_http_victorops_store_link_get(job->integration, pool,
-                                                  &job->key, &job->incident,
-                                                  &job->entity,
-                                                  &facts.link.incident,
-                                                  &facts.link.alert))
+        if (ngx_http_victorops_rootly_link(job, pool, &facts.link)
+            != NGX_OK)
         {
-        case NGX_OK:
-            facts.link.found = NGX_HTTP_VICTOROPS_FACT_YES;
-            break;
-
-        case NGX_DECLINED:
-            facts.link.found = NGX_HTTP_VICTOROPS_FACT_NO;
-            break;
-
-        default:
             return NGX_ERROR;
         }
+    }
+}
+
+
+/*
+ * An event job: its payload classified again and decided with the
+ * link of its key (decide_dispatch()), then the body of what it
+ * became (an alert, or activity text); NGX_DECLINED: nothing linked,
+ * "call" says so.
+ */
+
+static ngx_int_t
+ngx_http_victorops_rootly_dispatch(ngx_http_victorops_job_t *job,
+    ngx_pool_t *pool, ngx_http_victorops_call_facts_t *f,
+    ngx_http_victorops_call_t *call)
+{
+    ngx_http_victorops_json_t            *root;
+    ngx_http_victorops_event_t            ev;
+    ngx_http_victorops_alert_conf_t       conf;
+    ngx_http_victorops_integration_t     *vi;
+    ngx_http_victorops_event_decision_t   d;
+
+    vi = job->integration;
+
+    if (ngx_http_victorops_json_parse(pool, &job->body, vi->json_max_depth,
+                                      &root)
+        != NGX_OK
+        || ngx_http_victorops_classify(pool, root, &ev) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": job %V: the stored "
+                      "event cannot be read", &vi->name, &job->id);
+        return NGX_ERROR;
+    }
+
+    for ( ;; ) {
+        ngx_http_victorops_decide_dispatch(&ev, &f->link, &d);
+
+        if (d.action != NGX_HTTP_VICTOROPS_EVENT_ASK_LINK) {
+            break;
+        }
+
+        if (ngx_http_victorops_rootly_link(job, pool, &f->link) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (d.action == NGX_HTTP_VICTOROPS_EVENT_IGNORE) {
+        ngx_memzero(call, sizeof(ngx_http_victorops_call_t));
+        call->action = NGX_HTTP_VICTOROPS_CALL_NO_LINK;
+        call->reason = d.reason;
+        return NGX_DECLINED;
+    }
+
+    f->kind = d.kind;
+
+    if (d.kind == NGX_HTTP_VICTOROPS_JOB_ALERT) {
+        conf.portal_url = vi->portal_url;
+        conf.organization = vi->name;
+
+        return ngx_http_victorops_rootly_alert(pool, &ev, &conf, &f->body);
+    }
+
+    return ngx_http_victorops_activity_text(pool, &ev, &f->body);
+}
+
+
+/* the link of the job's key, as the store has it now */
+
+static ngx_int_t
+ngx_http_victorops_rootly_link(ngx_http_victorops_job_t *job,
+    ngx_pool_t *pool, ngx_http_victorops_rootly_link_t *link)
+{
+    switch (ngx_http_victorops_store_link_get(job->integration, pool,
+                                              &job->key, &job->incident,
+                                              &job->entity, &link->incident,
+                                              &link->alert))
+    {
+    case NGX_OK:
+        link->found = NGX_HTTP_VICTOROPS_FACT_YES;
+        return NGX_OK;
+
+    case NGX_DECLINED:
+        link->found = NGX_HTTP_VICTOROPS_FACT_NO;
+        return NGX_OK;
+
+    default:
+        return NGX_ERROR;
     }
 }
 

@@ -17,6 +17,25 @@
 #include "ngx_http_victorops_module.h"
 
 
+/* an admin action that writes: an EXEC, answered once it completes */
+
+#define NGX_HTTP_VICTOROPS_ADMIN_REPLAY  0
+#define NGX_HTTP_VICTOROPS_ADMIN_LINK    1
+#define NGX_HTTP_VICTOROPS_ADMIN_UNLINK  2
+
+typedef struct {
+    ngx_http_victorops_store_call_t   call;
+    ngx_uint_t                        action;
+    ngx_uint_t                        n;          /* replayed */
+    ngx_str_t                         id;
+    ngx_str_t                         key;
+    ngx_str_t                         incident;
+    ngx_str_t                         entity;
+    ngx_str_t                         rootly_incident;
+    ngx_str_t                         rootly_alert;
+} ngx_http_victorops_admin_t;
+
+
 typedef struct {
     const char                   *name;
     const char                   *label;
@@ -49,7 +68,16 @@ static ngx_int_t ngx_http_victorops_status_admin(ngx_http_request_t *r);
 static ngx_int_t ngx_http_victorops_admin_action(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g);
 static ngx_int_t ngx_http_victorops_admin_link(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_uint_t unlink, yajl_gen g);
+    ngx_http_victorops_integration_t *vi, ngx_uint_t unlink);
+static ngx_int_t ngx_http_victorops_admin_post(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_uint_t action, ngx_str_t *id,
+    ngx_str_t *key, ngx_str_t *incident, ngx_str_t *entity,
+    ngx_str_t *rootly_incident, ngx_str_t *rootly_alert);
+static ngx_int_t ngx_http_victorops_admin_exec(
+    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_admin_done(ngx_http_victorops_store_op_t *op);
+static ngx_int_t ngx_http_victorops_admin_reply(ngx_http_request_t *r,
+    ngx_uint_t action, ngx_int_t rc, ngx_uint_t n, ngx_str_t *key);
 static ngx_int_t ngx_http_victorops_status_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 
@@ -314,6 +342,9 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
         || ngx_http_victorops_gen_int(g, "commit_max_us", copy.commit_us_max)
         || ngx_http_victorops_gen_int(g, "lock_waits", copy.lock_waits)
         || ngx_http_victorops_gen_int(g, "lock_wait_ms", copy.lock_wait_ms)
+        || ngx_http_victorops_gen_int(g, "tasks", copy.tasks)
+        || ngx_http_victorops_gen_int(g, "thread_cpu_us", copy.thread_cpu_us)
+        || ngx_http_victorops_gen_int(g, "wal_restarts", copy.wal_restarts)
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
@@ -526,7 +557,7 @@ ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
 
     if (vmcf) {
         size += vmcf->integrations.nelts
-                * (NGX_HTTP_VICTOROPS_C_N + 12)
+                * (NGX_HTTP_VICTOROPS_C_N + 13)
                 * (160 + NGX_HTTP_VICTOROPS_NAME_MAX);
     }
 
@@ -607,11 +638,15 @@ ngx_http_victorops_status_integration_prometheus(u_char *p,
             "victorops_store_commit_seconds_total{integration=\"%V\"} "
             "%uA.%06uA\n"
             "victorops_store_lock_wait_seconds_total{integration=\"%V\"} "
-            "%uA.%03uA\n",
+            "%uA.%03uA\n"
+            "victorops_store_thread_cpu_seconds_total{integration=\"%V\"} "
+            "%uA.%06uA\n",
             &vi->name, ngx_http_victorops_alert_available(vi, now),
             &vi->name, copy.commits,
             &vi->name, copy.commit_us / 1000000, copy.commit_us % 1000000,
-            &vi->name, copy.lock_wait_ms / 1000, copy.lock_wait_ms % 1000);
+            &vi->name, copy.lock_wait_ms / 1000, copy.lock_wait_ms % 1000,
+            &vi->name, copy.thread_cpu_us / 1000000,
+            copy.thread_cpu_us % 1000000);
 }
 
 
@@ -702,7 +737,17 @@ ngx_http_victorops_status_admin(ngx_http_request_t *r)
 
     rc = ngx_http_victorops_admin_action(r, vi, &action, g);
 
-    if (rc != NGX_OK) {
+    if (rc == NGX_DONE) {
+
+        /* answered once the store has done it */
+
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    /* an error answered already (status_error()) */
+
+    if (rc != NGX_OK || r->header_sent) {
         return rc;
     }
 
@@ -721,11 +766,7 @@ static ngx_int_t
 ngx_http_victorops_admin_action(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *action, yajl_gen g)
 {
-    int64_t     now;
-    ngx_str_t   id;
-    ngx_uint_t  n;
-
-    now = ngx_http_victorops_now();
+    ngx_str_t  id;
 
 #define ngx_http_victorops_action_is(s)                                       \
     (action->len == sizeof(s) - 1                                             \
@@ -748,32 +789,18 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
             ngx_str_null(&id);      /* all of them */
         }
 
-        if (ngx_http_victorops_store_replay(vi, &id, now, &n) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "victorops integration \"%V\": %ui dead letters "
-                      "replayed", &vi->name, n);
-
-        ngx_http_victorops_queue_kick(vi);
-
-        if (yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_int(g, "replayed", n)
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_OK;
+        return ngx_http_victorops_admin_post(r, vi,
+                                             NGX_HTTP_VICTOROPS_ADMIN_REPLAY,
+                                             &id, NULL, NULL, NULL, NULL,
+                                             NULL);
     }
 
     if (ngx_http_victorops_action_is("link")) {
-        return ngx_http_victorops_admin_link(r, vi, 0, g);
+        return ngx_http_victorops_admin_link(r, vi, 0);
     }
 
     if (ngx_http_victorops_action_is("unlink")) {
-        return ngx_http_victorops_admin_link(r, vi, 1, g);
+        return ngx_http_victorops_admin_link(r, vi, 1);
     }
 
 #undef ngx_http_victorops_action_is
@@ -787,9 +814,8 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_victorops_admin_link(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_uint_t unlink, yajl_gen g)
+    ngx_http_victorops_integration_t *vi, ngx_uint_t unlink)
 {
-    ngx_int_t  rc;
     ngx_str_t  key, incident, entity, rootly_incident, rootly_alert;
 
     if (ngx_http_victorops_arg(r, "incident", &incident) != NGX_OK) {
@@ -820,21 +846,10 @@ ngx_http_victorops_admin_link(ngx_http_request_t *r,
     }
 
     if (unlink) {
-        rc = ngx_http_victorops_store_link_delete(vi, &key, &incident,
-                                                  &entity);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_victorops_gen_cstr(g, "unlinked") != NGX_OK
-            || yajl_gen_bool(g, rc == NGX_OK) != yajl_gen_status_ok
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_OK;
+        return ngx_http_victorops_admin_post(r, vi,
+                                             NGX_HTTP_VICTOROPS_ADMIN_UNLINK,
+                                             NULL, &key, &incident, &entity,
+                                             NULL, NULL);
     }
 
     if (ngx_http_victorops_arg(r, "rootly_incident", &rootly_incident)
@@ -852,27 +867,188 @@ ngx_http_victorops_admin_link(ngx_http_request_t *r,
                               "rootly_incident or rootly_alert is required");
     }
 
-    if (ngx_http_victorops_store_link_set(vi, &key, &incident, &entity,
-                                          &rootly_incident, &rootly_alert,
-                                          ngx_http_victorops_now())
-        != NGX_OK)
+    return ngx_http_victorops_admin_post(r, vi, NGX_HTTP_VICTOROPS_ADMIN_LINK,
+                                         NULL, &key, &incident, &entity,
+                                         &rootly_incident, &rootly_alert);
+}
+
+
+#define ngx_http_victorops_admin_copy(pool, dst, src)                        \
+    ((src) == NULL || (src)->len == 0                                         \
+     || ((dst)->len = (src)->len,                                             \
+         ((dst)->data = ngx_pstrdup(pool, src)) != NULL))
+
+
+/* the action's arguments, copied out of the request: NGX_DONE posted */
+
+static ngx_int_t
+ngx_http_victorops_admin_post(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_uint_t action, ngx_str_t *id,
+    ngx_str_t *key, ngx_str_t *incident, ngx_str_t *entity,
+    ngx_str_t *rootly_incident, ngx_str_t *rootly_alert)
+{
+    ngx_pool_t                  *pool;
+    ngx_http_victorops_admin_t  *a;
+
+    a = ngx_http_victorops_store_call(vi, sizeof(ngx_http_victorops_admin_t),
+                                      ngx_http_victorops_admin_exec,
+                                      ngx_http_victorops_admin_done);
+    if (a == NULL) {
+        return ngx_http_victorops_status_error(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "store unavailable");
+    }
+
+    a->action = action;
+    pool = a->call.pool;
+
+    if (!ngx_http_victorops_admin_copy(pool, &a->id, id)
+        || !ngx_http_victorops_admin_copy(pool, &a->key, key)
+        || !ngx_http_victorops_admin_copy(pool, &a->incident, incident)
+        || !ngx_http_victorops_admin_copy(pool, &a->entity, entity)
+        || !ngx_http_victorops_admin_copy(pool, &a->rootly_incident,
+                                          rootly_incident)
+        || !ngx_http_victorops_admin_copy(pool, &a->rootly_alert,
+                                          rootly_alert))
+    {
+        ngx_destroy_pool(pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_victorops_store_call_post(r, a) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* on the store's writer */
+
+static ngx_int_t
+ngx_http_victorops_admin_exec(ngx_http_victorops_integration_t *wvi,
+    ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_admin_t  *a = op->data;
+
+    switch (a->action) {
+
+    case NGX_HTTP_VICTOROPS_ADMIN_REPLAY:
+        return ngx_http_victorops_store_replay(wvi, &a->id, op->now, &a->n);
+
+    case NGX_HTTP_VICTOROPS_ADMIN_UNLINK:
+
+        /* NGX_DECLINED: nothing was linked */
+
+        return ngx_http_victorops_store_link_delete(wvi, &a->key,
+                                                    &a->incident, &a->entity);
+
+    default: /* NGX_HTTP_VICTOROPS_ADMIN_LINK */
+        return ngx_http_victorops_store_link_set(wvi, &a->key, &a->incident,
+                                                 &a->entity,
+                                                 &a->rootly_incident,
+                                                 &a->rootly_alert, op->now);
+    }
+}
+
+
+/* back on the event loop: what was done, and the answer */
+
+static void
+ngx_http_victorops_admin_done(ngx_http_victorops_store_op_t *op)
+{
+    ngx_log_t                         *log;
+    ngx_http_request_t                *r;
+    ngx_http_victorops_admin_t        *a;
+    ngx_http_victorops_integration_t  *vi;
+
+    a = op->data;
+    vi = op->integration;
+    r = a->call.request;
+    log = r ? r->connection->log : ngx_cycle->log;
+
+    if (op->rc != NGX_ERROR) {
+        switch (a->action) {
+
+        case NGX_HTTP_VICTOROPS_ADMIN_REPLAY:
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "victorops integration \"%V\": %ui dead letters "
+                          "replayed", &vi->name, a->n);
+
+            ngx_http_victorops_queue_kick(vi);
+            break;
+
+        case NGX_HTTP_VICTOROPS_ADMIN_LINK:
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "victorops integration \"%V\": incident \"%V\" "
+                          "linked to rootly incident \"%V\" alert \"%V\"",
+                          &vi->name, &a->key, &a->rootly_incident,
+                          &a->rootly_alert);
+            break;
+        }
+    }
+
+    if (r == NULL) {
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+                              ngx_http_victorops_admin_reply(r, a->action,
+                                                             op->rc, a->n,
+                                                             &a->key));
+}
+
+
+static ngx_int_t
+ngx_http_victorops_admin_reply(ngx_http_request_t *r, ngx_uint_t action,
+    ngx_int_t rc, ngx_uint_t n, ngx_str_t *key)
+{
+    yajl_gen   g;
+    ngx_int_t  ok;
+    ngx_str_t  body;
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    g = ngx_http_victorops_gen_create(r->pool);
+    if (g == NULL || yajl_gen_map_open(g) != yajl_gen_status_ok) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (action) {
+
+    case NGX_HTTP_VICTOROPS_ADMIN_REPLAY:
+        ok = ngx_http_victorops_gen_int(g, "replayed", n);
+        break;
+
+    case NGX_HTTP_VICTOROPS_ADMIN_UNLINK:
+        ok = ngx_http_victorops_gen_cstr(g, "unlinked");
+
+        if (ok == NGX_OK
+            && yajl_gen_bool(g, rc == NGX_OK) != yajl_gen_status_ok)
+        {
+            ok = NGX_ERROR;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_ADMIN_LINK */
+        ok = ngx_http_victorops_gen_str(g, "linked", key);
+        break;
+    }
+
+    if (ok != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_finish(g, r->pool, &body) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "victorops integration \"%V\": incident \"%V\" linked to "
-                  "rootly incident \"%V\" alert \"%V\"", &vi->name, &key,
-                  &rootly_incident, &rootly_alert);
+    body.len++;
 
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_str(g, "linked", &key) != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_victorops_send(r, NGX_HTTP_OK, "application/json",
+                                   &body);
 }
 
 

@@ -25,7 +25,7 @@
 #include "ngx_http_victorops_store_sqlite.h"
 
 
-#define NGX_HTTP_VICTOROPS_SCHEMA  6
+#define NGX_HTTP_VICTOROPS_SCHEMA  8
 
 
 /* a store opened by name is never a symbolic link (SQLite 3.31) */
@@ -72,12 +72,19 @@ static ngx_int_t ngx_http_victorops_store_migrate(sqlite3 *db, ngx_log_t *log,
 static int ngx_http_victorops_store_busy(void *data, int count);
 static int ngx_http_victorops_store_wal(void *data, sqlite3 *db,
     const char *name, int frames);
+static ngx_http_victorops_store_t *ngx_http_victorops_store_connect(
+    ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi);
+static ngx_int_t ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
+static ngx_http_victorops_store_t *ngx_http_victorops_store_connect_task(
+    ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_integration_t **tvi);
 #if (NGX_THREADS)
 static ngx_int_t ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st);
-static void ngx_http_victorops_checkpoint_thread(void *data, ngx_log_t *log);
-static void ngx_http_victorops_checkpoint_done(ngx_event_t *ev);
 #endif
+static void ngx_http_victorops_store_disconnect(
+    ngx_http_victorops_store_t *st);
 
 
 /* each entry takes a database from the version before it to this one */
@@ -156,7 +163,107 @@ static const char  *ngx_http_victorops_schema[] = {
 
     "CREATE TABLE signatures ("
     " sig BLOB PRIMARY KEY,"
-    " seen_at INTEGER NOT NULL) WITHOUT ROWID;"
+    " seen_at INTEGER NOT NULL) WITHOUT ROWID;",
+
+    /*
+     * 7: claims read a ready set: the head of each key (its oldest
+     * unfinished job, or the one in flight) has ready = 1, every other
+     * job 0; only heads are claimable, so a claim costs the same however
+     * many jobs wait behind blocked heads.  Insert sets ready (a row
+     * inserted by hand without it is a head); a head that is done hands
+     * ready to the key's next unfinished job in the same transaction
+     * (store_done()), one that goes dead in the same statement (trigger
+     * jobs_died); a replayed dead letter takes back its place unless
+     * the head is in flight (jobs_replayed).  No trigger on insert or
+     * delete, the hot paths: on SQLite 3.40 a trigger that updates jobs
+     * makes each one cost about twice as much.  jobs_due and
+     * jobs_state_seq go; jobs_dead holds the state, to count dead
+     * letters from the index.
+     */
+
+    "ALTER TABLE jobs ADD COLUMN ready INTEGER NOT NULL DEFAULT 1;"
+    "UPDATE jobs SET ready = 0 WHERE seq NOT IN (SELECT coalesce("
+    " (SELECT min(l.seq) FROM jobs l WHERE l.key = k.key AND l.state = 1),"
+    " min(k.seq)) FROM jobs k WHERE k.state < 2 GROUP BY k.key);"
+    "DROP INDEX jobs_due;"
+    "DROP INDEX jobs_state_seq;"
+    "DROP INDEX jobs_dead;"
+    "CREATE INDEX jobs_dead ON jobs (state, dead_at) WHERE state = 2;"
+    "CREATE INDEX jobs_ready ON jobs (next_at, seq)"
+    " WHERE state = 0 AND ready = 1;"
+    "CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 1;"
+    "CREATE TRIGGER jobs_died AFTER UPDATE OF state ON jobs"
+    " WHEN new.state = 2 AND old.state < 2 AND old.ready = 1 BEGIN"
+    " UPDATE jobs SET ready = 1 WHERE seq = (SELECT seq FROM jobs"
+    "  WHERE key = new.key AND state < 2 ORDER BY seq LIMIT 1);"
+    " END;"
+    "CREATE TRIGGER jobs_replayed AFTER UPDATE OF state ON jobs"
+    " WHEN old.state = 2 AND new.state = 0 BEGIN"
+    " UPDATE jobs SET ready = 0 WHERE key = new.key AND ready = 1"
+    "  AND state = 0 AND seq > new.seq;"
+    " UPDATE jobs SET ready = 1 WHERE seq = new.seq"
+    "  AND NOT EXISTS (SELECT 1 FROM jobs WHERE key = new.key"
+    "   AND ready = 1 AND state < 2);"
+    " END;",
+
+    /*
+     * 8: job ids lose their UNIQUE index.  Ids are random (64 bits), so
+     * each insert wrote into a random page of that index, a page written
+     * out again by every commit: about as many bytes as the job itself.
+     * Only a dead letter is looked up by id (replay), through jobs_dead.
+     * SQLite cannot drop a column's constraint: the table is rebuilt,
+     * its sequence kept (seq never goes back), indexes and triggers made
+     * again.
+     */
+
+    "CREATE TABLE jobs_v8 ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " class INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " incident TEXT NOT NULL DEFAULT '',"
+    " entity TEXT NOT NULL DEFAULT '',"
+    " body BLOB NOT NULL,"
+    " state INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL,"
+    " lease_until INTEGER NOT NULL DEFAULT 0,"
+    " lease_pid INTEGER NOT NULL DEFAULT 0,"
+    " last_status INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " dead_at INTEGER NOT NULL DEFAULT 0,"
+    " ready INTEGER NOT NULL DEFAULT 1);"
+    "INSERT INTO jobs_v8 (seq, id, kind, class, key, incident, entity, body,"
+    " state, attempts, created_at, next_at, lease_until, lease_pid,"
+    " last_status, last_error, dead_at, ready)"
+    " SELECT seq, id, kind, class, key, incident, entity, body, state,"
+    " attempts, created_at, next_at, lease_until, lease_pid, last_status,"
+    " last_error, dead_at, ready FROM jobs;"
+    "DELETE FROM sqlite_sequence WHERE name = 'jobs_v8';"
+    "INSERT INTO sqlite_sequence (name, seq)"
+    " SELECT 'jobs_v8', seq FROM sqlite_sequence WHERE name = 'jobs';"
+    "DROP TABLE jobs;"
+    "ALTER TABLE jobs_v8 RENAME TO jobs;"
+    "CREATE INDEX jobs_key ON jobs (key, seq);"
+    "CREATE INDEX jobs_dead ON jobs (state, dead_at) WHERE state = 2;"
+    "CREATE INDEX jobs_ready ON jobs (next_at, seq)"
+    " WHERE state = 0 AND ready = 1;"
+    "CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 1;"
+    "CREATE TRIGGER jobs_died AFTER UPDATE OF state ON jobs"
+    " WHEN new.state = 2 AND old.state < 2 AND old.ready = 1 BEGIN"
+    " UPDATE jobs SET ready = 1 WHERE seq = (SELECT seq FROM jobs"
+    "  WHERE key = new.key AND state < 2 ORDER BY seq LIMIT 1);"
+    " END;"
+    "CREATE TRIGGER jobs_replayed AFTER UPDATE OF state ON jobs"
+    " WHEN old.state = 2 AND new.state = 0 BEGIN"
+    " UPDATE jobs SET ready = 0 WHERE key = new.key AND ready = 1"
+    "  AND state = 0 AND seq > new.seq;"
+    " UPDATE jobs SET ready = 1 WHERE seq = new.seq"
+    "  AND NOT EXISTS (SELECT 1 FROM jobs WHERE key = new.key"
+    "   AND ready = 1 AND state < 2);"
+    " END;"
 };
 
 
@@ -731,7 +838,11 @@ ngx_http_victorops_store_exec(sqlite3 *db, ngx_log_t *log, ngx_str_t *path,
 }
 
 
-/* in each worker, after the fork */
+/*
+ * In each worker, after the fork: the event loop's connection (reads,
+ * and the rarer writes of the other files) and the writer's, on which
+ * the store's ops run off the event loop (store_thread.c).
+ */
 
 ngx_int_t
 ngx_http_victorops_store_open(ngx_cycle_t *cycle,
@@ -739,9 +850,31 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 {
     ngx_http_victorops_store_t  *st;
 
-    st = ngx_pcalloc(cycle->pool, sizeof(ngx_http_victorops_store_t));
+    st = ngx_http_victorops_store_connect(cycle, vi);
     if (st == NULL) {
         return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_store_writer(cycle, vi, st) != NGX_OK) {
+        ngx_http_victorops_store_disconnect(st);
+        return NGX_ERROR;
+    }
+
+    vi->st = st;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_victorops_store_t *
+ngx_http_victorops_store_connect(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi)
+{
+    ngx_http_victorops_store_t  *st;
+
+    st = ngx_pcalloc(cycle->pool, sizeof(ngx_http_victorops_store_t));
+    if (st == NULL) {
+        return NULL;
     }
 
     st->log = cycle->log;
@@ -759,7 +892,7 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
                       "\"%V\": %s", &vi->name, &vi->store,
                       st->db ? sqlite3_errmsg(st->db) : "out of memory");
         sqlite3_close(st->db);
-        return NGX_ERROR;
+        return NULL;
     }
 
     sqlite3_busy_handler(st->db, ngx_http_victorops_store_busy, st);
@@ -768,7 +901,7 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
     sqlite3_wal_hook(st->db, ngx_http_victorops_store_wal, st);
 
-    /* checkpoints run from the dispatcher's timer, not inside a commit */
+    /* checkpoints run as ops of the writer's, not inside a commit */
 
     /* a WAL that grew in a burst is cut back once it starts over */
 
@@ -782,21 +915,83 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
            != NGX_OK)
     {
         sqlite3_close(st->db);
+        return NULL;
+    }
+
+    return st;
+}
+
+
+/*
+ * A connection for tasks (the writer's, the checkpointer's), and a copy
+ * of the integration whose store it is: what the task's ops are given.
+ */
+
+static ngx_http_victorops_store_t *
+ngx_http_victorops_store_connect_task(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_integration_t **tvi)
+{
+    ngx_http_victorops_store_t        *t;
+    ngx_http_victorops_integration_t  *copy;
+
+    t = ngx_http_victorops_store_connect(cycle, vi);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    t->is_writer = 1;
+
+    copy = ngx_palloc(cycle->pool, sizeof(ngx_http_victorops_integration_t));
+    if (copy == NULL) {
+        ngx_http_victorops_store_disconnect(t);
+        return NULL;
+    }
+
+    *copy = *vi;
+    copy->st = t;
+
+    *tvi = copy;
+
+    return t;
+}
+
+
+/*
+ * The writer: a connection of its own, used by one task at a time (in
+ * a thread of nginx's pool), and the integration as its ops see it.
+ */
+
+static ngx_int_t
+ngx_http_victorops_store_writer(ngx_cycle_t *cycle,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st)
+{
+    ngx_http_victorops_store_t        *w;
+    ngx_http_victorops_integration_t  *wvi;
+
+    w = ngx_http_victorops_store_connect_task(cycle, vi, &wvi);
+    if (w == NULL) {
         return NGX_ERROR;
     }
 
+    st->writer = w;
+    st->wvi = wvi;
+
 #if (NGX_THREADS)
 
-    if (vi->thread_pool
-        && ngx_http_victorops_store_checkpointer(cycle, vi, st) != NGX_OK)
-    {
-        sqlite3_close(st->db);
+    if (ngx_http_victorops_store_checkpointer(cycle, vi, st) != NGX_OK) {
+        ngx_http_victorops_store_disconnect(w);
+        st->writer = NULL;
         return NGX_ERROR;
     }
 
 #endif
 
-    vi->st = st;
+    if (ngx_http_victorops_store_thread_init(cycle, vi, st) != NGX_OK) {
+        ngx_http_victorops_store_disconnect(w);
+        st->writer = NULL;
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -804,46 +999,22 @@ ngx_http_victorops_store_open(ngx_cycle_t *cycle,
 
 #if (NGX_THREADS)
 
-/*
- * Checkpoints copy the WAL into the database and fsync it: they run in
- * nginx's thread pool, on a connection of their own, off the event loop.
- * Without that connection they run in the worker (store_checkpoint()).
- */
+/* the checkpointer: a connection of its own, for checkpoints only */
 
 static ngx_int_t
 ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_t *st)
 {
-    st->checkpoint_task = ngx_thread_task_alloc(cycle->pool, 0);
-    if (st->checkpoint_task == NULL) {
+    ngx_http_victorops_store_t        *c;
+    ngx_http_victorops_integration_t  *cvi;
+
+    c = ngx_http_victorops_store_connect_task(cycle, vi, &cvi);
+    if (c == NULL) {
         return NGX_ERROR;
     }
 
-    if (sqlite3_open_v2((char *) vi->store.data, &st->checkpoint_db,
-                        SQLITE_OPEN_READWRITE|SQLITE_OPEN_FULLMUTEX
-                        |NGX_HTTP_VICTOROPS_NOFOLLOW, NULL)
-        != SQLITE_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "victorops integration \"%V\": cannot open store "
-                      "\"%V\" for checkpoints: %s", &vi->name,
-                      &vi->store, st->checkpoint_db
-                                  ? sqlite3_errmsg(st->checkpoint_db)
-                                  : "out of memory");
-        sqlite3_close(st->checkpoint_db);
-        st->checkpoint_db = NULL;
-
-        return NGX_OK;
-    }
-
-    sqlite3_busy_timeout(st->checkpoint_db, 1000);
-
-    st->thread_pool = vi->thread_pool;
-    st->checkpoint_task->ctx = st;
-    st->checkpoint_task->handler = ngx_http_victorops_checkpoint_thread;
-    st->checkpoint_task->event.handler = ngx_http_victorops_checkpoint_done;
-    st->checkpoint_task->event.data = st;
-    st->checkpoint_task->event.log = cycle->log;
+    st->checkpointer = c;
+    st->cvi = cvi;
 
     return NGX_OK;
 }
@@ -851,10 +1022,14 @@ ngx_http_victorops_store_checkpointer(ngx_cycle_t *cycle,
 #endif
 
 
+/*
+ * After store_finish(): the ops are done, the thread pool gone (it
+ * exits first), nothing uses either connection any more.
+ */
+
 void
 ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi)
 {
-    ngx_uint_t                   i;
     ngx_http_victorops_store_t  *st;
 
     st = vi->st;
@@ -863,6 +1038,25 @@ ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi)
         return;
     }
 
+    if (st->writer) {
+        ngx_http_victorops_store_disconnect(st->writer);
+    }
+
+    if (st->checkpointer) {
+        ngx_http_victorops_store_disconnect(st->checkpointer);
+    }
+
+    ngx_http_victorops_store_disconnect(st);
+
+    vi->st = NULL;
+}
+
+
+static void
+ngx_http_victorops_store_disconnect(ngx_http_victorops_store_t *st)
+{
+    ngx_uint_t  i;
+
     for (i = 0; i < NGX_HTTP_VICTOROPS_SQL_N; i++) {
         if (st->stmt[i]) {
             sqlite3_finalize(st->stmt[i]);
@@ -870,18 +1064,6 @@ ngx_http_victorops_store_close(ngx_http_victorops_integration_t *vi)
     }
 
     sqlite3_close(st->db);
-
-#if (NGX_THREADS)
-
-    /* the thread pool's threads are gone by now (it exits first) */
-
-    if (st->checkpoint_db) {
-        sqlite3_close(st->checkpoint_db);
-    }
-
-#endif
-
-    vi->st = NULL;
 }
 
 
@@ -930,6 +1112,16 @@ ngx_http_victorops_store_stmt(ngx_http_victorops_store_t *st, ngx_uint_t n)
         return NULL;
     }
 
+#if (NGX_DEBUG)
+
+    if (st->is_writer && !st->in_task) {
+        ngx_log_error(NGX_LOG_ALERT, st->log, 0,
+                      "victorops store \"%V\": the writer's connection "
+                      "used outside a task", &st->path);
+    }
+
+#endif
+
     if (st->stmt[n] == NULL) {
         sql = (n < NGX_HTTP_VICTOROPS_SQL_JOBS_N)
               ? ngx_http_victorops_store_jobs_sql[n]
@@ -944,6 +1136,24 @@ ngx_http_victorops_store_stmt(ngx_http_victorops_store_t *st, ngx_uint_t n)
             return NULL;
         }
     }
+
+#if (NGX_DEBUG)
+
+    /*
+     * The event loop's own connection only reads: every write is an op
+     * (store_post()), or it could wait up to store_busy_timeout for the
+     * writer's transaction.
+     */
+
+    if (!st->is_writer && !sqlite3_stmt_readonly(st->stmt[n])) {
+        ngx_log_error(NGX_LOG_ALERT, st->log, 0,
+                      "victorops store \"%V\": a write on the event "
+                      "loop's connection%s: %s", &st->path,
+                      st->task_running ? " while a task is in flight" : "",
+                      sqlite3_sql(st->stmt[n]));
+    }
+
+#endif
 
     sqlite3_reset(st->stmt[n]);
     sqlite3_clear_bindings(st->stmt[n]);
@@ -1055,13 +1265,36 @@ ngx_http_victorops_store_text(ngx_pool_t *pool, sqlite3_stmt *stmt, int col,
 }
 
 
+/*
+ * A transaction; inside one already (a function the writer runs in its
+ * task's transaction), a savepoint in it.
+ */
+
 ngx_int_t
 ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi)
 {
-    if (sqlite3_exec(vi->st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)
-        != SQLITE_OK)
-    {
-        ngx_http_victorops_store_error(vi->st, "BEGIN IMMEDIATE");
+    const char                  *sql;
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+#if (NGX_DEBUG)
+
+    if (!st->is_writer) {
+        ngx_log_error(NGX_LOG_ALERT, st->log, 0,
+                      "victorops store \"%V\": a transaction on the event "
+                      "loop's connection", &st->path);
+    }
+
+#endif
+
+    st->nested = !sqlite3_get_autocommit(st->db);
+
+    sql = st->nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE";
+
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        ngx_http_victorops_store_error(st, sql);
+        st->nested = 0;
         return NGX_ERROR;
     }
 
@@ -1072,11 +1305,20 @@ ngx_http_victorops_store_begin(ngx_http_victorops_integration_t *vi)
 ngx_int_t
 ngx_http_victorops_store_commit(ngx_http_victorops_integration_t *vi)
 {
-    if (sqlite3_exec(vi->st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        ngx_http_victorops_store_error(vi->st, "COMMIT");
-        (void) sqlite3_exec(vi->st->db, "ROLLBACK", NULL, NULL, NULL);
+    const char                  *sql;
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    sql = st->nested ? "RELEASE nested" : "COMMIT";
+
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        ngx_http_victorops_store_error(st, sql);
+        ngx_http_victorops_store_rollback(vi);
         return NGX_ERROR;
     }
+
+    st->nested = 0;
 
     return NGX_OK;
 }
@@ -1085,7 +1327,18 @@ ngx_http_victorops_store_commit(ngx_http_victorops_integration_t *vi)
 void
 ngx_http_victorops_store_rollback(ngx_http_victorops_integration_t *vi)
 {
-    (void) sqlite3_exec(vi->st->db, "ROLLBACK", NULL, NULL, NULL);
+    ngx_http_victorops_store_t  *st;
+
+    st = vi->st;
+
+    if (st->nested) {
+        st->nested = 0;
+        (void) sqlite3_exec(st->db, "ROLLBACK TO nested; RELEASE nested",
+                            NULL, NULL, NULL);
+        return;
+    }
+
+    (void) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 
@@ -1099,87 +1352,3 @@ ngx_http_victorops_store_wal(void *data, sqlite3 *db, const char *name,
 
     return SQLITE_OK;
 }
-
-
-/*
- * Copies the WAL into the database as far as readers allow, without
- * waiting, once it holds "frames" pages (SQLite's default is 1000).
- */
-
-void
-ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi,
-    int frames)
-{
-    int                          rc, log, done;
-    ngx_http_victorops_store_t  *st;
-
-    st = vi->st;
-
-    if (st->wal_frames < frames) {
-        return;
-    }
-
-#if (NGX_THREADS)
-
-    /*
-     * Under a sustained burst the thread may fall behind, and the WAL
-     * only starts over once a checkpoint has caught up with it: past
-     * 16 times the threshold the worker helps, between commits.
-     */
-
-    if (st->checkpoint_db && st->wal_frames < 16 * frames) {
-        if (st->checkpointing) {
-            return;
-        }
-
-        if (ngx_thread_task_post(st->thread_pool, st->checkpoint_task)
-            == NGX_OK)
-        {
-            st->checkpointing = 1;
-            st->wal_frames = 0;
-            return;
-        }
-    }
-
-#endif
-
-    st->wal_frames = 0;
-
-    rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                   &log, &done);
-
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-        ngx_http_victorops_store_error(st, "checkpoint");
-    }
-}
-
-
-#if (NGX_THREADS)
-
-static void
-ngx_http_victorops_checkpoint_thread(void *data, ngx_log_t *log)
-{
-    ngx_http_victorops_store_t  *st = data;
-
-    int  rc, frames, done;
-
-    rc = sqlite3_wal_checkpoint_v2(st->checkpoint_db, NULL,
-                                   SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
-
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "victorops store \"%V\": checkpoint: %s",
-                      &st->path, sqlite3_errmsg(st->checkpoint_db));
-    }
-}
-
-
-static void
-ngx_http_victorops_checkpoint_done(ngx_event_t *ev)
-{
-    ngx_http_victorops_store_t  *st = ev->data;
-
-    st->checkpointing = 0;
-}
-
-#endif

@@ -28,9 +28,16 @@ static ngx_int_t ngx_http_victorops_store_dead_row(yajl_gen g,
 
 
 /*
- * Jobs go out in arrival order per incident: a job is due only when no
- * earlier job about the same incident is still pending or leased.  An
- * expired lease (a worker that died) makes a job claimable again.
+ * Jobs go out in arrival order per incident (key): only the head of a
+ * key, its oldest unfinished job, is claimable (ready = 1, schema 7);
+ * the others wait behind it whatever their next_at.  A claim reads the
+ * ready heads that are due from the partial index jobs_ready, so its
+ * cost does not grow with the jobs waiting behind blocked heads (in
+ * flight, backing off, held by a rate limit).  A retried or released
+ * head stays the head; when it is done (store_done()) or dead (the
+ * trigger jobs_died), the key's next unfinished job becomes the head,
+ * in the same transaction.
+ * An expired lease (a worker that died) makes a head claimable again.
  *
  * In the order of NGX_HTTP_VICTOROPS_SQL_INSERT and the rest (in
  * ngx_http_victorops_store_sqlite.h).
@@ -40,16 +47,15 @@ const char  *ngx_http_victorops_store_jobs_sql[] = {
 
     /* NGX_HTTP_VICTOROPS_SQL_INSERT */
     "INSERT INTO jobs (id, kind, class, key, incident, entity, body,"
-    " created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    " created_at, next_at, ready) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+    " ?8, NOT EXISTS (SELECT 1 FROM jobs WHERE key = ?4 AND state < 2))",
 
     /* NGX_HTTP_VICTOROPS_SQL_CLAIM */
     "UPDATE jobs SET state = 1, lease_until = ?2, lease_pid = ?3,"
     " attempts = attempts + 1"
-    " WHERE seq IN (SELECT j.seq FROM jobs j INDEXED BY jobs_state_seq"
-    "  WHERE j.state = 0 AND j.next_at <= ?1"
-    "  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.key = j.key"
-    "   AND e.seq < j.seq AND e.state < 2)"
-    "  ORDER BY j.seq LIMIT ?4)"
+    " WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_ready"
+    "  WHERE state = 0 AND ready = 1 AND next_at <= ?1"
+    "  ORDER BY next_at, seq LIMIT ?4)"
     " RETURNING seq, id, kind, class, key, incident, entity, body,"
     " attempts, created_at",
 
@@ -72,47 +78,60 @@ const char  *ngx_http_victorops_store_jobs_sql[] = {
     " WHERE seq = ?1 AND lease_pid = ?4",
 
     /* NGX_HTTP_VICTOROPS_SQL_DEAD */
-    "UPDATE jobs SET state = 2, lease_until = 0, lease_pid = 0,"
+    "UPDATE jobs SET state = 2, ready = 0, lease_until = 0, lease_pid = 0,"
     " last_status = ?2, last_error = ?3, dead_at = ?4"
     " WHERE seq = ?1 AND lease_pid = ?5",
 
-    /* NGX_HTTP_VICTOROPS_SQL_PENDING */
-    "SELECT 1 FROM jobs WHERE key = ?1 AND kind = 1 AND state < 2 LIMIT 1",
-
     /*
-     * NGX_HTTP_VICTOROPS_SQL_STATS: rows counted up to ?1; the oldest
-     * pending job among the first ?2 of each state in arrival order
-     * (a replayed job, early in that order, is younger than it looks)
+     * NGX_HTTP_VICTOROPS_SQL_STATS: rows counted up to ?1.  Unfinished
+     * jobs: all rows (the smallest index) less the dead letters (jobs_dead,
+     * an index of their own); with ?1 dead letters or more, the table.
+     * The oldest pending job: the oldest head (the jobs behind a head
+     * are younger) among the first ?2 heads due, and among the first ?2
+     * in flight (jobs_leased).
      */
-    "SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state < 2"
-    "  LIMIT ?1)),"
+    "WITH dead (n) AS (SELECT count(*) FROM (SELECT 1 FROM jobs"
+    "  INDEXED BY jobs_dead WHERE state = 2 LIMIT ?1))"
+    " SELECT CASE WHEN (SELECT n FROM dead) < ?1"
+    "  THEN (SELECT count(*) FROM (SELECT 1 FROM jobs"
+    "   LIMIT ?1 + (SELECT n FROM dead))) - (SELECT n FROM dead)"
+    "  ELSE (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state < 2"
+    "   LIMIT ?1)) END,"
     " (SELECT min(coalesce(q, l), coalesce(l, q)) FROM"
     "  (SELECT (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
-    "    INDEXED BY jobs_state_seq WHERE state = 0 ORDER BY seq LIMIT ?2))"
+    "    INDEXED BY jobs_ready WHERE state = 0 AND ready = 1 LIMIT ?2))"
     "   AS q, (SELECT min(created_at) FROM (SELECT created_at FROM jobs"
-    "    INDEXED BY jobs_state_seq WHERE state = 1 ORDER BY seq LIMIT ?2))"
+    "    INDEXED BY jobs_leased WHERE state = 1 LIMIT ?2))"
     "   AS l)),"
-    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 2 LIMIT ?1)),"
+    " (SELECT n FROM dead),"
     " (SELECT count(*) FROM (SELECT 1 FROM links LIMIT ?1))",
 
     /* NGX_HTTP_VICTOROPS_SQL_DEAD_LIST */
     "SELECT id, class, key, attempts, created_at, dead_at, last_status,"
-    " last_error FROM jobs INDEXED BY jobs_state_seq"
+    " last_error FROM jobs INDEXED BY jobs_dead"
     " WHERE state = 2 ORDER BY seq LIMIT ?1",
 
-    /* NGX_HTTP_VICTOROPS_SQL_REPLAY */
-    "UPDATE jobs SET state = 0, attempts = 0, next_at = ?2, created_at = ?2,"
-    " dead_at = 0 WHERE state = 2 AND (?1 = '' OR id = ?1)",
+    /*
+     * NGX_HTTP_VICTOROPS_SQL_REPLAY: a dead letter goes back to its
+     * place in its key's arrival order (trigger jobs_replayed): it
+     * becomes the head unless an older unfinished job of its key or
+     * one in flight is; it then goes out before the key's newer jobs.
+     */
+    "UPDATE jobs SET state = 0, ready = 0, attempts = 0, next_at = ?2,"
+    " created_at = ?2, dead_at = 0 WHERE state = 2 AND (?1 = '' OR id = ?1)",
 
-    /* NGX_HTTP_VICTOROPS_SQL_NEXT_DUE */
-    "SELECT min(next_at) FROM jobs WHERE state = 0",
+    /* NGX_HTTP_VICTOROPS_SQL_NEXT_DUE: the earliest head */
+    "SELECT min(next_at) FROM jobs INDEXED BY jobs_ready"
+    " WHERE state = 0 AND ready = 1",
 
     /* NGX_HTTP_VICTOROPS_SQL_DUE */
-    "SELECT 1 FROM jobs WHERE state = 0 AND next_at <= ?1 LIMIT 1",
+    "SELECT 1 FROM jobs INDEXED BY jobs_ready"
+    " WHERE state = 0 AND ready = 1 AND next_at <= ?1 LIMIT 1",
 
     /* NGX_HTTP_VICTOROPS_SQL_EXPIRED: the leases of workers that died */
     "UPDATE jobs SET state = 0, lease_until = 0, lease_pid = 0"
-    " WHERE state = 1 AND lease_until <= ?1",
+    " WHERE seq IN (SELECT seq FROM jobs INDEXED BY jobs_leased"
+    "  WHERE state = 1 AND lease_until <= ?1)",
 
     /* NGX_HTTP_VICTOROPS_SQL_KIND_PENDING */
     "SELECT 1 FROM jobs WHERE key = ?1 AND kind = ?2 AND state < 2 LIMIT 1",
@@ -136,7 +155,17 @@ const char  *ngx_http_victorops_store_jobs_sql[] = {
     " INDEXED BY links_updated WHERE l.updated_at <= ?1"
     " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.key = l.key"
     "  AND j.state < 2)"
-    " ORDER BY l.updated_at LIMIT ?2)"
+    " ORDER BY l.updated_at LIMIT ?2)",
+
+    /*
+     * NGX_HTTP_VICTOROPS_SQL_PROMOTE: before job ?1, a head this worker
+     * holds, is deleted (done), the next unfinished job of its key
+     * becomes the head
+     */
+    "UPDATE jobs SET ready = 1 WHERE seq = (SELECT n.seq FROM jobs o"
+    " JOIN jobs n ON n.key = o.key WHERE o.seq = ?1 AND o.lease_pid = ?2"
+    " AND o.ready = 1 AND n.state < 2 AND n.seq != ?1"
+    " ORDER BY n.seq LIMIT 1)"
 };
 
 
@@ -255,21 +284,70 @@ ngx_http_victorops_store_lease(ngx_http_victorops_integration_t *vi,
 }
 
 
+/*
+ * A job done is deleted, and the next job of its key becomes the head:
+ * both or neither (a savepoint when the caller has no transaction open).
+ */
+
 ngx_int_t
 ngx_http_victorops_store_done(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_job_t *job)
 {
+    ngx_int_t      rc;
+    ngx_uint_t     own, i;
     sqlite3_stmt  *stmt;
 
-    stmt = ngx_http_victorops_store_stmt(vi->st, NGX_HTTP_VICTOROPS_SQL_DONE);
-    if (stmt == NULL) {
+    static ngx_uint_t  steps[] = {
+        NGX_HTTP_VICTOROPS_SQL_PROMOTE,
+        NGX_HTTP_VICTOROPS_SQL_DONE
+    };
+
+    if (vi->st == NULL) {
         return NGX_ERROR;
     }
 
-    sqlite3_bind_int64(stmt, 1, job->seq);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64) ngx_pid);
+    own = sqlite3_get_autocommit(vi->st->db);
 
-    return ngx_http_victorops_store_changed(vi->st, stmt);
+    if (own
+        && sqlite3_exec(vi->st->db, "SAVEPOINT done", NULL, NULL, NULL)
+           != SQLITE_OK)
+    {
+        ngx_http_victorops_store_error(vi->st, "SAVEPOINT done");
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        stmt = ngx_http_victorops_store_stmt(vi->st, steps[i]);
+        if (stmt == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        sqlite3_bind_int64(stmt, 1, job->seq);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64) ngx_pid);
+
+        rc = ngx_http_victorops_store_changed(vi->st, stmt);
+        if (rc == NGX_ERROR) {
+            break;
+        }
+    }
+
+    if (!own) {
+        return rc;
+    }
+
+    if (rc == NGX_ERROR
+        || sqlite3_exec(vi->st->db, "RELEASE done", NULL, NULL, NULL)
+           != SQLITE_OK)
+    {
+        (void) sqlite3_exec(vi->st->db, "ROLLBACK TO done; RELEASE done",
+                            NULL, NULL, NULL);
+        return NGX_ERROR;
+    }
+
+    return rc;
 }
 
 
@@ -337,26 +415,6 @@ ngx_http_victorops_store_dead(ngx_http_victorops_integration_t *vi,
     sqlite3_bind_int64(stmt, 5, (sqlite3_int64) ngx_pid);
 
     return ngx_http_victorops_store_changed(vi->st, stmt);
-}
-
-
-/* NGX_OK: an alert about this incident is still queued */
-
-ngx_int_t
-ngx_http_victorops_store_alert_pending(ngx_http_victorops_integration_t *vi,
-    ngx_str_t *key)
-{
-    sqlite3_stmt  *stmt;
-
-    stmt = ngx_http_victorops_store_stmt(vi->st,
-                                         NGX_HTTP_VICTOROPS_SQL_PENDING);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_victorops_bind(stmt, 1, key);
-
-    return ngx_http_victorops_store_exists(vi->st, stmt);
 }
 
 

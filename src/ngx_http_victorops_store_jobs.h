@@ -29,8 +29,6 @@ ngx_int_t ngx_http_victorops_store_release(
 ngx_int_t ngx_http_victorops_store_dead(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_job_t *job, ngx_uint_t status, ngx_str_t *error,
     int64_t now);
-ngx_int_t ngx_http_victorops_store_alert_pending(
-    ngx_http_victorops_integration_t *vi, ngx_str_t *key);
 ngx_int_t ngx_http_victorops_store_job_pending(
     ngx_http_victorops_integration_t *vi, ngx_str_t *key, ngx_uint_t kind);
 ngx_int_t ngx_http_victorops_store_due(ngx_http_victorops_integration_t *vi,

@@ -110,7 +110,11 @@ const char  *ngx_http_victorops_store_links_sql[] = {
     " ON CONFLICT (sig) DO NOTHING",
 
     /* NGX_HTTP_VICTOROPS_SQL_SIG_GC */
-    "DELETE FROM signatures WHERE seen_at <= ?1"
+    "DELETE FROM signatures WHERE seen_at <= ?1",
+
+    /* NGX_HTTP_VICTOROPS_SQL_DEDUP_LIST: the newest ?2 since ?1, in order */
+    "SELECT hash, seen_at FROM (SELECT hash, seen_at FROM dedup"
+    " WHERE seen_at > ?1 ORDER BY seen_at DESC LIMIT ?2) ORDER BY seen_at"
 };
 
 
@@ -576,4 +580,46 @@ ngx_http_victorops_store_signature_expire(
     sqlite3_bind_int64(stmt, 1, before);
 
     return ngx_http_victorops_store_step(vi->st, stmt);
+}
+
+
+/*
+ * The deliveries seen since "since", the newest "n" of them, oldest
+ * first, to "handler" (the duplicate index, rebuilt after a start).
+ */
+
+ngx_int_t
+ngx_http_victorops_store_dedup_list(ngx_http_victorops_integration_t *vi,
+    int64_t since, ngx_uint_t n, ngx_http_victorops_dedup_row_pt handler,
+    void *data)
+{
+    int            len;
+    ngx_int_t      rc;
+    const void    *hash;
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_store_stmt(vi->st,
+                                         NGX_HTTP_VICTOROPS_SQL_DEDUP_LIST);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, since);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64) n);
+
+    for ( ;; ) {
+        rc = ngx_http_victorops_store_step(vi->st, stmt);
+
+        if (rc != NGX_AGAIN) {
+            return rc;
+        }
+
+        hash = sqlite3_column_blob(stmt, 0);
+        len = sqlite3_column_bytes(stmt, 0);
+
+        if (hash && len > 0) {
+            handler(data, (u_char *) hash, (size_t) len,
+                    sqlite3_column_int64(stmt, 1));
+        }
+    }
 }

@@ -11,6 +11,12 @@
 #define _NGX_HTTP_VICTOROPS_STORE_LINKS_H_INCLUDED_
 
 
+/* a recent delivery's hash and when it was seen (store_dedup_list()) */
+
+typedef void (*ngx_http_victorops_dedup_row_pt)(void *data, u_char *hash,
+    size_t len, int64_t seen);
+
+
 ngx_int_t ngx_http_victorops_store_link_get(
     ngx_http_victorops_integration_t *vi, ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *incident, ngx_str_t *entity, ngx_str_t *rootly_incident,
@@ -48,6 +54,9 @@ ngx_int_t ngx_http_victorops_store_signature_claim(
     int64_t now);
 ngx_int_t ngx_http_victorops_store_signature_expire(
     ngx_http_victorops_integration_t *vi, int64_t before);
+ngx_int_t ngx_http_victorops_store_dedup_list(
+    ngx_http_victorops_integration_t *vi, int64_t since, ngx_uint_t n,
+    ngx_http_victorops_dedup_row_pt handler, void *data);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_STORE_LINKS_H_INCLUDED_ */

@@ -34,7 +34,6 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_RETRY,
     NGX_HTTP_VICTOROPS_SQL_RELEASE,
     NGX_HTTP_VICTOROPS_SQL_DEAD,
-    NGX_HTTP_VICTOROPS_SQL_PENDING,
     NGX_HTTP_VICTOROPS_SQL_STATS,
     NGX_HTTP_VICTOROPS_SQL_DEAD_LIST,
     NGX_HTTP_VICTOROPS_SQL_REPLAY,
@@ -46,6 +45,7 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_RETAIN_DUE,
     NGX_HTTP_VICTOROPS_SQL_DEAD_GC,
     NGX_HTTP_VICTOROPS_SQL_LINK_GC,
+    NGX_HTTP_VICTOROPS_SQL_PROMOTE,
     NGX_HTTP_VICTOROPS_SQL_JOBS_N,
 
     /* ngx_http_victorops_store_links.c */
@@ -68,11 +68,18 @@ enum {
     NGX_HTTP_VICTOROPS_SQL_SIG_SEEN,
     NGX_HTTP_VICTOROPS_SQL_SIG_CLAIM,
     NGX_HTTP_VICTOROPS_SQL_SIG_GC,
+    NGX_HTTP_VICTOROPS_SQL_DEDUP_LIST,
     NGX_HTTP_VICTOROPS_SQL_N
 };
 
 
-/* a worker's store (vi->st) */
+/*
+ * A worker's store (vi->st): the event loop's connection, the writer's
+ * (store_thread.c), with the ops waiting for it and the one task in
+ * flight, and the checkpointer's (with threads), for the op that runs
+ * alone.  "wvi" and "cvi" are the integration as the ops see it there:
+ * copies whose "st" is the writer, the checkpointer.
+ */
 
 struct ngx_http_victorops_store_s {
     sqlite3                      *db;
@@ -81,14 +88,36 @@ struct ngx_http_victorops_store_s {
     ngx_str_t                     path;
     ngx_uint_t                    busy_calls;
     int                           wal_frames;
-#if (NGX_THREADS)
-    sqlite3                      *checkpoint_db;      /* the thread's */
-    ngx_thread_task_t            *checkpoint_task;
-    ngx_thread_pool_t            *thread_pool;
-    unsigned                      checkpointing:1;
-#endif
+    int                           wal_seen;           /* the writer's */
     ngx_msec_t                    busy_timeout;
     ngx_http_victorops_shctx_t   *sh;
+
+    ngx_http_victorops_store_t   *writer;
+    ngx_http_victorops_integration_t  *wvi;
+    ngx_queue_t                   ops;                /* posted */
+    ngx_queue_t                   running;            /* the task's */
+    ngx_connection_t              dummy;
+    ngx_event_t                   start_event;
+    ngx_event_t                   wait_event;
+    ngx_http_victorops_store_op_t  checkpoint_op;
+    ngx_http_victorops_store_t   *checkpointer;
+    ngx_http_victorops_integration_t  *cvi;
+#if (NGX_THREADS)
+    ngx_thread_task_t            *task;
+    ngx_thread_pool_t            *thread_pool;
+    ngx_thread_task_t            *alone_task;
+    ngx_http_victorops_store_op_t  *alone_op;         /* in flight */
+#else
+    ngx_event_t                   task_event;
+#endif
+    unsigned                      task_running:1;
+    unsigned                      task_posted:1;
+    unsigned                      completing:1;
+    unsigned                      finishing:1;
+    unsigned                      checkpointing:1;
+    unsigned                      is_writer:1;
+    unsigned                      nested:1;           /* store_begin() */
+    unsigned                      in_task:1;          /* the writer's */
 };
 
 

@@ -23,8 +23,10 @@
 
 
 typedef struct {
+    ngx_http_victorops_store_op_t      op;            /* the repairs */
     ngx_pool_t                        *pool;
     ngx_http_victorops_integration_t  *vi;
+    ngx_http_victorops_integration_t  *wvi;           /* the writer's */
     ngx_array_t                        links;         /* link_t */
     ngx_array_t                        vo;            /* vo_incident_t */
     ngx_str_t                         *status;        /* Rootly's, per link */
@@ -32,6 +34,7 @@ typedef struct {
     ngx_str_t                         *url;
     ngx_uint_t                         next;
     ngx_uint_t                         vo_read;
+    ngx_uint_t                         repairs;
 } ngx_http_victorops_sync_t;
 
 
@@ -43,6 +46,10 @@ static void ngx_http_victorops_sync_vo_done(ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_sync_rootly_done(
     ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s);
+static ngx_int_t ngx_http_victorops_sync_exec(
+    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_sync_repaired(
+    ngx_http_victorops_store_op_t *op);
 static ngx_int_t ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s,
     ngx_uint_t i, int64_t now, ngx_uint_t *repairs);
 static ngx_int_t ngx_http_victorops_sync_activity(ngx_http_victorops_sync_t *s,
@@ -383,52 +390,83 @@ ngx_http_victorops_sync_rootly_done(ngx_http_victorops_transfer_t *t)
 }
 
 
-/* what both sides said, against what the links know: the repairs */
+/*
+ * What both sides said, against what the links know: the repairs, an
+ * EXEC, all of them in the writer's transaction or none.
+ */
 
 static void
 ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s)
 {
-    int64_t                            now;
-    ngx_int_t                          rc;
-    ngx_uint_t                         i, repairs;
     ngx_http_victorops_integration_t  *vi;
 
     vi = s->vi;
-    now = ngx_http_victorops_now();
-    repairs = 0;
 
-    if (ngx_http_victorops_store_begin(vi) != NGX_OK) {
+    if (vi->st == NULL || vi->closing) {
         ngx_http_victorops_sync_end(s, 0);
         return;
     }
 
+    s->op.type = NGX_HTTP_VICTOROPS_OP_EXEC;
+    s->op.integration = vi;
+    s->op.exec = ngx_http_victorops_sync_exec;
+    s->op.handler = ngx_http_victorops_sync_repaired;
+    s->op.data = s;
+    s->op.now = ngx_http_victorops_now();
+
+    ngx_http_victorops_store_post(vi, &s->op);
+}
+
+
+/*
+ * On the store's writer; run again on its own if another op of the
+ * task failed, so nothing of "s" is changed but what it counts.
+ */
+
+static ngx_int_t
+ngx_http_victorops_sync_exec(ngx_http_victorops_integration_t *wvi,
+    ngx_http_victorops_store_op_t *op)
+{
+    ngx_int_t                   rc;
+    ngx_uint_t                  i;
+    ngx_http_victorops_sync_t  *s = op->data;
+
+    s->wvi = wvi;
+    s->repairs = 0;
+
     rc = NGX_OK;
 
     for (i = 0; i < s->links.nelts && rc == NGX_OK; i++) {
-        rc = ngx_http_victorops_sync_link(s, i, now, &repairs);
+        rc = ngx_http_victorops_sync_link(s, i, op->now, &s->repairs);
     }
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_victorops_store_commit(vi);
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+}
 
-    } else {
-        ngx_http_victorops_store_rollback(vi);
-    }
 
-    if (rc == NGX_OK && repairs) {
-        for (i = 0; i < repairs; i++) {
+static void
+ngx_http_victorops_sync_repaired(ngx_http_victorops_store_op_t *op)
+{
+    ngx_uint_t                         i;
+    ngx_http_victorops_sync_t         *s = op->data;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = s->vi;
+
+    if (op->rc == NGX_OK && s->repairs) {
+        for (i = 0; i < s->repairs; i++) {
             ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SYNC_REPAIRS);
         }
 
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "victorops integration \"%V\": reconciliation of %ui "
                       "links made %ui repairs", &vi->name, s->links.nelts,
-                      repairs);
+                      s->repairs);
 
         ngx_http_victorops_queue_kick(vi);
     }
 
-    ngx_http_victorops_sync_end(s, rc == NGX_OK);
+    ngx_http_victorops_sync_end(s, op->rc == NGX_OK);
 }
 
 
@@ -440,7 +478,7 @@ ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s, ngx_uint_t i,
 {
     ngx_int_t                          rc;
     ngx_uint_t                         j, class;
-    ngx_http_victorops_link_t         *link, l;
+    ngx_http_victorops_link_t         *link, l, cur;
     ngx_http_victorops_vo_incident_t  *vo, *found;
     ngx_http_victorops_integration_t  *vi;
 
@@ -460,13 +498,17 @@ ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s, ngx_uint_t i,
         }
     }
 
+    /* "link" stays as read: this may run again (sync_exec()) */
+
+    cur = link[i];
+
     /* VictorOps acknowledged or resolved and nobody told Rootly */
 
     if (found && found->phase > link[i].vo_state) {
         class = (found->phase == NGX_HTTP_VICTOROPS_VO_RESOLVED)
                 ? NGX_HTTP_VICTOROPS_RECOVERY : NGX_HTTP_VICTOROPS_ACK;
 
-        rc = ngx_http_victorops_sync_activity(s, &link[i], found, class, now);
+        rc = ngx_http_victorops_sync_activity(s, &cur, found, class, now);
         (*repairs)++;
     }
 
@@ -477,7 +519,7 @@ ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s, ngx_uint_t i,
         && link[i].rootly_state == 0)
     {
         if (vi->auto_resolve
-            && link[i].vo_state < NGX_HTTP_VICTOROPS_VO_RESOLVED
+            && cur.vo_state < NGX_HTTP_VICTOROPS_VO_RESOLVED
             && (found == NULL
                 || found->phase != NGX_HTTP_VICTOROPS_VO_RESOLVED))
         {
@@ -495,14 +537,14 @@ ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s, ngx_uint_t i,
             l.op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
             l.rootly_incident = link[i].rootly_incident;
             l.rootly_state = 1;
-            rc = ngx_http_victorops_store_link_write(vi, &l, now);
+            rc = ngx_http_victorops_store_link_write(s->wvi, &l, now);
         }
     }
 
     if (rc == NGX_OK) {
         l = link[i];
         l.op = NGX_HTTP_VICTOROPS_LINK_SYNCED;
-        rc = ngx_http_victorops_store_link_write(vi, &l, now);
+        rc = ngx_http_victorops_store_link_write(s->wvi, &l, now);
     }
 
     return rc;
@@ -561,8 +603,8 @@ ngx_http_victorops_sync_activity(ngx_http_victorops_sync_t *s,
     l.entity = link->entity;
     l.vo_state = vo->phase;
 
-    if (ngx_http_victorops_store_insert(s->vi, &job) != NGX_OK
-        || ngx_http_victorops_store_link_write(s->vi, &l, now) != NGX_OK)
+    if (ngx_http_victorops_store_insert(s->wvi, &job) != NGX_OK
+        || ngx_http_victorops_store_link_write(s->wvi, &l, now) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -600,7 +642,7 @@ ngx_http_victorops_sync_resolve(ngx_http_victorops_sync_t *s, ngx_uint_t i,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_victorops_store_job_pending(s->vi, &job.key,
+    rc = ngx_http_victorops_store_job_pending(s->wvi, &job.key,
                                               NGX_HTTP_VICTOROPS_JOB_RESOLVE);
     if (rc != NGX_DECLINED) {
         return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
@@ -629,7 +671,7 @@ ngx_http_victorops_sync_resolve(ngx_http_victorops_sync_t *s, ngx_uint_t i,
                   &link->rootly_incident, &s->status[i], &link->incident,
                   &job.id);
 
-    return ngx_http_victorops_store_insert(s->vi, &job);
+    return ngx_http_victorops_store_insert(s->wvi, &job);
 }
 
 

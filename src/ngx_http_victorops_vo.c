@@ -56,11 +56,26 @@ typedef struct {
 } ngx_http_victorops_vo_step_t;
 
 
+/* a lease extended: an EXEC nobody waits for */
+
+typedef struct {
+    ngx_http_victorops_store_call_t   call;
+    ngx_http_victorops_job_t          job;        /* its seq and id */
+    int64_t                           until;
+} ngx_http_victorops_vo_lease_t;
+
+
 static ngx_http_victorops_vo_ctx_t *ngx_http_victorops_vo_ctx(
     ngx_http_victorops_job_t *job, ngx_str_t *reason);
 static ngx_int_t ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx);
 static ngx_int_t ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_vo_lease(ngx_http_victorops_vo_ctx_t *ctx,
+    int64_t until);
+static ngx_int_t ngx_http_victorops_vo_lease_exec(
+    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_vo_lease_done(
+    ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_vo_wait_handler(ngx_event_t *ev);
 static void ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_vo_failed(ngx_http_victorops_vo_ctx_t *ctx,
@@ -388,10 +403,8 @@ ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
      */
 
     if (ctx->calls++ || wait) {
-        (void) ngx_http_victorops_store_lease(ctx->vi, &ctx->job,
-                                              now + wait
-                                              + (int64_t) t->timeout
-                                              + NGX_HTTP_VICTOROPS_LEASE_MORE);
+        ngx_http_victorops_vo_lease(ctx, now + wait + (int64_t) t->timeout
+                                         + NGX_HTTP_VICTOROPS_LEASE_MORE);
     }
 
     if (wait) {
@@ -423,6 +436,59 @@ ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
                    t->url.data);
 
     return NGX_OK;
+}
+
+
+/* the job's lease, extended by the store's writer (best effort) */
+
+static void
+ngx_http_victorops_vo_lease(ngx_http_victorops_vo_ctx_t *ctx, int64_t until)
+{
+    ngx_http_victorops_vo_lease_t  *l;
+
+    l = ngx_http_victorops_store_call(ctx->vi,
+                                      sizeof(ngx_http_victorops_vo_lease_t),
+                                      ngx_http_victorops_vo_lease_exec,
+                                      ngx_http_victorops_vo_lease_done);
+    if (l == NULL) {
+        return;
+    }
+
+    l->job.seq = ctx->job.seq;
+    l->job.id.len = ctx->job.id.len;
+    l->job.id.data = ngx_pstrdup(l->call.pool, &ctx->job.id);
+    l->until = until;
+
+    if (l->job.id.data == NULL) {
+        ngx_destroy_pool(l->call.pool);
+        return;
+    }
+
+    (void) ngx_http_victorops_store_call_post(NULL, l);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_vo_lease_exec(ngx_http_victorops_integration_t *wvi,
+    ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_vo_lease_t  *l = op->data;
+
+    return ngx_http_victorops_store_lease(wvi, &l->job, l->until);
+}
+
+
+static void
+ngx_http_victorops_vo_lease_done(ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_vo_lease_t  *l = op->data;
+
+    if (op->rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": the lease of job %V "
+                      "could not be extended", &op->integration->name,
+                      &l->job.id);
+    }
 }
 
 

@@ -42,8 +42,13 @@ typedef struct {
     ngx_http_victorops_event_t        *event;
     ngx_str_t                          incident;
 
+    /* the delivery's hash, claimed in the duplicate index or to note */
+    u_char                             hash[SHA256_DIGEST_LENGTH];
+
     unsigned                           need_signature:1;
     unsigned                           reading:1;
+    unsigned                           claimed:1;
+    unsigned                           note:1;
 } ngx_http_victorops_webhook_ctx_t;
 
 
@@ -52,6 +57,16 @@ typedef struct {
     u_char                            *last;
     u_char                            *end;
 } ngx_http_victorops_collect_t;
+
+
+/* an ignored delivery's signature, on its way to the store */
+
+typedef struct {
+    ngx_http_victorops_store_call_t    call;
+    ngx_http_victorops_event_t        *ev;        /* the request's */
+    u_char                             signature[
+                                           NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
+} ngx_http_victorops_ignored_t;
 
 
 static ngx_int_t ngx_http_victorops_webhook_auth(ngx_http_request_t *r,
@@ -78,9 +93,6 @@ static ngx_int_t ngx_http_victorops_webhook_json(ngx_http_request_t *r,
 static ngx_int_t ngx_http_victorops_webhook_form(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_json_t **root,
     ngx_str_t *msg);
-static ngx_int_t ngx_http_victorops_webhook_decide(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
-    ngx_str_t *key, ngx_http_victorops_event_decision_t *d);
 static ngx_int_t ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
     u_char *signature);
@@ -88,9 +100,17 @@ static ngx_int_t ngx_http_victorops_webhook_limited(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *key, int64_t wait);
 static ngx_int_t ngx_http_victorops_webhook_accept(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
-    ngx_http_victorops_job_t *job, u_char *hash, u_char *signature);
+    ngx_http_victorops_job_t *job, u_char *signature);
+static ngx_int_t ngx_http_victorops_webhook_claim(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_dup_t *dup);
+static void ngx_http_victorops_webhook_unclaim(void *data);
+static ngx_int_t ngx_http_victorops_webhook_duplicate(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev);
 static void ngx_http_victorops_webhook_queued(ngx_http_request_t *r,
     ngx_int_t rc, void *data, ngx_str_t *id);
+static ngx_int_t ngx_http_victorops_ignored_exec(
+    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_ignored_done(ngx_http_victorops_store_op_t *op);
 static ngx_int_t ngx_http_victorops_ignored(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
     ngx_http_victorops_event_decision_t *d, u_char *signature);
@@ -676,9 +696,9 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
 
 /*
  * Nothing to forward, counted by why.  A signed delivery's signature
- * is remembered all the same (best effort, outside the batch): an
- * acknowledgement ignored today for want of a link must not count if
- * replayed once there is one.
+ * is remembered all the same (best effort, an EXEC of its own, answered
+ * once done): an acknowledgement ignored today for want of a link must
+ * not count if replayed once there is one.
  */
 
 static ngx_int_t
@@ -686,7 +706,8 @@ ngx_http_victorops_ignored(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
     ngx_http_victorops_event_decision_t *d, u_char *signature)
 {
-    ngx_uint_t  counter;
+    ngx_uint_t                     counter;
+    ngx_http_victorops_ignored_t  *sig;
 
     switch (d->why) {
 
@@ -711,12 +732,6 @@ ngx_http_victorops_ignored(ngx_http_request_t *r,
 
     ev->reason = d->reason;
 
-    if (signature) {
-        (void) ngx_http_victorops_store_signature_claim(vi, signature,
-                                             NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
-                                             ngx_http_victorops_now());
-    }
-
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "victorops integration \"%V\": ignored %s%s%V%s: %V",
                   &vi->name,
@@ -725,14 +740,69 @@ ngx_http_victorops_ignored(ngx_http_request_t *r,
                   ev->incident.len ? " for incident \"" : "", &ev->incident,
                   ev->incident.len ? "\"" : "", &ev->reason);
 
+    if (signature) {
+        sig = ngx_http_victorops_store_call(vi,
+                                       sizeof(ngx_http_victorops_ignored_t),
+                                       ngx_http_victorops_ignored_exec,
+                                       ngx_http_victorops_ignored_done);
+        if (sig) {
+            sig->ev = ev;
+            ngx_memcpy(sig->signature, signature,
+                       NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
+
+            if (ngx_http_victorops_store_call_post(r, sig) == NGX_OK) {
+                return NGX_DONE;
+            }
+        }
+    }
+
     return ngx_http_victorops_reply(r, NGX_HTTP_OK, "ignored", ev, NULL);
 }
 
 
+static ngx_int_t
+ngx_http_victorops_ignored_exec(ngx_http_victorops_integration_t *wvi,
+    ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_ignored_t  *sig = op->data;
+
+    return ngx_http_victorops_store_signature_claim(wvi, sig->signature,
+                                            NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
+                                            op->now);
+}
+
+
+/* best effort: the delivery is ignored all the same */
+
+static void
+ngx_http_victorops_ignored_done(ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_request_t            *r;
+    ngx_http_victorops_ignored_t  *sig = op->data;
+
+    r = sig->call.request;
+
+    if (op->rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, r ? r->connection->log : ngx_cycle->log,
+                      0, "victorops integration \"%V\": the signature of an "
+                      "ignored delivery could not be stored",
+                      &op->integration->name);
+    }
+
+    if (r) {
+        ngx_http_finalize_request(r,
+                              ngx_http_victorops_reply(r, NGX_HTTP_OK,
+                                                       "ignored", sig->ev,
+                                                       NULL));
+    }
+}
+
+
 /*
- * An alert, or activity about an incident linked (or about to be
- * linked by an alert still queued) to Rootly, becomes a job; anything
- * else is ignored (decide.c says which).
+ * What needs no stored state is decided now (ignored deliveries);
+ * anything else becomes an event job, the payload once, decided when
+ * it is dispatched (rootly.c: an alert, or activity on what its
+ * incident is linked to by then).
  */
 
 static ngx_int_t
@@ -741,59 +811,47 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     u_char *signature)
 {
     int64_t                               wait;
-    ngx_int_t                             rc;
     ngx_http_victorops_job_t              job;
-    ngx_http_victorops_alert_conf_t       conf;
     ngx_http_victorops_integration_t     *vi;
+    ngx_http_victorops_event_facts_t      facts;
     ngx_http_victorops_event_decision_t   d;
-    u_char                                hash[SHA256_DIGEST_LENGTH];
 
     vi = ctx->integration;
 
-    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
+    ngx_memzero(&facts, sizeof(ngx_http_victorops_event_facts_t));
+    facts.event = ev;
 
-    job.integration = vi;
-    job.class = ev->class;
-    job.incident = ev->incident;
-    job.entity = ev->entity_id;
-
-    if (ngx_http_victorops_event_key(r->pool, ev, &job.key) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_victorops_webhook_decide(r, vi, ev, &job.key, &d)
-        != NGX_OK)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
+    ngx_http_victorops_decide_event(&facts, &d);
 
     if (d.action == NGX_HTTP_VICTOROPS_EVENT_IGNORE) {
         return ngx_http_victorops_ignored(r, vi, ev, &d, signature);
     }
 
-    job.kind = d.kind;
+    /* the rest asks for the link: at dispatch */
 
-    if (job.kind == NGX_HTTP_VICTOROPS_JOB_ALERT) {
-        conf.portal_url = vi->portal_url;
-        conf.organization = vi->name;
+    ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
 
-        rc = ngx_http_victorops_rootly_alert(r->pool, ev, &conf, &job.body);
+    job.integration = vi;
+    job.kind = NGX_HTTP_VICTOROPS_JOB_EVENT;
+    job.class = ev->class;
+    job.incident = ev->incident;
+    job.entity = ev->entity_id;
 
-    } else {
-        rc = ngx_http_victorops_activity_text(r->pool, ev, &job.body);
-    }
-
-    if (rc != NGX_OK
+    if (ngx_http_victorops_event_key(r->pool, ev, &job.key) != NGX_OK
+        || ngx_http_victorops_event_record(r->pool,
+                                   (ctx->type == NGX_HTTP_VICTOROPS_JSON
+                                    && r->request_body)
+                                   ? r->request_body->bufs : NULL,
+                                   ev, &job.body)
+           != NGX_OK
         || ngx_http_victorops_event_hash(ev->class, &job.key, &job.body,
-                                         hash)
+                                         ctx->hash)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* whether it is a duplicate is found out when the batch commits */
-
-    if (job.kind == NGX_HTTP_VICTOROPS_JOB_ALERT
+    if (ev->class == NGX_HTTP_VICTOROPS_ALERT
         && vi->alert_limit_reject
         && ngx_http_victorops_alert_token(vi, ngx_http_victorops_now(),
                                           &wait)
@@ -806,8 +864,7 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_victorops_webhook_accept(r, ctx, ev, &job, hash,
-                                             signature);
+    return ngx_http_victorops_webhook_accept(r, ctx, ev, &job, signature);
 }
 
 
@@ -852,7 +909,7 @@ ngx_http_victorops_webhook_limited(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_victorops_webhook_accept(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev,
-    ngx_http_victorops_job_t *job, u_char *hash, u_char *signature)
+    ngx_http_victorops_job_t *job, u_char *signature)
 {
     ngx_http_victorops_dup_t          *dup;
     ngx_http_victorops_link_t         *link;
@@ -866,6 +923,9 @@ ngx_http_victorops_webhook_accept(ngx_http_request_t *r,
     a.job = *job;
     a.reply = ngx_http_victorops_webhook_queued;
     a.data = ctx;
+
+    ctx->event = ev;
+    ctx->incident = *ngx_http_victorops_job_incident(job);
 
     /*
      * A signed delivery is taken once, long after duplicate_window: its
@@ -885,12 +945,24 @@ ngx_http_victorops_webhook_accept(ngx_http_request_t *r,
 
     if (vi->duplicate_window) {
         dup->type = NGX_HTTP_VICTOROPS_DUP_HASH;
-        dup->key.data = hash;
+        dup->key.data = ctx->hash;
         dup->key.len = SHA256_DIGEST_LENGTH;
         dup->window = vi->duplicate_window;
+
+        switch (ngx_http_victorops_webhook_claim(r, ctx, dup)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            return ngx_http_victorops_webhook_duplicate(r, ctx, ev);
+
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
-    if (job->kind == NGX_HTTP_VICTOROPS_JOB_ACTIVITY) {
+    if (job->class != NGX_HTTP_VICTOROPS_ALERT) {
         a.effects = ngx_http_victorops_effects_alloc(r->pool);
         if (a.effects == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -910,9 +982,6 @@ ngx_http_victorops_webhook_accept(ngx_http_request_t *r,
                          : NGX_HTTP_VICTOROPS_VO_ACKED;
     }
 
-    ctx->event = ev;
-    ctx->incident = *ngx_http_victorops_job_incident(job);
-
     if (ngx_http_victorops_queue_accept(r, &a) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "victorops integration \"%V\": cannot queue %s for "
@@ -922,6 +991,86 @@ ngx_http_victorops_webhook_accept(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * The delivery's hash in the duplicate index shared by the workers
+ * (dedup.c).  NGX_OK: claimed (the batch only records it; until the
+ * job is on disk the claim is released if anything goes wrong), or
+ * the index cannot tell (the batch's claim in the store decides, and
+ * the index learns it); NGX_DECLINED: a duplicate.
+ */
+
+static ngx_int_t
+ngx_http_victorops_webhook_claim(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_dup_t *dup)
+{
+    ngx_int_t            rc;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_victorops_dedup_claim(ctx->integration, ctx->hash,
+                                        ngx_http_victorops_now());
+
+    switch (rc) {
+
+    case NGX_OK:
+        ctx->claimed = 1;
+        dup->claimed = 1;
+
+        cln->handler = ngx_http_victorops_webhook_unclaim;
+        cln->data = ctx;
+        return NGX_OK;
+
+    case NGX_DECLINED:
+        return NGX_DECLINED;
+
+    default: /* NGX_AGAIN */
+        ctx->note = 1;
+        return NGX_OK;
+    }
+}
+
+
+/* the request goes away with its hash claimed but not stored */
+
+static void
+ngx_http_victorops_webhook_unclaim(void *data)
+{
+    ngx_http_victorops_webhook_ctx_t  *ctx = data;
+
+    if (ctx->claimed) {
+        ctx->claimed = 0;
+        ngx_http_victorops_dedup_release(ctx->integration, ctx->hash);
+    }
+}
+
+
+/* the same delivery within duplicate_window: 200 "duplicate" */
+
+static ngx_int_t
+ngx_http_victorops_webhook_duplicate(ngx_http_request_t *r,
+    ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev)
+{
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = ctx->integration;
+
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "victorops integration \"%V\": duplicate %s for "
+                  "incident \"%V\" not forwarded again", &vi->name,
+                  ngx_http_victorops_class_name(ev->class), &ctx->incident);
+
+    ngx_str_null(&ev->reason);
+
+    return ngx_http_victorops_reply(r, NGX_HTTP_OK, "duplicate", ev, NULL);
 }
 
 
@@ -946,6 +1095,16 @@ ngx_http_victorops_webhook_queued(ngx_http_request_t *r, ngx_int_t rc,
     c = r->connection;
     vi = ctx->integration;
     ev = ctx->event;
+
+    /* the duplicate index: as the store has it now */
+
+    if (ctx->claimed) {
+        ctx->claimed = (rc == NGX_OK) ? 0 : 1;   /* else released */
+
+    } else if (ctx->note && rc == NGX_OK) {
+        ngx_http_victorops_dedup_note(vi, ctx->hash,
+                                      ngx_http_victorops_now());
+    }
 
     switch (rc) {
 
@@ -979,16 +1138,7 @@ ngx_http_victorops_webhook_queued(ngx_http_request_t *r, ngx_int_t rc,
         break;
 
     case NGX_DECLINED:
-        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
-
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "victorops integration \"%V\": duplicate %s for "
-                      "incident \"%V\" not forwarded again", &vi->name,
-                      ngx_http_victorops_class_name(ev->class),
-                      &ctx->incident);
-
-        ngx_str_null(&ev->reason);
-        rc = ngx_http_victorops_reply(r, NGX_HTTP_OK, "duplicate", ev, NULL);
+        rc = ngx_http_victorops_webhook_duplicate(r, ctx, ev);
         break;
 
     default: /* NGX_ERROR */
@@ -999,65 +1149,6 @@ ngx_http_victorops_webhook_queued(ngx_http_request_t *r, ngx_int_t rc,
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
-}
-
-
-/*
- * What the event becomes (decide.c), looking up what the decision asks
- * for: the link of its key, then whether an alert of it is queued (in
- * the batch being collected, else pending in the store).  NGX_ERROR:
- * the store failed.
- */
-
-static ngx_int_t
-ngx_http_victorops_webhook_decide(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
-    ngx_str_t *key, ngx_http_victorops_event_decision_t *d)
-{
-    ngx_int_t                          rc;
-    ngx_http_victorops_event_facts_t   facts;
-
-    ngx_memzero(&facts, sizeof(ngx_http_victorops_event_facts_t));
-    facts.event = ev;
-
-    for ( ;; ) {
-        ngx_http_victorops_decide_event(&facts, d);
-
-        switch (d->action) {
-
-        case NGX_HTTP_VICTOROPS_EVENT_ASK_LINK:
-            rc = ngx_http_victorops_store_link_get(vi, r->pool, key,
-                                                   &ev->incident,
-                                                   &ev->entity_id,
-                                                   &facts.link.incident,
-                                                   &facts.link.alert);
-            if (rc == NGX_ERROR) {
-                return NGX_ERROR;
-            }
-
-            facts.link.found = (rc == NGX_OK) ? NGX_HTTP_VICTOROPS_FACT_YES
-                                              : NGX_HTTP_VICTOROPS_FACT_NO;
-            break;
-
-        case NGX_HTTP_VICTOROPS_EVENT_ASK_QUEUED:
-            rc = ngx_http_victorops_queue_alert_batched(vi, key);
-
-            if (rc != NGX_OK) {
-                rc = ngx_http_victorops_store_alert_pending(vi, key);
-
-                if (rc == NGX_ERROR) {
-                    return NGX_ERROR;
-                }
-            }
-
-            facts.queued = (rc == NGX_DECLINED) ? NGX_HTTP_VICTOROPS_FACT_NO
-                                                : NGX_HTTP_VICTOROPS_FACT_YES;
-            break;
-
-        default:
-            return NGX_OK;
-        }
-    }
 }
 
 

@@ -644,3 +644,56 @@ qr/\[emerg\] .*invalid parameter "user=alice,bob\/\.\.\/x" in "escalate": expect
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*victorops integration "acme": store "\S+\/logs\/victorops\/" needs a folder of its own and a file name/
+
+
+
+=== TEST 41: duplicate_index has a lower bound
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        duplicate_index 8;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*value must be between 16 and 16777216 in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 42: the store's writers run in the thread pool named
+--- main_config
+    thread_pool victorops threads=2;
+--- http_config
+    victorops_thread_pool victorops;
+    victorops_integration acme {
+        rootly_url http://127.0.0.1:1;
+        rootly_token t;
+        webhook_secret s;
+        store logs/acme.db;
+    }
+--- config
+    location = /hook { victorops_webhook acme; }
+--- request
+POST /hook?secret=s
+{"entity_id": "edge-lb-3/5xx-rate", "entity_display_name": "edge-lb-3 5xx rate 12%", "state_message": "5xx ratio 0.12 over 3m", "routing_key": "edge", "incident_number": "3101"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 202
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 43: a thread pool no thread_pool defines
+--- http_config
+    victorops_thread_pool nosuch;
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*unknown thread pool "nosuch"/

@@ -388,9 +388,12 @@ POST /hook?secret=s3cret
 entity_id=%22web-1%2Fdisk%22&message_type=%22RECOVERY%22&incident=77
 --- more_headers
 Content-Type: application/x-www-form-urlencoded
---- error_code: 200
---- response_body
-{"result":"ignored","class":"recovery","incident":"77","reason":"no linked Rootly incident or alert"}
+--- error_code: 202
+--- response_body_like
+^\{"result":"accepted","class":"recovery","incident":"77","id":"[0-9a-f]{16}"\}$
+--- wait eval: slow(0.3)
+--- error_log eval
+qr/recovery for incident "77" \(job [0-9a-f]{16}\) ignored: no linked Rootly incident or alert/
 
 
 

@@ -141,7 +141,7 @@ __DATA__
 --- response_body_like eval
 [qr/"result":"accepted"/, qr/"result":"ignored"/, qr/"unauthorized"/,
  qr/"invalid JSON/,
- qr/^\{"version":"[\d.]+","integrations":\{"acme":\{"accepted":\{"alert":1,"acknowledgement":0,"recovery":0\},"ignored":\{"unsupported notification type":1,"informational message":0,"not an incident event":0,"no linked Rootly incident or alert":0\},"duplicate":0,"unauthorized":1,"invalid":1,"rejected":0,"delivered":[01],"retried":0,"dead_lettered":0,"rate_limited":0,"escalations":\{"paged":0,"rerouted":0,"resolved":0,"oncall_posted":0\},"victorops_failed":0,"victorops_rate_limited":0,"sync":\{"runs":0,"repairs":0\},"slack":\{"commands":0,"paged":0,"refused":0\},"queue":\{"pending":[01],"oldest_pending_age_ms":\d+,"dead_letters":0,"links":[01]\},"rootly":\{"credentials":"ok","paused_for_ms":0,"last_success":\d+,"last_error":null\},"victorops":\{"credentials":"not configured","api_rate":2,"paused_for_ms":0,"last_success":0,"last_sync":0,"last_sync_ok":false,"last_error":null\},"alert_limit":\{"per_minute":50,"available":49,"overflow":"queue"\},"store":\{"path":"[^"]+\/logs\/acme\.db","commits":1,"commit_avg_us":\d+,"commit_max_us":\d+,"lock_waits":\d+,"lock_wait_ms":\d+\}\}\}\}\n\z/]
+ qr/^\{"version":"[\d.]+","integrations":\{"acme":\{"accepted":\{"alert":1,"acknowledgement":0,"recovery":0\},"ignored":\{"unsupported notification type":1,"informational message":0,"not an incident event":0,"no linked Rootly incident or alert":0\},"duplicate":0,"unauthorized":1,"invalid":1,"rejected":0,"delivered":[01],"retried":0,"dead_lettered":0,"rate_limited":0,"escalations":\{"paged":0,"rerouted":0,"resolved":0,"oncall_posted":0\},"victorops_failed":0,"victorops_rate_limited":0,"sync":\{"runs":0,"repairs":0\},"slack":\{"commands":0,"paged":0,"refused":0\},"queue":\{"pending":[01],"oldest_pending_age_ms":\d+,"dead_letters":0,"links":[01]\},"rootly":\{"credentials":"ok","paused_for_ms":0,"last_success":\d+,"last_error":null\},"victorops":\{"credentials":"not configured","api_rate":2,"paused_for_ms":0,"last_success":0,"last_sync":0,"last_sync_ok":false,"last_error":null\},"alert_limit":\{"per_minute":50,"available":49,"overflow":"queue"\},"store":\{"path":"[^"]+\/logs\/acme\.db","commits":1,"commit_avg_us":\d+,"commit_max_us":\d+,"lock_waits":\d+,"lock_wait_ms":\d+,"tasks":\d+,"thread_cpu_us":\d+,"wal_restarts":\d+\}\}\}\}\n\z/]
 
 
 
@@ -286,10 +286,10 @@ POST /status?integration=acme&action=dead_letters
 [link_request(entity => 'edge-lb-3%2F5xx-rate', rootly_alert => 'al-1'),
  "POST /status?integration=acme&action=unlink&entity=edge-lb-3%2F5xx-rate",
  fixture_request('simple-ack.json')]
---- error_code eval: [200, 200, 200]
---- response_body eval
-[qq{{"linked":"edge-lb-3/5xx-rate"}\n}, qq{{"unlinked":true}\n},
- qq{{"result":"ignored","class":"acknowledgement","incident":"3101","reason":"no linked Rootly incident or alert"}\n}]
+--- error_code eval: [200, 200, 202]
+--- response_body_like eval
+[qr/^\{"linked":"edge-lb-3\/5xx-rate"\}\n\z/, qr/^\{"unlinked":true\}\n\z/,
+ qr/^\{"result":"accepted","class":"acknowledgement","incident":"3101","id":"[0-9a-f]{16}"\}\n\z/]
 
 
 
@@ -347,3 +347,18 @@ PUT /status
 Allow: GET, HEAD, POST
 --- response_body
 {"error":"method not allowed, use GET, HEAD, POST"}
+
+
+
+=== TEST 24: an admin request refused for its arguments is answered once
+--- request eval
+["POST /status?integration=acme&action=nope",
+ "POST /status?integration=acme&action=unlink",
+ "POST /status?integration=acme&action=link&entity=x",
+ "POST /status?integration=acme&action=unlink&entity=nothing-linked"]
+--- error_code eval: [400, 400, 400, 200]
+--- response_body eval
+[qq{{"error":"action is one of dead_letters, replay, link, unlink"}\n},
+ qq{{"error":"incident or entity is required"}\n},
+ qq{{"error":"rootly_incident or rootly_alert is required"}\n},
+ qq{{"unlinked":false}\n}]

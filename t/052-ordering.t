@@ -10,7 +10,7 @@ use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(sleep time);
 use VoMock;
-use VoNginx qw(wait_for dedup_key);
+use VoNginx qw(wait_for dedup_key rootly_successes);
 
 my $rootly = VoMock->start(kind => 'rootly', token => 'rootly-test-token');
 
@@ -22,30 +22,6 @@ sub event {
     $body{ack_user} = 'jdoe' if $type eq 'ACKNOWLEDGEMENT';
     $body{state_message} = "$type for $entity";
     return \%body;
-}
-
-# entity => [ "alert" | "acknowledge" | "resolve", ... ] of the 2xx answers,
-# in the order the mock received them
-sub successes_by_entity {
-    my ($reqs) = @_;
-    my $state = $rootly->state;
-    my %entity_of_alert = map {
-        my $key = $_->{attributes}{deduplication_key} // '';
-        $key =~ /^victorops:acme:(.+)$/ ? ($_->{id} => $1) : ()
-    } @{ $state->{alerts} };
-    my %seq;
-    for my $r (sort { $a->{seq} <=> $b->{seq} } @$reqs) {
-        next unless $r->{status} >= 200 && $r->{status} < 300;
-        if ($r->{method} eq 'POST' && $r->{path} eq '/v1/alerts') {
-            my ($e) = (dedup_key($r) // '') =~ /^victorops:acme:(.+)$/;
-            push @{ $seq{ $e // '?' } }, 'alert';
-        } elsif ($r->{path} =~ m{^/v1/alerts/([^/]+)/(acknowledge|resolve)$}) {
-            push @{ $seq{ $entity_of_alert{$1} // "alert $1" } }, $2;
-        } else {
-            push @{ $seq{'(other)'} }, "$r->{method} $r->{path}";
-        }
-    }
-    return \%seq;
 }
 
 sub timeline {
@@ -93,7 +69,7 @@ subtest 'one incident: alert, ack, recovery in order while Rootly fails the firs
     sleep 1;
 
     my $reqs = $rootly->requests(timeout => 0);
-    my $seq = successes_by_entity($reqs);
+    my $seq = rootly_successes($rootly, $reqs);
     is(scalar(grep { $_->{status} == 500 } @$reqs), 3, 'Rootly failed 3 requests');
     is_deeply($seq, { 'order/1' => [qw(alert acknowledge resolve)] },
               'Rootly got POST /v1/alerts, then /acknowledge, then /resolve (2xx)')
@@ -139,7 +115,7 @@ subtest 'several interleaved incidents keep their own order under retries' => su
     sleep 1;
 
     my $reqs = $rootly->requests(timeout => 0);
-    my $seq = successes_by_entity($reqs);
+    my $seq = rootly_successes($rootly, $reqs);
     is(scalar(grep { $_->{status} == 500 } @$reqs), 6, 'Rootly failed 6 alert requests');
     is(scalar(grep { $_->{status} == 503 } @$reqs), 3, 'Rootly failed 3 acknowledge/resolve requests');
     my $ok = 1;

@@ -299,3 +299,91 @@ core_split(ngx_str_t *line, ngx_str_t *fields, ngx_uint_t n)
 
     return i;
 }
+
+
+/*
+ * What an event job keeps (event_record()): a JSON body in memory as
+ * it came, in one buffer or in several (the headers' and the rest),
+ * else the payload written out; classified again, the same event.
+ */
+
+void
+core_event_record(void)
+{
+    ngx_buf_t                    b[3];
+    ngx_str_t                    record, *text;
+    ngx_chain_t                  cl[3];
+    ngx_http_victorops_json_t   *root;
+    ngx_http_victorops_event_t   ev, again;
+
+    text = core_str("{\"entity_id\": \"web/1\", \"message_type\": "
+                    "\"CRITICAL\", \"incident_number\": \"7\"}");
+
+    root = core_json((const char *) text->data);
+    core_check(root != NULL);
+
+    if (root == NULL) {
+        return;
+    }
+
+    core_check(ngx_http_victorops_classify(core.pool, root, &ev) == NGX_OK);
+
+    ngx_memzero(b, sizeof(b));
+    ngx_memzero(cl, sizeof(cl));
+
+    /* one buffer and the empty last one: the body itself */
+
+    core.name = "one buffer";
+
+    b[0].temporary = 1;
+    b[0].pos = text->data;
+    b[0].last = text->data + text->len;
+    b[1].last_buf = 1;
+    cl[0].buf = &b[0];
+    cl[0].next = &cl[1];
+    cl[1].buf = &b[1];
+
+    core_check(ngx_http_victorops_event_record(core.pool, cl, &ev, &record)
+               == NGX_OK);
+    core_check(record.data == text->data && record.len == text->len);
+
+    /* two buffers: copied, as they came */
+
+    core.name = "two buffers";
+
+    b[0].last = text->data + 10;
+    b[2].temporary = 1;
+    b[2].pos = text->data + 10;
+    b[2].last = text->data + text->len;
+    cl[1].buf = &b[2];
+    cl[1].next = &cl[2];
+    cl[2].buf = &b[1];
+
+    core_check(ngx_http_victorops_event_record(core.pool, cl, &ev, &record)
+               == NGX_OK);
+    core_check(record.len == text->len
+               && ngx_memcmp(record.data, text->data, text->len) == 0
+               && record.data != text->data);
+
+    /* no body (a form, a file): the payload written out, the same event */
+
+    core.name = "written out";
+
+    core_check(ngx_http_victorops_event_record(core.pool, NULL, &ev, &record)
+               == NGX_OK);
+    core_check(core_str_eq(&record,
+                           "{\"entity_id\":\"web/1\",\"message_type\":"
+                           "\"CRITICAL\",\"incident_number\":\"7\"}"));
+
+    core_check(ngx_http_victorops_json_parse(core.pool, &record,
+                                             NGX_HTTP_VICTOROPS_MAX_DEPTH,
+                                             &root)
+               == NGX_OK
+               && ngx_http_victorops_classify(core.pool, root, &again)
+                  == NGX_OK
+               && again.class == ev.class
+               && core_str_eq(&again.incident, "7")
+               && core_str_eq(&again.entity_id, "web/1"));
+
+    core.name = NULL;
+}

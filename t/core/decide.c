@@ -166,6 +166,57 @@ static core_event_case_t  core_event_cases[] = {
 };
 
 
+/*
+ * An event job at dispatch: the link as it is then, and nothing of its
+ * key still queued (the jobs of a key go out in arrival order).
+ */
+
+static core_event_case_t  core_dispatch_cases[] = {
+
+    { "dispatch: an ignored delivery stays ignored",
+      IGNORED, NGX_HTTP_VICTOROPS_WHY_INFO, "informational message",
+      UNKNOWN, "", "", UNKNOWN,
+      NGX_HTTP_VICTOROPS_EVENT_IGNORE, 0, NGX_HTTP_VICTOROPS_WHY_INFO,
+      "informational message" },
+
+    { "dispatch: the link first",
+      ACK, 0, "", UNKNOWN, "", "", UNKNOWN,
+      NGX_HTTP_VICTOROPS_EVENT_ASK_LINK, 0, 0, "" },
+
+    { "dispatch: an alert with nothing linked: a Rootly alert",
+      ALERT, 0, "", NO, "", "", UNKNOWN,
+      NGX_HTTP_VICTOROPS_EVENT_JOB, NGX_HTTP_VICTOROPS_JOB_ALERT, 0, "" },
+
+    { "dispatch: an alert linked to an alert only: another",
+      ALERT, 0, "", YES, "", "a-1", UNKNOWN,
+      NGX_HTTP_VICTOROPS_EVENT_JOB, NGX_HTTP_VICTOROPS_JOB_ALERT, 0, "" },
+
+    { "dispatch: an alert linked to an incident: activity",
+      ALERT, 0, "", YES, "r-1", "", UNKNOWN,
+      NGX_HTTP_VICTOROPS_EVENT_JOB, NGX_HTTP_VICTOROPS_JOB_ACTIVITY, 0, "" },
+
+    { "dispatch: an acknowledgement behind its delivered alert",
+      ACK, 0, "", YES, "", "a-1", UNKNOWN,
+      NGX_HTTP_VICTOROPS_EVENT_JOB, NGX_HTTP_VICTOROPS_JOB_ACTIVITY, 0, "" },
+
+    { "dispatch: a recovery on a linked incident",
+      RECOVERY, 0, "", YES, "r-1", "a-1", UNKNOWN,
+      NGX_HTTP_VICTOROPS_EVENT_JOB, NGX_HTTP_VICTOROPS_JOB_ACTIVITY, 0, "" },
+
+    { "dispatch: nothing linked, never asks whether queued",
+      ACK, 0, "", NO, "", "", UNKNOWN,
+      NGX_HTTP_VICTOROPS_EVENT_IGNORE, 0, NGX_HTTP_VICTOROPS_WHY_NO_LINK,
+      NO_LINK_REASON },
+
+    { "dispatch: a recovery, its alert dead-lettered",
+      RECOVERY, 0, "", NO, "", "", YES,
+      NGX_HTTP_VICTOROPS_EVENT_IGNORE, 0, NGX_HTTP_VICTOROPS_WHY_NO_LINK,
+      NO_LINK_REASON },
+
+    { NULL, 0, 0, NULL, 0, NULL, NULL, 0, 0, 0, 0, NULL }
+};
+
+
 #define CORE_EVENT_BODY(text)                                                 \
     "{\"data\":{\"type\":\"incident_events\",\"attributes\":{\"event\":"      \
     "\"" text "\",\"visibility\":\"internal\"}}}"
@@ -609,4 +660,69 @@ core_rules(void)
     }
 
     return rules;
+}
+
+
+/*
+ * decide_dispatch(): an event job decided at dispatch, then the call
+ * the job it became makes with the same link.
+ */
+
+void
+core_decide_dispatch(void)
+{
+    core_event_case_t                    *c;
+    ngx_http_victorops_call_t             call;
+    ngx_http_victorops_event_t            ev;
+    ngx_http_victorops_rootly_link_t      link;
+    ngx_http_victorops_call_facts_t       f;
+    ngx_http_victorops_event_decision_t   d;
+
+    for (c = core_dispatch_cases; c->name; c++) {
+        core.name = c->name;
+
+        ngx_memzero(&ev, sizeof(ngx_http_victorops_event_t));
+        ev.class = c->class;
+        ev.why = c->why;
+        ev.reason = *core_str(c->reason);
+
+        link.found = c->found;
+        link.incident = *core_str(c->incident);
+        link.alert = *core_str(c->alert);
+
+        ngx_http_victorops_decide_dispatch(&ev, &link, &d);
+
+        core_check(d.action == c->action);
+        core_check(d.kind == c->kind);
+        core_check(d.why == c->why_out);
+        core_check(core_str_eq(&d.reason, c->reason_out));
+    }
+
+    /* an acknowledgement behind its alert acknowledges the alert */
+
+    core.name = "dispatch: then the call, with the same link";
+
+    ngx_memzero(&ev, sizeof(ngx_http_victorops_event_t));
+    ev.class = ACK;
+
+    link.found = YES;
+    ngx_str_null(&link.incident);
+    link.alert = *core_str("a-7");
+
+    ngx_http_victorops_decide_dispatch(&ev, &link, &d);
+
+    core_check(d.action == NGX_HTTP_VICTOROPS_EVENT_JOB);
+
+    ngx_memzero(&f, sizeof(ngx_http_victorops_call_facts_t));
+    f.kind = d.kind;
+    f.class = ev.class;
+    f.body = *core_str("Acknowledged");
+    f.link = link;
+
+    core_check(ngx_http_victorops_decide_call(core.pool, &f, &call)
+               == NGX_OK);
+    core_check(call.action == NGX_HTTP_VICTOROPS_CALL_POST);
+    core_check(core_str_eq(&call.path, "/v1/alerts/a-7/acknowledge"));
+
+    core.name = NULL;
 }

@@ -32,10 +32,12 @@ core_t  core;
 
 static core_suite_t  core_suites[] = {
     { "classify", core_classify },
+    { "event_record", core_event_record },
     { "form", core_form },
     { "utf8", core_utf8 },
     { "bodies", core_bodies },
     { "decide_event", core_decide_event },
+    { "decide_dispatch", core_decide_dispatch },
     { "decide_call", core_decide_call },
     { "decide_rootly", core_decide_rootly },
     { "decide_vo", core_decide_vo },

@@ -56,7 +56,8 @@ use POSIX qw(WNOHANG);
 use Test::More ();
 use Time::HiRes qw(sleep time);
 
-our @EXPORT_OK = qw(wait_for dedup_key delivered_keys alive);
+our @EXPORT_OK = qw(wait_for dedup_key delivered_keys alive store_sql
+                    rootly_successes);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../..');
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -105,6 +106,42 @@ sub wait_for {
 }
 
 # The deduplication_key of a recorded POST /v1/alerts (VoMock->requests).
+# the answer of the sqlite3 CLI to query "q" on store "db", without the
+# last newline
+sub store_sql {
+    my ($db, $q) = @_;
+    open my $ph, '-|', 'sqlite3', $db, $q or die "sqlite3: $!";
+    local $/;
+    my $out = <$ph> // '';
+    close $ph;
+    $out =~ s/\n\z//;
+    return $out;
+}
+
+# what the mock Rootly answered with a 2xx, in order, by entity:
+# entity => [alert | acknowledge | resolve | call, ...]
+sub rootly_successes {
+    my ($rootly, $reqs) = @_;
+    my %entity_of_alert = map {
+        my $key = $_->{attributes}{deduplication_key} // '';
+        $key =~ /^victorops:acme:(.+)$/ ? ($_->{id} => $1) : ()
+    } @{ $rootly->state->{alerts} };
+    my %seq;
+    for my $r (sort { $a->{seq} <=> $b->{seq} } @$reqs) {
+        next unless $r->{status} >= 200 && $r->{status} < 300;
+        if ($r->{method} eq 'POST' && $r->{path} eq '/v1/alerts') {
+            my ($e) = (dedup_key($r) // '') =~ /^victorops:acme:(.+)$/;
+            push @{ $seq{ $e // '?' } }, 'alert';
+        } elsif ($r->{path} =~ m{^/v1/alerts/([^/]+)/(acknowledge|resolve)$}) {
+            push @{ $seq{ $entity_of_alert{$1} // "alert $1" } }, $2;
+        } else {
+            push @{ $seq{"$r->{method} $r->{path}"} }, 'call';
+        }
+    }
+    return \%seq;
+}
+
+
 sub dedup_key {
     my ($req) = @_;
     return (($req->{json} // {})->{data} // {})->{attributes}{deduplication_key};
@@ -466,7 +503,19 @@ sub kill9 {
     return;
 }
 
+# stops nginx; a debug build that logged a write on the event loop's
+# store connection (or the writer's used outside its thread task) fails
 sub stop {
+    my ($self) = @_;
+    my $running = $self->{pid} && $self->{owner} == $$;
+    $self->_halt;
+    return unless $running;
+    my @bad = $self->log_lines(qr/victorops store .*(?:on the event loop's connection|the writer's connection used outside a task)/);
+    Test::More::fail("a store write on the event loop: $bad[0]") if @bad;
+    return;
+}
+
+sub _halt {
     my ($self) = @_;
     my $master = delete $self->{pid} or return;
     delete $RUNNING{$master};
@@ -537,7 +586,7 @@ sub _tail {
 
 sub _stop_all {
     local $?;
-    $_->stop for grep { $_->{owner} == $$ } values %RUNNING;
+    $_->_halt for grep { $_->{owner} == $$ } values %RUNNING;
     return;
 }
 
