@@ -109,6 +109,8 @@ ngx_http_victorops_job_copy(ngx_pool_t *pool, ngx_http_victorops_job_t *job)
     *copy = *job;
 
     ngx_str_null(&copy->body);
+    ngx_str_null(&copy->link_incident);
+    ngx_str_null(&copy->link_alert);
 
     if (ngx_http_victorops_job_str(pool, &copy->id, &job->id) != NGX_OK
         || ngx_http_victorops_job_str(pool, &copy->key, &job->key) != NGX_OK

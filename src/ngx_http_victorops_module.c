@@ -634,12 +634,20 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
     }
 
     /*
-     * A PostgreSQL store: the connection alone for now, the queue is not
-     * on it yet (the endpoints answer 503); see docs/postgresql.md
+     * A PostgreSQL store: its connection, the ops on it, the queue (the
+     * inbound path; what is not ported is refused at nginx -t, see
+     * docs/postgresql.md)
      */
 
     if (vi->store_pg) {
-        return ngx_http_victorops_pg_init(cycle, vi);
+        if (ngx_http_victorops_pg_init(cycle, vi) != NGX_OK
+            || ngx_http_victorops_store_pg_init(cycle, vi) != NGX_OK
+            || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
     }
 
     if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK

@@ -252,7 +252,14 @@ typedef struct {
     void                         *vo;                 /* vo_worker_t */
     ngx_uint_t                    syncing;
     ngx_http_victorops_pg_t      *pg;
+    void                         *pg_ops;             /* store_pg.c's */
 } ngx_http_victorops_integration_t;
+
+
+/* a store to queue into, in this worker: SQLite's, or a PostgreSQL one */
+
+#define ngx_http_victorops_has_store(vi)                                      \
+    ((vi)->st != NULL || (vi)->pg_ops != NULL)
 
 
 typedef struct {
@@ -340,6 +347,17 @@ typedef struct {
     ngx_str_t                     incident;
     ngx_str_t                     entity;
     ngx_str_t                     body;
+
+    /*
+     * A PostgreSQL claim's: the claim's lease token (an outcome applies
+     * while the job still holds it), and the link of the job's key, read
+     * with the claim ("link_given"), so that dispatch reads nothing more
+     */
+    int64_t                       token;
+    ngx_str_t                     link_incident;
+    ngx_str_t                     link_alert;
+    unsigned                      link_given:1;
+    unsigned                      link_found:1;
 
     /* the queue's: counted in flight (queue_enter(), queue_leave()) */
     unsigned                      inflight:1;
@@ -484,6 +502,7 @@ typedef struct {
 #include "ngx_http_victorops_store.h"
 #include "ngx_http_victorops_store_jobs.h"
 #include "ngx_http_victorops_store_links.h"
+#include "ngx_http_victorops_store_pg.h"
 #include "ngx_http_victorops_store_thread.h"
 #include "ngx_http_victorops_sync.h"
 #include "ngx_http_victorops_vo.h"

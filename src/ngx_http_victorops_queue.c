@@ -82,6 +82,10 @@ static void ngx_http_victorops_outcomes_post(
 static void ngx_http_victorops_outcomes_done(
     ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_dispatch_handler(ngx_event_t *ev);
+static void ngx_http_victorops_dispatch_pg(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
+static void ngx_http_victorops_dispatch_expire(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
 static void ngx_http_victorops_dispatch_claim(
     ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
 static void ngx_http_victorops_claimed(ngx_http_victorops_store_op_t *op);
@@ -187,17 +191,26 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
         ngx_delete_posted_event(&vi->outcome_event);
     }
 
-    if (vi->st == NULL) {
+    if (!ngx_http_victorops_has_store(vi)) {
         return;
     }
 
     vi->closing = 1;
 
-    /* what the last sends and releases did goes to disk before closing */
+    /*
+     * What the last sends and releases did goes to disk before closing
+     * (a PostgreSQL store: sent; what is not answered before the
+     * connection closes is lost, and the leases run out)
+     */
 
     ngx_http_victorops_outcomes_post(vi);
 
-    ngx_http_victorops_store_finish(vi);
+    if (vi->store_pg) {
+        ngx_http_victorops_store_pg_finish(vi);
+
+    } else {
+        ngx_http_victorops_store_finish(vi);
+    }
 
     /* a batch not yet posted goes, its requests unanswered */
 
@@ -223,7 +236,9 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
 void
 ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi)
 {
-    if (vi->st && !vi->dispatch_event.posted && !vi->closing) {
+    if (ngx_http_victorops_has_store(vi) && !vi->dispatch_event.posted
+        && !vi->closing)
+    {
         ngx_post_event(&vi->dispatch_event, &ngx_posted_events);
     }
 }
@@ -246,7 +261,7 @@ ngx_http_victorops_queue_accept(ngx_http_request_t *r,
 
     vi = a->job.integration;
 
-    if (vi->st == NULL || vi->closing) {
+    if (!ngx_http_victorops_has_store(vi) || vi->closing) {
         return NGX_ERROR;
     }
 
@@ -629,6 +644,7 @@ ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
     o->effects = fx;
     o->op = op;
     o->seq = job->seq;
+    o->token = job->token;
     o->at = at;
     o->status = status;
 
@@ -684,7 +700,9 @@ ngx_http_victorops_outcomes_post(ngx_http_victorops_integration_t *vi)
 {
     ngx_http_victorops_store_op_t  *op;
 
-    if (ngx_queue_empty(&vi->outcomes) || vi->st == NULL) {
+    if (ngx_queue_empty(&vi->outcomes)
+        || !ngx_http_victorops_has_store(vi))
+    {
         return;
     }
 
@@ -913,13 +931,18 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
     c = ev->data;
     vi = c->data;
 
-    if (vi->st == NULL || vi->claiming || vi->closing
+    if (!ngx_http_victorops_has_store(vi) || vi->claiming || vi->closing
         || ngx_exiting || ngx_terminate || ngx_quit)
     {
         return;
     }
 
     now = ngx_http_victorops_now();
+
+    if (vi->store_pg) {
+        ngx_http_victorops_dispatch_pg(vi, ev->log, now);
+        return;
+    }
 
     /*
      * The WAL goes into the database from the writer, after a commit, not
@@ -962,6 +985,79 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
     }
 
     ngx_http_victorops_dispatch_claim(vi, ev->log, now);
+}
+
+
+/*
+ * A PostgreSQL store's dispatcher: no idle read first (a claim that
+ * finds nothing is one query a second per worker) and no checkpoints;
+ * its chores are EXPIRE ops.
+ */
+
+static void
+ngx_http_victorops_dispatch_pg(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now)
+{
+    int64_t  until;
+
+    until = ngx_http_victorops_peer_paused(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY,
+                                           now);
+
+    if (until) {
+        ngx_http_victorops_curl_release_waiting(vi, "rootly rate limit");
+        ngx_http_victorops_dispatch_at(vi, now, until);
+        return;
+    }
+
+    if (vi->inflight >= NGX_HTTP_VICTOROPS_INFLIGHT_MAX) {
+        return;     /* a finishing transfer kicks the dispatcher again */
+    }
+
+    ngx_http_victorops_dispatch_expire(vi, log, now);
+    ngx_http_victorops_dispatch_claim(vi, log, now);
+}
+
+
+/*
+ * Every 5 s in each worker of each node: jobs whose lease ran out go
+ * back to the queue, whichever node held them (one killed, or cut off
+ * from the database); once a minute, duplicate records older than
+ * duplicate_window are deleted.  Retention of dead letters and links
+ * is not done on PostgreSQL yet.
+ */
+
+static void
+ngx_http_victorops_dispatch_expire(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now)
+{
+    ngx_http_victorops_chores_t  *ch;
+
+    if (vi->choring
+        || now - vi->leases_checked < NGX_HTTP_VICTOROPS_LEASE_CHECK)
+    {
+        return;
+    }
+
+    ch = ngx_calloc(sizeof(ngx_http_victorops_chores_t), log);
+    if (ch == NULL) {
+        return;
+    }
+
+    vi->leases_checked = now;
+
+    if (now - vi->dedup_expired > 60000) {
+        vi->dedup_expired = now;
+        ch->op.n = 1;
+    }
+
+    ch->op.type = NGX_HTTP_VICTOROPS_OP_EXPIRE;
+    ch->op.integration = vi;
+    ch->op.handler = ngx_http_victorops_chores_done;
+    ch->op.now = now;
+
+    vi->choring = 1;
+
+    ngx_http_victorops_store_post(vi, &ch->op);
 }
 
 
@@ -1090,7 +1186,9 @@ ngx_http_victorops_dispatch_next(ngx_http_victorops_integration_t *vi,
 {
     int64_t  due;
 
-    due = ngx_http_victorops_store_next_due(vi);
+    /* a PostgreSQL store: the next poll (a read would block the loop) */
+
+    due = vi->store_pg ? 0 : ngx_http_victorops_store_next_due(vi);
 
     if (due > now) {
         next = ngx_min(next, due);
@@ -1217,6 +1315,10 @@ ngx_http_victorops_chores_done(ngx_http_victorops_store_op_t *op)
     vi = op->integration;
 
     vi->choring = 0;
+
+    if (op->type == NGX_HTTP_VICTOROPS_OP_EXPIRE) {
+        ch->expired = (op->rc == NGX_OK) ? op->n : 0;
+    }
 
     if (op->rc == NGX_OK && ch->expired) {
         ngx_log_error(NGX_LOG_NOTICE, vi->dispatch_event.log, 0,

@@ -283,12 +283,29 @@ ngx_http_victorops_rootly_dispatch(ngx_http_victorops_job_t *job,
 }
 
 
-/* the link of the job's key, as the store has it now */
+/*
+ * The link of the job's key, as the store has it now: a PostgreSQL
+ * claim read it with the job (no read on the event loop); SQLite's is
+ * read from the loop's connection.
+ */
 
 static ngx_int_t
 ngx_http_victorops_rootly_link(ngx_http_victorops_job_t *job,
     ngx_pool_t *pool, ngx_http_victorops_rootly_link_t *link)
 {
+    if (job->link_given) {
+        if (!job->link_found) {
+            link->found = NGX_HTTP_VICTOROPS_FACT_NO;
+            return NGX_OK;
+        }
+
+        link->found = NGX_HTTP_VICTOROPS_FACT_YES;
+        link->incident = job->link_incident;
+        link->alert = job->link_alert;
+
+        return NGX_OK;
+    }
+
     switch (ngx_http_victorops_store_link_get(job->integration, pool,
                                               &job->key, &job->incident,
                                               &job->entity, &link->incident,
@@ -325,7 +342,7 @@ ngx_http_victorops_rootly_done(ngx_http_victorops_transfer_t *t)
     job = t->data;
     vi = job->integration;
 
-    if (vi->st == NULL) {
+    if (!ngx_http_victorops_has_store(vi)) {
 
         /* the worker exits and its store is closed: nothing to record */
 

@@ -35,6 +35,10 @@
  *             had run out (nothing written)
  *   EXEC      "exec" (a store function, with "data") in the transaction,
  *             or after it ("alone": a checkpoint); its "rc" is the op's
+ *   EXPIRE    PostgreSQL's alone (store_pg.c): jobs whose lease ran out
+ *             back to the queue, whichever node held them ("n" on return:
+ *             how many); with "n" 1 on entry, duplicate records older than
+ *             duplicate_window deleted too
  *
  * "exec" runs where the backend runs ops (the SQLite backend: a thread of
  * nginx's pool): it may call the store*.h functions with the "vi" given,
@@ -45,6 +49,7 @@
 #define NGX_HTTP_VICTOROPS_OP_CLAIM     1
 #define NGX_HTTP_VICTOROPS_OP_OUTCOMES  2
 #define NGX_HTTP_VICTOROPS_OP_EXEC      3
+#define NGX_HTTP_VICTOROPS_OP_EXPIRE    4
 
 
 typedef struct ngx_http_victorops_store_op_s  ngx_http_victorops_store_op_t;
@@ -111,6 +116,7 @@ typedef struct {
     ngx_queue_t                   queue;
     ngx_uint_t                    op;
     int64_t                       seq;
+    int64_t                       token;          /* PostgreSQL's lease */
     int64_t                       at;
     ngx_uint_t                    status;
     ngx_int_t                     rc;

@@ -152,7 +152,8 @@ ngx_http_victorops_store_thread_init(ngx_cycle_t *cycle,
 
 /*
  * The one way to the store's writer: "op" waits for the next task;
- * every op posted in this event-loop turn goes in the same one.
+ * every op posted in this event-loop turn goes in the same one.  A
+ * PostgreSQL store's ops go to its connection instead (store_pg.c).
  */
 
 void
@@ -160,6 +161,11 @@ ngx_http_victorops_store_post(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_op_t *op)
 {
     ngx_http_victorops_store_t  *st;
+
+    if (vi->store_pg) {
+        ngx_http_victorops_store_pg_post(vi, op);
+        return;
+    }
 
     st = vi->st;
 
