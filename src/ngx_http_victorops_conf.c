@@ -585,6 +585,16 @@ ngx_http_victorops_integration_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 
         rv = cmd->set(cf, cmd, vi);
 
+        if (rv == NGX_CONF_OK && vi->pg_refused.len == 0
+            && ngx_http_victorops_pg_refused(&cmd->name))
+        {
+            /* refused once the block is parsed, if the store is PostgreSQL */
+
+            vi->pg_refused = cmd->name;
+            vi->pg_refused_file = cf->conf_file->file.name.data;
+            vi->pg_refused_line = cf->conf_file->line;
+        }
+
         if (rv == NGX_CONF_OK || rv == NGX_CONF_ERROR) {
             return rv;
         }

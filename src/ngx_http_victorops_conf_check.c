@@ -344,6 +344,15 @@ ngx_http_victorops_check_store(ngx_conf_t *cf,
     }
 
     if (vi->store_pg) {
+        if (vi->pg_refused.len) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"%V\" in %s:%ui is not supported with a "
+                          "PostgreSQL store yet (victorops integration "
+                          "\"%V\")", &vi->pg_refused, vi->pg_refused_file,
+                          vi->pg_refused_line, &vi->name);
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
     }
 
@@ -362,6 +371,49 @@ ngx_http_victorops_check_store(ngx_conf_t *cf,
     }
 
     return ngx_conf_full_name(cf->cycle, &vi->store, 0);
+}
+
+
+/*
+ * What the PostgreSQL store does not do yet: the directives of features
+ * whose store reads and writes are SQLite's alone (loop-side reads, EXEC
+ * ops): the VictorOps API (escalations, resolves, on-call hand-offs,
+ * reconciliation, Slack, the team import), signed escalation-policy
+ * webhooks (signatures), Rootly's outgoing webhooks (event ids),
+ * escalate requests and the admin API.  Refused at nginx -t.
+ */
+
+static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
+    ngx_string("api_id"),
+    ngx_string("escalation_auth_code"),
+    ngx_string("escalation_auth_code_file"),
+    ngx_string("rootly_signing_secret"),
+    ngx_string("rootly_signing_secret_file"),
+    ngx_string("escalate_token"),
+    ngx_string("escalate_token_file"),
+    ngx_string("admin_token"),
+    ngx_string("admin_token_file"),
+    ngx_string("slack_signing_secret"),
+    ngx_string("slack_signing_secret_file"),
+    ngx_string("sync_interval"),
+    ngx_null_string
+};
+
+
+ngx_uint_t
+ngx_http_victorops_pg_refused(ngx_str_t *directive)
+{
+    ngx_str_t  *d;
+
+    for (d = ngx_http_victorops_pg_refused_list; d->len; d++) {
+        if (d->len == directive->len
+            && ngx_strncmp(d->data, directive->data, d->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -435,6 +487,16 @@ ngx_http_victorops_reference_check(ngx_conf_t *cf,
 
     d = ref->directive;
     err = NULL;
+
+    if (vi->store_pg && ngx_strcmp(d, "victorops_webhook") != 0
+        && ngx_strcmp(d, "victorops_status") != 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" in %s:%ui is not supported with a PostgreSQL "
+                      "store yet (victorops integration \"%V\")",
+                      d, ref->file, ref->line, &vi->name);
+        return NGX_ERROR;
+    }
 
     if (ngx_strcmp(d, "victorops_slack_command") == 0) {
         if (vi->slack_secrets->nelts == 0 || vi->api_user.len == 0

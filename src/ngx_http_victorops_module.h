@@ -221,6 +221,9 @@ typedef struct {
     ngx_str_t                     store_password;     /* NUL-terminated */
     ngx_msec_t                    store_timeout;
     ngx_str_t                     node_id;
+    ngx_str_t                     pg_refused;         /* a directive... */
+    u_char                       *pg_refused_file;    /* ...and where */
+    ngx_uint_t                    pg_refused_line;
 
     ngx_uint_t                    index;
     ngx_uint_t                    store_failed;       /* on a reload */

@@ -159,7 +159,7 @@ qr/\[emerg\] .*victorops integration "acme" has a store_timeout under 100ms in \
 
 
 
-=== TEST 9: the webhook answers 503 while the queue is not on PostgreSQL
+=== TEST 9: the webhook answers 503 while the PostgreSQL store is unreachable (nothing acknowledged)
 --- http_config
     victorops_integration acme {
         rootly_token t;
@@ -176,3 +176,51 @@ Content-Type: application/json
 --- error_code: 503
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 10: a feature not ported to PostgreSQL is an nginx -t error naming the directive, file and line
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+        api_id vo-id;
+        api_key vo-key;
+    }
+--- config
+    location = /t { return 200; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"api_id" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+
+
+
+=== TEST 11: signed escalation-policy webhooks are refused too, whatever the order of the directives
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        escalation_auth_code c0de;
+        escalation_url https://hooks.example.com/vo;
+        store postgresql://vo@127.0.0.1:1/victorops;
+    }
+--- config
+    location = /t { return 200; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"escalation_auth_code" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet/
+
+
+
+=== TEST 12: a location directive not ported to PostgreSQL is refused, naming it, its file and line
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+    }
+--- config
+    location = /rootly { victorops_rootly_events acme; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"victorops_rootly_events" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
