@@ -4,9 +4,8 @@
  *
  * The store's ops on a PostgreSQL store: each op becomes one pipeline
  * batch sent through the worker's connection (pg_send(), never a
- * blocking call), one transaction when it writes several statements,
- * and its handler is called on the event loop from the answer of the
- * batch's last query.  Several nodes share the database: the database
+ * blocking call), and its handler is called on the event loop once the
+ * batch is committed.  Several nodes share the database: the database
  * decides duplicates (the dedup table), claims take the head of each
  * key FOR UPDATE SKIP LOCKED with a random lease token, outcomes apply
  * while the job still holds that token, and any node returns the jobs
