@@ -282,6 +282,8 @@ subtest 'e. a statement that fails, PostgreSQL stopped: 503, then back to normal
     $pg->createdb('fail');
     $rootly->reset;
     my $ng = node('fail', 'node-e');
+    ok(wait_for(sub { sql('fail', "select to_regclass('jobs') is not null") eq 't' }, 20, 0.1),
+       'the schema is migrated');
 
     # a trigger refuses one entity's jobs: that batch fails whole
     $pg->psql(q{CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
