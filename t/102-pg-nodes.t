@@ -7,7 +7,9 @@
 #      delivery wrote, read with its claim).
 #   b. The same delivery posted to A and then to B (and to A again): one
 #      job, one alert at Rootly; the later posts are answered as
-#      duplicates (the database decides across nodes).
+#      duplicates (the database decides across nodes); ten deliveries
+#      each posted to A and B at the same moment: one 202 and one
+#      duplicate each, one alert each.
 #   c. Node A SIGKILLed (master and workers, by pid) while it holds leased
 #      jobs (Rootly slow to answer): node B, started after, returns them
 #      to the queue once their lease ran out and delivers each exactly
@@ -29,6 +31,7 @@ use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(sleep time);
 use JSON::PP;
+use POSIX ();
 use VoPg;
 use VoMock;
 use VoNginx qw(wait_for dedup_key delivered_keys rootly_successes);
@@ -168,6 +171,36 @@ subtest 'b. the same delivery at A and at B: one alert, then duplicates' => sub 
     my $dups = 0;
     $dups += $_->integration_status->{duplicate} // 0 for $A, $B;
     is($dups, 2, 'status: two duplicates over both nodes');
+};
+
+subtest 'b2. the same deliveries posted to A and B at the same moment: each taken once' => sub {
+    my $n = 10;
+
+    $rootly->reset;
+    my (%codes, %dups);
+    for my $i (1 .. $n) {
+        my $body = JSON::PP->new->canonical->encode(event('ALERT', "race/$i", 700 + $i));
+        my $pid = open(my $kid, '-|') // die "fork: $!";
+        if ($pid == 0) {
+            my $res = $B->post_webhook($body, fresh => 1);
+            print "$res->{status}\n";
+            POSIX::_exit(0);
+        }
+        my $res = $A->post_webhook($body, fresh => 1);
+        chomp(my $other = <$kid> // '');
+        close $kid;
+        my @two = sort ($res->{status}, $other);
+        $codes{"@two"}++;
+    }
+    is_deeply(\%codes, { '200 202' => $n },
+              "each of the $n deliveries: one 202 and one duplicate (200)")
+        or diag explain \%codes;
+
+    wait_for(sub { keys %{ delivered_keys($rootly->requests(timeout => 0)) } >= $n }, 20, 0.2);
+    sleep 1.5;
+    my $got = delivered_keys($rootly->requests(timeout => 0));
+    is_deeply($got, { map { ("victorops:acme:race/$_" => 1) } 1 .. $n },
+              'Rootly got one alert for each') or diag explain $got;
 };
 
 subtest 'd. per-incident order while both nodes claim' => sub {
