@@ -21,6 +21,9 @@
 #      writes nothing and leaves the session usable (the next webhook on
 #      the same worker is stored and delivered); PostgreSQL stopped: 503;
 #      started again: the same delivery is accepted and delivered.
+#   f. Retention: dead letters and links older than retention (30 days)
+#      are deleted by the chores' EXPIRE, not those a job waits for, not
+#      recent ones, not another integration's.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -351,6 +354,53 @@ subtest 'e. a statement that fails, PostgreSQL stopped: 503, then back to normal
     ok(wait_for(sub { delivered_keys($rootly->requests(timeout => 0))->{'victorops:acme:fine/2'} },
                 10, 0.2), '... and delivered');
     is(sql('fail', 'select count(*) from jobs'), 0, 'no job left in the store');
+    $ng->stop;
+};
+
+subtest 'f. retention on PostgreSQL: old dead letters and links go, the rest stays' => sub {
+    $pg->createdb('retain');
+    my $ng = node('retain', 'node-f');
+    ok(wait_for(sub { sql('retain', "select to_regclass('jobs') is not null") eq 't' }, 20, 0.1),
+       'the schema is migrated');
+    $ng->stop;
+
+    my $day = '86400000::bigint';
+    my $now = 'victorops_now_ms()';
+    my $job = "INSERT INTO jobs (integration, id, kind, class, key, body, state,"
+              . " created_at, next_at, dead_at) VALUES ";
+    $pg->psql($job . join(', ',
+        (map { "('acme', 'old$_', 1, 1, 'k-old$_', '', 2, $now - 41 * $day,"
+               . " $now - 41 * $day, $now - 40 * $day)" } 1 .. 3),
+        "('acme', 'recent', 1, 1, 'k-recent', '', 2, $now - $day, $now - $day, $now - $day)",
+        "('acme', 'waiting', 9, 1, 'l-wait', '{}', 0, $now, $now + $day, 0)",
+        "('other', 'elsewhere', 1, 1, 'k-other', '', 2, $now - 41 * $day,"
+        . " $now - 41 * $day, $now - 40 * $day)"), db => 'retain');
+    $pg->psql("INSERT INTO links (integration, key, updated_at) VALUES"
+              . " ('acme', 'l-old', $now - 40 * $day), ('acme', 'l-new', $now - $day),"
+              . " ('acme', 'l-wait', $now - 40 * $day), ('other', 'l-old', $now - 40 * $day)",
+              db => 'retain');
+
+    $ng->start_again;
+    # both workers run retention: what they logged, summed
+    my $deleted = sub {
+        my ($dead, $links) = (0, 0);
+        for ($ng->log_lines(qr/retention: \d+ dead letters and \d+ links older than 2592000 s/)) {
+            /(\d+) dead letters and (\d+) links/;
+            $dead += $1;
+            $links += $2;
+        }
+        return "$dead/$links";
+    };
+    wait_for(sub { $deleted->() eq '3/1' }, 15, 0.2);
+    is($deleted->(), '3/1', 'logged: 3 dead letters and 1 link deleted')
+        or diag join "\n", $ng->log_lines(qr/victorops/);
+    is(join(',', $pg->psql("select integration || '/' || id from jobs order by 1", db => 'retain')),
+       'acme/recent,acme/waiting,other/elsewhere',
+       'the recent dead letter, the waiting job and another integration\'s stay');
+    is(join(',', $pg->psql("select integration || '/' || key from links order by 1", db => 'retain')),
+       'acme/l-new,acme/l-wait,other/l-old',
+       'the recent link, the one a job waits for and another integration\'s stay');
+    no_alerts_logged('f', $ng);
     $ng->stop;
 };
 
