@@ -19,6 +19,11 @@
 #   d. 50 escalations over both nodes never exceed api_rate at the mock
 #      VictorOps: TODO until api_rate is a budget shared by the nodes
 #      (branch i12-budget); today each node has its own bucket.
+#   f. Node A SIGKILLed while VictorOps has not answered its create: B
+#      takes the job over once its lease runs out, looks before creating
+#      and finds the incident (no second create); VictorOps' webhook for
+#      it, posted to B meanwhile, is held by the create's mark (which
+#      outlived A) and becomes activity.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -333,7 +338,53 @@ subtest 'd. 50 escalations over both nodes never exceed api_rate' => sub {
     no_alerts_logged('d', $A, $B);
 };
 
-$_->stop for $A, $B;
+subtest 'f. A SIGKILLed mid-create: B takes the job over, finds the incident, never creates again' => sub {
+    $rootly->reset;
+    $vo->reset;
+    $_->stop for $A, $B;
+    $pg->createdb('kill');
+    $A = node('kill', 'node-a', rootly_timeout => '3s');
+    $B = node('kill', 'node-b', rootly_timeout => '3s');
+    seed_rootly('inc-f');
+
+    # VictorOps creates the incident at once, answers 10 s later
+    $vo->fault({ mode => 'late', delay => 10, path => '/api-public/v1/incidents',
+                 method => 'POST' });
+    is(event($A, 'incident.created', incident(id => 'inc-f'))->{status}, 202, 'A: accepted');
+    ok(wait_for(sub { @{ $vo->state->{incidents} // [] } >= 1 }, 20, 0.05),
+       'the create reached VictorOps') or return evidence('kill', $A, $B);
+    my $inc = $vo->state->{incidents}[0];
+    $A->kill9;
+    is(sql('kill', "select count(*) from links where incident = '~creating'"), 1,
+       "the killed create's mark stays");
+
+    # VictorOps' webhook for it, at B: held until the job is taken over
+    my $hook = $B->post_webhook({ entity_id => $inc->{entityId},
+                                  incident_number => $inc->{incidentNumber},
+                                  entity_display_name => 'Checkout down (inc-f)',
+                                  state_message => 'paged from Rootly' });
+    is($hook->{status}, 202, "B: VictorOps' webhook accepted (202)");
+
+    ok(wait_for(sub { sql('kill', "select incident from links where rootly_incident = 'inc-f'")
+                      eq $inc->{incidentNumber} }, 60, 0.2),
+       'B took the job over once its lease ran out, and linked the incident')
+        or return evidence('kill', $B);
+    like($B->error_log, qr/incident #\Q$inc->{incidentNumber}\E found, created by an earlier attempt/,
+         'B found the incident the killed node created');
+    like($B->error_log, qr/held: nothing linked while a VictorOps incident is being created/,
+         "B held VictorOps' webhook meanwhile");
+    ok(wait_for(sub { timeline('inc-f') >= 3 }, 30, 0.2),
+       'timeline: paged, on call, and the webhook as activity') or evidence('kill', $B);
+    sleep 1;
+    is(scalar @{ creates() }, 1, 'one create, ever');
+    is(scalar @{ $vo->state->{incidents} }, 1, 'one VictorOps incident');
+    is(scalar @{ $rootly->requests(path => '/v1/alerts', timeout => 0) }, 0, 'no Rootly alert');
+    is(sql('kill', "select count(*) from links where incident = '~creating'"), 0,
+       "the mark is gone");
+    no_alerts_logged('f', $B);
+};
+
+$_->stop for grep { $_->pid } $A, $B;
 $pg->stop;
 
 done_testing();
