@@ -294,9 +294,11 @@ static const char  ngx_http_victorops_pg_link_set[] =
  * (as store_link_get() finds it) so that dispatch reads nothing more;
  * a VictorOps delivery (kind 9, JOB_EVENT) with none, whether any node
  * is creating a VictorOps incident meanwhile (a create's mark, made
- * before its call and dropped with its job, younger than 10 minutes):
- * the delivery may be about that incident, whose link is not written
- * yet.
+ * before its call and dropped with its job, written again within 10
+ * minutes), first marked before the delivery came (synced_at): the
+ * delivery may be about that incident, whose link is not written yet.
+ * A create marked after the delivery came cannot have made its
+ * incident: deliveries are not held behind creates that come later.
  */
 
 static const char  ngx_http_victorops_pg_claim[] =
@@ -316,6 +318,7 @@ static const char  ngx_http_victorops_pg_claim[] =
     " l.rootly_incident, l.rootly_alert, l.found,"
     " l.found IS NULL AND c.kind = 9 AND EXISTS (SELECT 1 FROM links m"
     "  WHERE m.integration = $1 AND m.incident = '~creating'"
+    "  AND m.synced_at <= c.created_at"
     "  AND m.updated_at > victorops_now_ms() - 600000)"
     " FROM c LEFT JOIN LATERAL (SELECT k.rootly_incident, k.rootly_alert,"
     "  1 AS found FROM links k WHERE k.integration = $1"

@@ -14,11 +14,12 @@
 
 
 /*
- * A VictorOps create's mark (vo_page.c), a row of links keyed by this
- * and the job's id, its incident NGX_HTTP_VICTOROPS_CREATING_INCIDENT:
- * written before the create's call, dropped with the outcome that ends
- * the job.  While one is there, a VictorOps delivery with nothing
- * linked waits (rootly.c): it may be about the incident being created.
+ * A VictorOps create's mark (vo_store.c), a row of links keyed by this
+ * and the job's id, its incident NGX_HTTP_VICTOROPS_CREATING_INCIDENT,
+ * synced_at when first made: written before the create's call, dropped
+ * with the outcome that ends the job.  While one made before it came
+ * is there, a VictorOps delivery with nothing linked waits (rootly.c):
+ * it may be about the incident being created.
  */
 
 #define NGX_HTTP_VICTOROPS_CREATING           "creating:"

@@ -55,10 +55,13 @@ static const char  ngx_http_victorops_vo_open_sql[] =
     " AND rootly_incident = $2 AND incident <> '' AND vo_state < 2"
     " ORDER BY incident";
 
+/* the mark: synced_at when first made, updated_at at each attempt */
+
 static const char  ngx_http_victorops_vo_creating_sql[] =
-    "INSERT INTO links (integration, key, incident, targets, updated_at)"
-    " VALUES ($1, $2, '" NGX_HTTP_VICTOROPS_CREATING_INCIDENT "', $3,"
-    " victorops_now_ms()) ON CONFLICT (integration, key)"
+    "INSERT INTO links (integration, key, incident, targets, synced_at,"
+    " updated_at) VALUES ($1, $2, '" NGX_HTTP_VICTOROPS_CREATING_INCIDENT "',"
+    " $3, victorops_now_ms(), victorops_now_ms())"
+    " ON CONFLICT (integration, key)"
     " DO UPDATE SET updated_at = EXCLUDED.updated_at";
 
 
