@@ -377,20 +377,16 @@ ngx_http_victorops_check_store(ngx_conf_t *cf,
 /*
  * What the PostgreSQL store does not do yet: the directives of features
  * whose store reads and writes are SQLite's alone (loop-side reads, EXEC
- * ops): the VictorOps API (escalations, resolves, on-call hand-offs,
- * reconciliation, Slack, the team import), signed escalation-policy
- * webhooks (signatures), Rootly's outgoing webhooks (event ids),
- * escalate requests and the admin API.  Refused at nginx -t.
+ * ops): reconciliation (sync_interval), Slack, the team import, signed
+ * escalation-policy webhooks (signatures) and the admin API.  Refused at
+ * nginx -t.  Rootly's outgoing webhooks, escalate requests and the
+ * VictorOps API's jobs (escalations, resolves, on-call hand-offs) are
+ * ported.
  */
 
 static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
-    ngx_string("api_id"),
     ngx_string("escalation_auth_code"),
     ngx_string("escalation_auth_code_file"),
-    ngx_string("rootly_signing_secret"),
-    ngx_string("rootly_signing_secret_file"),
-    ngx_string("escalate_token"),
-    ngx_string("escalate_token_file"),
     ngx_string("admin_token"),
     ngx_string("admin_token_file"),
     ngx_string("slack_signing_secret"),
@@ -489,7 +485,9 @@ ngx_http_victorops_reference_check(ngx_conf_t *cf,
     err = NULL;
 
     if (vi->store_pg && ngx_strcmp(d, "victorops_webhook") != 0
-        && ngx_strcmp(d, "victorops_status") != 0)
+        && ngx_strcmp(d, "victorops_status") != 0
+        && ngx_strcmp(d, "victorops_rootly_events") != 0
+        && ngx_strcmp(d, "victorops_escalate") != 0)
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"%s\" in %s:%ui is not supported with a PostgreSQL "

@@ -634,9 +634,9 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
     }
 
     /*
-     * A PostgreSQL store: its connection, the ops on it, the queue (the
-     * inbound path; what is not ported is refused at nginx -t, see
-     * docs/postgresql.md)
+     * A PostgreSQL store: its connection, the ops on it, the queue, the
+     * VictorOps client; not reconciliation yet (what is not ported is
+     * refused at nginx -t, see docs/postgresql.md)
      */
 
     if (vi->store_pg) {
@@ -647,7 +647,11 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
             return NGX_ERROR;
         }
 
-        return NGX_OK;
+        if (vi->api_id.len == 0) {
+            return NGX_OK;
+        }
+
+        return ngx_http_victorops_vo_init(cycle, vi);
     }
 
     if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK

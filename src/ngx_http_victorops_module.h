@@ -354,13 +354,16 @@ typedef struct {
     /*
      * A PostgreSQL claim's: the claim's lease token (an outcome applies
      * while the job still holds it), and the link of the job's key, read
-     * with the claim ("link_given"), so that dispatch reads nothing more
+     * with the claim ("link_given"), so that dispatch reads nothing more;
+     * none found, whether a VictorOps create is under way meanwhile
      */
     int64_t                       token;
     ngx_str_t                     link_incident;
     ngx_str_t                     link_alert;
     unsigned                      link_given:1;
     unsigned                      link_found:1;
+    unsigned                      link_creating:1;    /* a create under
+                                                         way, any node */
 
     /* the queue's: counted in flight (queue_enter(), queue_leave()) */
     unsigned                      inflight:1;

@@ -589,6 +589,7 @@ ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
 {
     u_char                            *p;
     size_t                             len;
+    ngx_uint_t                         creating;
     ngx_http_victorops_outcome_t      *o;
     ngx_http_victorops_integration_t  *vi;
 
@@ -613,6 +614,16 @@ ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
     if (alert) {
         len += alert->len + job->key.len + job->incident.len
                + job->entity.len;
+    }
+
+    /* the end of an escalation: its create's mark goes (PostgreSQL) */
+
+    creating = (vi->store_pg && job->kind == NGX_HTTP_VICTOROPS_JOB_ESCALATE
+                && (op == NGX_HTTP_VICTOROPS_DONE
+                    || op == NGX_HTTP_VICTOROPS_DEAD));
+
+    if (creating) {
+        len += sizeof(NGX_HTTP_VICTOROPS_CREATING) - 1 + job->id.len;
     }
 
     o = ngx_alloc(len, vi->dispatch_event.log);
@@ -655,6 +666,14 @@ ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
         ngx_http_victorops_outcome_str(o->key, &job->key);
         ngx_http_victorops_outcome_str(o->incident, &job->incident);
         ngx_http_victorops_outcome_str(o->entity, &job->entity);
+    }
+
+    if (creating) {
+        o->creating.data = p;
+        p = ngx_cpymem(p, NGX_HTTP_VICTOROPS_CREATING,
+                       sizeof(NGX_HTTP_VICTOROPS_CREATING) - 1);
+        p = ngx_cpymem(p, job->id.data, job->id.len);
+        o->creating.len = p - o->creating.data;
     }
 
 #undef ngx_http_victorops_outcome_str

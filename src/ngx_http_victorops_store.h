@@ -37,8 +37,9 @@
  *             or after it ("alone": a checkpoint); its "rc" is the op's
  *   EXPIRE    PostgreSQL's alone (store_pg.c), the op of a chores_t:
  *             what its flags ask (jobs whose lease ran out back to the
- *             queue, whichever node held them; old duplicate records;
- *             retention), how many of each in its counts
+ *             queue, whichever node held them; old duplicate records
+ *             and Rootly event ids; retention), how many of each in its
+ *             counts
  *
  * "exec" runs where the backend runs ops (the SQLite backend: a thread of
  * nginx's pool): it may call the store*.h functions with the "vi" given,
@@ -81,6 +82,10 @@ struct ngx_http_victorops_store_op_s {
 };
 
 
+typedef ngx_int_t (*ngx_http_victorops_store_rows_pt)(void *call,
+    struct pg_result *res);
+
+
 /*
  * An EXEC made by a feature (store_thread.c): the op first, then what
  * its exec needs, all in "pool", the call's own; "done" runs on the
@@ -95,6 +100,16 @@ typedef struct {
     ngx_http_request_t               *request;
     ngx_pool_cleanup_t               *cleanup;    /* in the request's pool */
     ngx_http_victorops_store_done_pt  done;
+
+    /*
+     * A PostgreSQL store's form of the same call (store_pg_call.c): one
+     * query, given with store_call_sql() and its parameters, answered on
+     * the loop; "rows" reads its result into the call (NULL: rows or
+     * none make the op's "rc" NGX_OK or NGX_DECLINED), then "done" runs
+     * as after the EXEC.  A feature gives both forms.
+     */
+    ngx_http_victorops_pg_query_t    *pgq;
+    ngx_http_victorops_store_rows_pt  rows;
 } ngx_http_victorops_store_call_t;
 
 
@@ -144,6 +159,8 @@ typedef struct {
     ngx_str_t                     key;
     ngx_str_t                     incident;
     ngx_str_t                     entity;
+    ngx_str_t                     creating;       /* PostgreSQL: the job's
+                                                     create mark, to drop */
     ngx_http_victorops_effects_t *effects;
 } ngx_http_victorops_outcome_t;
 

@@ -97,7 +97,13 @@ static ngx_int_t ngx_http_victorops_store_pg_outcome(
     ngx_http_victorops_pg_run_t *run, ngx_http_victorops_outcome_t *o);
 static ngx_int_t ngx_http_victorops_store_pg_effects(
     ngx_http_victorops_pg_run_t *run, ngx_http_victorops_effects_t *fx,
-    const char *sql, ngx_str_t *guard);
+    ngx_uint_t outcome, ngx_str_t *guard);
+static ngx_int_t ngx_http_victorops_store_pg_link(
+    ngx_http_victorops_pg_run_t *run, ngx_http_victorops_link_t *link,
+    ngx_uint_t outcome, ngx_str_t *guard);
+static ngx_int_t ngx_http_victorops_store_pg_fx_job(
+    ngx_http_victorops_pg_run_t *run, ngx_http_victorops_job_t *job,
+    ngx_uint_t outcome, ngx_str_t *guard);
 static ngx_int_t ngx_http_victorops_store_pg_claim(
     ngx_http_victorops_pg_run_t *run);
 static ngx_int_t ngx_http_victorops_store_pg_expire(
@@ -143,6 +149,21 @@ static const char  ngx_http_victorops_pg_append_dup[] =
     " victorops_now_ms(), victorops_now_ms()"
     " WHERE EXISTS (SELECT 1 FROM d) RETURNING seq";
 
+/*
+ * A job for a Rootly event, unless any node recorded its event id
+ * already: no row returned is a duplicate.
+ */
+
+static const char  ngx_http_victorops_pg_append_event[] =
+    "WITH d AS (INSERT INTO rootly_events (integration, id, seen_at)"
+    " VALUES ($1, $9, victorops_now_ms())"
+    " ON CONFLICT (integration, id) DO NOTHING RETURNING 1)"
+    " INSERT INTO jobs (integration, id, kind, class, key, incident, entity,"
+    " body, created_at, next_at)"
+    " SELECT $1, $2, $3::smallint, $4::smallint, $5, $6, $7, $8::bytea,"
+    " victorops_now_ms(), victorops_now_ms()"
+    " WHERE EXISTS (SELECT 1 FROM d) RETURNING seq";
+
 static const char  ngx_http_victorops_pg_append[] =
     "INSERT INTO jobs (integration, id, kind, class, key, incident, entity,"
     " body, created_at, next_at)"
@@ -150,24 +171,83 @@ static const char  ngx_http_victorops_pg_append[] =
     " victorops_now_ms(), victorops_now_ms()) RETURNING seq";
 
 /*
- * A link's VictorOps state, an effect: "$2" is the guard, in the
- * accepting transaction the job's id (written only if the job was),
- * in an outcome's "1" (written only if the outcome applied).
+ * Effects: what a job changes in links and the jobs it leaves to do,
+ * each statement guarded by "$2": in the accepting transaction the
+ * job's id (written only if the job was), in an outcome's "1" (written
+ * only if the outcome applied).  By link op, then the follow-up job;
+ * each in both forms, accepted and outcome.
  */
 
-#define NGX_HTTP_VICTOROPS_PG_VO_STATE                                        \
+#define NGX_HTTP_VICTOROPS_PG_ACCEPTED                                        \
+    " EXISTS (SELECT 1 FROM jobs WHERE integration = $1 AND id = $2)"
+
+#define NGX_HTTP_VICTOROPS_PG_APPLIED                                         \
+    " current_setting('victorops.outcome') = $2"
+
+/* LINK_ESCALATION: $3 key, $4 incident, $5 entity, $6 Rootly, $7 targets */
+
+#define NGX_HTTP_VICTOROPS_PG_ESC_SET(guard)                                  \
+    "INSERT INTO links (integration, key, incident, entity, rootly_incident," \
+    " rootly_alert, updated_at, targets, origin)"                             \
+    " SELECT $1, $3, $4, $5, $6, '', victorops_now_ms(), $7, 1 WHERE" guard   \
+    " ON CONFLICT (integration, key) DO UPDATE SET"                           \
+    " incident = EXCLUDED.incident, entity = EXCLUDED.entity,"                \
+    " rootly_incident = EXCLUDED.rootly_incident,"                            \
+    " targets = EXCLUDED.targets, origin = 1,"                                \
+    " updated_at = EXCLUDED.updated_at"
+
+/* LINK_TARGETS, rerouted: $3 key, $4 targets */
+
+#define NGX_HTTP_VICTOROPS_PG_TARGETS(guard)                                  \
+    "UPDATE links SET targets = $4, vo_state = 0,"                            \
+    " updated_at = victorops_now_ms() WHERE integration = $1 AND key = $3"    \
+    " AND" guard
+
+/* LINK_VO_STATE: $3 key, $4 incident, $5 entity, $6 state */
+
+#define NGX_HTTP_VICTOROPS_PG_VO_STATE(guard)                                 \
     "UPDATE links SET vo_state = greatest(vo_state, $6::smallint),"           \
     " updated_at = victorops_now_ms()"                                        \
     " WHERE integration = $1 AND (key = $3 OR ($4 <> '' AND incident = $4)"   \
-    " OR ($5 <> '' AND entity = $5))"
+    " OR ($5 <> '' AND entity = $5)) AND" guard
 
-static const char  ngx_http_victorops_pg_vo_state_accepted[] =
-    NGX_HTTP_VICTOROPS_PG_VO_STATE
-    " AND EXISTS (SELECT 1 FROM jobs WHERE integration = $1 AND id = $2)";
+/* LINK_ROOTLY_STATE: $3 the Rootly incident, $4 its state */
 
-static const char  ngx_http_victorops_pg_vo_state_outcome[] =
-    NGX_HTTP_VICTOROPS_PG_VO_STATE
-    " AND current_setting('victorops.outcome') = $2";
+#define NGX_HTTP_VICTOROPS_PG_ROOTLY_STATE(guard)                             \
+    "UPDATE links SET rootly_state = $4::smallint"                            \
+    " WHERE integration = $1 AND rootly_incident = $3 AND" guard
+
+/* a follow-up job: $3 id, $4 kind, $5 class, $6 key, $7 incident, $8 body */
+
+#define NGX_HTTP_VICTOROPS_PG_FX_JOB(guard)                                   \
+    "INSERT INTO jobs (integration, id, kind, class, key, incident, entity,"  \
+    " body, created_at, next_at)"                                             \
+    " SELECT $1, $3, $4::smallint, $5::smallint, $6, $7, '', $8::bytea,"      \
+    " victorops_now_ms(), victorops_now_ms() WHERE" guard
+
+static const char  *ngx_http_victorops_pg_fx_sql[][2] = {
+    { NGX_HTTP_VICTOROPS_PG_ESC_SET(NGX_HTTP_VICTOROPS_PG_ACCEPTED),
+      NGX_HTTP_VICTOROPS_PG_ESC_SET(NGX_HTTP_VICTOROPS_PG_APPLIED) },
+    { NGX_HTTP_VICTOROPS_PG_TARGETS(NGX_HTTP_VICTOROPS_PG_ACCEPTED),
+      NGX_HTTP_VICTOROPS_PG_TARGETS(NGX_HTTP_VICTOROPS_PG_APPLIED) },
+    { NGX_HTTP_VICTOROPS_PG_VO_STATE(NGX_HTTP_VICTOROPS_PG_ACCEPTED),
+      NGX_HTTP_VICTOROPS_PG_VO_STATE(NGX_HTTP_VICTOROPS_PG_APPLIED) },
+    { NGX_HTTP_VICTOROPS_PG_ROOTLY_STATE(NGX_HTTP_VICTOROPS_PG_ACCEPTED),
+      NGX_HTTP_VICTOROPS_PG_ROOTLY_STATE(NGX_HTTP_VICTOROPS_PG_APPLIED) },
+    { NGX_HTTP_VICTOROPS_PG_FX_JOB(NGX_HTTP_VICTOROPS_PG_ACCEPTED),
+      NGX_HTTP_VICTOROPS_PG_FX_JOB(NGX_HTTP_VICTOROPS_PG_APPLIED) }
+};
+
+#define NGX_HTTP_VICTOROPS_PG_FX_JOBS  4
+
+/*
+ * A create's mark, dropped with the outcome that ends its job (done or
+ * dead) if that applied: VictorOps webhooks held meanwhile go on.
+ */
+
+static const char  ngx_http_victorops_pg_creating_drop[] =
+    "DELETE FROM links WHERE integration = $1 AND key = $2"
+    " AND current_setting('victorops.outcome') = '1'";
 
 /*
  * Outcomes apply to a job that still holds the claim's lease token;
@@ -221,7 +301,14 @@ static const char  ngx_http_victorops_pg_link_set[] =
 /*
  * Due heads of keys (no earlier pending or running job of the key),
  * leased with the claim's token, and with each the link of its key
- * (as store_link_get() finds it) so that dispatch reads nothing more.
+ * (as store_link_get() finds it) so that dispatch reads nothing more;
+ * a VictorOps delivery (kind 9, JOB_EVENT) with none, whether any node
+ * is creating a VictorOps incident meanwhile (a create's mark, made
+ * before its call and dropped with its job, written again within 10
+ * minutes), first marked before the delivery came (synced_at): the
+ * delivery may be about that incident, whose link is not written yet.
+ * A create marked after the delivery came cannot have made its
+ * incident: deliveries are not held behind creates that come later.
  */
 
 static const char  ngx_http_victorops_pg_claim[] =
@@ -238,7 +325,11 @@ static const char  ngx_http_victorops_pg_claim[] =
     "  j.body, j.attempts, j.created_at)"
     " SELECT c.seq, c.id, c.kind, c.class, c.key, c.incident, c.entity,"
     " encode(c.body, 'hex'), c.attempts, c.created_at,"
-    " l.rootly_incident, l.rootly_alert, l.found"
+    " l.rootly_incident, l.rootly_alert, l.found,"
+    " l.found IS NULL AND c.kind = 9 AND EXISTS (SELECT 1 FROM links m"
+    "  WHERE m.integration = $1 AND m.incident = '~creating'"
+    "  AND m.synced_at <= c.created_at"
+    "  AND m.updated_at > victorops_now_ms() - 600000)"
     " FROM c LEFT JOIN LATERAL (SELECT k.rootly_incident, k.rootly_alert,"
     "  1 AS found FROM links k WHERE k.integration = $1"
     "  AND (k.key = c.key OR (c.incident <> '' AND k.incident = c.incident)"
@@ -276,6 +367,12 @@ static const char  ngx_http_victorops_pg_links_gc[] =
     "    AND j.key = l.key AND j.state < 2)"
     "   ORDER BY l.updated_at LIMIT $3::integer) RETURNING 1)"
     " SELECT count(*) FROM d";
+
+/* Rootly event ids are kept a day, as the SQLite store keeps them */
+
+static const char  ngx_http_victorops_pg_events_gc[] =
+    "DELETE FROM rootly_events WHERE integration = $1"
+    " AND seen_at <= victorops_now_ms() - 86400000";
 
 
 /* in each worker, once its connection is started (pg_init()) */
@@ -387,6 +484,20 @@ ngx_http_victorops_store_pg_post(ngx_http_victorops_integration_t *vi,
     ngx_destroy_pool(pool);
 
 failed:
+
+    ngx_http_victorops_store_pg_failed(vi, op);
+}
+
+
+/* an op (or store call) that could not be sent: it fails, posted */
+
+void
+ngx_http_victorops_store_pg_failed(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_pg_ops_t  *ops;
+
+    ops = vi->pg_ops;
 
     op->rc = NGX_ERROR;
     ngx_queue_insert_tail(&ops->failed, &op->queue);
@@ -544,7 +655,8 @@ ngx_http_victorops_store_pg_pending(ngx_http_victorops_pg_run_t *run,
 {
     ngx_uint_t                    i;
     ngx_pool_t                   *pool;
-    ngx_http_victorops_dup_t     *hash;
+    const char                   *sql;
+    ngx_http_victorops_dup_t     *hash, *event;
     ngx_http_victorops_job_t     *job;
     ngx_http_victorops_pgq_t     *q;
     ngx_http_victorops_accept_t  *a;
@@ -553,11 +665,14 @@ ngx_http_victorops_store_pg_pending(ngx_http_victorops_pg_run_t *run,
     job = &a->job;
     pool = run->pool;
     hash = NULL;
+    event = NULL;
 
     p->duplicate = 0;
 
+    /* one duplicate key: a delivery's digest, or a Rootly event id */
+
     for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX && a->dups[i].type; i++) {
-        if (a->dups[i].type != NGX_HTTP_VICTOROPS_DUP_HASH) {
+        if (i > 0 || a->dups[i].type == NGX_HTTP_VICTOROPS_DUP_SIGNATURE) {
             ngx_log_error(NGX_LOG_ALERT, run->ops->fail_event.log, 0,
                           "victorops integration \"%V\": a duplicate key "
                           "the PostgreSQL store does not keep yet",
@@ -565,12 +680,19 @@ ngx_http_victorops_store_pg_pending(ngx_http_victorops_pg_run_t *run,
             return NGX_ERROR;
         }
 
-        hash = &a->dups[i];
+        if (a->dups[i].type == NGX_HTTP_VICTOROPS_DUP_EVENT) {
+            event = &a->dups[i];
+
+        } else {
+            hash = &a->dups[i];
+        }
     }
 
-    q = ngx_http_victorops_pgq(run, hash ? ngx_http_victorops_pg_append_dup
-                                         : ngx_http_victorops_pg_append,
-                               NGX_HTTP_VICTOROPS_PGQ_JOB, p);
+    sql = hash ? ngx_http_victorops_pg_append_dup
+               : (event ? ngx_http_victorops_pg_append_event
+                        : ngx_http_victorops_pg_append);
+
+    q = ngx_http_victorops_pgq(run, sql, NGX_HTTP_VICTOROPS_PGQ_JOB, p);
 
     if (q == NULL
         || ngx_http_victorops_pgq_str(q, pool, &run->ops->name) != NGX_OK
@@ -594,13 +716,15 @@ ngx_http_victorops_store_pg_pending(ngx_http_victorops_pg_run_t *run,
         }
     }
 
+    if (event && ngx_http_victorops_pgq_str(q, pool, &event->key) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (a->effects == NULL) {
         return NGX_OK;
     }
 
-    return ngx_http_victorops_store_pg_effects(run, a->effects,
-                                      ngx_http_victorops_pg_vo_state_accepted,
-                                      &job->id);
+    return ngx_http_victorops_store_pg_effects(run, a->effects, 0, &job->id);
 }
 
 
@@ -687,38 +811,50 @@ ngx_http_victorops_store_pg_outcome(ngx_http_victorops_pg_run_t *run,
         return NGX_ERROR;
     }
 
+    /* a create's mark goes once the job is done with (or dead) */
+
+    if (o->creating.len) {
+        q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_creating_drop,
+                                   NGX_HTTP_VICTOROPS_PGQ_PLAIN, NULL);
+
+        if (q == NULL
+            || ngx_http_victorops_pgq_str(q, pool, &run->ops->name) != NGX_OK
+            || ngx_http_victorops_pgq_str(q, pool, &o->creating) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
     if (o->effects == NULL) {
         return NGX_OK;
     }
 
-    return ngx_http_victorops_store_pg_effects(run, o->effects,
-                                       ngx_http_victorops_pg_vo_state_outcome,
-                                       &applied);
+    return ngx_http_victorops_store_pg_effects(run, o->effects, 1, &applied);
 }
 
 
 /*
- * Effects: what the inbound path writes (a link's VictorOps state).
- * The others (escalations, targets, Rootly state, reconciliation, jobs
- * left to do) come from features refused with a PostgreSQL store at
- * nginx -t; one here is skipped and said.
+ * Effects: the links a job changes and the jobs it leaves to do, in the
+ * op's transaction, each under its guard ("outcome": an outcome's, else
+ * the accepting transaction's).  Reconciliation's marks (LINK_SYNCED)
+ * come from a feature refused with a PostgreSQL store at nginx -t.
  */
 
 static ngx_int_t
 ngx_http_victorops_store_pg_effects(ngx_http_victorops_pg_run_t *run,
-    ngx_http_victorops_effects_t *fx, const char *sql, ngx_str_t *guard)
+    ngx_http_victorops_effects_t *fx, ngx_uint_t outcome, ngx_str_t *guard)
 {
     ngx_uint_t                  i;
-    ngx_pool_t                 *pool;
-    ngx_http_victorops_pgq_t   *q;
+    ngx_http_victorops_job_t   *job;
     ngx_http_victorops_link_t  *link;
 
-    pool = run->pool;
     link = fx->links.elts;
 
     for (i = 0; i < fx->links.nelts; i++) {
 
-        if (link[i].op != NGX_HTTP_VICTOROPS_LINK_VO_STATE) {
+        if (link[i].op < NGX_HTTP_VICTOROPS_LINK_ESCALATION
+            || link[i].op > NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE)
+        {
             ngx_log_error(NGX_LOG_ALERT, run->ops->fail_event.log, 0,
                           "victorops integration \"%V\": a link change "
                           "(%ui) the PostgreSQL store does not write yet, "
@@ -726,29 +862,110 @@ ngx_http_victorops_store_pg_effects(ngx_http_victorops_pg_run_t *run,
             continue;
         }
 
-        q = ngx_http_victorops_pgq(run, sql, NGX_HTTP_VICTOROPS_PGQ_PLAIN,
-                                   NULL);
-
-        if (q == NULL
-            || ngx_http_victorops_pgq_str(q, pool, &run->ops->name) != NGX_OK
-            || ngx_http_victorops_pgq_str(q, pool, guard) != NGX_OK
-            || ngx_http_victorops_pgq_str(q, pool, &link[i].key) != NGX_OK
-            || ngx_http_victorops_pgq_str(q, pool, &link[i].incident)
-               != NGX_OK
-            || ngx_http_victorops_pgq_str(q, pool, &link[i].entity) != NGX_OK
-            || ngx_http_victorops_pgq_int(q, pool, link[i].vo_state)
-               != NGX_OK)
+        if (ngx_http_victorops_store_pg_link(run, &link[i], outcome, guard)
+            != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
-    if (fx->jobs.nelts) {
-        ngx_log_error(NGX_LOG_ALERT, run->ops->fail_event.log, 0,
-                      "victorops integration \"%V\": %ui follow-up jobs the "
-                      "PostgreSQL store does not write yet, skipped",
-                      &run->ops->vi->name, fx->jobs.nelts);
+    job = fx->jobs.elts;
+
+    for (i = 0; i < fx->jobs.nelts; i++) {
+        if (ngx_http_victorops_store_pg_fx_job(run, &job[i], outcome, guard)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_victorops_store_pg_link(ngx_http_victorops_pg_run_t *run,
+    ngx_http_victorops_link_t *link, ngx_uint_t outcome, ngx_str_t *guard)
+{
+    ngx_int_t                  rc;
+    ngx_pool_t                *pool;
+    ngx_http_victorops_pgq_t  *q;
+
+    pool = run->pool;
+
+    q = ngx_http_victorops_pgq(run,
+                               ngx_http_victorops_pg_fx_sql[link->op - 1]
+                                                           [outcome],
+                               NGX_HTTP_VICTOROPS_PGQ_PLAIN, NULL);
+
+    if (q == NULL
+        || ngx_http_victorops_pgq_str(q, pool, &run->ops->name) != NGX_OK
+        || ngx_http_victorops_pgq_str(q, pool, guard) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    switch (link->op) {
+
+    case NGX_HTTP_VICTOROPS_LINK_ESCALATION:
+        rc = ngx_http_victorops_pgq_str(q, pool, &link->key);
+        rc |= ngx_http_victorops_pgq_str(q, pool, &link->incident);
+        rc |= ngx_http_victorops_pgq_str(q, pool, &link->entity);
+        rc |= ngx_http_victorops_pgq_str(q, pool, &link->rootly_incident);
+        rc |= ngx_http_victorops_pgq_str(q, pool, &link->targets);
+        break;
+
+    case NGX_HTTP_VICTOROPS_LINK_TARGETS:
+        rc = ngx_http_victorops_pgq_str(q, pool, &link->key);
+        rc |= ngx_http_victorops_pgq_str(q, pool, &link->targets);
+        break;
+
+    case NGX_HTTP_VICTOROPS_LINK_VO_STATE:
+        rc = ngx_http_victorops_pgq_str(q, pool, &link->key);
+        rc |= ngx_http_victorops_pgq_str(q, pool, &link->incident);
+        rc |= ngx_http_victorops_pgq_str(q, pool, &link->entity);
+        rc |= ngx_http_victorops_pgq_int(q, pool, link->vo_state);
+        break;
+
+    default: /* NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE */
+        rc = ngx_http_victorops_pgq_str(q, pool, &link->rootly_incident);
+        rc |= ngx_http_victorops_pgq_int(q, pool, link->rootly_state);
+        break;
+    }
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a job left to do (a timeline event, who is on call) */
+
+static ngx_int_t
+ngx_http_victorops_store_pg_fx_job(ngx_http_victorops_pg_run_t *run,
+    ngx_http_victorops_job_t *job, ngx_uint_t outcome, ngx_str_t *guard)
+{
+    ngx_pool_t                *pool;
+    ngx_http_victorops_pgq_t  *q;
+
+    pool = run->pool;
+
+    q = ngx_http_victorops_pgq(run,
+                               ngx_http_victorops_pg_fx_sql
+                                   [NGX_HTTP_VICTOROPS_PG_FX_JOBS][outcome],
+                               NGX_HTTP_VICTOROPS_PGQ_PLAIN, NULL);
+
+    if (q == NULL
+        || ngx_http_victorops_pgq_str(q, pool, &run->ops->name) != NGX_OK
+        || ngx_http_victorops_pgq_str(q, pool, guard) != NGX_OK
+        || ngx_http_victorops_pgq_str(q, pool, &job->id) != NGX_OK
+        || ngx_http_victorops_pgq_int(q, pool, job->kind) != NGX_OK
+        || ngx_http_victorops_pgq_int(q, pool, job->class) != NGX_OK
+        || ngx_http_victorops_pgq_str(q, pool, &job->key) != NGX_OK
+        || ngx_http_victorops_pgq_str(q, pool, &job->incident) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_victorops_pgq_bin(q, &job->body);
 
     return NGX_OK;
 }
@@ -807,6 +1024,15 @@ ngx_http_victorops_store_pg_expire(ngx_http_victorops_pg_run_t *run)
     pool = run->pool;
     name = &run->ops->name;
     ch = (ngx_http_victorops_chores_t *) run->op;
+
+    if (ch->dedup) {
+        q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_events_gc,
+                                   NGX_HTTP_VICTOROPS_PGQ_PLAIN, NULL);
+
+        if (q == NULL || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
 
     if (ch->dedup && ch->duplicate_window) {
         q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_dedup_gc,
@@ -1053,7 +1279,7 @@ ngx_http_victorops_store_pg_jobs(ngx_http_victorops_pg_run_t *run,
     op = run->op;
     n = PQntuples(res);
 
-    if (PQnfields(res) != 13) {
+    if (PQnfields(res) != 14) {
         return NGX_ERROR;
     }
 
@@ -1126,6 +1352,7 @@ ngx_http_victorops_store_pg_job(ngx_pool_t *pool, PGresult *res, int row,
 
     job->link_given = 1;
     job->link_found = !PQgetisnull(res, row, 12);
+    job->link_creating = (PQgetvalue(res, row, 13)[0] == 't');
 
     /* the body, hex-encoded (bytea in text results would need libpq's
      * own unescaping and its allocation) */

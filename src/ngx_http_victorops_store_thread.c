@@ -893,7 +893,7 @@ ngx_http_victorops_store_call(ngx_http_victorops_integration_t *vi,
     ngx_pool_t                       *pool;
     ngx_http_victorops_store_call_t  *call;
 
-    if (vi->st == NULL || vi->closing) {
+    if (!ngx_http_victorops_has_store(vi) || vi->closing) {
         return NULL;
     }
 
@@ -947,6 +947,11 @@ ngx_http_victorops_store_call_post(ngx_http_request_t *r, void *data)
 
         call->request = r;
         call->cleanup = cln;
+    }
+
+    if (call->op.integration->store_pg) {
+        ngx_http_victorops_store_pg_call(call);
+        return NGX_OK;
     }
 
     ngx_http_victorops_store_post(call->op.integration, &call->op);

@@ -187,12 +187,13 @@ Content-Type: application/json
         store postgresql://vo@127.0.0.1:1/victorops;
         api_id vo-id;
         api_key vo-key;
+        sync_interval 1m;
     }
 --- config
     location = /t { return 200; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"api_id" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+qr/\[emerg\] .*"sync_interval" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
 
 
 
@@ -220,7 +221,33 @@ qr/\[emerg\] .*"escalation_auth_code" in \S+nginx\.conf:\d+ is not supported wit
         store postgresql://vo@127.0.0.1:1/victorops;
     }
 --- config
-    location = /rootly { victorops_rootly_events acme; }
+    location = /slack { victorops_slack_command acme; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"victorops_rootly_events" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+qr/\[emerg\] .*"victorops_slack_command" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+
+
+
+=== TEST 13: Rootly to VictorOps is ported: its directives load with a PostgreSQL store
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+        api_id vo-id;
+        api_key vo-key;
+        api_user alice;
+        rootly_signing_secret whsec;
+        escalate_token esc;
+        escalate severity=sev1 policy=pol-a;
+    }
+--- config
+    location = /rootly { victorops_rootly_events acme; }
+    location = /escalate { victorops_escalate acme; }
+    location = /t { return 200; }
+--- request
+GET /t
+--- response_body
+--- error_code: 200
+--- no_error_log
+[emerg]
