@@ -65,6 +65,8 @@ typedef struct {
     int64_t                            token;     /* CLAIM's lease */
     ngx_int_t                          rc;
     unsigned                           unavailable:1;
+    unsigned                           transaction:1; /* BEGIN...COMMIT */
+    unsigned                           rollback:1;    /* left aborted */
 } ngx_http_victorops_pg_run_t;
 
 
@@ -109,6 +111,10 @@ static void ngx_http_victorops_pgq_bin(ngx_http_victorops_pgq_t *q,
 static void ngx_http_victorops_store_pg_answer(
     ngx_http_victorops_pg_query_t *pq, PGresult *res);
 static ngx_uint_t ngx_http_victorops_store_pg_unavailable(PGresult *res);
+static void ngx_http_victorops_store_pg_rollback(
+    ngx_http_victorops_pg_run_t *run);
+static void ngx_http_victorops_store_pg_rolled_back(
+    ngx_http_victorops_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_victorops_store_pg_jobs(
     ngx_http_victorops_pg_run_t *run, PGresult *res);
 static ngx_int_t ngx_http_victorops_store_pg_job(ngx_pool_t *pool,
@@ -430,10 +436,12 @@ ngx_http_victorops_store_pg_batch(ngx_http_victorops_pg_run_t *run)
     switch (run->op->type) {
 
     case NGX_HTTP_VICTOROPS_OP_APPEND:
+        run->transaction = 1;
         rc = ngx_http_victorops_store_pg_append(run);
         break;
 
     case NGX_HTTP_VICTOROPS_OP_OUTCOMES:
+        run->transaction = 1;
         rc = ngx_http_victorops_store_pg_outcomes(run);
         break;
 
@@ -956,6 +964,22 @@ ngx_http_victorops_store_pg_answer(ngx_http_victorops_pg_query_t *pq,
                           "%s", &run->ops->vi->name,
                           res ? PQresultErrorMessage(res)
                               : (pq->error ? pq->error : "no answer"));
+
+            /*
+             * A batch's own error leaves its transaction open, aborted,
+             * once the pipeline reaches the sync: a ROLLBACK ends it.
+             * A batch that failed because an earlier one left the
+             * session so (25P02) was not wrong: tried again later.
+             */
+
+            v = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+            if (v && ngx_strcmp(v, "25P02") == 0) {
+                run->unavailable = 1;
+
+            } else if (res && run->transaction) {
+                run->rollback = 1;
+            }
         }
 
         run->rc = NGX_ERROR;
@@ -1026,6 +1050,52 @@ ngx_http_victorops_store_pg_unavailable(PGresult *res)
     return ngx_strncmp(state, "08", 2) == 0
            || ngx_strncmp(state, "53", 2) == 0
            || ngx_strncmp(state, "57", 2) == 0;
+}
+
+
+/*
+ * A ROLLBACK after a batch that failed in its transaction, a batch of
+ * its own: the session leaves the aborted transaction (the batches
+ * already sent behind the failed one fail with 25P02 meanwhile)
+ */
+
+static void
+ngx_http_victorops_store_pg_rollback(ngx_http_victorops_pg_run_t *run)
+{
+    ngx_http_victorops_pg_query_t  *q;
+
+    q = ngx_calloc(sizeof(ngx_http_victorops_pg_query_t),
+                   run->ops->fail_event.log);
+    if (q == NULL) {
+        return;     /* the heartbeat fails, the answer timeout reconnects */
+    }
+
+    q->sql = "ROLLBACK";
+    q->handler = ngx_http_victorops_store_pg_rolled_back;
+    q->data = run->ops;
+
+    if (ngx_http_victorops_pg_send(run->ops->vi->pg, q) != NGX_OK) {
+        ngx_free(q);
+    }
+}
+
+
+static void
+ngx_http_victorops_store_pg_rolled_back(ngx_http_victorops_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_victorops_pg_ops_t  *ops;
+
+    ops = q->data;
+
+    if (res && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ngx_log_error(NGX_LOG_ERR, ops->fail_event.log, 0,
+                      "victorops integration \"%V\": PostgreSQL store: "
+                      "ROLLBACK: %s", &ops->vi->name,
+                      PQresultErrorMessage(res));
+    }
+
+    ngx_free(q);
 }
 
 
@@ -1159,6 +1229,10 @@ ngx_http_victorops_store_pg_done(ngx_http_victorops_pg_run_t *run)
     pool = run->pool;
 
     op->rc = run->rc;
+
+    if (run->rollback) {
+        ngx_http_victorops_store_pg_rollback(run);
+    }
 
     if (op->rc != NGX_OK && run->unavailable) {
         op->rc = NGX_AGAIN;
