@@ -1716,6 +1716,8 @@ ngx_http_victorops_pg_info(ngx_http_victorops_integration_t *vi,
 
     info->state = ngx_http_victorops_pg_states[pg->state];
     info->ready = (pg->state == NGX_HTTP_VICTOROPS_PG_READY);
+    info->down = (pg->state == NGX_HTTP_VICTOROPS_PG_DOWN
+                  || pg->state == NGX_HTTP_VICTOROPS_PG_BACKOFF);
     info->node = pg->node;
     info->schema = pg->state == NGX_HTTP_VICTOROPS_PG_READY ? pg->schema : 0;
     info->connects = pg->connects;

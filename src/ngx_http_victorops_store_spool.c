@@ -8,9 +8,10 @@
  * accept while PostgreSQL is unavailable.
  *
  * Accepting: an APPEND goes to PostgreSQL while this worker's connection
- * is ready and the spool is empty; else (not connected, backing off, or
- * jobs in the spool: the node's arrival order is kept) it is written to
- * the spool, and its requests answered once it is on the spool's disk.
+ * takes queries (ready, or connecting: they wait) and the spool is empty;
+ * else (closed, backing off, or jobs in the spool: the node's arrival
+ * order is kept) it is written to the spool, and its requests answered
+ * once it is on the spool's disk.
  * An APPEND that PostgreSQL failed as unavailable ("rc" NGX_AGAIN: the
  * connection broke, the server shuts down) goes to the spool too, not
  * answered 503: its COMMIT may have reached the database before the
@@ -55,6 +56,7 @@ typedef struct {
     ngx_http_victorops_integration_t  *vi;
     ngx_http_victorops_integration_t  *svi;       /* the spool's store */
     ngx_uint_t                         appending; /* APPENDs in flight */
+    ngx_uint_t                         single;    /* moves of one left */
     ngx_connection_t                   dummy;
     ngx_event_t                        move_event;
     unsigned                           moving:1;
@@ -116,6 +118,10 @@ static ngx_int_t ngx_http_victorops_spool_delete(
     ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_spool_deleted(
     ngx_http_victorops_store_op_t *op);
+static ngx_int_t ngx_http_victorops_spool_bury(
+    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_spool_buried(
+    ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_spool_depth(ngx_http_victorops_move_t *mv);
 static void ngx_http_victorops_spool_end(ngx_http_victorops_move_t *mv,
     ngx_msec_t next);
@@ -165,6 +171,13 @@ static const char  ngx_http_victorops_spool_lease[] =
 static const char  ngx_http_victorops_spool_done[] =
     "DELETE FROM jobs WHERE seq BETWEEN ?1 AND ?2 AND state = 1"
     " AND lease_pid = ?3";
+
+/* a job PostgreSQL refuses: a dead letter of the spool's, kept there */
+
+static const char  ngx_http_victorops_spool_dead[] =
+    "UPDATE jobs SET state = 2, ready = 0, lease_until = 0, lease_pid = 0,"
+    " dead_at = ?1, last_error = 'refused by PostgreSQL'"
+    " WHERE seq = ?2 AND state = 1 AND lease_pid = ?3";
 
 static const char  ngx_http_victorops_spool_gone[] =
     "DELETE FROM spool WHERE seq BETWEEN ?1 AND ?2"
@@ -227,6 +240,7 @@ ngx_int_t
 ngx_http_victorops_spool_init(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi)
 {
+    int64_t                      n;
     ngx_http_victorops_spool_t  *sp;
 
     sp = ngx_pcalloc(cycle->pool, sizeof(ngx_http_victorops_spool_t));
@@ -257,6 +271,21 @@ ngx_http_victorops_spool_init(ngx_cycle_t *cycle,
         ngx_http_victorops_store_error(sp->svi->st, "CREATE TABLE spool");
         ngx_http_victorops_store_close(sp->svi);
         return NGX_ERROR;
+    }
+
+    /*
+     * What an earlier nginx left is the node's depth until a move counts
+     * again (a reload's workers find the zone's count as it was)
+     */
+
+    if (ngx_http_victorops_spool_count(sp->svi->st, &n) != NGX_OK) {
+        ngx_http_victorops_store_close(sp->svi);
+        return NGX_ERROR;
+    }
+
+    if (vi->sh && n) {
+        (void) ngx_atomic_cmp_set(&vi->sh->spool_depth, 0,
+                                  (ngx_atomic_uint_t) n);
     }
 
     sp->dummy.fd = (ngx_socket_t) -1;
@@ -381,7 +410,11 @@ ngx_http_victorops_spool_post(ngx_http_victorops_integration_t *vi,
 }
 
 
-/* the spool takes it: PostgreSQL is not ready, or the spool holds jobs */
+/*
+ * The spool takes it: PostgreSQL refuses queries (down, backing off), or
+ * the spool holds jobs; while connecting or migrating, queries wait for
+ * the connection (and fail as unavailable if it cannot be made)
+ */
 
 static ngx_uint_t
 ngx_http_victorops_spool_wanted(ngx_http_victorops_spool_t *sp)
@@ -394,7 +427,7 @@ ngx_http_victorops_spool_wanted(ngx_http_victorops_spool_t *sp)
 
     ngx_http_victorops_pg_info(sp->vi, &info);
 
-    return !info.ready;
+    return info.down;
 }
 
 
@@ -713,7 +746,8 @@ ngx_http_victorops_spool_rows(ngx_http_victorops_move_t *mv,
         return NGX_ERROR;
     }
 
-    sqlite3_bind_int(stmt, 1, NGX_HTTP_VICTOROPS_SPOOL_BATCH);
+    sqlite3_bind_int(stmt, 1, mv->sp->single ? 1
+                                             : NGX_HTTP_VICTOROPS_SPOOL_BATCH);
 
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         if (ngx_http_victorops_spool_row(mv, stmt) != NGX_OK) {
@@ -900,6 +934,34 @@ ngx_http_victorops_spool_moved(ngx_http_victorops_store_op_t *op)
     mv = op->data;
     sp = mv->sp;
 
+    if (op->rc == NGX_ERROR && !sp->closed) {
+
+        /*
+         * Refused for another reason than availability: one by one, so
+         * that the jobs PostgreSQL takes are not held up by one it never
+         * will (kept aside in the spool)
+         */
+
+        if (mv->taken > 1) {
+            ngx_log_error(NGX_LOG_WARN, sp->move_event.log, 0,
+                          "victorops integration \"%V\": PostgreSQL "
+                          "refused a batch of %ui spooled jobs, moved one "
+                          "by one", &sp->vi->name, mv->taken);
+
+            sp->single = mv->taken;
+            ngx_http_victorops_spool_end(mv, 0);
+            return;
+        }
+
+        mv->op.exec = ngx_http_victorops_spool_bury;
+        mv->op.handler = ngx_http_victorops_spool_buried;
+        mv->op.now = ngx_http_victorops_now();
+        mv->seen = sp->vi->sh ? sp->vi->sh->spool_depth : 0;
+
+        ngx_http_victorops_store_post(sp->svi, &mv->op);
+        return;
+    }
+
     if (op->rc != NGX_OK || sp->closed) {
         if (!sp->closed) {
             ngx_log_error(NGX_LOG_WARN, sp->move_event.log, 0,
@@ -1011,6 +1073,8 @@ ngx_http_victorops_spool_deleted(ngx_http_victorops_store_op_t *op)
 
     ngx_http_victorops_spool_depth(mv);
 
+    sp->single -= ngx_min(sp->single, mv->taken);
+
     ngx_log_error(NGX_LOG_NOTICE, sp->move_event.log, 0,
                   "victorops integration \"%V\": %ui spooled jobs moved to "
                   "PostgreSQL, %ui dropped there as duplicates, %L left",
@@ -1022,6 +1086,76 @@ ngx_http_victorops_spool_deleted(ngx_http_victorops_store_op_t *op)
 
     ngx_http_victorops_spool_end(mv, mv->depth ? 0
                                                : NGX_HTTP_VICTOROPS_SPOOL_POLL);
+}
+
+
+/* the writer's: the one job taken, a dead letter of the spool's */
+
+static ngx_int_t
+ngx_http_victorops_spool_bury(ngx_http_victorops_integration_t *wvi,
+    ngx_http_victorops_store_op_t *op)
+{
+    int                          rc;
+    sqlite3_stmt                *stmt;
+    ngx_http_victorops_move_t   *mv;
+    ngx_http_victorops_store_t  *w;
+
+    mv = op->data;
+    w = wvi->st;
+
+    stmt = ngx_http_victorops_spool_stmt(w, ngx_http_victorops_spool_dead);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, op->now);
+    sqlite3_bind_int64(stmt, 2, mv->first);
+    sqlite3_bind_int64(stmt, 3, (sqlite3_int64) ngx_pid);
+
+    rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+
+    if (rc != SQLITE_DONE) {
+        ngx_http_victorops_store_error(w, "spool");
+        return NGX_ERROR;
+    }
+
+    return ngx_http_victorops_spool_count(w, &mv->depth);
+}
+
+
+static void
+ngx_http_victorops_spool_buried(ngx_http_victorops_store_op_t *op)
+{
+    ngx_queue_t                   *q;
+    ngx_http_victorops_job_t      *job;
+    ngx_http_victorops_move_t     *mv;
+    ngx_http_victorops_spool_t    *sp;
+    ngx_http_victorops_pending_t  *p;
+
+    mv = op->data;
+    sp = mv->sp;
+
+    if (op->rc != NGX_OK) {
+        ngx_http_victorops_spool_end(mv, NGX_HTTP_VICTOROPS_SPOOL_RETRY);
+        return;
+    }
+
+    q = ngx_queue_head(&mv->append.items);
+    p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+    job = &p->accept.job;
+
+    ngx_log_error(NGX_LOG_ERR, sp->move_event.log, 0,
+                  "victorops integration \"%V\": spooled job %V for "
+                  "incident \"%V\" refused by PostgreSQL, kept in the "
+                  "spool \"%V\" as a dead letter", &sp->vi->name, &job->id,
+                  ngx_http_victorops_job_incident(job), &sp->vi->store_spool);
+
+    ngx_http_victorops_spool_depth(mv);
+
+    sp->single -= ngx_min(sp->single, 1);
+
+    ngx_http_victorops_spool_end(mv, 0);
 }
 
 
@@ -1105,7 +1239,10 @@ ngx_http_victorops_spool_count(ngx_http_victorops_store_t *w, int64_t *n)
 }
 
 
-/* a statement of the spool's own, on the writer's connection */
+/*
+ * A statement of the spool's own, on the writer's connection (at
+ * start-up, the event loop's)
+ */
 
 static sqlite3_stmt *
 ngx_http_victorops_spool_stmt(ngx_http_victorops_store_t *w, const char *sql)

@@ -13,6 +13,11 @@
 #      webhooks spread over both, started again before its end: all
 #      answered 2xx (none 503), each alert delivered exactly once by
 #      deduplication key, both spools empty, nothing left in the database.
+#   c. A spooled job PostgreSQL refuses (a key that is not UTF-8, put in
+#      the spool by hand): its batch is moved one job at a time, the
+#      others delivered, the refused one kept in the spool as a dead
+#      letter and logged; the session is usable after (the failed
+#      transaction rolled back): a later alert goes through.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -242,6 +247,63 @@ subtest 'b. PostgreSQL stopped during a 1,000-webhook burst over two nodes' => s
     no_alerts_logged('b', $A, $B);
     $A->stop;
     $B->stop;
+};
+
+# ------------------------------------------------------------------ c
+
+subtest 'c. a spooled job PostgreSQL refuses is kept aside, the others move' => sub {
+    $pg->createdb('refused');
+    $pg->stop;
+    $rootly->reset;
+
+    my $ng = node('refused', 'node-c');
+    my $spool = $ng->dir . '/logs/victorops/acme-spool.db';
+
+    my $r1 = $ng->post_webhook(alert('refused', 1));
+    is($r1->{status}, 202, 'the first alert spooled');
+
+    # a job whose key is not UTF-8 (as no webhook makes), between two others
+    system('sqlite3', '-cmd', '.timeout 5000', $spool,
+           "INSERT INTO jobs (id, kind, class, key, body, created_at, next_at)"
+           . " SELECT 'badbadbadbadbad1', kind, class, CAST(X'C328' AS TEXT), body,"
+           . " created_at, next_at FROM jobs LIMIT 1") == 0
+        or die 'sqlite3 failed';
+
+    my $r2 = $ng->post_webhook(alert('refused', 2));
+    is($r2->{status}, 202, 'the second alert spooled');
+    is(store_of($ng)->{spool}{depth}, 2, 'status: depth 2 (the row added by hand not counted)');
+
+    $pg->start_again;
+
+    my $done = wait_for(sub {
+        keys %{ delivered_keys($rootly->requests(path => '/v1/alerts', timeout => 0)) } >= 2
+    }, 30, 0.2);
+    ok($done, 'the two alerts delivered');
+    sleep 1;
+    check_delivered_once('c', { key_of('refused', 1) => 1, key_of('refused', 2) => 1 })
+        or evidence('c', $ng);
+
+    ok(scalar $ng->log_lines(qr/PostgreSQL refused a batch of 3 spooled jobs, moved one by one/),
+       'the refused batch logged') or evidence('c', $ng);
+    ok(scalar $ng->log_lines(qr/spooled job badbadbadbadbad1 for incident "\S+" refused by PostgreSQL, kept in the spool "\Q$spool\E" as a dead letter/),
+       'the refused job logged');
+    is(store_sql($spool, 'select id, state from jobs'), 'badbadbadbadbad1|2',
+       'the spool keeps it alone, dead');
+    my $st = store_of($ng);
+    is($st->{spool}{depth}, 0, 'status: spool depth 0');
+    is($st->{spool}{moved}, 2, 'status: 2 moved');
+    is(sql('refused', "select count(*) from jobs where id = 'badbadbadbadbad1'"), 0,
+       'not in the database');
+
+    # the refused batch left no aborted transaction behind on the session
+    my $r3 = $ng->post_webhook(alert('refused', 3));
+    is($r3->{status}, 202, 'a later alert accepted');
+    ok(wait_for(sub {
+        delivered_keys($rootly->requests(path => '/v1/alerts', timeout => 0))
+            ->{ key_of('refused', 3) } }, 20, 0.2), '... and delivered');
+    is(store_sql($spool, 'select count(*) from jobs'), 1, '... not through the spool');
+    no_alerts_logged('c', $ng);
+    $ng->stop;
 };
 
 done_testing();
