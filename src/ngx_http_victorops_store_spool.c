@@ -47,7 +47,15 @@
 #define NGX_HTTP_VICTOROPS_SPOOL_BATCH  500
 #define NGX_HTTP_VICTOROPS_SPOOL_POLL   1000
 #define NGX_HTTP_VICTOROPS_SPOOL_RETRY  250
-#define NGX_HTTP_VICTOROPS_SPOOL_LEASE  60000
+
+/*
+ * How long a move holds its rows: longer than its PostgreSQL APPEND may
+ * take (store_timeout, then the answer timeout 1 s later), short enough
+ * that another worker soon takes over from one that exited mid-move
+ */
+
+#define ngx_http_victorops_spool_lease(vi)                                    \
+    (2 * (int64_t) (vi)->store_timeout + 5000)
 
 
 /* a worker's spool */
@@ -771,7 +779,8 @@ ngx_http_victorops_spool_rows(ngx_http_victorops_move_t *mv,
         return NGX_ERROR;
     }
 
-    sqlite3_bind_int64(stmt, 1, now + NGX_HTTP_VICTOROPS_SPOOL_LEASE);
+    sqlite3_bind_int64(stmt, 1,
+                       now + ngx_http_victorops_spool_lease(mv->sp->vi));
     sqlite3_bind_int64(stmt, 2, (sqlite3_int64) ngx_pid);
     sqlite3_bind_int64(stmt, 3, mv->first);
     sqlite3_bind_int64(stmt, 4, mv->last);
