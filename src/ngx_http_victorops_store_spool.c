@@ -587,10 +587,10 @@ static ngx_int_t
 ngx_http_victorops_spool_pending(sqlite3 *db, sqlite3_stmt *stmt,
     ngx_http_victorops_pending_t *p)
 {
-    ngx_uint_t                     i;
-    ngx_http_victorops_dup_t      *dup;
-    ngx_http_victorops_link_t     *link;
-    ngx_http_victorops_accept_t   *a;
+    ngx_uint_t                    i;
+    ngx_http_victorops_dup_t     *dup;
+    ngx_http_victorops_link_t    *link;
+    ngx_http_victorops_accept_t  *a;
 
     a = &p->accept;
 
