@@ -13,6 +13,9 @@
 #      webhooks spread over both, started again before its end: all
 #      answered 2xx (none 503), each alert delivered exactly once by
 #      deduplication key, both spools empty, nothing left in the database.
+#      Then one delivery posted to both nodes while PostgreSQL is down
+#      again: each spools it, the second moved is dropped as a duplicate
+#      (its hash), Rootly gets one alert.
 #   c. A spooled job PostgreSQL refuses (a key that is not UTF-8, put in
 #      the spool by hand): its batch is moved one job at a time, the
 #      others delivered, the refused one kept in the spool as a dead
@@ -245,6 +248,27 @@ subtest 'b. PostgreSQL stopped during a 1,000-webhook burst over two nodes' => s
         or diag sql('burst', 'select seq, key, state, attempts, lease_owner, last_status, '
                              . 'last_error from jobs order by seq limit 20');
     no_alerts_logged('b', $A, $B);
+
+    # d. one delivery posted to both nodes while PostgreSQL is down:
+    # spooled by each, one job once moved (the copy dropped by its hash)
+    $rootly->reset;
+    $pg->stop;
+    ok(wait_for(sub { store_of($A)->{state} ne 'ready' && store_of($B)->{state} ne 'ready' }, 20),
+       'd: both nodes see PostgreSQL down');
+    my %before = map { $_ => store_of($_)->{spool}{dropped} } $A, $B;
+    my $same = alert('twice', 1);
+    is($A->post_webhook($same)->{status}, 202, 'd: A spooled the delivery');
+    is($B->post_webhook($same)->{status}, 202, 'd: B spooled it too');
+    $pg->start_again;
+    ok(wait_for(sub {
+        (grep { store_of($_)->{spool}{depth} == 0 } $A, $B) == 2
+            && (store_of($A)->{spool}{dropped} - $before{$A}
+                + store_of($B)->{spool}{dropped} - $before{$B}) == 1
+    }, 30, 0.2), 'd: both spools moved, one copy dropped in PostgreSQL as a duplicate')
+        or evidence('d', $A, $B);
+    sleep 1.5;
+    is_deeply(delivered_keys($rootly->requests(path => '/v1/alerts', timeout => 0)),
+              { key_of('twice', 1) => 1 }, 'd: delivered once');
     $A->stop;
     $B->stop;
 };
