@@ -1348,8 +1348,26 @@ ngx_http_victorops_pg_results(ngx_http_victorops_pg_t *pg)
         }
 
         if (ngx_queue_empty(&pg->sent)) {
-            ngx_log_error(NGX_LOG_ALERT, pg->log, 0,
-                          "victorops pg: a result nothing was waiting for");
+
+            /*
+             * An error the server sends on its own before it closes the
+             * session (a shutdown, pg_terminate_backend()) while no query
+             * waits for a result, a sync still to come (an idle
+             * session's goes to the notice processor)
+             */
+
+            if (status == PGRES_FATAL_ERROR) {
+                ngx_log_error(NGX_LOG_WARN, pg->log, 0,
+                              "victorops integration \"%V\": PostgreSQL "
+                              "store: %s", &pg->vi->name,
+                              PQresultErrorMessage(res));
+
+            } else {
+                ngx_log_error(NGX_LOG_ALERT, pg->log, 0,
+                              "victorops pg: a result nothing was waiting "
+                              "for");
+            }
+
             PQclear(res);
             continue;
         }
