@@ -233,6 +233,13 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
       offsetof(ngx_http_victorops_integration_t, node_id),
       NULL },
 
+    { ngx_string("store_spool"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, store_spool),
+      NULL },
+
     { ngx_string("store_sync"),
       NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,

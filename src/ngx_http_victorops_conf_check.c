@@ -43,6 +43,8 @@ static ngx_int_t ngx_http_victorops_check_queue(ngx_conf_t *cf,
     ngx_http_victorops_integration_t *vi);
 static ngx_int_t ngx_http_victorops_check_store(ngx_conf_t *cf,
     ngx_http_victorops_integration_t *vi);
+static ngx_int_t ngx_http_victorops_check_spool(ngx_conf_t *cf,
+    ngx_http_victorops_integration_t *vi);
 static ngx_http_victorops_integration_t *ngx_http_victorops_integration_find(
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *name);
 static ngx_int_t ngx_http_victorops_reference_check(ngx_conf_t *cf,
@@ -353,7 +355,15 @@ ngx_http_victorops_check_store(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        return NGX_OK;
+        return ngx_http_victorops_check_spool(cf, vi);
+    }
+
+    if (vi->store_spool.len) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"store_spool\" needs a PostgreSQL store "
+                      "(victorops integration \"%V\" in %s:%ui)",
+                      &vi->name, vi->file, vi->line);
+        return NGX_ERROR;
     }
 
     if (vi->store.len == 0) {
@@ -371,6 +381,44 @@ ngx_http_victorops_check_store(ngx_conf_t *cf,
     }
 
     return ngx_conf_full_name(cf->cycle, &vi->store, 0);
+}
+
+
+/*
+ * A PostgreSQL store's spool: a SQLite file (NAME-spool.db in the
+ * default folder), made and checked with the others at nginx -t
+ */
+
+static ngx_int_t
+ngx_http_victorops_check_spool(ngx_conf_t *cf,
+    ngx_http_victorops_integration_t *vi)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (vi->store_spool.len == 0) {
+        len = sizeof(NGX_HTTP_VICTOROPS_STORE_DIR "/-spool.db") - 1
+              + vi->name.len;
+
+        p = ngx_pnalloc(cf->pool, len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        vi->store_spool.data = p;
+        vi->store_spool.len = ngx_sprintf(p, NGX_HTTP_VICTOROPS_STORE_DIR
+                                          "/%V-spool.db%Z", &vi->name)
+                              - p - 1;
+
+    } else if (ngx_http_victorops_pg_uri(&vi->store_spool)) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"store_spool\" is a SQLite file, not a PostgreSQL "
+                      "URI (victorops integration \"%V\" in %s:%ui)",
+                      &vi->name, vi->file, vi->line);
+        return NGX_ERROR;
+    }
+
+    return ngx_conf_full_name(cf->cycle, &vi->store_spool, 0);
 }
 
 

@@ -548,10 +548,14 @@ ngx_http_victorops_init_module(ngx_cycle_t *cycle)
 
     for (i = 0; i < vmcf->integrations.nelts; i++) {
 
-        /* a PostgreSQL store: each worker connects and migrates it */
+        /*
+         * A PostgreSQL store: each worker connects and migrates it; its
+         * spool is a SQLite store of the node's
+         */
 
         if (vip[i]->store_pg
-            || ngx_http_victorops_store_prepare(cycle, vip[i]) == NGX_OK)
+            ? ngx_http_victorops_spool_prepare(cycle, vip[i]) == NGX_OK
+            : ngx_http_victorops_store_prepare(cycle, vip[i]) == NGX_OK)
         {
             continue;
         }
@@ -634,9 +638,9 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
     }
 
     /*
-     * A PostgreSQL store: its connection, the ops on it, the queue, the
-     * VictorOps client; not reconciliation yet (what is not ported is
-     * refused at nginx -t, see docs/postgresql.md)
+     * A PostgreSQL store: its connection, the ops on it, its spool, the
+     * queue, the VictorOps client; not reconciliation yet (what is not
+     * ported is refused at nginx -t, see docs/postgresql.md)
      */
 
     if (vi->store_pg) {
@@ -645,6 +649,16 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
             || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
         {
             return NGX_ERROR;
+        }
+
+        /* without its spool, what PostgreSQL cannot take is refused */
+
+        if (ngx_http_victorops_spool_init(cycle, vi) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "victorops integration \"%V\": no spool \"%V\" "
+                          "in this worker, webhooks are answered 503 while "
+                          "PostgreSQL is unavailable", &vi->name,
+                          &vi->store_spool);
         }
 
         if (vi->api_id.len == 0) {
@@ -711,5 +725,6 @@ ngx_http_victorops_integration_done(ngx_http_victorops_integration_t *vi)
     ngx_http_victorops_vo_done(vi);
     ngx_http_victorops_queue_done(vi);
     ngx_http_victorops_store_close(vi);
+    ngx_http_victorops_spool_close(vi);
     ngx_http_victorops_pg_done(vi);
 }

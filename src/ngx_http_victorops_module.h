@@ -128,6 +128,12 @@ typedef struct {
     ngx_atomic_t                  thread_cpu_us;
     ngx_atomic_t                  wal_restarts;       /* the writer's */
 
+    /* a PostgreSQL store's spool on this node (store_spool.c) */
+    ngx_atomic_t                  spool_depth;
+    ngx_atomic_t                  spool_moved;
+    ngx_atomic_t                  spool_dropped;
+    ngx_atomic_t                  spool_moved_at;     /* time_t */
+
     /* under the zone's mutex */
     ngx_http_victorops_peer_t     peers[NGX_HTTP_VICTOROPS_PEER_N];
     ngx_http_victorops_bucket_t   alerts;             /* alert_limit */
@@ -221,6 +227,7 @@ typedef struct {
     ngx_str_t                     store_password;     /* NUL-terminated */
     ngx_msec_t                    store_timeout;
     ngx_str_t                     node_id;
+    ngx_str_t                     store_spool;        /* SQLite */
     ngx_str_t                     pg_refused;         /* a directive... */
     u_char                       *pg_refused_file;    /* ...and where */
     ngx_uint_t                    pg_refused_line;
@@ -256,6 +263,7 @@ typedef struct {
     ngx_uint_t                    syncing;
     ngx_http_victorops_pg_t      *pg;
     void                         *pg_ops;             /* store_pg.c's */
+    void                         *spool;              /* store_spool.c's */
 } ngx_http_victorops_integration_t;
 
 
@@ -509,6 +517,7 @@ typedef struct {
 #include "ngx_http_victorops_store_jobs.h"
 #include "ngx_http_victorops_store_links.h"
 #include "ngx_http_victorops_store_pg.h"
+#include "ngx_http_victorops_store_spool.h"
 #include "ngx_http_victorops_store_thread.h"
 #include "ngx_http_victorops_sync.h"
 #include "ngx_http_victorops_vo.h"

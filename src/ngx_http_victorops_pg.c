@@ -1120,8 +1120,26 @@ ngx_http_victorops_pg_results(ngx_http_victorops_pg_t *pg)
         }
 
         if (ngx_queue_empty(&pg->sent)) {
-            ngx_log_error(NGX_LOG_ALERT, pg->log, 0,
-                          "victorops pg: a result nothing was waiting for");
+
+            /*
+             * An error the server sends on its own before it closes the
+             * session (a shutdown, pg_terminate_backend()) while no query
+             * waits for a result, a sync still to come (an idle
+             * session's goes to the notice processor)
+             */
+
+            if (status == PGRES_FATAL_ERROR) {
+                ngx_log_error(NGX_LOG_WARN, pg->log, 0,
+                              "victorops integration \"%V\": PostgreSQL "
+                              "store: %s", &pg->vi->name,
+                              PQresultErrorMessage(res));
+
+            } else {
+                ngx_log_error(NGX_LOG_ALERT, pg->log, 0,
+                              "victorops pg: a result nothing was waiting "
+                              "for");
+            }
+
             PQclear(res);
             continue;
         }
@@ -1487,6 +1505,9 @@ ngx_http_victorops_pg_info(ngx_http_victorops_integration_t *vi,
     }
 
     info->state = ngx_http_victorops_pg_states[pg->state];
+    info->ready = (pg->state == NGX_HTTP_VICTOROPS_PG_READY);
+    info->down = (pg->state == NGX_HTTP_VICTOROPS_PG_DOWN
+                  || pg->state == NGX_HTTP_VICTOROPS_PG_BACKOFF);
     info->node = pg->node;
     info->schema = pg->state == NGX_HTTP_VICTOROPS_PG_READY ? pg->schema : 0;
     info->connects = pg->connects;

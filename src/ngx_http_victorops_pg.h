@@ -42,6 +42,8 @@ extern ngx_http_victorops_pg_migration_t  ngx_http_victorops_pg_schema[];
 
 typedef struct {
     const char                   *state;          /* "ready", ... */
+    ngx_uint_t                    ready;          /* queries go out */
+    ngx_uint_t                    down;           /* queries refused */
     ngx_str_t                     node;
     ngx_uint_t                    schema;         /* 0: not read yet */
     ngx_uint_t                    connects;

@@ -191,7 +191,11 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
     ngx_http_victorops_outcomes_post(vi);
 
     if (vi->store_pg) {
+
+        /* APPENDs PostgreSQL could not take go to the spool, written */
+
         ngx_http_victorops_store_pg_finish(vi);
+        ngx_http_victorops_spool_finish(vi);
 
     } else {
         ngx_http_victorops_store_finish(vi);

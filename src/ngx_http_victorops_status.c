@@ -358,17 +358,20 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
 /*
  * "store": {"backend":"postgresql","uri":masked,"state":"ready",
  * "node":..,"schema_version":1,"connects":1,"failures":0,
- * "state_since":..,"last_heartbeat":..,"last_error":..}: this worker's
- * connection
+ * "state_since":..,"last_heartbeat":..,"last_error":..,"spool":{"path":..,
+ * "depth":0,"moved":0,"dropped":0,"last_moved_at":0}}: this worker's
+ * connection, the node's spool
  */
 
 static ngx_int_t
 ngx_http_victorops_status_pg_json(yajl_gen g,
     ngx_http_victorops_integration_t *vi)
 {
-    ngx_http_victorops_pg_info_t  info;
+    ngx_http_victorops_pg_info_t     info;
+    ngx_http_victorops_spool_info_t  spool;
 
     ngx_http_victorops_pg_info(vi, &info);
+    ngx_http_victorops_spool_info(vi, &spool);
 
     if (ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
         || yajl_gen_map_open(g) != yajl_gen_status_ok
@@ -395,6 +398,18 @@ ngx_http_victorops_status_pg_json(yajl_gen g,
 
     } else if (yajl_gen_string(g, info.error.data, info.error.len)
                != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_gen_cstr(g, "spool") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "path", &spool.path) != NGX_OK
+        || ngx_http_victorops_gen_int(g, "depth", spool.depth)
+        || ngx_http_victorops_gen_int(g, "moved", spool.moved)
+        || ngx_http_victorops_gen_int(g, "dropped", spool.dropped)
+        || ngx_http_victorops_gen_int(g, "last_moved_at", spool.last_moved_at)
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
         return NGX_ERROR;
     }

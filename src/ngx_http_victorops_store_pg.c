@@ -21,8 +21,12 @@
  *
  * Parameters are text but for bytea (binary); results are text (a job's
  * body comes hex-encoded).  An op the connection cannot take (down,
- * backing off) fails at once (NGX_ERROR, its handler called from a
- * posted event): nothing of it was acknowledged.
+ * backing off) fails at once (its handler called from a posted event):
+ * nothing of it was acknowledged.  An op that failed because PostgreSQL
+ * is unavailable (not connected, the connection lost, the server
+ * shutting down or too slow) completes with "rc" NGX_AGAIN, any other
+ * failure with NGX_ERROR: the spool (store_spool.c) keeps an APPEND of
+ * the first kind.
  */
 
 
@@ -69,6 +73,7 @@ typedef struct {
     ngx_uint_t                         queries;   /* not answered yet */
     int64_t                            token;     /* CLAIM's lease */
     ngx_int_t                          rc;
+    unsigned                           unavailable:1;
 } ngx_http_victorops_pg_run_t;
 
 
@@ -119,6 +124,7 @@ static void ngx_http_victorops_pgq_bin(ngx_http_victorops_pgq_t *q,
     ngx_str_t *s);
 static void ngx_http_victorops_store_pg_answer(
     ngx_http_victorops_pg_query_t *pq, PGresult *res);
+static ngx_uint_t ngx_http_victorops_store_pg_unavailable(PGresult *res);
 static ngx_int_t ngx_http_victorops_store_pg_jobs(
     ngx_http_victorops_pg_run_t *run, PGresult *res);
 static ngx_int_t ngx_http_victorops_store_pg_job(ngx_pool_t *pool,
@@ -135,7 +141,9 @@ static void ngx_http_victorops_store_pg_done(
 
 /*
  * An accepted job, unless its delivery was taken within
- * duplicate_window by any node: no row returned is a duplicate.
+ * duplicate_window by any node: no row returned is a duplicate.  A job
+ * whose id is there already is one too: a spooled job moved again
+ * (store_spool.c) after a move whose COMMIT reached the database.
  */
 
 static const char  ngx_http_victorops_pg_append_dup[] =
@@ -147,7 +155,8 @@ static const char  ngx_http_victorops_pg_append_dup[] =
     " body, created_at, next_at)"
     " SELECT $1, $2, $3::smallint, $4::smallint, $5, $6, $7, $8::bytea,"
     " victorops_now_ms(), victorops_now_ms()"
-    " WHERE EXISTS (SELECT 1 FROM d) RETURNING seq";
+    " WHERE EXISTS (SELECT 1 FROM d)"
+    " ON CONFLICT (integration, id) DO NOTHING RETURNING seq";
 
 /*
  * A job for a Rootly event, unless any node recorded its event id
@@ -168,7 +177,8 @@ static const char  ngx_http_victorops_pg_append[] =
     "INSERT INTO jobs (integration, id, kind, class, key, incident, entity,"
     " body, created_at, next_at)"
     " VALUES ($1, $2, $3::smallint, $4::smallint, $5, $6, $7, $8::bytea,"
-    " victorops_now_ms(), victorops_now_ms()) RETURNING seq";
+    " victorops_now_ms(), victorops_now_ms())"
+    " ON CONFLICT (integration, id) DO NOTHING RETURNING seq";
 
 /*
  * Effects: what a job changes in links and the jobs it leaves to do,
@@ -453,6 +463,7 @@ void
 ngx_http_victorops_store_pg_post(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_op_t *op)
 {
+    ngx_int_t                     rc;
     ngx_pool_t                   *pool;
     ngx_http_victorops_pg_ops_t  *ops;
     ngx_http_victorops_pg_run_t  *run;
@@ -460,6 +471,7 @@ ngx_http_victorops_store_pg_post(ngx_http_victorops_integration_t *vi,
     ops = vi->pg_ops;
 
     op->rc = NGX_OK;
+    rc = NGX_ERROR;
 
     pool = ngx_create_pool(4096, ops->fail_event.log);
     if (pool == NULL) {
@@ -477,7 +489,9 @@ ngx_http_victorops_store_pg_post(ngx_http_victorops_integration_t *vi,
     run->pool = pool;
     run->rc = NGX_OK;
 
-    if (ngx_http_victorops_store_pg_batch(run) == NGX_OK) {
+    rc = ngx_http_victorops_store_pg_batch(run);
+
+    if (rc == NGX_OK) {
         return;
     }
 
@@ -485,11 +499,18 @@ ngx_http_victorops_store_pg_post(ngx_http_victorops_integration_t *vi,
 
 failed:
 
+    /* NGX_DECLINED: the connection took nothing (down, backing off) */
+
+    op->rc = (rc == NGX_DECLINED) ? NGX_AGAIN : NGX_ERROR;
+
     ngx_http_victorops_store_pg_failed(vi, op);
 }
 
 
-/* an op (or store call) that could not be sent: it fails, posted */
+/*
+ * An op (or store call) that could not be sent, its "rc" set (NGX_AGAIN:
+ * PostgreSQL is unavailable; NGX_ERROR): it completes, posted
+ */
 
 void
 ngx_http_victorops_store_pg_failed(ngx_http_victorops_integration_t *vi,
@@ -499,7 +520,6 @@ ngx_http_victorops_store_pg_failed(ngx_http_victorops_integration_t *vi,
 
     ops = vi->pg_ops;
 
-    op->rc = NGX_ERROR;
     ngx_queue_insert_tail(&ops->failed, &op->queue);
 
     if (!ops->fail_event.posted) {
@@ -524,7 +544,6 @@ ngx_http_victorops_store_pg_fail_handler(ngx_event_t *ev)
         ngx_queue_remove(q);
 
         op = ngx_queue_data(q, ngx_http_victorops_store_op_t, queue);
-        op->rc = NGX_ERROR;
         op->handler(op);
     }
 }
@@ -533,7 +552,8 @@ ngx_http_victorops_store_pg_fail_handler(ngx_event_t *ev)
 /*
  * The op's queries, built in the run's pool, then sent together: none
  * is sent unless all could be built, and pg_send() takes either all
- * (one pass of the event loop, one batch) or none (it is down).
+ * (one pass of the event loop, one batch) or none (it is down:
+ * NGX_DECLINED).
  */
 
 static ngx_int_t
@@ -605,7 +625,7 @@ ngx_http_victorops_store_pg_batch(ngx_http_victorops_pg_run_t *run)
             /* only the first can be refused: the state is the same */
 
             if (i == 0) {
-                return NGX_ERROR;
+                return NGX_DECLINED;
             }
 
             ngx_log_error(NGX_LOG_ALERT, run->ops->fail_event.log, 0,
@@ -1213,6 +1233,10 @@ ngx_http_victorops_store_pg_answer(ngx_http_victorops_pg_query_t *pq,
 
         run->rc = NGX_ERROR;
 
+        if (ngx_http_victorops_store_pg_unavailable(res)) {
+            run->unavailable = 1;
+        }
+
     } else {
 
         switch (q->role) {
@@ -1263,6 +1287,34 @@ ngx_http_victorops_store_pg_answer(ngx_http_victorops_pg_query_t *pq,
     if (--run->queries == 0) {
         ngx_http_victorops_store_pg_done(run);
     }
+}
+
+
+/*
+ * A failure that says PostgreSQL is unavailable rather than that the op
+ * was wrong: no answer (the connection went), or an error of classes 08
+ * (connection exception), 53 (insufficient resources) or 57 (operator
+ * intervention: a shutdown, a statement cancelled by store_timeout).
+ */
+
+static ngx_uint_t
+ngx_http_victorops_store_pg_unavailable(PGresult *res)
+{
+    char  *state;
+
+    if (res == NULL) {
+        return 1;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (state == NULL) {
+        return PQresultStatus(res) != PGRES_PIPELINE_ABORTED;
+    }
+
+    return ngx_strncmp(state, "08", 2) == 0
+           || ngx_strncmp(state, "53", 2) == 0
+           || ngx_strncmp(state, "57", 2) == 0;
 }
 
 
@@ -1397,6 +1449,10 @@ ngx_http_victorops_store_pg_done(ngx_http_victorops_pg_run_t *run)
     pool = run->pool;
 
     op->rc = run->rc;
+
+    if (op->rc != NGX_OK && run->unavailable) {
+        op->rc = NGX_AGAIN;
+    }
 
     if (op->rc != NGX_OK && op->type == NGX_HTTP_VICTOROPS_OP_CLAIM) {
         op->jobs.nelts = 0;

@@ -185,6 +185,7 @@ ngx_http_victorops_store_pg_call(ngx_http_victorops_store_call_t *call)
         return;
     }
 
+    call->op.rc = NGX_ERROR;
     ngx_http_victorops_store_pg_failed(vi, &call->op);
 }
 

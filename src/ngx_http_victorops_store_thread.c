@@ -153,7 +153,8 @@ ngx_http_victorops_store_thread_init(ngx_cycle_t *cycle,
 /*
  * The one way to the store's writer: "op" waits for the next task;
  * every op posted in this event-loop turn goes in the same one.  A
- * PostgreSQL store's ops go to its connection instead (store_pg.c).
+ * PostgreSQL store's ops go to its connection instead (store_pg.c), its
+ * APPENDs through its spool (store_spool.c), which decides.
  */
 
 void
@@ -163,6 +164,11 @@ ngx_http_victorops_store_post(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_t  *st;
 
     if (vi->store_pg) {
+        if (op->type == NGX_HTTP_VICTOROPS_OP_APPEND && vi->spool) {
+            ngx_http_victorops_spool_post(vi, op);
+            return;
+        }
+
         ngx_http_victorops_store_pg_post(vi, op);
         return;
     }

@@ -1,7 +1,8 @@
 # The PostgreSQL store's configuration: "store postgresql://..." (libpq's
 # URI, parsed by libpq at nginx -t), store_password_file, store_timeout,
-# node_id.  A bad URI or password file is an nginx -t error naming the
-# file and line; the password is never logged (the URI is shown masked).
+# node_id, store_spool.  A bad URI, password file or spool is an nginx -t
+# error naming the file and line; the password is never logged (the URI is
+# shown masked).
 # No PostgreSQL server is needed: nothing listens on port 1, so workers
 # only try to connect.
 
@@ -159,7 +160,7 @@ qr/\[emerg\] .*victorops integration "acme" has a store_timeout under 100ms in \
 
 
 
-=== TEST 9: the webhook answers 503 while the PostgreSQL store is unreachable (nothing acknowledged)
+=== TEST 9: while the PostgreSQL store is unreachable a webhook is spooled (202), the status shows the spool's depth
 --- http_config
     victorops_integration acme {
         rootly_token t;
@@ -168,12 +169,15 @@ qr/\[emerg\] .*victorops integration "acme" has a store_timeout under 100ms in \
     }
 --- config
     location = /hook { victorops_webhook acme; }
---- request
-POST /hook?secret=s
-{"entity_id":"svc/1","message_type":"CRITICAL"}
+    location = /status { victorops_status; }
+--- request eval
+["POST /hook?secret=s\n{\"entity_id\":\"svc/1\",\"message_type\":\"CRITICAL\"}", "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code: 503
+--- error_code eval
+[202, 200]
+--- response_body_like eval
+[qr/accepted/, qr/"state":"(connecting|backoff)",.*"spool":\{"path":"[^"]+\/logs\/victorops\/acme-spool\.db","depth":1,"moved":0,"dropped":0,"last_moved_at":0\}\}/]
 --- no_error_log
 [emerg]
 
@@ -249,5 +253,67 @@ qr/\[emerg\] .*"victorops_slack_command" in \S+nginx\.conf:\d+ is not supported 
 GET /t
 --- response_body
 --- error_code: 200
+--- no_error_log
+[emerg]
+=== TEST 14: store_spool needs a PostgreSQL store
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store_spool $TEST_NGINX_SERVER_ROOT/logs/spool.db;
+    }
+--- config
+    location = /t { return 200; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"store_spool" needs a PostgreSQL store \(victorops integration "acme" in \S+nginx\.conf:\d+\)/
+
+
+
+=== TEST 15: store_spool is a SQLite file, not a PostgreSQL URI
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+        store_spool postgresql://vo@127.0.0.1:1/spool;
+    }
+--- config
+    location = /t { return 200; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"store_spool" is a SQLite file, not a PostgreSQL URI \(victorops integration "acme" in \S+nginx\.conf:\d+\)/
+
+
+
+=== TEST 16: a spool that cannot be made is an nginx -t error, as a store is
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+        store_spool $TEST_NGINX_PG_PASSWORD_FILE/spool/acme.db;
+    }
+--- config
+    location = /t { return 200; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*victorops integration "acme": cannot create the folder of store "[^"]+pg\.password\/spool\/acme\.db"/
+
+
+
+=== TEST 17: store_spool PATH: the spool made there, the status shows it
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+        store_spool $TEST_NGINX_SERVER_ROOT/logs/spool-here/acme.db;
+    }
+--- config
+    location = /status { victorops_status; }
+--- request
+GET /status
+--- response_body_like: "spool":\{"path":"[^"]+/logs/spool-here/acme\.db","depth":0,"moved":0,"dropped":0,"last_moved_at":0\}
 --- no_error_log
 [emerg]

@@ -16,8 +16,10 @@
 #      nodes row.
 #   5. PostgreSQL stopped: every worker logs the lost connection and
 #      retries with a growing backoff (status: backoff or connecting,
-#      failures, last_error); started again: every worker connects
-#      again (status ready, connects 2), without an nginx restart.
+#      failures, last_error), a webhook meanwhile is spooled (202, spool
+#      depth 1); started again: every worker connects again (status
+#      ready, connects 2), without an nginx restart, and the spooled job
+#      is moved to the database.
 #   6. A session terminated by the server (pg_terminate_backend): each
 #      worker logs the loss once and connects again at once.
 #   7. A session that stops answering (its backend SIGSTOPped): the
@@ -228,7 +230,8 @@ subtest 'PostgreSQL restarted: workers reconnect with backoff' => sub {
     ok(defined $st->{last_error}, "status: last_error ($st->{last_error})");
 
     my $res = $ng->post_webhook({ entity_id => 'svc/1', message_type => 'CRITICAL' });
-    is($res->{status}, 503, 'webhooks: 503 meanwhile');
+    is($res->{status}, 202, 'webhooks meanwhile: 202, spooled');
+    is($ng->integration_status->{store}{spool}{depth}, 1, 'status: spool depth 1');
 
     $pg->start_again;
     my $t0 = time;
@@ -245,6 +248,10 @@ subtest 'PostgreSQL restarted: workers reconnect with backoff' => sub {
     is($st->{failures}, 0, 'status: failures reset');
     is(join(',', $pg->psql('SELECT count(*) FROM schema_version', db => $db)), '1',
        'no migration again');
+    ok(wait_for(sub { $ng->integration_status->{store}{spool}{depth} == 0 }, 10),
+       'status: the spool moved (depth 0)');
+    is(join(',', $pg->psql('SELECT count(*) FROM jobs', db => $db)), '1',
+       'the spooled job is in the database');
 
     $ng->stop;
     is_deeply([leaks($ng, $PASSWORD)], [], 'the password is in no log');
