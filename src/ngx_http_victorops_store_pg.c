@@ -4,13 +4,20 @@
  *
  * The store's ops on a PostgreSQL store: each op becomes one pipeline
  * batch sent through the worker's connection (pg_send(), never a
- * blocking call), one transaction when it writes several statements,
- * and its handler is called on the event loop from the answer of the
- * batch's last query.  Several nodes share the database: the database
+ * blocking call), and its handler is called on the event loop once the
+ * batch is committed.  Several nodes share the database: the database
  * decides duplicates (the dedup table), claims take the head of each
  * key FOR UPDATE SKIP LOCKED with a random lease token, outcomes apply
  * while the job still holds that token, and any node returns the jobs
  * whose lease ran out.  See docs/postgresql.md.
+ *
+ * A batch is one transaction: the implicit one of the extended protocol,
+ * from the first statement to the sync that ends the batch (committed
+ * there, or rolled back whole if a statement failed; an explicit BEGIN
+ * would leave the session in a failed transaction after an error, and
+ * the next op's statements would fail in it).  The commit is confirmed
+ * by a query of its own after the sync ("SELECT 1": an error of the
+ * commit would be its answer), and only its answer completes the op.
  *
  * Parameters are text but for bytea (binary); results are text (a job's
  * body comes hex-encoded).  An op the connection cannot take (down,
@@ -68,6 +75,7 @@ typedef struct {
     ngx_http_victorops_pg_run_t       *run;
     void                              *item;      /* pending, outcome */
     ngx_uint_t                         role;
+    unsigned                           commit:1;  /* after the sync */
     const char                        *values[NGX_HTTP_VICTOROPS_PGQ_PARAMS];
     int                                lengths[NGX_HTTP_VICTOROPS_PGQ_PARAMS];
     int                                formats[NGX_HTTP_VICTOROPS_PGQ_PARAMS];
@@ -189,8 +197,8 @@ static const char  *ngx_http_victorops_pg_outcome_sql[] = {
     /* NGX_HTTP_VICTOROPS_DEAD */
     NGX_HTTP_VICTOROPS_PG_OUTCOME("UPDATE jobs SET state = 2,"
         " lease_until = 0, lease_owner = '', lease_token = 0,"
-        " last_status = $4::integer, last_error = $5,"
-        " dead_at = victorops_now_ms() + 0 * $3::bigint")
+        " last_status = $3::integer, last_error = $4,"
+        " dead_at = victorops_now_ms()")
 };
 
 /* the Rootly alert a delivered job made, linked whoever holds the job */
@@ -437,9 +445,20 @@ ngx_http_victorops_store_pg_batch(ngx_http_victorops_pg_run_t *run)
         break;
     }
 
+    if (rc == NGX_OK && queries.nelts) {
+        q = ngx_http_victorops_pgq(run, "SELECT 1",
+                                   NGX_HTTP_VICTOROPS_PGQ_PLAIN, NULL);
+        if (q == NULL) {
+            rc = NGX_ERROR;
+
+        } else {
+            q->commit = 1;
+        }
+    }
+
     run->building = NULL;
 
-    if (rc != NGX_OK || queries.nelts == 0) {
+    if (rc != NGX_OK || queries.nelts < 2) {
         return NGX_ERROR;
     }
 
@@ -448,7 +467,7 @@ ngx_http_victorops_store_pg_batch(ngx_http_victorops_pg_run_t *run)
 
     for (i = 0; i < n; i++) {
         q = qp[i];
-        q->q.more = (i + 1 < n);
+        q->q.more = (i + 1 < n && !qp[i + 1]->commit);
 
         if (ngx_http_victorops_pg_send(run->ops->vi->pg, &q->q) != NGX_OK) {
 
@@ -472,8 +491,8 @@ ngx_http_victorops_store_pg_batch(ngx_http_victorops_pg_run_t *run)
 
 
 /*
- * APPEND: the batch in one transaction; the 202s go out once COMMIT's
- * answer is read.  Deliveries' hashes go to the database whatever the
+ * APPEND: the batch in one transaction; the 202s go out once its
+ * commit is confirmed.  Deliveries' hashes go to the database whatever the
  * duplicate index said (it is this node's: it may not tell another
  * node's deliveries).
  */
@@ -484,13 +503,6 @@ ngx_http_victorops_store_pg_append(ngx_http_victorops_pg_run_t *run)
     ngx_queue_t                   *x;
     ngx_http_victorops_pending_t  *p;
 
-    if (ngx_http_victorops_pgq(run, "BEGIN", NGX_HTTP_VICTOROPS_PGQ_PLAIN,
-                               NULL)
-        == NULL)
-    {
-        return NGX_ERROR;
-    }
-
     for (x = ngx_queue_head(&run->op->items);
          x != ngx_queue_sentinel(&run->op->items);
          x = ngx_queue_next(x))
@@ -500,13 +512,6 @@ ngx_http_victorops_store_pg_append(ngx_http_victorops_pg_run_t *run)
         if (ngx_http_victorops_store_pg_pending(run, p) != NGX_OK) {
             return NGX_ERROR;
         }
-    }
-
-    if (ngx_http_victorops_pgq(run, "COMMIT", NGX_HTTP_VICTOROPS_PGQ_PLAIN,
-                               NULL)
-        == NULL)
-    {
-        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -587,13 +592,6 @@ ngx_http_victorops_store_pg_outcomes(ngx_http_victorops_pg_run_t *run)
     ngx_queue_t                   *x;
     ngx_http_victorops_outcome_t  *o;
 
-    if (ngx_http_victorops_pgq(run, "BEGIN", NGX_HTTP_VICTOROPS_PGQ_PLAIN,
-                               NULL)
-        == NULL)
-    {
-        return NGX_ERROR;
-    }
-
     for (x = ngx_queue_head(&run->op->items);
          x != ngx_queue_sentinel(&run->op->items);
          x = ngx_queue_next(x))
@@ -603,13 +601,6 @@ ngx_http_victorops_store_pg_outcomes(ngx_http_victorops_pg_run_t *run)
         if (ngx_http_victorops_store_pg_outcome(run, o) != NGX_OK) {
             return NGX_ERROR;
         }
-    }
-
-    if (ngx_http_victorops_pgq(run, "COMMIT", NGX_HTTP_VICTOROPS_PGQ_PLAIN,
-                               NULL)
-        == NULL)
-    {
-        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -659,7 +650,11 @@ ngx_http_victorops_store_pg_outcome(ngx_http_victorops_pg_run_t *run,
         return NGX_ERROR;
     }
 
-    if (o->op != NGX_HTTP_VICTOROPS_DONE
+    /* $3 on: a retry's and a release's delay, a retry's or dead job's
+     * status and error */
+
+    if ((o->op == NGX_HTTP_VICTOROPS_RETRY
+         || o->op == NGX_HTTP_VICTOROPS_RELEASE)
         && ngx_http_victorops_pgq_int(q, pool, delay) != NGX_OK)
     {
         return NGX_ERROR;
@@ -935,11 +930,12 @@ ngx_http_victorops_store_pg_answer(ngx_http_victorops_pg_query_t *pq,
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
 
         if (run->rc == NGX_OK) {
+            v = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
             ngx_log_error(NGX_LOG_ERR, run->ops->fail_event.log, 0,
                           "victorops integration \"%V\": PostgreSQL store: "
                           "%s", &run->ops->vi->name,
-                          res ? PQresultErrorMessage(res)
-                              : (pq->error ? pq->error : "no answer"));
+                          v ? v : (pq->error ? pq->error : "no answer"));
         }
 
         run->rc = NGX_ERROR;

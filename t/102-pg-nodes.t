@@ -15,6 +15,10 @@
 #   d. Incidents whose events are posted alternately to A and B, while
 #      Rootly fails the first requests: each incident's alert, ack and
 #      recovery reach Rootly in arrival order, though both nodes claim.
+#   e. One node: a batch the database refuses (a trigger) answers 503,
+#      writes nothing and leaves the session usable (the next webhook on
+#      the same worker is stored and delivered); PostgreSQL stopped: 503;
+#      started again: the same delivery is accepted and delivered.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -263,12 +267,58 @@ subtest 'c. A killed holding leases: B takes its jobs over, each delivered once'
     cmp_ok(int($first->{time} * 1000), '>=', $until - 50,
            'not before their lease ran out') if $first;
 
-    ok(scalar $nb->log_lines(qr/$n jobs leased by a worker that exited are queued again/),
-       'B logged the jobs it queued again')
+    # B's two workers may each have queued some of them again
+    my $requeued = 0;
+    $requeued += $_ for map { /(\d+) jobs leased by a worker that exited/ ? $1 : () }
+                        $nb->log_lines(qr/jobs leased by a worker that exited are queued again/);
+    is($requeued, $n, "B logged the $n jobs it queued again")
         or diag join "\n", $nb->log_lines(qr/victorops/);
     is(sql('kill', 'select count(*) from jobs'), 0, 'no job left in the store');
     no_alerts_logged("c", $nb);
     $nb->stop;
+};
+
+subtest 'e. a statement that fails, PostgreSQL stopped: 503, then back to normal' => sub {
+    $pg->createdb('fail');
+    $rootly->reset;
+    my $ng = node('fail', 'node-e');
+    ok(wait_for(sub { sql('fail', "select to_regclass('jobs') is not null") eq 't' }, 20, 0.1),
+       'the schema is migrated');
+
+    # a trigger refuses one entity's jobs: that batch fails whole
+    $pg->psql(q{CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+                $$BEGIN IF NEW.entity = 'poison' THEN
+                RAISE EXCEPTION 'refused by the test'; END IF;
+                RETURN NEW; END$$}, db => 'fail');
+    $pg->psql('CREATE TRIGGER refuse BEFORE INSERT ON jobs FOR EACH ROW'
+              . ' EXECUTE FUNCTION refuse()', db => 'fail');
+
+    my $res = $ng->post_webhook(event('ALERT', 'poison', 601));
+    is($res->{status}, 503, 'a job the database refuses: 503') or diag $res->{content};
+    ok(scalar $ng->log_lines(qr/PostgreSQL store: refused by the test/),
+       'the error logged');
+
+    # the same connection (keep-alive: the same worker) goes on
+    $res = $ng->post_webhook(event('ALERT', 'fine/1', 602));
+    is($res->{status}, 202, 'the next webhook on that worker: 202') or diag $res->{content};
+    ok(wait_for(sub { delivered_keys($rootly->requests(timeout => 0))->{'victorops:acme:fine/1'} },
+                10, 0.2), '... delivered');
+    is(sql('fail', "select count(*) from jobs where entity = 'poison'"), 0,
+       'nothing of the refused batch was written');
+
+    $pg->stop;
+    $res = $ng->post_webhook(event('ALERT', 'fine/2', 603));
+    is($res->{status}, 503, 'PostgreSQL stopped: 503') or diag $res->{content};
+
+    $pg->start_again;
+    my $ok = wait_for(sub {
+        $ng->post_webhook(event('ALERT', 'fine/2', 603), fresh => 1)->{status} == 202
+    }, 30, 0.5);
+    ok($ok, 'PostgreSQL back: the same delivery answered 202');
+    ok(wait_for(sub { delivered_keys($rootly->requests(timeout => 0))->{'victorops:acme:fine/2'} },
+                10, 0.2), '... and delivered');
+    is(sql('fail', 'select count(*) from jobs'), 0, 'no job left in the store');
+    $ng->stop;
 };
 
 done_testing();
