@@ -15,8 +15,10 @@
  * elapsed on the database's clock and takes at most what it holds.  What
  * was granted to a node is taken out of the shared bucket, so what all
  * nodes spend together never exceeds it.  A refusal says when the next
- * token will be there; until then nobody asks, and a worker that wanted
- * one asks again then.
+ * token will be there; until then no worker of the node asks.  Tokens a
+ * node has not spent for 2 s go back to the bucket: the queue is shared,
+ * and the jobs this node would spend them on may be another node's by
+ * now.
  *
  * Rate-limit pauses (a 429, its Retry-After) are shared too: the node
  * that saw one writes the row's paused_until, and each node reads the
@@ -39,8 +41,19 @@
 /* the store unreachable: no token for so long */
 #define NGX_HTTP_VICTOROPS_BUDGET_DOWN    1000
 
+/*
+ * The longest a job without a token waits before it is tried again:
+ * the next token may go to another node, and this node's jobs (in the
+ * shared queue) should not wait for this node's next one while that
+ * node holds a token and has nothing to spend it on
+ */
+#define NGX_HTTP_VICTOROPS_BUDGET_WAIT    1000
+
 /* how often each node reads the pauses other nodes wrote */
 #define NGX_HTTP_VICTOROPS_BUDGET_READ    1000
+
+/* tokens held unspent for so long go back to the bucket */
+#define NGX_HTTP_VICTOROPS_BUDGET_IDLE    2000
 
 
 typedef struct ngx_http_victorops_budget_s  ngx_http_victorops_budget_t;
@@ -52,16 +65,17 @@ typedef struct {
     ngx_http_victorops_pg_query_t      row;       /* first use */
     ngx_http_victorops_pg_query_t      grant;
     ngx_http_victorops_pg_query_t      pause;
+    ngx_http_victorops_pg_query_t      back;      /* unspent tokens */
     ngx_http_victorops_budget_t       *budget;
     ngx_uint_t                         which;
     ngx_uint_t                         peer;
     int64_t                            block;     /* tokens asked for */
     int64_t                            pause_ms;  /* to write next */
+    int64_t                            giving;    /* tokens going back */
     const char                        *values[6];
     const char                        *pause_values[6];
-    u_char                             text[5][NGX_INT64_LEN + 1];
-    ngx_connection_t                   dummy;
-    ngx_event_t                        event;     /* ask again */
+    const char                        *back_values[3];
+    u_char                             text[6][NGX_INT64_LEN + 1];
     unsigned                           asking:1;
     unsigned                           ensured:1;
     unsigned                           pausing:1;
@@ -84,7 +98,6 @@ static ngx_int_t ngx_http_victorops_budget_rate(
     ngx_http_victorops_rate_t *rate);
 static void ngx_http_victorops_budget_ask(
     ngx_http_victorops_integration_t *vi, ngx_uint_t which, int64_t now);
-static void ngx_http_victorops_budget_again(ngx_event_t *ev);
 static void ngx_http_victorops_budget_granted(
     ngx_http_victorops_pg_query_t *q, PGresult *res);
 static void ngx_http_victorops_budget_answer(ngx_http_victorops_ask_t *a,
@@ -92,6 +105,10 @@ static void ngx_http_victorops_budget_answer(ngx_http_victorops_ask_t *a,
 static void ngx_http_victorops_budget_paused(
     ngx_http_victorops_pg_query_t *q, PGresult *res);
 static void ngx_http_victorops_budget_read(ngx_event_t *ev);
+static void ngx_http_victorops_budget_give(ngx_http_victorops_ask_t *a,
+    int64_t now);
+static void ngx_http_victorops_budget_given(
+    ngx_http_victorops_pg_query_t *q, PGresult *res);
 static void ngx_http_victorops_budget_pauses(
     ngx_http_victorops_pg_query_t *q, PGresult *res);
 static void ngx_http_victorops_budget_hold(
@@ -151,6 +168,12 @@ static const char  ngx_http_victorops_budget_pause_sql[] =
     " victorops_now_ms() + $6::bigint)"
     " ON CONFLICT (integration, name) DO UPDATE"
     " SET paused_until = greatest(b.paused_until, EXCLUDED.paused_until)";
+
+/* tokens a node did not spend, back into the bucket */
+
+static const char  ngx_http_victorops_budget_back_sql[] =
+    "UPDATE budgets SET tokens = least(capacity, tokens + $3::float8)"
+    " WHERE integration = $1 AND name = $2";
 
 static const char  ngx_http_victorops_budget_read_sql[] =
     "SELECT name, paused_until - victorops_now_ms() FROM budgets"
@@ -225,13 +248,15 @@ ngx_http_victorops_budget_init(ngx_cycle_t *cycle,
         a->pause.handler = ngx_http_victorops_budget_paused;
         a->pause.data = a;
 
-        a->dummy.fd = (ngx_socket_t) -1;
-        a->dummy.data = a;
+        a->back_values[0] = a->values[0];
+        a->back_values[1] = a->values[1];
+        a->back_values[2] = (char *) a->text[5];
 
-        a->event.handler = ngx_http_victorops_budget_again;
-        a->event.data = &a->dummy;
-        a->event.log = cycle->log;
-        a->event.cancelable = 1;
+        a->back.sql = ngx_http_victorops_budget_back_sql;
+        a->back.nparams = 3;
+        a->back.values = a->back_values;
+        a->back.handler = ngx_http_victorops_budget_given;
+        a->back.data = a;
     }
 
     b->read_values[0] = (char *) name;
@@ -261,23 +286,12 @@ ngx_http_victorops_budget_init(ngx_cycle_t *cycle,
 void
 ngx_http_victorops_budget_done(ngx_http_victorops_integration_t *vi)
 {
-    ngx_uint_t                    i;
     ngx_http_victorops_budget_t  *b;
 
     b = vi->budget;
 
-    if (b == NULL) {
-        return;
-    }
-
-    if (b->event.timer_set) {
+    if (b != NULL && b->event.timer_set) {
         ngx_del_timer(&b->event);
-    }
-
-    for (i = 0; i < NGX_HTTP_VICTOROPS_BUDGET_N; i++) {
-        if (b->asks[i].event.timer_set) {
-            ngx_del_timer(&b->asks[i].event);
-        }
     }
 }
 
@@ -311,11 +325,11 @@ ngx_http_victorops_budget_rate(ngx_http_victorops_integration_t *vi,
 
 /*
  * A token of the shared budget "which": NGX_OK, or NGX_BUSY with "*wait",
- * the ms after which one may be there.  Finding none asks the database
- * for more (one worker of the node at a time); so does taking the last
- * of a block of several (the next block while there is demand).  A
- * budget of one token at a time (api_rate) is asked for only when one is
- * missed: a node holds no token ahead of its calls.
+ * the ms after which one may be there (1 s at most: the job may go to a
+ * node that holds a token).  Finding none asks the database for more
+ * (one worker of the node at a time); so does taking the last of a block
+ * of several (the next block while there is demand).  A budget of one
+ * token at a time (api_rate) is asked for only when one is missed.
  */
 
 ngx_int_t
@@ -344,18 +358,17 @@ ngx_http_victorops_budget_take(ngx_http_victorops_integration_t *vi,
     if (g->stock > 0) {
         g->stock--;
         g->spent++;
+        g->used_at = now;
         rc = NGX_OK;
 
         ask = (block > 1 && g->stock == 0 && g->next_at <= now);
 
     } else if (g->next_at > now) {
-        *wait = g->next_at - now;
-        g->wanted = 1;
+        *wait = ngx_min(g->next_at - now, NGX_HTTP_VICTOROPS_BUDGET_WAIT);
         rc = NGX_BUSY;
 
     } else {
         *wait = NGX_HTTP_VICTOROPS_BUDGET_RETRY;
-        g->wanted = 1;
         rc = NGX_BUSY;
         ask = 1;
     }
@@ -417,10 +430,6 @@ ngx_http_victorops_budget_ask(ngx_http_victorops_integration_t *vi,
 
     a = &b->asks[which];
 
-    if (a->event.timer_set) {
-        ngx_del_timer(&a->event);
-    }
-
     a->row.more = 1;
     a->grant.more = 0;
 
@@ -441,44 +450,6 @@ ngx_http_victorops_budget_ask(ngx_http_victorops_integration_t *vi,
     g->asking_until = 0;
     g->next_at = now + NGX_HTTP_VICTOROPS_BUDGET_DOWN;
     ngx_shmtx_unlock(&vi->shpool->mutex);
-}
-
-
-/* the next token is due: asked for now, since a worker wanted one */
-
-static void
-ngx_http_victorops_budget_again(ngx_event_t *ev)
-{
-    int64_t                            now;
-    ngx_uint_t                         ask;
-    ngx_connection_t                  *c;
-    ngx_http_victorops_ask_t          *a;
-    ngx_http_victorops_grant_t        *g;
-    ngx_http_victorops_integration_t  *vi;
-
-    c = ev->data;
-    a = c->data;
-    vi = a->budget->vi;
-    g = &vi->sh->grants[a->which];
-    now = ngx_http_victorops_now();
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    ngx_shmtx_lock(&vi->shpool->mutex);
-
-    ask = (g->stock == 0 && g->wanted && g->asking_until <= now);
-
-    if (ask) {
-        g->asking_until = now + (int64_t) vi->store_timeout + 1000;
-    }
-
-    ngx_shmtx_unlock(&vi->shpool->mutex);
-
-    if (ask) {
-        ngx_http_victorops_budget_ask(vi, a->which, now);
-    }
 }
 
 
@@ -513,7 +484,7 @@ ngx_http_victorops_budget_answer(ngx_http_victorops_ask_t *a, PGresult *res,
     int64_t now)
 {
     int64_t                            v[4], until;
-    ngx_uint_t                         i, wanted;
+    ngx_uint_t                         i;
     ngx_http_victorops_grant_t        *g;
     ngx_http_victorops_integration_t  *vi;
 
@@ -568,18 +539,10 @@ ngx_http_victorops_budget_answer(ngx_http_victorops_ask_t *a, PGresult *res,
     g->next_at = v[2] ? now + v[2] : 0;
 
     if (v[0]) {
-        g->wanted = 0;
+        g->used_at = now;
     }
-
-    /* nothing for a worker that found none: asked again when due */
-
-    wanted = (g->stock == 0 && g->wanted && v[2]);
 
     ngx_shmtx_unlock(&vi->shpool->mutex);
-
-    if (wanted) {
-        ngx_add_timer(&a->event, (ngx_msec_t) v[2]);
-    }
 
     if (v[3]) {
         until = now + v[3];
@@ -671,13 +634,16 @@ ngx_http_victorops_budget_paused(ngx_http_victorops_pg_query_t *q,
 }
 
 
-/* every second, one worker of the node reads the pauses of all nodes */
+/*
+ * Every second, in each worker: tokens the node left unspent go back;
+ * one worker of the node reads the pauses of all nodes.
+ */
 
 static void
 ngx_http_victorops_budget_read(ngx_event_t *ev)
 {
     int64_t                            now;
-    ngx_uint_t                         read;
+    ngx_uint_t                         i, read;
     ngx_connection_t                  *c;
     ngx_http_victorops_budget_t       *b;
     ngx_http_victorops_integration_t  *vi;
@@ -692,11 +658,15 @@ ngx_http_victorops_budget_read(ngx_event_t *ev)
 
     ngx_add_timer(&b->event, NGX_HTTP_VICTOROPS_BUDGET_READ);
 
-    if (b->reading || vi->sh == NULL) {
-        return;
+    now = ngx_http_victorops_now();
+
+    for (i = 0; i < NGX_HTTP_VICTOROPS_BUDGET_N; i++) {
+        ngx_http_victorops_budget_give(&b->asks[i], now);
     }
 
-    now = ngx_http_victorops_now();
+    if (b->reading) {
+        return;
+    }
 
     ngx_shmtx_lock(&vi->shpool->mutex);
 
@@ -711,6 +681,78 @@ ngx_http_victorops_budget_read(ngx_event_t *ev)
     if (read && ngx_http_victorops_pg_send(vi->pg, &b->read) == NGX_OK) {
         b->reading = 1;
     }
+}
+
+
+/*
+ * The node's tokens unspent for BUDGET_IDLE go back to the bucket: taken
+ * out of the stock first (never spent and given back both); lost if the
+ * update fails (fewer tokens, never more)
+ */
+
+static void
+ngx_http_victorops_budget_give(ngx_http_victorops_ask_t *a, int64_t now)
+{
+    int64_t                            n;
+    ngx_http_victorops_grant_t        *g;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = a->budget->vi;
+    g = &vi->sh->grants[a->which];
+
+    if (a->giving) {
+        return;
+    }
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+
+    n = 0;
+
+    if (g->stock > 0 && now - g->used_at >= NGX_HTTP_VICTOROPS_BUDGET_IDLE) {
+        n = g->stock;
+        g->stock = 0;
+        g->returned += n;
+    }
+
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+
+    if (n == 0) {
+        return;
+    }
+
+    (void) ngx_sprintf(a->text[5], "%L%Z", n);
+
+    if (ngx_http_victorops_pg_send(vi->pg, &a->back) == NGX_OK) {
+        a->giving = n;
+        return;
+    }
+
+    ngx_shmtx_lock(&vi->shpool->mutex);
+    g->stock += n;
+    g->returned -= n;
+    ngx_shmtx_unlock(&vi->shpool->mutex);
+}
+
+
+static void
+ngx_http_victorops_budget_given(ngx_http_victorops_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_victorops_ask_t          *a;
+    ngx_http_victorops_integration_t  *vi;
+
+    a = q->data;
+    vi = a->budget->vi;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": %L unspent %s "
+                      "tokens not given back: %s", &vi->name, a->giving,
+                      ngx_http_victorops_budget_names[a->which],
+                      res ? PQresultErrorMessage(res) : q->error);
+    }
+
+    a->giving = 0;
 }
 
 

@@ -10,7 +10,11 @@
 #   b. ... and the rest is not lost: one more alert goes out once the
 #      shared bucket refilled one token (12 s after the first grant), not
 #      before; the others still wait.
-#   c. a 429 seen by one node pauses both: Rootly answers A's alert 429
+#   c. a burst under concurrent grants: alert_limit 30 (blocks of 3), 45
+#      alerts over both nodes' four workers: at least the 30 of the
+#      bucket go out, never more than the bucket plus its refill over the
+#      time they took, and the nodes' spent adds up to what Rootly got.
+#   d. a 429 seen by one node pauses both: Rootly answers A's alert 429
 #      (X-RateLimit-Reset in 4 s); an alert posted to B 1.5 s later does
 #      not reach Rootly before the reset, B's status shows the pause.
 #
@@ -191,7 +195,61 @@ subtest 'b. the rest waits for the shared bucket, and is not lost' => sub {
 
 # ------------------------------------------------------------------ c
 
-subtest 'c. a 429 seen by one node pauses both' => sub {
+subtest 'c. a burst over four workers never exceeds the shared bucket' => sub {
+    my ($limit, $n) = (30, 45);
+
+    $pg->createdb('burst');
+    $rootly->reset;
+    my $na = node('burst', 'node-a', alert_limit => $limit);
+    my $nb = node('burst', 'node-b', alert_limit => $limit);
+    my $t = time;
+
+    my %codes;
+    for my $i (1 .. $n) {
+        my $res = ($i % 2 ? $na : $nb)->post_webhook(alert('burst', $i), fresh => 1);
+        $codes{ $res->{status} }++;
+    }
+    is($codes{202} // 0, $n, "all $n alerts answered 202");
+
+    wait_for(sub { @{ alerts_at_rootly() } >= $limit }, 15, 0.1);
+    sleep 2;
+
+    my $reqs = [ sort { $a->{time} <=> $b->{time} } @{ alerts_at_rootly() } ];
+    my $got = @$reqs;
+    my $span = $got ? $reqs->[-1]{time} - $reqs->[0]{time} : 0;
+
+    # a token every 60/$limit s after the first grant, which came a
+    # little before the first alert arrived (0.5 s of slack)
+    my $allowed = $limit + int(($span + 0.5) * $limit / 60);
+    cmp_ok($got, '>=', $limit, "the bucket's $limit went out ($got in all)");
+    cmp_ok($got, '<=', $allowed,
+           sprintf 'no more than the bucket and its refill over %.1f s (%d)', $span, $allowed)
+        or diag timeline($t, $reqs);
+
+    my ($spent, $held, %by) = (0, 0);
+    for my $ng ($na, $nb) {
+        my $b = $ng->integration_status->{alert_limit}{budget};
+        $spent += $b->{spent};
+        $held += $b->{held};
+        $by{ $ng->url } = "spent $b->{spent}, granted $b->{granted}, held $b->{held}, "
+                          . "returned $b->{returned}, grants $b->{grants}";
+    }
+    note join "\n", map { "$_: $by{$_}" } sort keys %by;
+    is($spent, $got, 'the nodes spent what Rootly received');
+    cmp_ok($held, '<=', 2 * 3, 'each node holds at most a block (3) unspent');
+    is(scalar(grep { $_ > 1 } values %{ delivered_keys($reqs) }), 0, 'none delivered twice');
+    is(sql('burst', 'select count(*) from jobs where state in (0, 1)'), $n - $got,
+       'the others wait in the queue');
+
+    evidence('burst', 'c', $t, $na, $nb) unless $got >= $limit && $got <= $allowed;
+    no_alerts_logged('c', $na, $nb);
+    $na->stop;
+    $nb->stop;
+};
+
+# ------------------------------------------------------------------ d
+
+subtest 'd. a 429 seen by one node pauses both' => sub {
     my $reset_in = 4;
     my $grace = 0.15;       # a request already on the wire
     my $tolerance = 0.25;
@@ -242,8 +300,8 @@ subtest 'c. a 429 seen by one node pauses both' => sub {
        'B logged the pause it learnt')
         or diag join "\n", $nb->log_lines(qr/victorops/);
 
-    evidence('pause', 'c', $t, $na, $nb) unless $done && !@early;
-    no_alerts_logged('c', $na, $nb);
+    evidence('pause', 'd', $t, $na, $nb) unless $done && !@early;
+    no_alerts_logged('d', $na, $nb);
     $na->stop;
     $nb->stop;
 };
