@@ -227,7 +227,7 @@ qr/\[emerg\] .*"victorops_rootly_events" in \S+nginx\.conf:\d+ is not supported 
 
 
 
-=== TEST 13: alert_limit_overflow reject is refused with a PostgreSQL store (a 429 at once would need a token at once: budgets are granted asynchronously)
+=== TEST 14: alert_limit_overflow reject is refused with a PostgreSQL store (a 429 at once would need a token at once: budgets are granted asynchronously)
 --- http_config
     victorops_integration acme {
         rootly_token t;
@@ -244,7 +244,7 @@ qr/\[emerg\] .*"alert_limit_overflow reject" is not supported with a PostgreSQL 
 
 
 
-=== TEST 14: the status of a PostgreSQL store's alert_limit: its budget is every node's ("shared")
+=== TEST 15: the status of a PostgreSQL store's alert_limit: its budget is every node's ("shared")
 --- http_config
     victorops_integration acme {
         rootly_token t;
