@@ -43,6 +43,8 @@
 #define NGX_HTTP_VICTOROPS_PGQ_OUTCOME  2   /* "1": applied, "0": lease lost */
 #define NGX_HTTP_VICTOROPS_PGQ_CLAIM    3   /* the claimed jobs */
 #define NGX_HTTP_VICTOROPS_PGQ_EXPIRE   4   /* rows: the jobs queued again */
+#define NGX_HTTP_VICTOROPS_PGQ_DEAD     5   /* a count: dead letters gone */
+#define NGX_HTTP_VICTOROPS_PGQ_LINKS    6   /* a count: links gone */
 
 
 /* an integration's, in this worker */
@@ -256,6 +258,24 @@ static const char  ngx_http_victorops_pg_expire[] =
 static const char  ngx_http_victorops_pg_dedup_gc[] =
     "DELETE FROM dedup WHERE integration = $1"
     " AND seen_at <= victorops_now_ms() - $2::bigint";
+
+/* retention: a batch of dead letters, then of links nothing waits for */
+
+static const char  ngx_http_victorops_pg_dead_gc[] =
+    "WITH d AS (DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs"
+    "  WHERE integration = $1 AND state = 2"
+    "  AND dead_at <= victorops_now_ms() - $2::bigint"
+    "  ORDER BY dead_at LIMIT $3::integer) RETURNING 1)"
+    " SELECT count(*) FROM d";
+
+static const char  ngx_http_victorops_pg_links_gc[] =
+    "WITH d AS (DELETE FROM links WHERE integration = $1 AND key IN"
+    "  (SELECT l.key FROM links l WHERE l.integration = $1"
+    "   AND l.updated_at <= victorops_now_ms() - $2::bigint"
+    "   AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.integration = $1"
+    "    AND j.key = l.key AND j.state < 2)"
+    "   ORDER BY l.updated_at LIMIT $3::integer) RETURNING 1)"
+    " SELECT count(*) FROM d";
 
 
 /* in each worker, once its connection is started (pg_init()) */
@@ -774,41 +794,67 @@ ngx_http_victorops_store_pg_claim(ngx_http_victorops_pg_run_t *run)
 }
 
 
-/* EXPIRE: leases that ran out; old duplicate records with "n" 1 */
+/* EXPIRE: what the chores' flags ask, each a statement of the batch */
 
 static ngx_int_t
 ngx_http_victorops_store_pg_expire(ngx_http_victorops_pg_run_t *run)
 {
-    ngx_uint_t                         gc;
-    ngx_pool_t                        *pool;
-    ngx_http_victorops_pgq_t          *q;
-    ngx_http_victorops_integration_t  *vi;
+    ngx_str_t                     *name;
+    ngx_pool_t                    *pool;
+    ngx_http_victorops_pgq_t      *q;
+    ngx_http_victorops_chores_t   *ch;
 
     pool = run->pool;
-    vi = run->ops->vi;
-    gc = run->op->n;
+    name = &run->ops->name;
+    ch = (ngx_http_victorops_chores_t *) run->op;
 
-    run->op->n = 0;
-
-    if (gc && vi->duplicate_window) {
+    if (ch->dedup && ch->duplicate_window) {
         q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_dedup_gc,
                                    NGX_HTTP_VICTOROPS_PGQ_PLAIN, NULL);
 
         if (q == NULL
-            || ngx_http_victorops_pgq_str(q, pool, &run->ops->name) != NGX_OK
-            || ngx_http_victorops_pgq_int(q, pool, vi->duplicate_window)
+            || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->duplicate_window)
                != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
+    if (ch->retain) {
+        q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_dead_gc,
+                                   NGX_HTTP_VICTOROPS_PGQ_DEAD, NULL);
+
+        if (q == NULL
+            || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->retention * 1000)
+               != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->batch) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_links_gc,
+                                   NGX_HTTP_VICTOROPS_PGQ_LINKS, NULL);
+
+        if (q == NULL
+            || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->retention * 1000)
+               != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->batch) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!ch->leases) {
+        return NGX_OK;
+    }
+
     q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_expire,
                                NGX_HTTP_VICTOROPS_PGQ_EXPIRE, NULL);
 
-    if (q == NULL
-        || ngx_http_victorops_pgq_str(q, pool, &run->ops->name) != NGX_OK)
-    {
+    if (q == NULL || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -916,6 +962,7 @@ ngx_http_victorops_store_pg_answer(ngx_http_victorops_pg_query_t *pq,
     PGresult *res)
 {
     char                          *v;
+    ngx_int_t                      n;
     ExecStatusType                 status;
     ngx_http_victorops_pgq_t      *q;
     ngx_http_victorops_pg_run_t   *run;
@@ -963,7 +1010,23 @@ ngx_http_victorops_store_pg_answer(ngx_http_victorops_pg_query_t *pq,
             break;
 
         case NGX_HTTP_VICTOROPS_PGQ_EXPIRE:
-            run->op->n = PQntuples(res);
+            ((ngx_http_victorops_chores_t *) run->op)->expired =
+                                                              PQntuples(res);
+            break;
+
+        case NGX_HTTP_VICTOROPS_PGQ_DEAD:
+        case NGX_HTTP_VICTOROPS_PGQ_LINKS:
+            v = (PQntuples(res) == 1) ? PQgetvalue(res, 0, 0) : "0";
+            n = ngx_atoi((u_char *) v, ngx_strlen(v));
+            n = (n == NGX_ERROR) ? 0 : n;
+
+            if (q->role == NGX_HTTP_VICTOROPS_PGQ_DEAD) {
+                ((ngx_http_victorops_chores_t *) run->op)->dead = n;
+
+            } else {
+                ((ngx_http_victorops_chores_t *) run->op)->links = n;
+            }
+
             break;
 
         default: /* NGX_HTTP_VICTOROPS_PGQ_PLAIN */
@@ -1110,6 +1173,12 @@ ngx_http_victorops_store_pg_done(ngx_http_victorops_pg_run_t *run)
 
     if (op->rc != NGX_OK && op->type == NGX_HTTP_VICTOROPS_OP_CLAIM) {
         op->jobs.nelts = 0;
+    }
+
+    if (op->rc != NGX_OK && op->type == NGX_HTTP_VICTOROPS_OP_EXPIRE) {
+        ((ngx_http_victorops_chores_t *) op)->expired = 0;
+        ((ngx_http_victorops_chores_t *) op)->dead = 0;
+        ((ngx_http_victorops_chores_t *) op)->links = 0;
     }
 
     ngx_destroy_pool(pool);
