@@ -35,8 +35,11 @@
 #include "ngx_http_victorops_module.h"
 
 
-/* no answer yet: ask again so soon */
-#define NGX_HTTP_VICTOROPS_BUDGET_RETRY   100
+/*
+ * No token, a grant asked for: try again so soon (an answer takes a few
+ * ms; api_rate's tokens come one at a time, each after such a wait)
+ */
+#define NGX_HTTP_VICTOROPS_BUDGET_RETRY   50
 
 /* the store unreachable: no token for so long */
 #define NGX_HTTP_VICTOROPS_BUDGET_DOWN    1000
