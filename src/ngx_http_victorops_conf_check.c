@@ -355,6 +355,20 @@ ngx_http_victorops_check_store(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
+        /*
+         * a 429 at once needs a token at once: a grant is asked for
+         * asynchronously (ngx_http_victorops_budget.c)
+         */
+
+        if (vi->alert_limit_reject && vi->alert_limit) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"alert_limit_overflow reject\" is not supported "
+                          "with a PostgreSQL store yet (victorops "
+                          "integration \"%V\" in %s:%ui)", &vi->name,
+                          vi->file, vi->line);
+            return NGX_ERROR;
+        }
+
         return ngx_http_victorops_check_spool(cf, vi);
     }
 

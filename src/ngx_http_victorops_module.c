@@ -639,13 +639,15 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
 
     /*
      * A PostgreSQL store: its connection, the ops on it, its spool, the
-     * queue, the VictorOps client; not reconciliation yet (what is not
-     * ported is refused at nginx -t, see docs/postgresql.md)
+     * budgets every node shares, the queue, the VictorOps client; not
+     * reconciliation yet (what is not ported is refused at nginx -t, see
+     * docs/postgresql.md)
      */
 
     if (vi->store_pg) {
         if (ngx_http_victorops_pg_init(cycle, vi) != NGX_OK
             || ngx_http_victorops_store_pg_init(cycle, vi) != NGX_OK
+            || ngx_http_victorops_budget_init(cycle, vi) != NGX_OK
             || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
         {
             return NGX_ERROR;
@@ -724,6 +726,7 @@ ngx_http_victorops_integration_done(ngx_http_victorops_integration_t *vi)
     ngx_http_victorops_sync_done(vi);
     ngx_http_victorops_vo_done(vi);
     ngx_http_victorops_queue_done(vi);
+    ngx_http_victorops_budget_done(vi);
     ngx_http_victorops_store_close(vi);
     ngx_http_victorops_spool_close(vi);
     ngx_http_victorops_pg_done(vi);

@@ -114,6 +114,30 @@ typedef struct {
 } ngx_http_victorops_peer_t;
 
 
+/*
+ * A budget shared by the nodes of a PostgreSQL store (alert_limit,
+ * api_rate): the tokens the database granted to this node and not spent
+ * yet, and what its last answer said (ngx_http_victorops_budget.c)
+ */
+
+#define NGX_HTTP_VICTOROPS_BUDGET_ALERTS  0   /* alert_limit */
+#define NGX_HTTP_VICTOROPS_BUDGET_API     1   /* api_rate */
+#define NGX_HTTP_VICTOROPS_BUDGET_N       2
+
+typedef struct {
+    int64_t                       stock;              /* whole tokens */
+    int64_t                       granted;            /* in all */
+    int64_t                       spent;
+    int64_t                       grants;             /* answers */
+    int64_t                       refused;            /* answers of 0 */
+    int64_t                       asking_until;       /* a worker asks */
+    int64_t                       used_at;            /* taken, granted */
+    int64_t                       returned;           /* unspent */
+    int64_t                       next_at;            /* none before */
+    int64_t                       left;               /* the row's */
+} ngx_http_victorops_grant_t;
+
+
 typedef struct {
     u_char                        name[NGX_HTTP_VICTOROPS_NAME_MAX];
     size_t                        name_len;
@@ -137,6 +161,8 @@ typedef struct {
     /* under the zone's mutex */
     ngx_http_victorops_peer_t     peers[NGX_HTTP_VICTOROPS_PEER_N];
     ngx_http_victorops_bucket_t   alerts;             /* alert_limit */
+    ngx_http_victorops_grant_t    grants[NGX_HTTP_VICTOROPS_BUDGET_N];
+    int64_t                       pauses_read;        /* budgets' */
 
     int64_t                       sync_next;          /* the lease */
     time_t                        sync_last;
@@ -264,6 +290,7 @@ typedef struct {
     ngx_http_victorops_pg_t      *pg;
     void                         *pg_ops;             /* store_pg.c's */
     void                         *spool;              /* store_spool.c's */
+    void                         *budget;             /* budget.c's */
 } ngx_http_victorops_integration_t;
 
 
@@ -497,6 +524,7 @@ typedef struct {
 /* what each file defines, grouped by file: a map of the code */
 
 #include "ngx_http_victorops_auth.h"
+#include "ngx_http_victorops_budget.h"
 #include "ngx_http_victorops_conf.h"
 #include "ngx_http_victorops_conf_check.h"
 #include "ngx_http_victorops_curl.h"

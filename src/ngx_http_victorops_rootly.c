@@ -524,6 +524,8 @@ ngx_http_victorops_rootly_answer(ngx_http_victorops_integration_t *vi,
         *until = ngx_http_victorops_peer_retry_at(t, now);
 
         ngx_http_victorops_rootly_pause(vi, *until);
+        ngx_http_victorops_budget_pause(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY,
+                                        now, *until);
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RATE_LIMITED);
 
         return NGX_BUSY;

@@ -57,6 +57,8 @@ static ngx_int_t ngx_http_victorops_status_counters_json(yajl_gen g,
 static ngx_int_t ngx_http_victorops_status_peer_json(yajl_gen g,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_shctx_t *sh,
     ngx_uint_t id, int64_t now);
+static ngx_int_t ngx_http_victorops_status_budget_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_grant_t *grant);
 static ngx_int_t ngx_http_victorops_status_error_json(yajl_gen g,
     ngx_http_victorops_last_error_t *e);
 static u_char *ngx_http_victorops_status_integration_prometheus(u_char *p,
@@ -318,6 +320,9 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
         || ngx_http_victorops_gen_cstr(g, vi->alert_limit_reject
                                           ? "reject" : "queue")
            != NGX_OK
+        || ngx_http_victorops_status_budget_json(g, vi,
+                            &copy.grants[NGX_HTTP_VICTOROPS_BUDGET_ALERTS])
+           != NGX_OK
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
         return NGX_ERROR;
@@ -507,6 +512,14 @@ ngx_http_victorops_status_peer_json(yajl_gen g,
     }
 
     if (vo
+        && ngx_http_victorops_status_budget_json(g, vi,
+                                   &sh->grants[NGX_HTTP_VICTOROPS_BUDGET_API])
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (vo
         && (ngx_http_victorops_gen_int(g, "last_sync", sh->sync_last)
             || ngx_http_victorops_gen_cstr(g, "last_sync_ok") != NGX_OK
             || yajl_gen_bool(g, sh->sync_ok) != yajl_gen_status_ok))
@@ -516,6 +529,44 @@ ngx_http_victorops_status_peer_json(yajl_gen g,
 
     if (ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK
         || ngx_http_victorops_status_error_json(g, &p->error) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "budget", with a PostgreSQL store: where alert_limit's or api_rate's
+ * tokens come from, "shared" (every node's, granted by the database),
+ * what this node was granted, spent, holds and gave back unspent, its
+ * grants (and how many gave nothing), the whole tokens the database had
+ * left at the last one.  A SQLite store's budgets are this node's
+ * ("local"): its status stays as it was, without "budget".
+ */
+
+static ngx_int_t
+ngx_http_victorops_status_budget_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_grant_t *grant)
+{
+    if (!vi->store_pg) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_victorops_gen_cstr(g, "budget") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "source") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, vi->budget ? "shared" : "local")
+           != NGX_OK
+        || ngx_http_victorops_gen_int(g, "granted", grant->granted)
+        || ngx_http_victorops_gen_int(g, "spent", grant->spent)
+        || ngx_http_victorops_gen_int(g, "held", grant->stock)
+        || ngx_http_victorops_gen_int(g, "returned", grant->returned)
+        || ngx_http_victorops_gen_int(g, "grants", grant->grants)
+        || ngx_http_victorops_gen_int(g, "grants_empty", grant->refused)
+        || ngx_http_victorops_gen_int(g, "store_tokens_left", grant->left)
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
         return NGX_ERROR;

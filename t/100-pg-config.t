@@ -317,3 +317,38 @@ GET /status
 --- response_body_like: "spool":\{"path":"[^"]+/logs/spool-here/acme\.db","depth":0,"moved":0,"dropped":0,"last_moved_at":0\}
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 18: alert_limit_overflow reject is refused with a PostgreSQL store (a 429 at once would need a token at once: budgets are granted asynchronously)
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+        alert_limit 5;
+        alert_limit_overflow reject;
+    }
+--- config
+    location = /victorops { victorops_webhook acme; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"alert_limit_overflow reject" is not supported with a PostgreSQL store yet \(victorops integration "acme" in \S+nginx\.conf:\d+\)/
+
+
+
+=== TEST 19: the status of a PostgreSQL store's alert_limit: its budget is every node's ("shared")
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+        alert_limit 7;
+    }
+--- config
+    location = /status { victorops_status; }
+--- request
+GET /status
+--- response_body_like: "alert_limit":\{"per_minute":7,"available":0,"overflow":"queue","budget":\{"source":"shared","granted":0,"spent":0,"held":0,"returned":0,"grants":0,"grants_empty":0,"store_tokens_left":0\}\}
+--- no_error_log
+[emerg]
