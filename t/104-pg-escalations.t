@@ -17,8 +17,7 @@
 #      link: an update with the same targets does nothing, an escalate
 #      request reroutes, a resolve resolves the linked incident.
 #   d. 50 escalations over both nodes never exceed api_rate at the mock
-#      VictorOps: TODO until api_rate is a budget shared by the nodes
-#      (branch i12-budget); today each node has its own bucket.
+#      VictorOps: api_rate is one budget for both nodes (budget.c).
 #   f. Node A SIGKILLed while VictorOps has not answered its create: B
 #      takes the job over once its lease runs out, looks before creating
 #      and finds the incident (no second create); VictorOps' webhook for
@@ -328,11 +327,7 @@ subtest 'd. 50 escalations over both nodes never exceed api_rate' => sub {
     }
     note sprintf '%d VictorOps calls in %.2f s', scalar @t, @t ? $t[-1] - $t[0] : 0;
 
-  TODO: {
-        local $TODO = 'api_rate is per node until it is a budget shared in '
-                    . 'PostgreSQL (branch i12-budget)';
-        ok($worst <= $rate, "at most $rate calls in any second over both nodes (worst: $worst)");
-    }
+    ok($worst <= $rate, "at most $rate calls in any second over both nodes (worst: $worst)");
 
     is(scalar(grep { $_->{status} == 429 } @{ $vo->requests(timeout => 0) }), 0, 'no 429');
     no_alerts_logged('d', $A, $B);
