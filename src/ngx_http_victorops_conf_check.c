@@ -384,7 +384,6 @@ ngx_http_victorops_check_store(ngx_conf_t *cf,
  */
 
 static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
-    ngx_string("api_id"),
     ngx_string("escalation_auth_code"),
     ngx_string("escalation_auth_code_file"),
     ngx_string("rootly_signing_secret"),
@@ -395,7 +394,6 @@ static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
     ngx_string("admin_token_file"),
     ngx_string("slack_signing_secret"),
     ngx_string("slack_signing_secret_file"),
-    ngx_string("sync_interval"),
     ngx_null_string
 };
 

@@ -635,8 +635,8 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
 
     /*
      * A PostgreSQL store: its connection, the ops on it, the queue (the
-     * inbound path; what is not ported is refused at nginx -t, see
-     * docs/postgresql.md)
+     * inbound path and reconciliation; what is not ported is refused at
+     * nginx -t, see docs/postgresql.md)
      */
 
     if (vi->store_pg) {
@@ -647,11 +647,8 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
             return NGX_ERROR;
         }
 
-        return NGX_OK;
-    }
-
-    if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK
-        || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
+    } else if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK
+               || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -187,12 +187,14 @@ Content-Type: application/json
         store postgresql://vo@127.0.0.1:1/victorops;
         api_id vo-id;
         api_key vo-key;
+        api_user alice;
+        slack_signing_secret slack-secret;
     }
 --- config
     location = /t { return 200; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"api_id" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+qr/\[emerg\] .*"slack_signing_secret" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
 
 
 
@@ -224,3 +226,24 @@ qr/\[emerg\] .*"escalation_auth_code" in \S+nginx\.conf:\d+ is not supported wit
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"victorops_rootly_events" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+
+
+
+=== TEST 13: VictorOps credentials and reconciliation (sync_interval) work with a PostgreSQL store
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+        api_id vo-id;
+        api_key vo-key;
+        api_user alice;
+        sync_interval 30s;
+    }
+--- config
+    location = /t { return 200; }
+--- request
+GET /t
+--- error_code: 200
+--- no_error_log
+[emerg]

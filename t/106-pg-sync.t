@@ -1,0 +1,243 @@
+# Reconciliation on a PostgreSQL store shared by two nginx nodes (two
+# workers each, their own node_id), against the mock Rootly and VictorOps
+# APIs and one throwaway PostgreSQL 15 cluster (t/lib/VoPg.pm):
+#
+#   a. With sync_interval 2s, over several intervals: one round at a time
+#      across both nodes and all their workers: the rounds (one GET
+#      /api-public/v1/incidents each) are at least an interval apart, as
+#      many as the nodes counted and as the lease row counted, each
+#      reading the open link's Rootly incident once.
+#   b. A repair found by a round (VictorOps acknowledged, the webhook
+#      lost): one Rootly timeline event, whichever node ran the round, the
+#      link's VictorOps state written; a Rootly incident resolved is not
+#      sent to VictorOps (not ported yet) and said.
+#   c. The node holding the lease in the middle of a round (Rootly slow)
+#      is SIGKILLed (master and workers, by pid): the other node runs the
+#      next round once the lease ran out, not before, and goes on.
+#
+# Skipped, with the reason, when PostgreSQL's server is not installed.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Test::More;
+use Time::HiRes qw(sleep time);
+use HTTP::Tiny;
+use JSON::PP;
+use VoPg;
+use VoMock;
+use VoNginx qw(wait_for);
+
+VoPg::require_server();
+
+my $INTERVAL = 2;
+
+my $pg = VoPg->start;
+my $rootly = VoMock->start(kind => 'rootly', token => 'rootly-test-token');
+my $vo = VoMock->start(kind => 'victorops', api_id => 'vo-id',
+                       api_key => 'vo-key');
+
+sub node {
+    my ($db, $id) = @_;
+    return VoNginx->start(workers => 2, integration => {
+        rootly_url => $rootly->url,
+        api_url => $vo->url,
+        api_id => 'vo-id',
+        api_key => 'vo-key',
+        api_user => 'alice',
+        store => $pg->uri(db => $db),
+        node_id => $id,
+        store_timeout => '1s',
+        rootly_timeout => '1s',
+        retry_max_delay => '1s',
+        sync_interval => "${INTERVAL}s",
+        alert_limit => 100000,
+    });
+}
+
+sub sql {
+    my ($q) = @_;
+    return join "\n", $pg->psql($q, db => 'sync');
+}
+
+# the rounds: VictorOps' incident list, read once by each
+sub rounds {
+    return [ grep { $_->{method} eq 'GET' && $_->{path} eq '/api-public/v1/incidents' }
+             @{ $vo->requests(timeout => 0) } ];
+}
+
+sub rootly_reads {
+    my ($id) = @_;
+    return [ grep { $_->{method} eq 'GET' && $_->{path} eq "/v1/incidents/$id" }
+             @{ $rootly->requests(timeout => 0) } ];
+}
+
+sub runs {
+    my $n = 0;
+    $n += ($_->integration_status->{sync} // {})->{runs} // 0 for @_;
+    return $n;
+}
+
+sub ready {
+    my ($ng) = @_;
+    my $st = eval { $ng->integration_status->{store} } // {};
+    return ($st->{state} // '') eq 'ready' && ($st->{schema_version} // 0) == 2;
+}
+
+sub evidence {
+    my ($what, @nodes) = @_;
+    diag "---- $what: VictorOps list calls";
+    diag join "\n", map { sprintf '%.3f', $_->{time} } @{ rounds() };
+    diag "---- leases\n" . sql('select owner, until - victorops_now_ms(), rounds from leases');
+    diag "---- links\n" . sql('select key, incident, rootly_incident, vo_state, '
+                              . 'rootly_state, synced_at from links');
+    diag "---- jobs\n" . sql('select seq, kind, class, key, state, attempts from jobs');
+    for my $ng (@nodes) {
+        my @log = grep { /victorops|\[(?:warn|error|crit|alert|emerg)\]/ }
+                  split /\n/, $ng->error_log;
+        diag "---- error.log of " . $ng->url . " (last 30)";
+        diag join "\n", @log > 30 ? @log[-30 .. -1] : @log;
+    }
+}
+
+sub gaps_ok {
+    my ($label, $r) = @_;
+    my @t = map { $_->{time} } @$r;
+    my @short = grep { $t[$_] - $t[$_ - 1] < $INTERVAL - 0.05 } 1 .. $#t;
+    is(scalar @short, 0, "$label: every round at least ${INTERVAL}s after the one before")
+        or diag join ', ', map { sprintf '%.3f', $t[$_] - $t[$_ - 1] } 1 .. $#t;
+}
+
+sub no_alerts_logged {
+    my ($label, @nodes) = @_;
+    my @bad = map { grep { /\[(?:alert|crit|emerg)\]/ } split /\n/, $_->error_log } @nodes;
+    is(scalar @bad, 0, "$label: no [alert] or worse logged") or diag join "\n", @bad;
+}
+
+$pg->createdb('sync');
+my $A = node('sync', 'node-a');
+my $B = node('sync', 'node-b');
+
+ok(wait_for(sub { ready($A) && ready($B) }, 30, 0.2), 'both nodes connected, schema 2')
+    or diag explain [$A->integration_status, $B->integration_status];
+
+$rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down' } ] });
+sql(q{insert into links (integration, key, incident, entity, rootly_incident, updated_at)
+      values ('acme', 'victorops:acme:sync/1', '4101', 'sync/1', 'inc-sync-1', 0)});
+
+subtest 'a. one round per interval across both nodes' => sub {
+    $vo->reset;
+    $rootly->reset;
+    $rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down' } ] });
+
+    my $runs0 = runs($A, $B);
+    my $rounds0 = sql("select coalesce(sum(rounds), 0) from leases");
+    my $t0 = time;
+
+    sleep 6 * $INTERVAL + 1;
+
+    # between two rounds (the last one at least 0.3 s old): all counted
+    ok(wait_for(sub {
+        my $r = rounds();
+        @$r && time - $r->[-1]{time} > 0.3 && time - $r->[-1]{time} < $INTERVAL - 0.3;
+    }, 10, 0.05), 'sampled between two rounds');
+
+    my $r = rounds();
+    my $elapsed = time - $t0;
+    my $n = scalar @$r;
+    note sprintf '%d rounds in %.1f s', $n, $elapsed;
+
+    cmp_ok($n, '>=', int($elapsed / ($INTERVAL + 1.5)), 'rounds keep coming (a check a second at most)');
+    cmp_ok($n, '<=', int($elapsed / $INTERVAL) + 1, 'no more than one per interval');
+    gaps_ok('a', $r) or evidence('a', $A, $B);
+
+    is(runs($A, $B) - $runs0, $n, 'the nodes counted as many rounds (status sync.runs)');
+    is(sql("select coalesce(sum(rounds), 0) from leases") - $rounds0, $n,
+       'the lease row counted as many');
+    is(scalar @{ rootly_reads('inc-sync-1') }, $n, 'the open link read at Rootly once a round');
+    is(sql("select count(*) from leases"), 1, 'one lease row');
+    like(sql("select owner from leases"), qr/^node-[ab]$/, 'held by a node');
+    cmp_ok(sql("select synced_at from links"), '>', 0, 'the link reconciled (synced_at)');
+    note 'rounds by node: A ' . runs($A) . ', B ' . runs($B);
+};
+
+subtest 'b. a repair made once: VictorOps acknowledged, the webhook lost' => sub {
+    $vo->seed({ incidents => [ { incidentNumber => '4101', entityId => 'sync/1',
+                                 summary => 'Checkout down' } ] });
+    my $res = HTTP::Tiny->new(timeout => 5)->request(PATCH => $vo->url . '/api-public/v1/incidents/ack', {
+        headers => { 'X-VO-Api-Id' => 'vo-id', 'X-VO-Api-Key' => 'vo-key',
+                     'Content-Type' => 'application/json' },
+        content => JSON::PP->new->encode({ userName => 'carol', incidentNames => ['4101'] }) });
+    is($res->{status}, 200, 'acknowledged in VictorOps');
+
+    my $want = 'VictorOps incident #4101 acknowledged by carol (found by reconciliation)';
+    my $events = sub {
+        [ grep { ($_->{status} // 0) == 201
+                 && ($_->{json}{data}{attributes}{event} // '') eq $want }
+          @{ $rootly->requests(path => '/v1/incidents/inc-sync-1/events', timeout => 0) } ];
+    };
+    ok(wait_for(sub { @{ $events->() } }, 20, 0.2), 'Rootly timeline gets the acknowledgement')
+        or evidence('b', $A, $B);
+    sleep 2 * $INTERVAL + 1;
+    is(scalar @{ $events->() }, 1, 'once, over several rounds and both nodes');
+    is(sql("select vo_state from links"), 1, 'the link holds VictorOps\' state (acknowledged)');
+    is(sql("select count(*) from jobs"), 0, 'no job left');
+    my $logged = () = map { $_->log_lines(qr/reconciliation of 1 links made 1 repairs/) } $A, $B;
+    is($logged, 1, 'one round logged the repair');
+
+    # Rootly resolved: resolving VictorOps is not ported, said and left open
+    $rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down',
+                                     status => 'resolved' } ] });
+    ok(wait_for(sub { grep { $_->log_lines(qr/"inc-sync-1" is resolved.*the PostgreSQL store does not send resolve jobs yet/) } $A, $B },
+                10, 0.2), 'a resolve in VictorOps is not sent yet, and said')
+        or evidence('b', $A, $B);
+    is(scalar @{ $vo->requests(path => '/api-public/v1/incidents/resolve', timeout => 0) }, 0,
+       'no VictorOps resolve sent');
+    $rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down' } ] });
+    no_alerts_logged('a, b', $A, $B);
+};
+
+subtest 'c. the node in a round killed: the other takes over once the lease ran out' => sub {
+    $vo->reset;
+    $rootly->reset;
+    $rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down' } ] });
+
+    # a round now lasts rootly_timeout (1 s): the lease is held for
+    # 21 x rootly_timeout + 3 x store_timeout = 24 s meanwhile
+    $rootly->fault({ mode => 'slow', delay => 30, count => -1, path => '/v1/incidents/inc-sync-1' });
+
+    my ($owner, $until);
+    ok(wait_for(sub {
+        my $row = sql('select owner, until from leases where until - victorops_now_ms() > 10000');
+        ($owner, $until) = split /\|/, $row if $row;
+        defined $owner;
+    }, 20, 0.05), 'a node is in a round (the lease held for the round)')
+        or evidence('c', $A, $B);
+    my ($dead, $other) = $owner eq 'node-a' ? ($A, $B) : ($B, $A);
+    my $dead_rounds = scalar @{ rounds() };
+
+    $dead->kill9;
+    my $killed = time;
+    note sprintf '%s killed in a round; its lease runs out in %.1f s', $owner,
+        $until / 1000 - $killed;
+
+    ok(wait_for(sub { @{ rounds() } > $dead_rounds }, 40, 0.2), 'the other node runs a round')
+        or evidence('c', $other);
+    my $first = rounds()->[$dead_rounds];
+    cmp_ok(int($first->{time} * 1000), '>=', $until - 50, 'not before the lease ran out');
+    cmp_ok($first->{time}, '<', $until / 1000 + $INTERVAL + 2, 'soon after it ran out');
+
+    $rootly->reset;     # rounds are quick again
+    $rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down' } ] });
+    my $have = @{ rounds() };
+    ok(wait_for(sub { @{ rounds() } >= $have + 3 }, 5 * $INTERVAL + 5, 0.2),
+       'and goes on: three more rounds') or evidence('c', $other);
+    gaps_ok('c', [ @{ rounds() }[$dead_rounds .. $#{ rounds() }] ]);
+    like(sql('select owner from leases'), qr/^\Q${\ ($owner eq 'node-a' ? 'node-b' : 'node-a') }\E$/,
+         'the lease is the surviving node\'s');
+    no_alerts_logged('c', $other);
+    $other->stop;
+};
+
+done_testing();
