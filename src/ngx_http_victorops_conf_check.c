@@ -377,10 +377,10 @@ ngx_http_victorops_check_store(ngx_conf_t *cf,
 /*
  * What the PostgreSQL store does not do yet: the directives of features
  * whose store reads and writes are SQLite's alone (loop-side reads, EXEC
- * ops): the VictorOps API (escalations, resolves, on-call hand-offs,
- * reconciliation, Slack, the team import), signed escalation-policy
- * webhooks (signatures), Rootly's outgoing webhooks (event ids),
- * escalate requests and the admin API.  Refused at nginx -t.
+ * ops): escalations to VictorOps (signed escalation-policy webhooks,
+ * Rootly's outgoing webhooks, escalate requests), Slack, the team
+ * import.  Refused at nginx -t.  (Reconciliation and the admin API run
+ * on PostgreSQL: ngx_http_victorops_sync_pg.c, _admin_pg.c.)
  */
 
 static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
@@ -390,8 +390,6 @@ static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
     ngx_string("rootly_signing_secret_file"),
     ngx_string("escalate_token"),
     ngx_string("escalate_token_file"),
-    ngx_string("admin_token"),
-    ngx_string("admin_token_file"),
     ngx_string("slack_signing_secret"),
     ngx_string("slack_signing_secret_file"),
     ngx_null_string

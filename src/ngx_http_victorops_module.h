@@ -256,6 +256,8 @@ typedef struct {
     ngx_uint_t                    syncing;
     ngx_http_victorops_pg_t      *pg;
     void                         *pg_ops;             /* store_pg.c's */
+    ngx_http_victorops_store_stats_t  pg_stats;       /* last read */
+    int64_t                       pg_stats_at;        /* 0: never */
 } ngx_http_victorops_integration_t;
 
 

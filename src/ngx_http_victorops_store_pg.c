@@ -75,6 +75,10 @@ typedef struct {
 
 
 static void ngx_http_victorops_store_pg_fail_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_victorops_store_pg_exec(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_store_pg_exec_done(
+    ngx_http_victorops_pgb_t *b);
 static ngx_int_t ngx_http_victorops_store_pg_batch(
     ngx_http_victorops_pg_run_t *run);
 static ngx_int_t ngx_http_victorops_store_pg_append(
@@ -336,6 +340,14 @@ ngx_http_victorops_store_pg_post(ngx_http_victorops_integration_t *vi,
 
     op->rc = NGX_OK;
 
+    if (op->type == NGX_HTTP_VICTOROPS_OP_EXEC && op->pg_exec) {
+        if (ngx_http_victorops_store_pg_exec(vi, op) == NGX_OK) {
+            return;
+        }
+
+        goto failed;
+    }
+
     pool = ngx_create_pool(4096, ops->fail_event.log);
     if (pool == NULL) {
         goto failed;
@@ -366,6 +378,60 @@ failed:
     if (!ops->fail_event.posted) {
         ngx_post_event(&ops->fail_event, &ngx_posted_events);
     }
+}
+
+
+/* an EXEC of a feature: its queries (op->pg_exec()), one batch */
+
+static ngx_int_t
+ngx_http_victorops_store_pg_exec(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_store_op_t *op)
+{
+    ngx_pool_t                *pool;
+    ngx_http_victorops_pgb_t  *b;
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_http_victorops_pgb_create(vi, pool);
+    if (b == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    b->data = op;
+    b->done = ngx_http_victorops_store_pg_exec_done;
+
+    if (op->pg_exec(b, op) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_pgb_send(b) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_victorops_store_pg_exec_done(ngx_http_victorops_pgb_t *b)
+{
+    ngx_http_victorops_store_op_t  *op;
+
+    op = b->data;
+
+    if (b->rc != NGX_OK) {
+        op->rc = NGX_ERROR;
+    }
+
+    ngx_destroy_pool(b->pool);
+
+    op->handler(op);
 }
 
 

@@ -893,7 +893,7 @@ ngx_http_victorops_store_call(ngx_http_victorops_integration_t *vi,
     ngx_pool_t                       *pool;
     ngx_http_victorops_store_call_t  *call;
 
-    if (vi->st == NULL || vi->closing) {
+    if (!ngx_http_victorops_has_store(vi) || vi->closing) {
         return NULL;
     }
 

@@ -229,7 +229,7 @@ qr/\[emerg\] .*"victorops_rootly_events" in \S+nginx\.conf:\d+ is not supported 
 
 
 
-=== TEST 13: VictorOps credentials and reconciliation (sync_interval) work with a PostgreSQL store
+=== TEST 13: VictorOps credentials, reconciliation (sync_interval) and the admin API (admin_token) work with a PostgreSQL store
 --- http_config
     victorops_integration acme {
         rootly_token t;
@@ -239,6 +239,7 @@ qr/\[emerg\] .*"victorops_rootly_events" in \S+nginx\.conf:\d+ is not supported 
         api_key vo-key;
         api_user alice;
         sync_interval 30s;
+        admin_token adm1n;
     }
 --- config
     location = /t { return 200; }

@@ -11,6 +11,10 @@
 #      lost): one Rootly timeline event, whichever node ran the round, the
 #      link's VictorOps state written; a Rootly incident resolved is not
 #      sent to VictorOps (not ported yet) and said.
+#   d. The admin API through either node: a job dead-lettered by one node
+#      is listed and replayed through the other, then delivered; the
+#      status' queue numbers are the database's (every node's); links
+#      set and deleted.
 #   c. The node holding the lease in the middle of a round (Rootly slow)
 #      is SIGKILLed (master and workers, by pid): the other node runs the
 #      next round once the lease ran out, not before, and goes on.
@@ -53,7 +57,15 @@ sub node {
         retry_max_delay => '1s',
         sync_interval => "${INTERVAL}s",
         alert_limit => 100000,
+        admin_token => 'adm1n',
     });
+}
+
+sub admin {
+    my ($ng, $query) = @_;
+    return $ng->post_webhook('', path => "/status?integration=acme&$query",
+                             secret => undef,
+                             headers => { Authorization => 'Bearer adm1n' });
 }
 
 sub sql {
@@ -196,6 +208,59 @@ subtest 'b. a repair made once: VictorOps acknowledged, the webhook lost' => sub
        'no VictorOps resolve sent');
     $rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down' } ] });
     no_alerts_logged('a, b', $A, $B);
+};
+
+subtest 'd. the admin API: a dead letter of one node replayed through the other' => sub {
+    $rootly->reset;
+    $rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down' } ] });
+    $rootly->fault({ mode => 'status', status => 422, count => 1, path => '/v1/alerts' });
+
+    my $res = $A->post_webhook({ entity_id => 'dead/1', incident_number => '4201',
+                                 entity_display_name => 'dead 1', state_message => 'down' });
+    is($res->{status}, 202, 'an alert accepted by A');
+    my $id = $res->{json}{id} // '?';
+    ok(wait_for(sub { sql("select state from jobs where id = '$id'") eq '2' }, 20, 0.2),
+       'Rootly refuses it: a dead letter') or evidence('d', $A, $B);
+    my $dead = sub { $_[0]->integration_status->{dead_lettered} // 0 };
+    my ($died, $other) = $dead->($A) ? ($A, $B) : ($B, $A);
+    is($dead->($died) + $dead->($other), 1, 'one node counted it dead');
+    note 'dead-lettered by ' . ($died == $A ? 'A' : 'B');
+
+    my $st = wait_for(sub {
+        my $q = $other->integration_status->{queue};
+        ($q->{dead_letters} // 0) == 1 ? $q : undef }, 5, 0.3);
+    is_deeply($st && { %$st, oldest_pending_age_ms => 0 },
+              { pending => 0, oldest_pending_age_ms => 0, dead_letters => 1, links => 1 },
+              'the other node\'s status: the database\'s queue (one dead letter, one link)')
+        or diag explain $other->integration_status->{queue};
+
+    my $list = admin($other, 'action=dead_letters');
+    is($list->{status}, 200, 'dead letters listed by the other node');
+    like($list->{content}, qr/^\{"dead_letters":\[\{"id":"$id","class":"alert","incident":"dead\/1","attempts":1,"created_ms":\d+,"dead_ms":\d+,"status":422,"error":"[^"]*"\}\]\}\n?$/,
+         '... the one job, as the SQLite store lists it') or diag $list->{content};
+
+    my $replay = admin($other, "action=replay&id=$id");
+    is($replay->{status}, 200, 'replayed through the other node');
+    is($replay->{content}, qq{{"replayed":1}\n}, '... one job');
+    ok(wait_for(sub { sql("select count(*) from jobs where id = '$id'") eq '0' }, 20, 0.2),
+       'then delivered (the job is gone)') or evidence('d', $A, $B);
+    is(scalar(grep { $_->{method} eq 'POST' && $_->{path} eq '/v1/alerts' && $_->{status} == 201 }
+              @{ $rootly->requests(timeout => 0) }), 1, 'Rootly got the alert once');
+    is(admin($B, "action=replay&id=$id")->{content}, qq{{"replayed":0}\n}, 'nothing left to replay');
+
+    # links, by hand, through either node
+    my $l = admin($B, 'action=link&incident=4301&rootly_incident=inc-by-hand');
+    is($l->{content}, qq{{"linked":"#4301"}\n}, 'linked through B') or diag $l->{content};
+    is(sql("select incident, rootly_incident from links where key = '#4301'"), '4301|inc-by-hand',
+       'the link is in the database');
+    is(admin($A, 'action=unlink&incident=4301')->{content}, qq{{"unlinked":true}\n}, 'unlinked through A');
+    is(admin($A, 'action=unlink&incident=4301')->{content}, qq{{"unlinked":false}\n}, 'nothing to unlink again');
+    is(admin($A, 'action=dead_letters')->{content}, qq{{"dead_letters":[]}\n}, 'no dead letter left');
+    is(admin($A, 'action=nope')->{status}, 400, 'an unknown action: 400');
+    my $bad = $A->post_webhook('', path => '/status?integration=acme&action=dead_letters',
+                               secret => undef, headers => { Authorization => 'Bearer wrong' });
+    is($bad->{status}, 401, 'a wrong admin_token: 401');
+    no_alerts_logged('d', $A, $B);
 };
 
 subtest 'c. the node in a round killed: the other takes over once the lease ran out' => sub {
