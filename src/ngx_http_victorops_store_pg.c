@@ -213,9 +213,11 @@ static const char  ngx_http_victorops_pg_link_set[] =
     " updated_at = EXCLUDED.updated_at";
 
 /*
- * Due heads of keys (no earlier pending or running job of the key),
- * leased with the claim's token, and with each the link of its key
- * (as store_link_get() finds it) so that dispatch reads nothing more.
+ * Due heads of keys (no earlier pending job of the key, and none of it
+ * running: a dead letter replayed behind a newer job in flight waits
+ * for it, as jobs_one_running would refuse the claim), leased with the
+ * claim's token, and with each the link of its key (as store_link_get()
+ * finds it) so that dispatch reads nothing more.
  */
 
 static const char  ngx_http_victorops_pg_claim[] =
@@ -223,7 +225,8 @@ static const char  ngx_http_victorops_pg_claim[] =
     "  WHERE j.integration = $1 AND j.state = 0"
     "  AND j.next_at <= victorops_now_ms()"
     "  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.integration = $1"
-    "   AND e.key = j.key AND e.seq < j.seq AND e.state IN (0, 1))"
+    "   AND e.key = j.key AND e.state IN (0, 1)"
+    "   AND (e.seq < j.seq OR e.state = 1))"
     "  ORDER BY j.next_at, j.seq LIMIT $2::integer FOR UPDATE SKIP LOCKED),"
     " c AS (UPDATE jobs j SET state = 1, attempts = j.attempts + 1,"
     "  lease_until = victorops_now_ms() + $3::bigint, lease_owner = $4,"

@@ -15,6 +15,10 @@
 #      is listed and replayed through the other, then delivered; the
 #      status' queue numbers are the database's (every node's); links
 #      set and deleted.
+#   e. A dead letter replayed while a newer job of its key is in flight
+#      (leased by a third node): claims go on for other keys, the
+#      replayed job waits for the one in flight, then goes out before it
+#      (arrival order).
 #   c. The node holding the lease in the middle of a round (Rootly slow)
 #      is SIGKILLed (master and workers, by pid): the other node runs the
 #      next round once the lease ran out, not before, and goes on.
@@ -31,7 +35,7 @@ use HTTP::Tiny;
 use JSON::PP;
 use VoPg;
 use VoMock;
-use VoNginx qw(wait_for);
+use VoNginx qw(wait_for dedup_key rootly_successes);
 
 VoPg::require_server();
 
@@ -261,6 +265,56 @@ subtest 'd. the admin API: a dead letter of one node replayed through the other'
                                secret => undef, headers => { Authorization => 'Bearer wrong' });
     is($bad->{status}, 401, 'a wrong admin_token: 401');
     no_alerts_logged('d', $A, $B);
+};
+
+subtest 'e. a dead letter replayed while a newer job of its key is in flight' => sub {
+    $rootly->reset;
+    $rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down' } ] });
+    $rootly->fault({ mode => 'status', status => 422, count => 1, path => '/v1/alerts' });
+
+    my $alert = { entity_id => 'order/1', incident_number => '4401',
+                  entity_display_name => 'order 1', state_message => 'down' };
+    my $r1 = $A->post_webhook($alert);
+    my $j1 = $r1->{json}{id} // '?';
+    ok(wait_for(sub { sql("select state from jobs where id = '$j1'") eq '2' }, 20, 0.2),
+       'the alert is a dead letter');
+
+    # its acknowledgement, leased by a node that is not there (in flight):
+    # as an accepted one is stored (kind event, class 1, the payload)
+    my $ack = JSON::PP->new->canonical->encode({ %$alert, notification_type => 'ACKNOWLEDGEMENT',
+                                                 ack_user => 'jdoe' });
+    my $j2 = 'ack-on-node-x';
+    sql(qq{insert into jobs (integration, id, kind, class, key, incident, entity, body,
+                             state, attempts, created_at, next_at, lease_until, lease_owner,
+                             lease_token)
+           select integration, '$j2', kind, 1, key, incident, entity,
+                  convert_to('$ack', 'UTF8'), 1, 1, victorops_now_ms(), victorops_now_ms(),
+                  victorops_now_ms() + 600000, 'node-x', 7 from jobs where id = '$j1'});
+    is(sql("select state, lease_owner from jobs where id = '$j2'"), '1|node-x',
+       'the acknowledgement is in flight on node-x');
+
+    is(admin($B, "action=replay&id=$j1")->{content}, qq{{"replayed":1}\n}, 'the alert replayed');
+
+    my $r3 = $A->post_webhook({ entity_id => 'order/2', incident_number => '4402',
+                                entity_display_name => 'order 2', state_message => 'down' });
+    is($r3->{status}, 202, 'an alert of another incident accepted');
+    ok(wait_for(sub { @{ rootly_successes($rootly, $rootly->requests(timeout => 0))->{'order/2'} // [] } },
+                15, 0.2), 'claims go on: the other incident\'s alert delivered')
+        or evidence('e', $A, $B);
+    sleep 1;
+    is_deeply(rootly_successes($rootly, $rootly->requests(timeout => 0))->{'order/1'}, undef,
+              'the replayed alert waits for the job in flight')
+        or evidence('e', $A, $B);
+    my @refused = map { $_->log_lines(qr/jobs_one_running/) } $A, $B;
+    is(scalar @refused, 0, 'no claim refused by jobs_one_running') or diag join "\n", @refused[0 .. 2];
+
+    # node-x's lease runs out: the alert first, then its acknowledgement
+    sql(qq{update jobs set lease_until = 0 where id = '$j2'});
+    ok(wait_for(sub { @{ rootly_successes($rootly, $rootly->requests(timeout => 0))->{'order/1'} // [] } >= 2 },
+                30, 0.2), 'both delivered once the lease ran out') or evidence('e', $A, $B);
+    is_deeply(rootly_successes($rootly, $rootly->requests(timeout => 0))->{'order/1'},
+              [qw(alert acknowledge)], 'in arrival order: the alert, then its acknowledgement');
+    is(sql('select count(*) from jobs'), 0, 'no job left');
 };
 
 subtest 'c. the node in a round killed: the other takes over once the lease ran out' => sub {
