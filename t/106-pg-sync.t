@@ -153,10 +153,10 @@ subtest 'a. one round per interval across both nodes' => sub {
 
     sleep 6 * $INTERVAL + 1;
 
-    # between two rounds (the last one at least 0.3 s old): all counted
+    # between two rounds (the last one at least 0.5 s old): all counted
     ok(wait_for(sub {
         my $r = rounds();
-        @$r && time - $r->[-1]{time} > 0.3 && time - $r->[-1]{time} < $INTERVAL - 0.3;
+        @$r && time - $r->[-1]{time} > 0.5 && time - $r->[-1]{time} < $INTERVAL - 0.5;
     }, 10, 0.05), 'sampled between two rounds');
 
     my $r = rounds();
