@@ -49,21 +49,6 @@ typedef struct {
 } ngx_http_victorops_claim_t;
 
 
-/* the chores of the dispatcher, as the writer's EXEC op */
-
-typedef struct {
-    ngx_http_victorops_store_op_t      op;
-    ngx_uint_t                         leases;     /* to do, then done */
-    ngx_uint_t                         dedup;
-    ngx_uint_t                         retain;
-    ngx_uint_t                         expired;
-    ngx_uint_t                         dead;
-    ngx_uint_t                         links;
-    ngx_msec_t                         duplicate_window;
-    time_t                             retention;
-} ngx_http_victorops_chores_t;
-
-
 static void ngx_http_victorops_pending_cleanup(void *data);
 static ngx_int_t ngx_http_victorops_accept_copy(ngx_pool_t *pool,
     ngx_http_victorops_accept_t *dst, ngx_http_victorops_accept_t *src);
@@ -909,8 +894,8 @@ ngx_http_victorops_dispatch_pg(ngx_http_victorops_integration_t *vi,
  * Every 5 s in each worker of each node: jobs whose lease ran out go
  * back to the queue, whichever node held them (one killed, or cut off
  * from the database); once a minute, duplicate records older than
- * duplicate_window are deleted.  Retention of dead letters and links
- * is not done on PostgreSQL yet.
+ * duplicate_window are deleted, and retention (dead letters and links
+ * older than "retention", a batch of each) as SQLite's chores do.
  */
 
 static void
@@ -931,11 +916,21 @@ ngx_http_victorops_dispatch_expire(ngx_http_victorops_integration_t *vi,
     }
 
     vi->leases_checked = now;
+    ch->leases = 1;
 
     if (now - vi->dedup_expired > 60000) {
         vi->dedup_expired = now;
-        ch->op.n = 1;
+        ch->dedup = 1;
     }
+
+    if (now >= vi->retained) {
+        vi->retained = now + NGX_HTTP_VICTOROPS_RETAIN_EVERY;
+        ch->retain = 1;
+    }
+
+    ch->duplicate_window = vi->duplicate_window;
+    ch->retention = vi->retention;
+    ch->batch = NGX_HTTP_VICTOROPS_RETAIN_BATCH;
 
     ch->op.type = NGX_HTTP_VICTOROPS_OP_EXPIRE;
     ch->op.integration = vi;
@@ -1202,10 +1197,6 @@ ngx_http_victorops_chores_done(ngx_http_victorops_store_op_t *op)
     vi = op->integration;
 
     vi->choring = 0;
-
-    if (op->type == NGX_HTTP_VICTOROPS_OP_EXPIRE) {
-        ch->expired = (op->rc == NGX_OK) ? op->n : 0;
-    }
 
     if (op->rc == NGX_OK && ch->expired) {
         ngx_log_error(NGX_LOG_NOTICE, vi->dispatch_event.log, 0,

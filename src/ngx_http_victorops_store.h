@@ -35,10 +35,10 @@
  *             had run out (nothing written)
  *   EXEC      "exec" (a store function, with "data") in the transaction,
  *             or after it ("alone": a checkpoint); its "rc" is the op's
- *   EXPIRE    PostgreSQL's alone (store_pg.c): jobs whose lease ran out
- *             back to the queue, whichever node held them ("n" on return:
- *             how many); with "n" 1 on entry, duplicate records older than
- *             duplicate_window deleted too
+ *   EXPIRE    PostgreSQL's alone (store_pg.c), the op of a chores_t:
+ *             what its flags ask (jobs whose lease ran out back to the
+ *             queue, whichever node held them; old duplicate records;
+ *             retention), how many of each in its counts
  *
  * "exec" runs where the backend runs ops (the SQLite backend: a thread of
  * nginx's pool): it may call the store*.h functions with the "vi" given,
@@ -102,6 +102,25 @@ typedef struct {
     ngx_pool_cleanup_t               *cleanup;    /* in the request's pool */
     ngx_http_victorops_store_done_pt  done;
 } ngx_http_victorops_store_call_t;
+
+
+/*
+ * The dispatcher's chores (queue.c): an EXEC on SQLite (the queue's
+ * exec runs them), an EXPIRE on PostgreSQL; flags to do, counts done.
+ */
+
+typedef struct {
+    ngx_http_victorops_store_op_t      op;
+    ngx_uint_t                         leases;
+    ngx_uint_t                         dedup;
+    ngx_uint_t                         retain;
+    ngx_uint_t                         expired;
+    ngx_uint_t                         dead;
+    ngx_uint_t                         links;
+    ngx_uint_t                         batch;      /* retention's */
+    ngx_msec_t                         duplicate_window;
+    time_t                             retention;
+} ngx_http_victorops_chores_t;
 
 
 /* APPEND: an accepted job, copied out of its request */

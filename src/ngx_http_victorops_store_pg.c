@@ -4,13 +4,20 @@
  *
  * The store's ops on a PostgreSQL store: each op becomes one pipeline
  * batch sent through the worker's connection (pg_send(), never a
- * blocking call), one transaction when it writes several statements,
- * and its handler is called on the event loop from the answer of the
- * batch's last query.  Several nodes share the database: the database
+ * blocking call), and its handler is called on the event loop once the
+ * batch is committed.  Several nodes share the database: the database
  * decides duplicates (the dedup table), claims take the head of each
  * key FOR UPDATE SKIP LOCKED with a random lease token, outcomes apply
  * while the job still holds that token, and any node returns the jobs
  * whose lease ran out.  See docs/postgresql.md.
+ *
+ * A batch is one transaction: the implicit one of the extended protocol,
+ * from the first statement to the sync that ends the batch (committed
+ * there, or rolled back whole if a statement failed; an explicit BEGIN
+ * would leave the session in a failed transaction after an error, and
+ * the next op's statements would fail in it).  The commit is confirmed
+ * by a query of its own after the sync ("SELECT 1": an error of the
+ * commit would be its answer), and only its answer completes the op.
  *
  * Parameters are text but for bytea (binary); results are text (a job's
  * body comes hex-encoded).  An op the connection cannot take (down,
@@ -36,6 +43,8 @@
 #define NGX_HTTP_VICTOROPS_PGQ_OUTCOME  2   /* "1": applied, "0": lease lost */
 #define NGX_HTTP_VICTOROPS_PGQ_CLAIM    3   /* the claimed jobs */
 #define NGX_HTTP_VICTOROPS_PGQ_EXPIRE   4   /* rows: the jobs queued again */
+#define NGX_HTTP_VICTOROPS_PGQ_DEAD     5   /* a count: dead letters gone */
+#define NGX_HTTP_VICTOROPS_PGQ_LINKS    6   /* a count: links gone */
 
 
 /* an integration's, in this worker */
@@ -68,6 +77,7 @@ typedef struct {
     ngx_http_victorops_pg_run_t       *run;
     void                              *item;      /* pending, outcome */
     ngx_uint_t                         role;
+    unsigned                           commit:1;  /* after the sync */
     const char                        *values[NGX_HTTP_VICTOROPS_PGQ_PARAMS];
     int                                lengths[NGX_HTTP_VICTOROPS_PGQ_PARAMS];
     int                                formats[NGX_HTTP_VICTOROPS_PGQ_PARAMS];
@@ -193,8 +203,8 @@ static const char  *ngx_http_victorops_pg_outcome_sql[] = {
     /* NGX_HTTP_VICTOROPS_DEAD */
     NGX_HTTP_VICTOROPS_PG_OUTCOME("UPDATE jobs SET state = 2,"
         " lease_until = 0, lease_owner = '', lease_token = 0,"
-        " last_status = $4::integer, last_error = $5,"
-        " dead_at = victorops_now_ms() + 0 * $3::bigint")
+        " last_status = $3::integer, last_error = $4,"
+        " dead_at = victorops_now_ms()")
 };
 
 /* the Rootly alert a delivered job made, linked whoever holds the job */
@@ -255,6 +265,24 @@ static const char  ngx_http_victorops_pg_expire[] =
 static const char  ngx_http_victorops_pg_dedup_gc[] =
     "DELETE FROM dedup WHERE integration = $1"
     " AND seen_at <= victorops_now_ms() - $2::bigint";
+
+/* retention: a batch of dead letters, then of links nothing waits for */
+
+static const char  ngx_http_victorops_pg_dead_gc[] =
+    "WITH d AS (DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs"
+    "  WHERE integration = $1 AND state = 2"
+    "  AND dead_at <= victorops_now_ms() - $2::bigint"
+    "  ORDER BY dead_at LIMIT $3::integer) RETURNING 1)"
+    " SELECT count(*) FROM d";
+
+static const char  ngx_http_victorops_pg_links_gc[] =
+    "WITH d AS (DELETE FROM links WHERE integration = $1 AND key IN"
+    "  (SELECT l.key FROM links l WHERE l.integration = $1"
+    "   AND l.updated_at <= victorops_now_ms() - $2::bigint"
+    "   AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.integration = $1"
+    "    AND j.key = l.key AND j.state < 2)"
+    "   ORDER BY l.updated_at LIMIT $3::integer) RETURNING 1)"
+    " SELECT count(*) FROM d";
 
 
 /* in each worker, once its connection is started (pg_init()) */
@@ -506,9 +534,20 @@ ngx_http_victorops_store_pg_batch(ngx_http_victorops_pg_run_t *run)
         break;
     }
 
+    if (rc == NGX_OK && queries.nelts) {
+        q = ngx_http_victorops_pgq(run, "SELECT 1",
+                                   NGX_HTTP_VICTOROPS_PGQ_PLAIN, NULL);
+        if (q == NULL) {
+            rc = NGX_ERROR;
+
+        } else {
+            q->commit = 1;
+        }
+    }
+
     run->building = NULL;
 
-    if (rc != NGX_OK || queries.nelts == 0) {
+    if (rc != NGX_OK || queries.nelts < 2) {
         return NGX_ERROR;
     }
 
@@ -517,7 +556,7 @@ ngx_http_victorops_store_pg_batch(ngx_http_victorops_pg_run_t *run)
 
     for (i = 0; i < n; i++) {
         q = qp[i];
-        q->q.more = (i + 1 < n);
+        q->q.more = (i + 1 < n && !qp[i + 1]->commit);
 
         if (ngx_http_victorops_pg_send(run->ops->vi->pg, &q->q) != NGX_OK) {
 
@@ -541,8 +580,8 @@ ngx_http_victorops_store_pg_batch(ngx_http_victorops_pg_run_t *run)
 
 
 /*
- * APPEND: the batch in one transaction; the 202s go out once COMMIT's
- * answer is read.  Deliveries' hashes go to the database whatever the
+ * APPEND: the batch in one transaction; the 202s go out once its
+ * commit is confirmed.  Deliveries' hashes go to the database whatever the
  * duplicate index said (it is this node's: it may not tell another
  * node's deliveries).
  */
@@ -553,13 +592,6 @@ ngx_http_victorops_store_pg_append(ngx_http_victorops_pg_run_t *run)
     ngx_queue_t                   *x;
     ngx_http_victorops_pending_t  *p;
 
-    if (ngx_http_victorops_pgq(run, "BEGIN", NGX_HTTP_VICTOROPS_PGQ_PLAIN,
-                               NULL)
-        == NULL)
-    {
-        return NGX_ERROR;
-    }
-
     for (x = ngx_queue_head(&run->op->items);
          x != ngx_queue_sentinel(&run->op->items);
          x = ngx_queue_next(x))
@@ -569,13 +601,6 @@ ngx_http_victorops_store_pg_append(ngx_http_victorops_pg_run_t *run)
         if (ngx_http_victorops_store_pg_pending(run, p) != NGX_OK) {
             return NGX_ERROR;
         }
-    }
-
-    if (ngx_http_victorops_pgq(run, "COMMIT", NGX_HTTP_VICTOROPS_PGQ_PLAIN,
-                               NULL)
-        == NULL)
-    {
-        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -656,13 +681,6 @@ ngx_http_victorops_store_pg_outcomes(ngx_http_victorops_pg_run_t *run)
     ngx_queue_t                   *x;
     ngx_http_victorops_outcome_t  *o;
 
-    if (ngx_http_victorops_pgq(run, "BEGIN", NGX_HTTP_VICTOROPS_PGQ_PLAIN,
-                               NULL)
-        == NULL)
-    {
-        return NGX_ERROR;
-    }
-
     for (x = ngx_queue_head(&run->op->items);
          x != ngx_queue_sentinel(&run->op->items);
          x = ngx_queue_next(x))
@@ -672,13 +690,6 @@ ngx_http_victorops_store_pg_outcomes(ngx_http_victorops_pg_run_t *run)
         if (ngx_http_victorops_store_pg_outcome(run, o) != NGX_OK) {
             return NGX_ERROR;
         }
-    }
-
-    if (ngx_http_victorops_pgq(run, "COMMIT", NGX_HTTP_VICTOROPS_PGQ_PLAIN,
-                               NULL)
-        == NULL)
-    {
-        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -728,7 +739,11 @@ ngx_http_victorops_store_pg_outcome(ngx_http_victorops_pg_run_t *run,
         return NGX_ERROR;
     }
 
-    if (o->op != NGX_HTTP_VICTOROPS_DONE
+    /* $3 on: a retry's and a release's delay, a retry's or dead job's
+     * status and error */
+
+    if ((o->op == NGX_HTTP_VICTOROPS_RETRY
+         || o->op == NGX_HTTP_VICTOROPS_RELEASE)
         && ngx_http_victorops_pgq_int(q, pool, delay) != NGX_OK)
     {
         return NGX_ERROR;
@@ -848,41 +863,67 @@ ngx_http_victorops_store_pg_claim(ngx_http_victorops_pg_run_t *run)
 }
 
 
-/* EXPIRE: leases that ran out; old duplicate records with "n" 1 */
+/* EXPIRE: what the chores' flags ask, each a statement of the batch */
 
 static ngx_int_t
 ngx_http_victorops_store_pg_expire(ngx_http_victorops_pg_run_t *run)
 {
-    ngx_uint_t                         gc;
-    ngx_pool_t                        *pool;
-    ngx_http_victorops_pgq_t          *q;
-    ngx_http_victorops_integration_t  *vi;
+    ngx_str_t                     *name;
+    ngx_pool_t                    *pool;
+    ngx_http_victorops_pgq_t      *q;
+    ngx_http_victorops_chores_t   *ch;
 
     pool = run->pool;
-    vi = run->ops->vi;
-    gc = run->op->n;
+    name = &run->ops->name;
+    ch = (ngx_http_victorops_chores_t *) run->op;
 
-    run->op->n = 0;
-
-    if (gc && vi->duplicate_window) {
+    if (ch->dedup && ch->duplicate_window) {
         q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_dedup_gc,
                                    NGX_HTTP_VICTOROPS_PGQ_PLAIN, NULL);
 
         if (q == NULL
-            || ngx_http_victorops_pgq_str(q, pool, &run->ops->name) != NGX_OK
-            || ngx_http_victorops_pgq_int(q, pool, vi->duplicate_window)
+            || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->duplicate_window)
                != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
+    if (ch->retain) {
+        q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_dead_gc,
+                                   NGX_HTTP_VICTOROPS_PGQ_DEAD, NULL);
+
+        if (q == NULL
+            || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->retention * 1000)
+               != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->batch) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_links_gc,
+                                   NGX_HTTP_VICTOROPS_PGQ_LINKS, NULL);
+
+        if (q == NULL
+            || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->retention * 1000)
+               != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool, ch->batch) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!ch->leases) {
+        return NGX_OK;
+    }
+
     q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_expire,
                                NGX_HTTP_VICTOROPS_PGQ_EXPIRE, NULL);
 
-    if (q == NULL
-        || ngx_http_victorops_pgq_str(q, pool, &run->ops->name) != NGX_OK)
-    {
+    if (q == NULL || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -990,6 +1031,7 @@ ngx_http_victorops_store_pg_answer(ngx_http_victorops_pg_query_t *pq,
     PGresult *res)
 {
     char                          *v;
+    ngx_int_t                      n;
     ExecStatusType                 status;
     ngx_http_victorops_pgq_t      *q;
     ngx_http_victorops_pg_run_t   *run;
@@ -1004,11 +1046,12 @@ ngx_http_victorops_store_pg_answer(ngx_http_victorops_pg_query_t *pq,
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
 
         if (run->rc == NGX_OK) {
+            v = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
             ngx_log_error(NGX_LOG_ERR, run->ops->fail_event.log, 0,
                           "victorops integration \"%V\": PostgreSQL store: "
                           "%s", &run->ops->vi->name,
-                          res ? PQresultErrorMessage(res)
-                              : (pq->error ? pq->error : "no answer"));
+                          v ? v : (pq->error ? pq->error : "no answer"));
         }
 
         run->rc = NGX_ERROR;
@@ -1036,7 +1079,23 @@ ngx_http_victorops_store_pg_answer(ngx_http_victorops_pg_query_t *pq,
             break;
 
         case NGX_HTTP_VICTOROPS_PGQ_EXPIRE:
-            run->op->n = PQntuples(res);
+            ((ngx_http_victorops_chores_t *) run->op)->expired =
+                                                              PQntuples(res);
+            break;
+
+        case NGX_HTTP_VICTOROPS_PGQ_DEAD:
+        case NGX_HTTP_VICTOROPS_PGQ_LINKS:
+            v = (PQntuples(res) == 1) ? PQgetvalue(res, 0, 0) : "0";
+            n = ngx_atoi((u_char *) v, ngx_strlen(v));
+            n = (n == NGX_ERROR) ? 0 : n;
+
+            if (q->role == NGX_HTTP_VICTOROPS_PGQ_DEAD) {
+                ((ngx_http_victorops_chores_t *) run->op)->dead = n;
+
+            } else {
+                ((ngx_http_victorops_chores_t *) run->op)->links = n;
+            }
+
             break;
 
         default: /* NGX_HTTP_VICTOROPS_PGQ_PLAIN */
@@ -1183,6 +1242,12 @@ ngx_http_victorops_store_pg_done(ngx_http_victorops_pg_run_t *run)
 
     if (op->rc != NGX_OK && op->type == NGX_HTTP_VICTOROPS_OP_CLAIM) {
         op->jobs.nelts = 0;
+    }
+
+    if (op->rc != NGX_OK && op->type == NGX_HTTP_VICTOROPS_OP_EXPIRE) {
+        ((ngx_http_victorops_chores_t *) op)->expired = 0;
+        ((ngx_http_victorops_chores_t *) op)->dead = 0;
+        ((ngx_http_victorops_chores_t *) op)->links = 0;
     }
 
     ngx_destroy_pool(pool);

@@ -7,7 +7,9 @@
 #      delivery wrote, read with its claim).
 #   b. The same delivery posted to A and then to B (and to A again): one
 #      job, one alert at Rootly; the later posts are answered as
-#      duplicates (the database decides across nodes).
+#      duplicates (the database decides across nodes); ten deliveries
+#      each posted to A and B at the same moment: one 202 and one
+#      duplicate each, one alert each.
 #   c. Node A SIGKILLed (master and workers, by pid) while it holds leased
 #      jobs (Rootly slow to answer): node B, started after, returns them
 #      to the queue once their lease ran out and delivers each exactly
@@ -15,6 +17,13 @@
 #   d. Incidents whose events are posted alternately to A and B, while
 #      Rootly fails the first requests: each incident's alert, ack and
 #      recovery reach Rootly in arrival order, though both nodes claim.
+#   e. One node: a batch the database refuses (a trigger) answers 503,
+#      writes nothing and leaves the session usable (the next webhook on
+#      the same worker is stored and delivered); PostgreSQL stopped: 503;
+#      started again: the same delivery is accepted and delivered.
+#   f. Retention: dead letters and links older than retention (30 days)
+#      are deleted by the chores' EXPIRE, not those a job waits for, not
+#      recent ones, not another integration's.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -25,6 +34,7 @@ use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(sleep time);
 use JSON::PP;
+use POSIX ();
 use VoPg;
 use VoMock;
 use VoNginx qw(wait_for dedup_key delivered_keys rootly_successes);
@@ -166,6 +176,36 @@ subtest 'b. the same delivery at A and at B: one alert, then duplicates' => sub 
     is($dups, 2, 'status: two duplicates over both nodes');
 };
 
+subtest 'b2. the same deliveries posted to A and B at the same moment: each taken once' => sub {
+    my $n = 10;
+
+    $rootly->reset;
+    my (%codes, %dups);
+    for my $i (1 .. $n) {
+        my $body = JSON::PP->new->canonical->encode(event('ALERT', "race/$i", 700 + $i));
+        my $pid = open(my $kid, '-|') // die "fork: $!";
+        if ($pid == 0) {
+            my $res = $B->post_webhook($body, fresh => 1);
+            print "$res->{status}\n";
+            POSIX::_exit(0);
+        }
+        my $res = $A->post_webhook($body, fresh => 1);
+        chomp(my $other = <$kid> // '');
+        close $kid;
+        my @two = sort ($res->{status}, $other);
+        $codes{"@two"}++;
+    }
+    is_deeply(\%codes, { '200 202' => $n },
+              "each of the $n deliveries: one 202 and one duplicate (200)")
+        or diag explain \%codes;
+
+    wait_for(sub { keys %{ delivered_keys($rootly->requests(timeout => 0)) } >= $n }, 20, 0.2);
+    sleep 1.5;
+    my $got = delivered_keys($rootly->requests(timeout => 0));
+    is_deeply($got, { map { ("victorops:acme:race/$_" => 1) } 1 .. $n },
+              'Rootly got one alert for each') or diag explain $got;
+};
+
 subtest 'd. per-incident order while both nodes claim' => sub {
     my $n = 4;
 
@@ -263,12 +303,105 @@ subtest 'c. A killed holding leases: B takes its jobs over, each delivered once'
     cmp_ok(int($first->{time} * 1000), '>=', $until - 50,
            'not before their lease ran out') if $first;
 
-    ok(scalar $nb->log_lines(qr/$n jobs leased by a worker that exited are queued again/),
-       'B logged the jobs it queued again')
+    # B's two workers may each have queued some of them again
+    my $requeued = 0;
+    $requeued += $_ for map { /(\d+) jobs leased by a worker that exited/ ? $1 : () }
+                        $nb->log_lines(qr/jobs leased by a worker that exited are queued again/);
+    is($requeued, $n, "B logged the $n jobs it queued again")
         or diag join "\n", $nb->log_lines(qr/victorops/);
     is(sql('kill', 'select count(*) from jobs'), 0, 'no job left in the store');
     no_alerts_logged("c", $nb);
     $nb->stop;
+};
+
+subtest 'e. a statement that fails, PostgreSQL stopped: 503, then back to normal' => sub {
+    $pg->createdb('fail');
+    $rootly->reset;
+    my $ng = node('fail', 'node-e');
+    ok(wait_for(sub { sql('fail', "select to_regclass('jobs') is not null") eq 't' }, 20, 0.1),
+       'the schema is migrated');
+
+    # a trigger refuses one entity's jobs: that batch fails whole
+    $pg->psql(q{CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+                $$BEGIN IF NEW.entity = 'poison' THEN
+                RAISE EXCEPTION 'refused by the test'; END IF;
+                RETURN NEW; END$$}, db => 'fail');
+    $pg->psql('CREATE TRIGGER refuse BEFORE INSERT ON jobs FOR EACH ROW'
+              . ' EXECUTE FUNCTION refuse()', db => 'fail');
+
+    my $res = $ng->post_webhook(event('ALERT', 'poison', 601));
+    is($res->{status}, 503, 'a job the database refuses: 503') or diag $res->{content};
+    ok(scalar $ng->log_lines(qr/PostgreSQL store: refused by the test/),
+       'the error logged');
+
+    # the same connection (keep-alive: the same worker) goes on
+    $res = $ng->post_webhook(event('ALERT', 'fine/1', 602));
+    is($res->{status}, 202, 'the next webhook on that worker: 202') or diag $res->{content};
+    ok(wait_for(sub { delivered_keys($rootly->requests(timeout => 0))->{'victorops:acme:fine/1'} },
+                10, 0.2), '... delivered');
+    is(sql('fail', "select count(*) from jobs where entity = 'poison'"), 0,
+       'nothing of the refused batch was written');
+
+    $pg->stop;
+    $res = $ng->post_webhook(event('ALERT', 'fine/2', 603));
+    is($res->{status}, 503, 'PostgreSQL stopped: 503') or diag $res->{content};
+
+    $pg->start_again;
+    my $ok = wait_for(sub {
+        $ng->post_webhook(event('ALERT', 'fine/2', 603), fresh => 1)->{status} == 202
+    }, 30, 0.5);
+    ok($ok, 'PostgreSQL back: the same delivery answered 202');
+    ok(wait_for(sub { delivered_keys($rootly->requests(timeout => 0))->{'victorops:acme:fine/2'} },
+                10, 0.2), '... and delivered');
+    is(sql('fail', 'select count(*) from jobs'), 0, 'no job left in the store');
+    $ng->stop;
+};
+
+subtest 'f. retention on PostgreSQL: old dead letters and links go, the rest stays' => sub {
+    $pg->createdb('retain');
+    my $ng = node('retain', 'node-f');
+    ok(wait_for(sub { sql('retain', "select to_regclass('jobs') is not null") eq 't' }, 20, 0.1),
+       'the schema is migrated');
+    $ng->stop;
+
+    my $day = '86400000::bigint';
+    my $now = 'victorops_now_ms()';
+    my $job = "INSERT INTO jobs (integration, id, kind, class, key, body, state,"
+              . " created_at, next_at, dead_at) VALUES ";
+    $pg->psql($job . join(', ',
+        (map { "('acme', 'old$_', 1, 1, 'k-old$_', '', 2, $now - 41 * $day,"
+               . " $now - 41 * $day, $now - 40 * $day)" } 1 .. 3),
+        "('acme', 'recent', 1, 1, 'k-recent', '', 2, $now - $day, $now - $day, $now - $day)",
+        "('acme', 'waiting', 9, 1, 'l-wait', '{}', 0, $now, $now + $day, 0)",
+        "('other', 'elsewhere', 1, 1, 'k-other', '', 2, $now - 41 * $day,"
+        . " $now - 41 * $day, $now - 40 * $day)"), db => 'retain');
+    $pg->psql("INSERT INTO links (integration, key, updated_at) VALUES"
+              . " ('acme', 'l-old', $now - 40 * $day), ('acme', 'l-new', $now - $day),"
+              . " ('acme', 'l-wait', $now - 40 * $day), ('other', 'l-old', $now - 40 * $day)",
+              db => 'retain');
+
+    $ng->start_again;
+    # both workers run retention: what they logged, summed
+    my $deleted = sub {
+        my ($dead, $links) = (0, 0);
+        for ($ng->log_lines(qr/retention: \d+ dead letters and \d+ links older than 2592000 s/)) {
+            /(\d+) dead letters and (\d+) links/;
+            $dead += $1;
+            $links += $2;
+        }
+        return "$dead/$links";
+    };
+    wait_for(sub { $deleted->() eq '3/1' }, 15, 0.2);
+    is($deleted->(), '3/1', 'logged: 3 dead letters and 1 link deleted')
+        or diag join "\n", $ng->log_lines(qr/victorops/);
+    is(join(',', $pg->psql("select integration || '/' || id from jobs order by 1", db => 'retain')),
+       'acme/recent,acme/waiting,other/elsewhere',
+       'the recent dead letter, the waiting job and another integration\'s stay');
+    is(join(',', $pg->psql("select integration || '/' || key from links order by 1", db => 'retain')),
+       'acme/l-new,acme/l-wait,other/l-old',
+       'the recent link, the one a job waits for and another integration\'s stay');
+    no_alerts_logged('f', $ng);
+    $ng->stop;
 };
 
 done_testing();
