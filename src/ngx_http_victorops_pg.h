@@ -95,9 +95,10 @@ struct ngx_http_victorops_pg_query_s {
 
 /*
  * A batch of queries of a feature (ngx_http_victorops_pg_batch.c): built
- * in "pool", sent together, "result" called with each query's "item" and
- * its answer (succeeded ones, while none failed), "done" once all are
- * answered ("rc" NGX_ERROR if any failed or went unanswered).
+ * in "pool", sent together, one transaction (the implicit one: no BEGIN),
+ * "result" called with each query's "item" and its answer (succeeded
+ * ones, while none failed), "done" once all are answered and the commit
+ * confirmed ("rc" NGX_ERROR if any failed or went unanswered).
  */
 
 #define NGX_HTTP_VICTOROPS_PGB_PARAMS  10
@@ -125,6 +126,7 @@ typedef struct {
     ngx_http_victorops_pg_query_t      q;
     ngx_http_victorops_pgb_t          *batch;
     void                              *item;
+    ngx_uint_t                         confirm;   /* after the sync */
     const char                        *values[NGX_HTTP_VICTOROPS_PGB_PARAMS];
     int                                lengths[NGX_HTTP_VICTOROPS_PGB_PARAMS];
     int                                formats[NGX_HTTP_VICTOROPS_PGB_PARAMS];

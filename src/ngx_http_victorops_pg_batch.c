@@ -4,11 +4,18 @@
  *
  * A batch of queries on the worker's PostgreSQL connection, for the
  * features whose reads and writes are not store ops (reconciliation,
- * its lease): the queries are built in the caller's pool, sent together
- * (pg_send(), one pipeline batch: with "more" set, one implicit
- * transaction), each answer given to the batch's "result" handler with
- * the query's "item", and "done" called once all are answered.  The
- * first error is logged and makes "rc" NGX_ERROR.  Never blocks.
+ * its lease, the admin API, the status' numbers): the queries are built
+ * in the caller's pool, sent together (pg_send(), one pipeline batch),
+ * each answer given to the batch's "result" handler with the query's
+ * "item", and "done" called once all are answered.  The first error is
+ * logged and makes "rc" NGX_ERROR.  Never blocks.
+ *
+ * A batch is one transaction, as store_pg.c's ops are: the implicit one
+ * of the extended protocol, from its first statement to the sync that
+ * ends it (never an explicit BEGIN: after an error it would leave the
+ * session in a failed transaction).  Its commit is confirmed by a
+ * "SELECT 1" after the sync (an error of the commit would be its
+ * answer); "done" waits for it.
  */
 
 
@@ -20,6 +27,8 @@
 #include "ngx_http_victorops_module.h"
 
 
+static ngx_http_victorops_pgbq_t *ngx_http_victorops_pgb_query(
+    ngx_http_victorops_pgb_t *b, const char *sql, void *item);
 static void ngx_http_victorops_pgb_answer(ngx_http_victorops_pg_query_t *pq,
     PGresult *res);
 
@@ -55,7 +64,7 @@ ngx_http_victorops_pgb_add(ngx_http_victorops_pgb_t *b, const char *sql,
 {
     ngx_http_victorops_pgbq_t  *q, **qp;
 
-    q = ngx_pcalloc(b->pool, sizeof(ngx_http_victorops_pgbq_t));
+    q = ngx_http_victorops_pgb_query(b, sql, item);
     if (q == NULL) {
         return NULL;
     }
@@ -66,6 +75,21 @@ ngx_http_victorops_pgb_add(ngx_http_victorops_pgb_t *b, const char *sql,
     }
 
     *qp = q;
+
+    return q;
+}
+
+
+static ngx_http_victorops_pgbq_t *
+ngx_http_victorops_pgb_query(ngx_http_victorops_pgb_t *b, const char *sql,
+    void *item)
+{
+    ngx_http_victorops_pgbq_t  *q;
+
+    q = ngx_pcalloc(b->pool, sizeof(ngx_http_victorops_pgbq_t));
+    if (q == NULL) {
+        return NULL;
+    }
 
     q->batch = b;
     q->item = item;
@@ -160,17 +184,33 @@ ngx_int_t
 ngx_http_victorops_pgb_send(ngx_http_victorops_pgb_t *b)
 {
     ngx_uint_t                  i, n;
-    ngx_http_victorops_pgbq_t **qp;
+    ngx_http_victorops_pgbq_t  *q, **qp;
+
+    if (b->queries.nelts == 0) {
+        return NGX_ERROR;
+    }
+
+    /* the commit's confirmation, a batch of its own */
+
+    q = ngx_http_victorops_pgb_query(b, "SELECT 1", NULL);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->confirm = 1;
+
+    qp = ngx_array_push(&b->queries);
+    if (qp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *qp = q;
 
     qp = b->queries.elts;
     n = b->queries.nelts;
 
-    if (n == 0) {
-        return NGX_ERROR;
-    }
-
     for (i = 0; i < n; i++) {
-        qp[i]->q.more = (i + 1 < n);
+        qp[i]->q.more = (i + 1 < n && !qp[i + 1]->confirm);
 
         if (ngx_http_victorops_pg_send(b->vi->pg, &qp[i]->q) != NGX_OK) {
 
@@ -197,6 +237,7 @@ static void
 ngx_http_victorops_pgb_answer(ngx_http_victorops_pg_query_t *pq,
     PGresult *res)
 {
+    char                       *v;
     ExecStatusType              status;
     ngx_http_victorops_pgb_t   *b;
     ngx_http_victorops_pgbq_t  *q;
@@ -209,16 +250,17 @@ ngx_http_victorops_pgb_answer(ngx_http_victorops_pg_query_t *pq,
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
 
         if (b->rc == NGX_OK) {
+            v = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "victorops integration \"%V\": PostgreSQL store: "
                           "%s", &b->vi->name,
-                          res ? PQresultErrorMessage(res)
-                              : (pq->error ? pq->error : "no answer"));
+                          v ? v : (pq->error ? pq->error : "no answer"));
         }
 
         b->rc = NGX_ERROR;
 
-    } else if (b->result && b->rc == NGX_OK) {
+    } else if (b->result && b->rc == NGX_OK && !q->confirm) {
         b->result(b, q->item, res);
     }
 

@@ -299,7 +299,7 @@ ngx_http_victorops_sync_pg_list_done(ngx_http_victorops_pgb_t *b)
 
 /*
  * The repairs, decided on the loop (sync_link()), their writes queued by
- * sync_pg_job() and sync_pg_link() between BEGIN and COMMIT: all or none.
+ * sync_pg_job() and sync_pg_link(), one batch: all or none.
  */
 
 ngx_int_t
@@ -321,20 +321,12 @@ ngx_http_victorops_sync_pg_repair(ngx_http_victorops_sync_t *s)
     s->op.data = s;
     s->op.now = ngx_http_victorops_now();
 
-    if (ngx_http_victorops_pgb_add(b, "BEGIN", NULL) == NULL) {
-        return NGX_ERROR;
-    }
-
     for (i = 0; i < s->links.nelts; i++) {
         if (ngx_http_victorops_sync_link(s, i, s->op.now, &s->repairs)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
-    }
-
-    if (ngx_http_victorops_pgb_add(b, "COMMIT", NULL) == NULL) {
-        return NGX_ERROR;
     }
 
     return ngx_http_victorops_pgb_send(b);
