@@ -19,6 +19,9 @@
 #      (leased by a third node): claims go on for other keys, the
 #      replayed job waits for the one in flight, then goes out before it
 #      (arrival order).
+#   f. A round's repairs the database refuses (a trigger, twice): the
+#      batch rolled back whole, logged, the lease let go all the same;
+#      the next rounds (same connections) reconcile the link.
 #   c. The node holding the lease in the middle of a round (Rootly slow)
 #      is SIGKILLed (master and workers, by pid): the other node runs the
 #      next round once the lease ran out, not before, and goes on.
@@ -315,6 +318,35 @@ subtest 'e. a dead letter replayed while a newer job of its key is in flight' =>
     is_deeply(rootly_successes($rootly, $rootly->requests(timeout => 0))->{'order/1'},
               [qw(alert acknowledge)], 'in arrival order: the alert, then its acknowledgement');
     is(sql('select count(*) from jobs'), 0, 'no job left');
+};
+
+subtest 'f. repairs the database refuses: rolled back, the rounds go on' => sub {
+    $vo->reset;
+    $rootly->reset;
+    $rootly->seed({ incidents => [ { id => 'inc-sync-1', title => 'Checkout down' } ] });
+
+    sql(q{CREATE SEQUENCE refuse_seq});
+    sql(q{CREATE FUNCTION refuse_sync() RETURNS trigger LANGUAGE plpgsql AS
+          $$BEGIN IF nextval('refuse_seq') <= 2 THEN
+          RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END$$});
+    sql(q{CREATE TRIGGER refuse_sync BEFORE UPDATE OF synced_at ON links
+          FOR EACH ROW EXECUTE FUNCTION refuse_sync()});
+    my $synced = sql("select synced_at from links where key = 'victorops:acme:sync/1'");
+
+    ok(wait_for(sub { sql("select last_value from refuse_seq") >= 3 }, 30, 0.2),
+       'two rounds refused, a third one let through') or evidence('f', $A, $B);
+    my @refused = map { $_->log_lines(qr/PostgreSQL store: refused by the test/) } $A, $B;
+    is(scalar @refused, 2, 'each refusal logged once') or diag join "\n", @refused;
+    ok(wait_for(sub { sql("select synced_at from links where key = 'victorops:acme:sync/1'") > $synced },
+                10, 0.2), 'the link reconciled by the next round') or evidence('f', $A, $B);
+
+    my $rounds = sql('select rounds from leases');
+    ok(wait_for(sub { sql('select rounds from leases') >= $rounds + 2 }, 4 * $INTERVAL + 4, 0.2),
+       'and the rounds go on') or evidence('f', $A, $B);
+    is(sql("select count(*) from pg_stat_activity where datname = 'sync'"
+           . " and state like 'idle in transaction%'"), 0, 'no session left in a transaction');
+    sql(q{DROP TRIGGER refuse_sync ON links});
+    no_alerts_logged('f', $A, $B);
 };
 
 subtest 'c. the node in a round killed: the other takes over once the lease ran out' => sub {
