@@ -439,21 +439,17 @@ ngx_http_victorops_check_spool(ngx_conf_t *cf,
 /*
  * What the PostgreSQL store does not do yet: the directives of features
  * whose store reads and writes are SQLite's alone (loop-side reads, EXEC
- * ops): reconciliation (sync_interval), Slack, the team import, signed
- * escalation-policy webhooks (signatures) and the admin API.  Refused at
- * nginx -t.  Rootly's outgoing webhooks, escalate requests and the
- * VictorOps API's jobs (escalations, resolves, on-call hand-offs) are
- * ported.
+ * ops): Slack, the team import and signed escalation-policy webhooks
+ * (signatures).  Refused at nginx -t.  Rootly's outgoing webhooks,
+ * escalate requests, the VictorOps API's jobs (escalations, resolves,
+ * on-call hand-offs), reconciliation and the admin API are ported.
  */
 
 static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
     ngx_string("escalation_auth_code"),
     ngx_string("escalation_auth_code_file"),
-    ngx_string("admin_token"),
-    ngx_string("admin_token_file"),
     ngx_string("slack_signing_secret"),
     ngx_string("slack_signing_secret_file"),
-    ngx_string("sync_interval"),
     ngx_null_string
 };
 

@@ -638,10 +638,9 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
     }
 
     /*
-     * A PostgreSQL store: its connection, the ops on it, its spool, the
-     * budgets every node shares, the queue, the VictorOps client; not
-     * reconciliation yet (what is not ported is refused at nginx -t, see
-     * docs/postgresql.md)
+     * A PostgreSQL store: its connection, the ops on it, the budgets
+     * every node shares, the queue, its spool (what is not ported is
+     * refused at nginx -t, see docs/postgresql.md)
      */
 
     if (vi->store_pg) {
@@ -663,18 +662,13 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
                           &vi->store_spool);
         }
 
-        if (vi->api_id.len == 0) {
-            return NGX_OK;
-        }
-
-        return ngx_http_victorops_vo_init(cycle, vi);
-    }
-
-    if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK
-        || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
+    } else if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK
+               || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    /* the VictorOps client and reconciliation, either store */
 
     if (vi->api_id.len == 0) {
         return NGX_OK;

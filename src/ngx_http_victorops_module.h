@@ -291,6 +291,8 @@ typedef struct {
     void                         *pg_ops;             /* store_pg.c's */
     void                         *spool;              /* store_spool.c's */
     void                         *budget;             /* budget.c's */
+    ngx_http_victorops_store_stats_t  pg_stats;       /* last read */
+    int64_t                       pg_stats_at;        /* 0: never */
 } ngx_http_victorops_integration_t;
 
 

@@ -95,6 +95,46 @@ struct ngx_http_victorops_pg_query_s {
 };
 
 
+/*
+ * A batch of queries of a feature (ngx_http_victorops_pg_batch.c): built
+ * in "pool", sent together, one transaction (the implicit one: no BEGIN),
+ * "result" called with each query's "item" and its answer (succeeded
+ * ones, while none failed), "done" once all are answered and the commit
+ * confirmed ("rc" NGX_ERROR if any failed or went unanswered).
+ */
+
+#define NGX_HTTP_VICTOROPS_PGB_PARAMS  10
+
+typedef struct ngx_http_victorops_pgb_s  ngx_http_victorops_pgb_t;
+
+typedef void (*ngx_http_victorops_pgb_result_pt)(ngx_http_victorops_pgb_t *b,
+    void *item, struct pg_result *res);
+typedef void (*ngx_http_victorops_pgb_done_pt)(ngx_http_victorops_pgb_t *b);
+
+
+struct ngx_http_victorops_pgb_s {
+    ngx_http_victorops_integration_t  *vi;
+    ngx_pool_t                        *pool;
+    ngx_array_t                        queries;   /* pgbq_t * */
+    ngx_uint_t                         waiting;
+    ngx_int_t                          rc;
+    ngx_http_victorops_pgb_result_pt   result;
+    ngx_http_victorops_pgb_done_pt     done;
+    void                              *data;
+};
+
+
+typedef struct {
+    ngx_http_victorops_pg_query_t      q;
+    ngx_http_victorops_pgb_t          *batch;
+    void                              *item;
+    ngx_uint_t                         confirm;   /* after the sync */
+    const char                        *values[NGX_HTTP_VICTOROPS_PGB_PARAMS];
+    int                                lengths[NGX_HTTP_VICTOROPS_PGB_PARAMS];
+    int                                formats[NGX_HTTP_VICTOROPS_PGB_PARAMS];
+} ngx_http_victorops_pgbq_t;
+
+
 ngx_int_t ngx_http_victorops_pg_uri(ngx_str_t *store);
 char *ngx_http_victorops_pg_conf(ngx_conf_t *cf,
     ngx_http_victorops_integration_t *vi);
@@ -109,6 +149,21 @@ ngx_int_t ngx_http_victorops_pg_send(ngx_http_victorops_pg_t *pg,
     ngx_http_victorops_pg_query_t *q);
 void ngx_http_victorops_pg_info(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_pg_info_t *info);
+
+ngx_http_victorops_pgb_t *ngx_http_victorops_pgb_create(
+    ngx_http_victorops_integration_t *vi, ngx_pool_t *pool);
+ngx_http_victorops_pgbq_t *ngx_http_victorops_pgb_add(
+    ngx_http_victorops_pgb_t *b, const char *sql, void *item);
+ngx_int_t ngx_http_victorops_pgbq_str(ngx_http_victorops_pgbq_t *q,
+    ngx_str_t *s);
+ngx_int_t ngx_http_victorops_pgbq_int(ngx_http_victorops_pgbq_t *q,
+    int64_t n);
+ngx_int_t ngx_http_victorops_pgbq_bin(ngx_http_victorops_pgbq_t *q,
+    ngx_str_t *s);
+ngx_int_t ngx_http_victorops_pgb_send(ngx_http_victorops_pgb_t *b);
+ngx_int_t ngx_http_victorops_pgb_text(ngx_pool_t *pool,
+    struct pg_result *res, int row, int col, ngx_str_t *s);
+int64_t ngx_http_victorops_pgb_int(struct pg_result *res, int row, int col);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_PG_H_INCLUDED_ */

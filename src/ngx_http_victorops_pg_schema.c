@@ -217,10 +217,42 @@ static const char  *ngx_http_victorops_pg_schema_1[] = {
 };
 
 
+/*
+ * Version 2: leases, one row per integration and task done by one node
+ * at a time (reconciliation: "sync").  A node takes the row when "until"
+ * has passed (an atomic upsert: one taker), holds it while the task
+ * runs, and at its end sets "until" to when the next run is due; a node
+ * that dies loses it when "until" passes.
+ */
+
+static const char  *ngx_http_victorops_pg_schema_2[] = {
+
+    "CREATE TABLE leases ("
+    " integration text NOT NULL,"
+    " task text NOT NULL,"
+    " owner text NOT NULL DEFAULT '',"
+    " token bigint NOT NULL DEFAULT 0,"
+    " until bigint NOT NULL DEFAULT 0,"
+    " rounds bigint NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (integration, task))",
+
+    "COMMENT ON TABLE leases IS"
+    " 'Tasks one node runs at a time (task sync: reconciliation): owner"
+    " (node_id) holds the row with a random token until the time in until"
+    " (victorops_now_ms()); taken by whoever finds it passed; a run''s"
+    " end sets until to when the next is due; rounds: runs finished'",
+
+    NULL
+};
+
+
 ngx_http_victorops_pg_migration_t  ngx_http_victorops_pg_schema[] = {
 
     { 1, "jobs, links, dedup, rootly_events, signatures, budgets, nodes",
       ngx_http_victorops_pg_schema_1 },
+
+    { 2, "leases (one node at a time: reconciliation)",
+      ngx_http_victorops_pg_schema_2 },
 
     { 0, NULL, NULL }
 };

@@ -15,25 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_victorops_module.h"
-
-
-/* an admin action that writes: an EXEC, answered once it completes */
-
-#define NGX_HTTP_VICTOROPS_ADMIN_REPLAY  0
-#define NGX_HTTP_VICTOROPS_ADMIN_LINK    1
-#define NGX_HTTP_VICTOROPS_ADMIN_UNLINK  2
-
-typedef struct {
-    ngx_http_victorops_store_call_t   call;
-    ngx_uint_t                        action;
-    ngx_uint_t                        n;          /* replayed */
-    ngx_str_t                         id;
-    ngx_str_t                         key;
-    ngx_str_t                         incident;
-    ngx_str_t                         entity;
-    ngx_str_t                         rootly_incident;
-    ngx_str_t                         rootly_alert;
-} ngx_http_victorops_admin_t;
+#include "ngx_http_victorops_admin.h"
 
 
 typedef struct {
@@ -44,6 +26,11 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_victorops_status_get(ngx_http_request_t *r);
+static void ngx_http_victorops_status_answer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_status_send(ngx_http_request_t *r);
+static void ngx_http_victorops_status_stats(
+    ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_store_stats_t *stats);
 static ngx_int_t ngx_http_victorops_status_json(ngx_http_request_t *r,
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
 static ngx_int_t ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
@@ -79,7 +66,7 @@ static ngx_int_t ngx_http_victorops_admin_exec(
     ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_admin_done(ngx_http_victorops_store_op_t *op);
 static ngx_int_t ngx_http_victorops_admin_reply(ngx_http_request_t *r,
-    ngx_uint_t action, ngx_int_t rc, ngx_uint_t n, ngx_str_t *key);
+    ngx_http_victorops_admin_t *a, ngx_int_t rc);
 static ngx_int_t ngx_http_victorops_status_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 
@@ -166,8 +153,38 @@ ngx_http_victorops_status_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The queue's numbers of a PostgreSQL store are read first if the last
+ * read is older than a second (admin_pg.c): the answer waits for them
+ */
+
 static ngx_int_t
 ngx_http_victorops_status_get(ngx_http_request_t *r)
+{
+    ngx_http_victorops_main_conf_t  *vmcf;
+
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_victorops_module);
+
+    if (ngx_http_victorops_status_pg_refresh(r, vmcf,
+                                             ngx_http_victorops_status_answer)
+        == NGX_DONE)
+    {
+        return NGX_DONE;
+    }
+
+    return ngx_http_victorops_status_send(r);
+}
+
+
+static void
+ngx_http_victorops_status_answer(ngx_http_request_t *r)
+{
+    ngx_http_finalize_request(r, ngx_http_victorops_status_send(r));
+}
+
+
+static ngx_int_t
+ngx_http_victorops_status_send(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
     ngx_str_t                        format, body;
@@ -280,12 +297,7 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
 
     /* the queue, from this worker's handle on the store */
 
-    if (vi->st == NULL
-        || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
-    {
-        ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
-        stats.pending = -1;
-    }
+    ngx_http_victorops_status_stats(vi, &stats);
 
     if (ngx_http_victorops_gen_cstr(g, "queue") != NGX_OK
         || yajl_gen_map_open(g) != yajl_gen_status_ok
@@ -357,6 +369,30 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The queue's numbers: SQLite's read from this worker's handle on the
+ * store; a PostgreSQL store's as last read (status_pg_refresh()), for
+ * every node; "pending" -1 when unknown
+ */
+
+static void
+ngx_http_victorops_status_stats(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_store_stats_t *stats)
+{
+    if (vi->store_pg && vi->pg_stats_at) {
+        *stats = vi->pg_stats;
+        return;
+    }
+
+    if (vi->store_pg || vi->st == NULL
+        || ngx_http_victorops_store_stats(vi, stats) != NGX_OK)
+    {
+        ngx_memzero(stats, sizeof(ngx_http_victorops_store_stats_t));
+        stats->pending = -1;
+    }
 }
 
 
@@ -675,10 +711,10 @@ ngx_http_victorops_status_integration_prometheus(u_char *p,
         p = ngx_sprintf(p, "} %uA\n", copy.counters[m->counter]);
     }
 
-    if (vi->st == NULL
-        || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
-    {
-        ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
+    ngx_http_victorops_status_stats(vi, &stats);
+
+    if (stats.pending < 0) {
+        stats.pending = 0;
     }
 
     p = ngx_sprintf(p,
@@ -790,7 +826,7 @@ ngx_http_victorops_status_admin(ngx_http_request_t *r)
                                                "unauthorized");
     }
 
-    if (vi->st == NULL) {
+    if (!ngx_http_victorops_has_store(vi)) {
         return ngx_http_victorops_status_error(r,
                                                NGX_HTTP_SERVICE_UNAVAILABLE,
                                                "store unavailable");
@@ -839,6 +875,13 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
      && ngx_strncmp(action->data, s, sizeof(s) - 1) == 0)
 
     if (ngx_http_victorops_action_is("dead_letters")) {
+        if (vi->store_pg) {
+            return ngx_http_victorops_admin_post(r, vi,
+                                                 NGX_HTTP_VICTOROPS_ADMIN_DEAD,
+                                                 NULL, NULL, NULL, NULL, NULL,
+                                                 NULL);
+        }
+
         if (yajl_gen_map_open(g) != yajl_gen_status_ok
             || ngx_http_victorops_gen_cstr(g, "dead_letters") != NGX_OK
             || ngx_http_victorops_store_dead_list(vi, g, 1000) != NGX_OK
@@ -968,6 +1011,10 @@ ngx_http_victorops_admin_post(ngx_http_request_t *r,
     a->action = action;
     pool = a->call.pool;
 
+    if (vi->store_pg) {
+        a->call.op.pg_exec = ngx_http_victorops_admin_pg;
+    }
+
     if (!ngx_http_victorops_admin_copy(pool, &a->id, id)
         || !ngx_http_victorops_admin_copy(pool, &a->key, key)
         || !ngx_http_victorops_admin_copy(pool, &a->incident, incident)
@@ -1058,16 +1105,14 @@ ngx_http_victorops_admin_done(ngx_http_victorops_store_op_t *op)
         return;
     }
 
-    ngx_http_finalize_request(r,
-                              ngx_http_victorops_admin_reply(r, a->action,
-                                                             op->rc, a->n,
-                                                             &a->key));
+    ngx_http_finalize_request(r, ngx_http_victorops_admin_reply(r, a,
+                                                                op->rc));
 }
 
 
 static ngx_int_t
-ngx_http_victorops_admin_reply(ngx_http_request_t *r, ngx_uint_t action,
-    ngx_int_t rc, ngx_uint_t n, ngx_str_t *key)
+ngx_http_victorops_admin_reply(ngx_http_request_t *r,
+    ngx_http_victorops_admin_t *a, ngx_int_t rc)
 {
     yajl_gen   g;
     ngx_int_t  ok;
@@ -1077,15 +1122,29 @@ ngx_http_victorops_admin_reply(ngx_http_request_t *r, ngx_uint_t action,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* PostgreSQL's list of dead letters: made already, in the call's pool */
+
+    if (a->action == NGX_HTTP_VICTOROPS_ADMIN_DEAD) {
+        body.len = a->body.len;
+        body.data = ngx_pstrdup(r->pool, &a->body);
+
+        if (body.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_victorops_send(r, NGX_HTTP_OK, "application/json",
+                                       &body);
+    }
+
     g = ngx_http_victorops_gen_create(r->pool);
     if (g == NULL || yajl_gen_map_open(g) != yajl_gen_status_ok) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    switch (action) {
+    switch (a->action) {
 
     case NGX_HTTP_VICTOROPS_ADMIN_REPLAY:
-        ok = ngx_http_victorops_gen_int(g, "replayed", n);
+        ok = ngx_http_victorops_gen_int(g, "replayed", a->n);
         break;
 
     case NGX_HTTP_VICTOROPS_ADMIN_UNLINK:
@@ -1100,7 +1159,7 @@ ngx_http_victorops_admin_reply(ngx_http_request_t *r, ngx_uint_t action,
         break;
 
     default: /* NGX_HTTP_VICTOROPS_ADMIN_LINK */
-        ok = ngx_http_victorops_gen_str(g, "linked", key);
+        ok = ngx_http_victorops_gen_str(g, "linked", &a->key);
         break;
     }
 

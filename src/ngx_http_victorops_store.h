@@ -43,7 +43,10 @@
  *
  * "exec" runs where the backend runs ops (the SQLite backend: a thread of
  * nginx's pool): it may call the store*.h functions with the "vi" given,
- * and nothing of the event loop.
+ * and nothing of the event loop.  On a PostgreSQL store an EXEC runs
+ * "pg_exec" instead, on the loop: it adds the op's queries to the batch
+ * given (and its handler of their answers, "data" the op); the op's
+ * "rc" is NGX_ERROR if a query failed, else as the handler left it.
  */
 
 #define NGX_HTTP_VICTOROPS_OP_APPEND    0
@@ -59,6 +62,8 @@ typedef ngx_int_t (*ngx_http_victorops_store_exec_pt)(
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_op_t *op);
 typedef void (*ngx_http_victorops_store_done_pt)(
     ngx_http_victorops_store_op_t *op);
+typedef ngx_int_t (*ngx_http_victorops_store_pg_exec_pt)(
+    ngx_http_victorops_pgb_t *b, ngx_http_victorops_store_op_t *op);
 
 
 struct ngx_http_victorops_store_op_s {
@@ -78,6 +83,7 @@ struct ngx_http_victorops_store_op_s {
     ngx_array_t                   jobs;
 
     ngx_http_victorops_store_exec_pt  exec;       /* EXEC */
+    ngx_http_victorops_store_pg_exec_pt  pg_exec; /* EXEC, PostgreSQL */
     unsigned                      alone:1;
 };
 

@@ -90,6 +90,10 @@ typedef struct {
 
 
 static void ngx_http_victorops_store_pg_fail_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_victorops_store_pg_exec(
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_store_pg_exec_done(
+    ngx_http_victorops_pgb_t *b);
 static ngx_int_t ngx_http_victorops_store_pg_batch(
     ngx_http_victorops_pg_run_t *run);
 static ngx_int_t ngx_http_victorops_store_pg_append(
@@ -309,16 +313,18 @@ static const char  ngx_http_victorops_pg_link_set[] =
     " updated_at = EXCLUDED.updated_at";
 
 /*
- * Due heads of keys (no earlier pending or running job of the key),
- * leased with the claim's token, and with each the link of its key
- * (as store_link_get() finds it) so that dispatch reads nothing more;
- * a VictorOps delivery (kind 9, JOB_EVENT) with none, whether any node
- * is creating a VictorOps incident meanwhile (a create's mark, made
- * before its call and dropped with its job, written again within 10
- * minutes), first marked before the delivery came (synced_at): the
- * delivery may be about that incident, whose link is not written yet.
- * A create marked after the delivery came cannot have made its
- * incident: deliveries are not held behind creates that come later.
+ * Due heads of keys (no earlier pending job of the key, and none of it
+ * running: a dead letter replayed behind a newer job in flight waits
+ * for it, as jobs_one_running would refuse the claim), leased with the
+ * claim's token, and with each the link of its key (as store_link_get()
+ * finds it) so that dispatch reads nothing more; a VictorOps delivery
+ * (kind 9, JOB_EVENT) with none, whether any node is creating a
+ * VictorOps incident meanwhile (a create's mark, made before its call
+ * and dropped with its job, written again within 10 minutes), first
+ * marked before the delivery came (synced_at): the delivery may be about
+ * that incident, whose link is not written yet.  A create marked after
+ * the delivery came cannot have made its incident: deliveries are not
+ * held behind creates that come later.
  */
 
 static const char  ngx_http_victorops_pg_claim[] =
@@ -326,7 +332,8 @@ static const char  ngx_http_victorops_pg_claim[] =
     "  WHERE j.integration = $1 AND j.state = 0"
     "  AND j.next_at <= victorops_now_ms()"
     "  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.integration = $1"
-    "   AND e.key = j.key AND e.seq < j.seq AND e.state IN (0, 1))"
+    "   AND e.key = j.key AND e.state IN (0, 1)"
+    "   AND (e.seq < j.seq OR e.state = 1))"
     "  ORDER BY j.next_at, j.seq LIMIT $2::integer FOR UPDATE SKIP LOCKED),"
     " c AS (UPDATE jobs j SET state = 1, attempts = j.attempts + 1,"
     "  lease_until = victorops_now_ms() + $3::bigint, lease_owner = $4,"
@@ -473,6 +480,14 @@ ngx_http_victorops_store_pg_post(ngx_http_victorops_integration_t *vi,
     op->rc = NGX_OK;
     rc = NGX_ERROR;
 
+    if (op->type == NGX_HTTP_VICTOROPS_OP_EXEC && op->pg_exec) {
+        if (ngx_http_victorops_store_pg_exec(vi, op) == NGX_OK) {
+            return;
+        }
+
+        goto failed;
+    }
+
     pool = ngx_create_pool(4096, ops->fail_event.log);
     if (pool == NULL) {
         goto failed;
@@ -525,6 +540,60 @@ ngx_http_victorops_store_pg_failed(ngx_http_victorops_integration_t *vi,
     if (!ops->fail_event.posted) {
         ngx_post_event(&ops->fail_event, &ngx_posted_events);
     }
+}
+
+
+/* an EXEC of a feature: its queries (op->pg_exec()), one batch */
+
+static ngx_int_t
+ngx_http_victorops_store_pg_exec(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_store_op_t *op)
+{
+    ngx_pool_t                *pool;
+    ngx_http_victorops_pgb_t  *b;
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_http_victorops_pgb_create(vi, pool);
+    if (b == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    b->data = op;
+    b->done = ngx_http_victorops_store_pg_exec_done;
+
+    if (op->pg_exec(b, op) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_pgb_send(b) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_victorops_store_pg_exec_done(ngx_http_victorops_pgb_t *b)
+{
+    ngx_http_victorops_store_op_t  *op;
+
+    op = b->data;
+
+    if (b->rc != NGX_OK) {
+        op->rc = NGX_ERROR;
+    }
+
+    ngx_destroy_pool(b->pool);
+
+    op->handler(op);
 }
 
 

@@ -191,13 +191,14 @@ Content-Type: application/json
         store postgresql://vo@127.0.0.1:1/victorops;
         api_id vo-id;
         api_key vo-key;
-        sync_interval 1m;
+        api_user alice;
+        slack_signing_secret slack-secret;
     }
 --- config
     location = /t { return 200; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"sync_interval" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+qr/\[emerg\] .*"slack_signing_secret" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
 
 
 
@@ -350,5 +351,27 @@ qr/\[emerg\] .*"alert_limit_overflow reject" is not supported with a PostgreSQL 
 --- request
 GET /status
 --- response_body_like: "alert_limit":\{"per_minute":7,"available":0,"overflow":"queue","budget":\{"source":"shared","granted":0,"spent":0,"held":0,"returned":0,"grants":0,"grants_empty":0,"store_tokens_left":0\}\}
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 20: VictorOps credentials, reconciliation (sync_interval) and the admin API (admin_token) work with a PostgreSQL store
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        webhook_secret s;
+        store postgresql://vo@127.0.0.1:1/victorops;
+        api_id vo-id;
+        api_key vo-key;
+        api_user alice;
+        sync_interval 30s;
+        admin_token adm1n;
+    }
+--- config
+    location = /t { return 200; }
+--- request
+GET /t
+--- error_code: 200
 --- no_error_log
 [emerg]

@@ -3,16 +3,16 @@
 # authentication):
 #
 #   1. Workers connect and migrate: the status shows backend "postgresql",
-#      state "ready", the node and schema version 1; schema_version has
-#      one row, the tables are there with their comments; one worker
-#      logged the migration; a webhook is accepted into the jobs table;
-#      the password is in no log.
+#      state "ready", the node and schema version 2; schema_version has
+#      a row per migration, the tables are there with their comments; one
+#      worker logged the migration; a webhook is accepted into the jobs
+#      table; the password is in no log.
 #   2. A password in the URI: masked in the status and the log.
 #   3. A host list whose first host refuses: libpq opens a second
 #      socket while connecting, the worker follows it and connects.
 #   4. Two nginx instances (two workers each, node_id set) started
 #      together on a fresh database: the schema is migrated once (one
-#      log line over both, one schema_version row), each node has its
+#      log line over both, a schema_version row per migration), each node has its
 #      nodes row.
 #   5. PostgreSQL stopped: every worker logs the lost connection and
 #      retries with a growing backoff (status: backoff or connecting,
@@ -107,23 +107,24 @@ subtest 'workers connect and migrate' => sub {
         $s->{state} eq 'ready' ? $s : undef }, 5);
     is($st->{backend}, 'postgresql', 'status: backend postgresql');
     is($st->{state}, 'ready', 'status: state ready');
-    is($st->{schema_version}, 1, 'status: schema version 1');
+    is($st->{schema_version}, 2, 'status: schema version 2');
     like($st->{node}, qr/^[^:]+:\d+$/, 'status: node hostname:pid');
     is($st->{uri}, $pg->uri(db => $db), 'status: the URI');
     is($st->{last_error}, undef, 'status: no error');
 
-    my @rows = $pg->psql('SELECT version, node FROM schema_version', db => $db);
-    is(scalar @rows, 1, 'one schema_version row');
+    my @rows = $pg->psql('SELECT version, node FROM schema_version ORDER BY 1', db => $db);
+    is(scalar @rows, 2, 'one schema_version row per migration');
     like($rows[0] // '', qr/^1\|[^|]+:\d+$/, 'version 1, by a node');
+    like($rows[1] // '', qr/^2\|[^|]+:\d+$/, 'version 2, by a node');
 
     my @tables = $pg->psql("SELECT c.relname FROM pg_class c JOIN pg_namespace n"
                            . " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
                            . " AND c.relkind = 'r' AND obj_description(c.oid) IS NOT NULL"
                            . " ORDER BY 1", db => $db);
-    is("@tables", 'budgets dedup jobs links nodes rootly_events schema_version signatures',
+    is("@tables", 'budgets dedup jobs leases links nodes rootly_events schema_version signatures',
        'the tables, each with its comment');
 
-    is(scalar $ng->log_lines(qr/schema migrated from version 0 to 1/), 1,
+    is(scalar $ng->log_lines(qr/schema migrated from version 0 to 2/), 1,
        'one worker migrated');
 
     # no query left the connection in a transaction, no lock held
@@ -193,10 +194,10 @@ subtest 'two instances started together migrate once' => sub {
        'four workers connected') or diag map { $_->error_log } @ng;
 
     my $migrated = 0;
-    $migrated += scalar $_->log_lines(qr/schema migrated from version 0 to 1/) for @ng;
+    $migrated += scalar $_->log_lines(qr/schema migrated from version 0 to 2/) for @ng;
     is($migrated, 1, 'one migration over both instances');
-    is(join(',', $pg->psql('SELECT version FROM schema_version', db => $db)), '1',
-       'one schema_version row');
+    is(join(',', $pg->psql('SELECT version FROM schema_version ORDER BY 1', db => $db)), '1,2',
+       'one schema_version row per migration');
     is(join(',', $pg->psql('SELECT node FROM nodes ORDER BY 1', db => $db)),
        'node-a,node-b', 'each node is in nodes');
     is($ng[0]->integration_status->{store}{node}, 'node-a', 'status: node_id');
@@ -246,7 +247,7 @@ subtest 'PostgreSQL restarted: workers reconnect with backoff' => sub {
     is($st->{state}, 'ready', 'status: ready');
     is($st->{connects}, 2, 'status: connected twice');
     is($st->{failures}, 0, 'status: failures reset');
-    is(join(',', $pg->psql('SELECT count(*) FROM schema_version', db => $db)), '1',
+    is(join(',', $pg->psql('SELECT count(*) FROM schema_version', db => $db)), '2',
        'no migration again');
     ok(wait_for(sub { $ng->integration_status->{store}{spool}{depth} == 0 }, 10),
        'status: the spool moved (depth 0)');
@@ -322,8 +323,8 @@ subtest 'a migration that fails is retried, and nothing of it stays' => sub {
     $pg->psql('GRANT CREATE ON SCHEMA public TO vo_limited', db => $db);
     ok(wait_for(sub { connected_lines($ng) >= 1 }, 20), 'migrated once allowed')
         or diag $ng->error_log;
-    is(join(',', $pg->psql('SELECT version FROM schema_version', db => $db)), '1',
-       'schema version 1');
+    is(join(',', $pg->psql('SELECT version FROM schema_version ORDER BY 1', db => $db)), '1,2',
+       'schema version 2');
     $ng->stop;
     unlike($ng->error_log, qr/\[alert\]/, 'no alert');
 };
