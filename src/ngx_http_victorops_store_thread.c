@@ -955,7 +955,9 @@ ngx_http_victorops_store_call_post(ngx_http_request_t *r, void *data)
         call->cleanup = cln;
     }
 
-    if (call->op.integration->store_pg) {
+    /* PostgreSQL: the call's query, or its op's pg_exec (store_pg.c) */
+
+    if (call->op.integration->store_pg && call->op.pg_exec == NULL) {
         ngx_http_victorops_store_pg_call(call);
         return NGX_OK;
     }

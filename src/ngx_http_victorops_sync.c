@@ -202,13 +202,11 @@ ngx_http_victorops_sync_run(ngx_http_victorops_sync_t *s)
     vi = s->vi;
     now = s->started;
 
-    s->ran = 1;
-
-    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SYNC_RUNS);
-
     if (s->links.nelts == 0) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "victorops \"%V\": sync: no open links", &vi->name);
+        s->ran = 1;
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SYNC_RUNS);
         ngx_http_victorops_sync_end(s, 1);
         return;
     }
@@ -225,7 +223,11 @@ ngx_http_victorops_sync_run(ngx_http_victorops_sync_t *s)
 
     vi->syncing = 1;
 
-    /* VictorOps first, within api_rate; without a token, soon again */
+    /*
+     * VictorOps first, within api_rate; without a token, soon again, and
+     * not a round (with a PostgreSQL store the first token of a node may
+     * still be on its way: budget.c)
+     */
 
     if (ngx_http_victorops_peer_token(vi, NGX_HTTP_VICTOROPS_PEER_VO, now,
                                       &wait)
@@ -234,6 +236,9 @@ ngx_http_victorops_sync_run(ngx_http_victorops_sync_t *s)
         ngx_http_victorops_sync_skip(s, ngx_max(wait, 1000));
         return;
     }
+
+    s->ran = 1;
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SYNC_RUNS);
 
     t = ngx_http_victorops_vo_transfer(vi, "GET", "/api-public/v1/incidents",
                                        NULL);
