@@ -47,7 +47,7 @@
 #      sql-prepared-1, sql-prepared-8c) SQL_BATCH=16 PERF=
 #      PGBIN=/usr/lib/postgresql/15/bin PG_SYNC=on (off:
 #      synchronous_commit=off, for comparison only) MODULE=other.so
-# About 80 s with the default rows.
+# About 90 s with the default rows (2 min with PERF=1).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 check_env
