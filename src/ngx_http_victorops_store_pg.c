@@ -222,18 +222,25 @@ static const char  ngx_http_victorops_pg_link_set[] =
  * Due heads of keys (no earlier pending or running job of the key),
  * leased with the claim's token, and with each the link of its key
  * (as store_link_get() finds it) so that dispatch reads nothing more.
+ * Its plan must not depend on statistics (a table never analyzed): the
+ * due index walked in order up to the database's time (an InitPlan, so
+ * an index bound), each candidate's head checked by a scalar subquery
+ * (never pulled up into a join: an index probe of jobs_key per
+ * candidate), the leased rows by their primary key (= ANY).  t/107
+ * checks the plan; it reads this statement from this file.
  */
 
 static const char  ngx_http_victorops_pg_claim[] =
     "WITH cand AS MATERIALIZED (SELECT j.seq FROM jobs j"
     "  WHERE j.integration = $1 AND j.state = 0"
-    "  AND j.next_at <= victorops_now_ms()"
-    "  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.integration = $1"
-    "   AND e.key = j.key AND e.seq < j.seq AND e.state IN (0, 1))"
+    "  AND j.next_at <= (SELECT victorops_now_ms())"
+    "  AND j.seq = (SELECT e.seq FROM jobs e WHERE e.integration = $1"
+    "   AND e.key = j.key AND e.state IN (0, 1) ORDER BY e.seq LIMIT 1)"
     "  ORDER BY j.next_at, j.seq LIMIT $2::integer FOR UPDATE SKIP LOCKED),"
     " c AS (UPDATE jobs j SET state = 1, attempts = j.attempts + 1,"
     "  lease_until = victorops_now_ms() + $3::bigint, lease_owner = $4,"
-    "  lease_token = $5::bigint FROM cand WHERE j.seq = cand.seq"
+    "  lease_token = $5::bigint"
+    "  WHERE j.seq = ANY (ARRAY(SELECT cand.seq FROM cand))"
     "  RETURNING j.seq, j.id, j.kind, j.class, j.key, j.incident, j.entity,"
     "  j.body, j.attempts, j.created_at)"
     " SELECT c.seq, c.id, c.kind, c.class, c.key, c.incident, c.entity,"
