@@ -894,6 +894,7 @@ ngx_http_victorops_pgq(ngx_http_victorops_pg_run_t *run, const char *sql,
     q->role = role;
 
     q->q.sql = sql;
+    q->q.prepare = (sql != ngx_http_victorops_pg_claim);  /* see the claim */
     q->q.values = q->values;
     q->q.lengths = q->lengths;
     q->q.formats = q->formats;
