@@ -11,6 +11,9 @@
 #      statement runs as the module sends it); autovacuum is
 #      off for jobs, nginx stopped, and jobs is checked to be never analyzed
 #      (pg_class.reltuples = -1, no last_analyze / last_autoanalyze).
+#      The server's log (log_statement = all): the APPEND and its commit
+#      check run as prepared statements (execute vo_N), the claim
+#      unnamed, no "prepared statement ... does not exist".
 #   2. 5,000 jobs more are pending behind a dead Rootly: 50 keys whose
 #      heads wait for a retry (next_at in an hour), 99 jobs due behind
 #      each, and 50 due heads of keys of their own.
@@ -61,6 +64,9 @@ my $SQL = claim_sql();
 like($SQL, qr/^WITH cand AS MATERIALIZED .*FOR UPDATE SKIP LOCKED/s,
      'the claim read from the source');
 
+# statements logged as executed: prepared ones by their name (vo_N)
+sql(qq{ALTER DATABASE "$db" SET log_statement = 'all'});
+
 my $ng = VoNginx->start(
     workers => 1,
     integration => {
@@ -91,6 +97,17 @@ ok(wait_for(sub {
        sql("SELECT count(*) FROM jobs WHERE attempts > 0") >= 1 }, 20),
    'claimed by the module (failed sends to the dead Rootly)')
     or diag sql('SELECT seq, key, state, attempts FROM jobs'), $ng->error_log;
+
+# prepared statements (pg.c): the APPEND by name, the claim unnamed
+
+my $log = $pg->server_log;
+like($log, qr/execute vo_\d+: (WITH d AS \(INSERT INTO dedup|INSERT INTO jobs)/,
+     'the APPEND runs prepared (execute vo_N)');
+like($log, qr/execute vo_\d+: SELECT 1/, 'its commit check too');
+like($log, qr/execute <unnamed>: WITH cand AS MATERIALIZED/,
+     'the claim is planned each time (unnamed)');
+unlike($log, qr/prepared statement "vo_\d+" (does not exist|already exists)/,
+       'no prepared statement missing or prepared twice');
 
 $ng->stop;     # nothing claims the jobs below meanwhile
 
