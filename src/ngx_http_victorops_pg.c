@@ -1167,6 +1167,7 @@ ngx_http_victorops_pg_results(ngx_http_victorops_pg_t *pg)
         }
 
         q->res = res;
+        ngx_http_victorops_pg_stmt_check(pg->stmts, q, res);
     }
 
     if (pg->conn != conn) {

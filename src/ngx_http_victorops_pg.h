@@ -116,6 +116,8 @@ ngx_int_t ngx_http_victorops_pg_stmt(const char **stmts, const char *sql,
 void ngx_http_victorops_pg_stmt_forget(const char **stmts, const char *sql);
 void ngx_http_victorops_pg_prepared(ngx_http_victorops_pg_query_t *q,
     struct pg_result *res);
+void ngx_http_victorops_pg_stmt_check(const char **stmts,
+    ngx_http_victorops_pg_query_t *q, struct pg_result *res);
 
 ngx_int_t ngx_http_victorops_pg_init(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi);

@@ -345,3 +345,27 @@ ngx_http_victorops_pg_prepared(ngx_http_victorops_pg_query_t *q,
         ngx_http_victorops_pg_stmt_forget(q->data, q->sql);
     }
 }
+
+
+/*
+ * A prepared statement the session does not have (26000: its Parse was
+ * skipped by an error earlier in its batch, or a pooler dropped it):
+ * prepared again at next use.
+ */
+
+void
+ngx_http_victorops_pg_stmt_check(const char **stmts,
+    ngx_http_victorops_pg_query_t *q, struct pg_result *res)
+{
+    char  *state;
+
+    if (!q->prepare || PQresultStatus(res) != PGRES_FATAL_ERROR) {
+        return;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (state && ngx_strcmp(state, "26000") == 0) {
+        ngx_http_victorops_pg_stmt_forget(stmts, q->sql);
+    }
+}
