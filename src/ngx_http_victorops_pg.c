@@ -68,6 +68,7 @@ struct ngx_http_victorops_pg_s {
     ngx_queue_t                   waiting;        /* not sent yet */
     ngx_queue_t                   sent;           /* waiting for results */
     ngx_uint_t                    syncs;          /* sync results to come */
+    const char                   *stmts[NGX_HTTP_VICTOROPS_PG_STMTS];
 
     ngx_connection_t              dummy;
     ngx_event_t                   timer;          /* timeouts, backoff */
@@ -137,8 +138,6 @@ static void ngx_http_victorops_pg_ready(ngx_http_victorops_pg_query_t *q,
 static void ngx_http_victorops_pg_beat_handler(ngx_event_t *ev);
 static void ngx_http_victorops_pg_beat_done(ngx_http_victorops_pg_query_t *q,
     PGresult *res);
-static size_t ngx_http_victorops_pg_text(u_char *dst, size_t size,
-    const char *src);
 
 
 static const char  *ngx_http_victorops_pg_states[] = {
@@ -990,14 +989,46 @@ static ngx_int_t
 ngx_http_victorops_pg_put(ngx_http_victorops_pg_t *pg,
     ngx_http_victorops_pg_query_t *q)
 {
+    int                             rc;
+    u_char                          name[NGX_HTTP_VICTOROPS_PG_NAME];
+    ngx_int_t                       slot;
+    ngx_http_victorops_pg_query_t  *p;
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pg->log, 0,
                    "victorops pg: send%s \"%s\"", q->more ? "" : "+sync",
                    q->sql);
 
-    if (PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, q->values,
-                          q->lengths, q->formats, 0)
-        == 0)
-    {
+    /* a fixed statement: its Parse in the pipeline before its first use */
+
+    slot = q->prepare ? ngx_http_victorops_pg_stmt(pg->stmts, q->sql, name)
+                      : NGX_ABORT;
+
+    if (slot == NGX_DECLINED) {
+        p = ngx_pcalloc(pg->pool, sizeof(ngx_http_victorops_pg_query_t));
+
+        if (p && PQsendPrepare(pg->conn, (char *) name, q->sql, q->nparams,
+                               NULL))
+        {
+            p->sql = q->sql;
+            p->handler = ngx_http_victorops_pg_prepared;
+            p->data = pg->stmts;
+            p->internal = 1;
+            ngx_queue_insert_tail(&pg->sent, &p->queue);
+            slot = NGX_OK;
+
+        } else {
+            ngx_http_victorops_pg_stmt_forget(pg->stmts, q->sql);
+            slot = NGX_ABORT;
+        }
+    }
+
+    rc = (slot == NGX_OK)
+         ? PQsendQueryPrepared(pg->conn, (char *) name, q->nparams,
+                               q->values, q->lengths, q->formats, 0)
+         : PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, q->values,
+                             q->lengths, q->formats, 0);
+
+    if (rc == 0) {
         ngx_queue_insert_tail(&pg->sent, &q->queue);
         ngx_http_victorops_pg_fail(pg, "cannot send a query",
                                    PQerrorMessage(pg->conn));
@@ -1154,6 +1185,7 @@ ngx_http_victorops_pg_results(ngx_http_victorops_pg_t *pg)
         }
 
         q->res = res;
+        ngx_http_victorops_pg_stmt_check(pg->stmts, q, res);
     }
 
     if (pg->conn != conn) {
@@ -1335,6 +1367,7 @@ ngx_http_victorops_pg_close(ngx_http_victorops_pg_t *pg)
 
     pg->syncs = 0;
     pg->flushing = 0;
+    ngx_memzero(pg->stmts, sizeof(pg->stmts));
     pg->state = NGX_HTTP_VICTOROPS_PG_DOWN;
 
     /* the connection's own queries: detached by the callers first */
@@ -1448,44 +1481,6 @@ ngx_http_victorops_pg_notice(void *data, const char *message)
     ngx_log_error(NGX_LOG_INFO, pg->log, 0,
                   "victorops integration \"%V\": PostgreSQL: %*s",
                   &pg->vi->name, n, text);
-}
-
-
-/* libpq's message on one line, without its final newline */
-
-static size_t
-ngx_http_victorops_pg_text(u_char *dst, size_t size, const char *src)
-{
-    u_char  *p, *last;
-
-    if (src == NULL || *src == '\0') {
-        src = "unknown error";
-    }
-
-    p = dst;
-    last = dst + size;
-
-    while (*src && p < last) {
-        if (*src == LF || *src == CR || *src == '\t' || *src == ' ') {
-
-            /* white space runs (libpq's "\n\t") as one space */
-
-            if (p > dst && p[-1] != ' ') {
-                *p++ = ' ';
-            }
-
-        } else {
-            *p++ = *src;
-        }
-
-        src++;
-    }
-
-    while (p > dst && p[-1] == ' ') {
-        p--;
-    }
-
-    return p - dst;
 }
 
 

@@ -55,6 +55,12 @@ typedef struct {
 } ngx_http_victorops_pg_info_t;
 
 
+/* prepared statements of a connection: slots, and a name's size */
+
+#define NGX_HTTP_VICTOROPS_PG_STMTS  32
+#define NGX_HTTP_VICTOROPS_PG_NAME   16
+
+
 typedef struct ngx_http_victorops_pg_query_s  ngx_http_victorops_pg_query_t;
 
 /*
@@ -75,7 +81,11 @@ typedef void (*ngx_http_victorops_pg_handler_pt)(
  * Queries sent one after the other in one pass of the event loop go out
  * in one pipeline; "more": the next query belongs to the same batch (no
  * sync point after this one: an error aborts the rest of the batch, and
- * an implicit transaction spans it).
+ * an implicit transaction spans it).  "prepare": "sql" is a fixed text
+ * (static, its address its identity) whose plan does not depend on its
+ * parameters' values: prepared once per connection (PQsendPrepare() in
+ * the pipeline before its first use, again after a reconnect), then
+ * sent with PQsendQueryPrepared(); parsed and planned each time without.
  */
 
 struct ngx_http_victorops_pg_query_s {
@@ -91,6 +101,7 @@ struct ngx_http_victorops_pg_query_s {
 
     struct pg_result             *res;            /* the connection's */
     unsigned                      more:1;
+    unsigned                      prepare:1;      /* "sql": fixed text */
     unsigned                      internal:1;
 };
 
@@ -141,6 +152,14 @@ char *ngx_http_victorops_pg_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_victorops_pg_check(ngx_conf_t *cf,
     ngx_http_victorops_integration_t *vi);
 u_char *ngx_http_victorops_pg_mask(u_char *dst, u_char *src, size_t len);
+size_t ngx_http_victorops_pg_text(u_char *dst, size_t size, const char *src);
+ngx_int_t ngx_http_victorops_pg_stmt(const char **stmts, const char *sql,
+    u_char *name);
+void ngx_http_victorops_pg_stmt_forget(const char **stmts, const char *sql);
+void ngx_http_victorops_pg_prepared(ngx_http_victorops_pg_query_t *q,
+    struct pg_result *res);
+void ngx_http_victorops_pg_stmt_check(const char **stmts,
+    ngx_http_victorops_pg_query_t *q, struct pg_result *res);
 
 ngx_int_t ngx_http_victorops_pg_init(ngx_cycle_t *cycle,
     ngx_http_victorops_integration_t *vi);

@@ -5,7 +5,9 @@
  * The PostgreSQL store's configuration: "store postgresql://..."
  * (libpq's connection URI, parsed by libpq at nginx -t, never logged
  * with its password), store_password_file, store_timeout; the
- * connection itself is ngx_http_victorops_pg.c's.
+ * connection itself is ngx_http_victorops_pg.c's.  And helpers of
+ * ngx_http_victorops_pg.c's: libpq's messages on one line, the slots
+ * of a connection's prepared statements.
  */
 
 
@@ -236,4 +238,134 @@ ngx_http_victorops_pg_check(ngx_conf_t *cf,
     }
 
     return NGX_OK;
+}
+
+
+/* libpq's message on one line, without its final newline */
+
+size_t
+ngx_http_victorops_pg_text(u_char *dst, size_t size, const char *src)
+{
+    u_char  *p, *last;
+
+    if (src == NULL || *src == '\0') {
+        src = "unknown error";
+    }
+
+    p = dst;
+    last = dst + size;
+
+    while (*src && p < last) {
+        if (*src == LF || *src == CR || *src == '\t' || *src == ' ') {
+
+            /* white space runs (libpq's "\n\t") as one space */
+
+            if (p > dst && p[-1] != ' ') {
+                *p++ = ' ';
+            }
+
+        } else {
+            *p++ = *src;
+        }
+
+        src++;
+    }
+
+    while (p > dst && p[-1] == ' ') {
+        p--;
+    }
+
+    return p - dst;
+}
+
+
+/*
+ * A fixed statement's slot among a connection's prepared ones, its name
+ * in "name" ("vo_N"): NGX_OK prepared (or its Parse already sent),
+ * NGX_DECLINED a slot taken for it, to prepare now, NGX_ABORT no slot
+ * left (parsed and planned each time).
+ */
+
+ngx_int_t
+ngx_http_victorops_pg_stmt(const char **stmts, const char *sql, u_char *name)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  i, n;
+
+    n = NGX_HTTP_VICTOROPS_PG_STMTS;
+
+    for (i = 0; i < NGX_HTTP_VICTOROPS_PG_STMTS; i++) {
+        if (stmts[i] == sql) {
+            break;
+        }
+
+        if (stmts[i] == NULL && n == NGX_HTTP_VICTOROPS_PG_STMTS) {
+            n = i;
+        }
+    }
+
+    rc = NGX_OK;
+
+    if (i == NGX_HTTP_VICTOROPS_PG_STMTS) {
+        if (n == NGX_HTTP_VICTOROPS_PG_STMTS) {
+            return NGX_ABORT;
+        }
+
+        i = n;
+        stmts[i] = sql;
+        rc = NGX_DECLINED;
+    }
+
+    *ngx_sprintf(name, "vo_%ui", i) = '\0';
+
+    return rc;
+}
+
+
+void
+ngx_http_victorops_pg_stmt_forget(const char **stmts, const char *sql)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_VICTOROPS_PG_STMTS; i++) {
+        if (stmts[i] == sql) {
+            stmts[i] = NULL;
+        }
+    }
+}
+
+
+/* a statement that could not be prepared is prepared again at next use */
+
+void
+ngx_http_victorops_pg_prepared(ngx_http_victorops_pg_query_t *q,
+    struct pg_result *res)
+{
+    if (res && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ngx_http_victorops_pg_stmt_forget(q->data, q->sql);
+    }
+}
+
+
+/*
+ * A prepared statement the session does not have (26000: its Parse was
+ * skipped by an error earlier in its batch, or a pooler dropped it):
+ * prepared again at next use.
+ */
+
+void
+ngx_http_victorops_pg_stmt_check(const char **stmts,
+    ngx_http_victorops_pg_query_t *q, struct pg_result *res)
+{
+    char  *state;
+
+    if (!q->prepare || PQresultStatus(res) != PGRES_FATAL_ERROR) {
+        return;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (state && ngx_strcmp(state, "26000") == 0) {
+        ngx_http_victorops_pg_stmt_forget(stmts, q->sql);
+    }
 }

@@ -32,6 +32,9 @@
 #define NGX_HTTP_VICTOROPS_RETAIN_BATCH  500
 #define NGX_HTTP_VICTOROPS_SIGNATURES_KEPT  86400000
 
+/* PostgreSQL: a batch that grew to this goes even while one is in flight */
+#define NGX_HTTP_VICTOROPS_PG_APPEND_MAX  256
+
 
 /* a batch of accepted jobs, from its collection until its commit */
 
@@ -427,6 +430,7 @@ ngx_http_victorops_effects_copy(ngx_pool_t *pool,
 static void
 ngx_http_victorops_commit_handler(ngx_event_t *ev)
 {
+    ngx_uint_t                         n;
     ngx_queue_t                       *q;
     ngx_connection_t                  *c;
     ngx_http_victorops_batch_t        *batch;
@@ -438,6 +442,29 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
 
     if (ngx_queue_empty(&vi->batch)) {
         return;
+    }
+
+    /*
+     * PostgreSQL: while an APPEND is in flight, the next batch grows
+     * (group commit: one commit's round trip collects the webhooks of
+     * many passes); it goes once that one is answered (committed()),
+     * or at once if it reached NGX_HTTP_VICTOROPS_PG_APPEND_MAX
+     */
+
+    if (vi->store_pg && !ngx_queue_empty(&vi->appends)) {
+        n = 0;
+
+        for (q = ngx_queue_head(&vi->batch);
+             q != ngx_queue_sentinel(&vi->batch)
+             && n < NGX_HTTP_VICTOROPS_PG_APPEND_MAX;
+             q = ngx_queue_next(q))
+        {
+            n++;
+        }
+
+        if (n < NGX_HTTP_VICTOROPS_PG_APPEND_MAX) {
+            return;
+        }
     }
 
     batch = ngx_pcalloc(vi->batch_pool, sizeof(ngx_http_victorops_batch_t));
@@ -492,6 +519,14 @@ ngx_http_victorops_committed(ngx_http_victorops_store_op_t *op)
     pool = op->pool;
 
     ngx_queue_remove(&batch->link);
+
+    /* PostgreSQL: the batch that grew meanwhile goes now (failed or not) */
+
+    if (vi->store_pg && !vi->closing && !ngx_queue_empty(&vi->batch)
+        && !vi->commit_event.posted)
+    {
+        ngx_post_event(&vi->commit_event, &ngx_posted_events);
+    }
 
     /* what each handler counts, logs and answers is its reply's */
 

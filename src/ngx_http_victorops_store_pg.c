@@ -313,31 +313,41 @@ static const char  ngx_http_victorops_pg_link_set[] =
     " updated_at = EXCLUDED.updated_at";
 
 /*
- * Due heads of keys (no earlier pending job of the key, and none of it
- * running: a dead letter replayed behind a newer job in flight waits
- * for it, as jobs_one_running would refuse the claim), leased with the
- * claim's token, and with each the link of its key (as store_link_get()
- * finds it) so that dispatch reads nothing more; a VictorOps delivery
- * (kind 9, JOB_EVENT) with none, whether any node is creating a
- * VictorOps incident meanwhile (a create's mark, made before its call
- * and dropped with its job, written again within 10 minutes), first
- * marked before the delivery came (synced_at): the delivery may be about
- * that incident, whose link is not written yet.  A create marked after
- * the delivery came cannot have made its incident: deliveries are not
- * held behind creates that come later.
+ * Due heads of keys (no earlier pending or running job of the key, and
+ * no later one running either: a dead letter replayed behind a newer
+ * job in flight waits for it, as jobs_one_running would refuse it),
+ * leased with the claim's token, and with each the link of its key (as
+ * store_link_get() finds it) so that dispatch reads nothing more; a
+ * VictorOps delivery (kind 9, JOB_EVENT) with none, whether any node is
+ * creating a VictorOps incident meanwhile (a create's mark, made before
+ * its call and dropped with its job, written again within 10 minutes),
+ * first marked before the delivery came (synced_at): the delivery may be
+ * about that incident, whose link is not written yet.  A create marked
+ * after the delivery came cannot have made its incident: deliveries are
+ * not held behind creates that come later.
+ *
+ * Its plan must not depend on statistics (a table never analyzed): the
+ * due index walked in order up to the database's time (an InitPlan, so
+ * an index bound), each candidate's head and its key's running job
+ * checked by scalar subqueries (never pulled up into a join: an index
+ * probe of jobs_key and of jobs_one_running per candidate), the leased
+ * rows by their primary key (= ANY).  t/107 checks the plan; it reads
+ * this statement from this file.
  */
 
 static const char  ngx_http_victorops_pg_claim[] =
     "WITH cand AS MATERIALIZED (SELECT j.seq FROM jobs j"
     "  WHERE j.integration = $1 AND j.state = 0"
-    "  AND j.next_at <= victorops_now_ms()"
-    "  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.integration = $1"
-    "   AND e.key = j.key AND e.state IN (0, 1)"
-    "   AND (e.seq < j.seq OR e.state = 1))"
+    "  AND j.next_at <= (SELECT victorops_now_ms())"
+    "  AND j.seq = (SELECT e.seq FROM jobs e WHERE e.integration = $1"
+    "   AND e.key = j.key AND e.state IN (0, 1) ORDER BY e.seq LIMIT 1)"
+    "  AND (SELECT r.seq FROM jobs r WHERE r.integration = $1"
+    "   AND r.key = j.key AND r.state = 1 LIMIT 1) IS NULL"
     "  ORDER BY j.next_at, j.seq LIMIT $2::integer FOR UPDATE SKIP LOCKED),"
     " c AS (UPDATE jobs j SET state = 1, attempts = j.attempts + 1,"
     "  lease_until = victorops_now_ms() + $3::bigint, lease_owner = $4,"
-    "  lease_token = $5::bigint FROM cand WHERE j.seq = cand.seq"
+    "  lease_token = $5::bigint"
+    "  WHERE j.seq = ANY (ARRAY(SELECT cand.seq FROM cand))"
     "  RETURNING j.seq, j.id, j.kind, j.class, j.key, j.incident, j.entity,"
     "  j.body, j.attempts, j.created_at)"
     " SELECT c.seq, c.id, c.kind, c.class, c.key, c.incident, c.entity,"
@@ -1202,6 +1212,7 @@ ngx_http_victorops_pgq(ngx_http_victorops_pg_run_t *run, const char *sql,
     q->role = role;
 
     q->q.sql = sql;
+    q->q.prepare = (sql != ngx_http_victorops_pg_claim);  /* see the claim */
     q->q.values = q->values;
     q->q.lengths = q->lengths;
     q->q.formats = q->formats;
