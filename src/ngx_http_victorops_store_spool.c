@@ -79,6 +79,7 @@ typedef struct {
     ngx_http_victorops_spool_t        *sp;
     ngx_http_victorops_store_done_pt   handler;
     void                              *data;
+    unsigned                           direct:1;  /* not for the spool */
 } ngx_http_victorops_spool_via_t;
 
 
@@ -102,6 +103,8 @@ typedef struct {
 
 static ngx_http_victorops_integration_t *ngx_http_victorops_spool_store(
     ngx_cycle_t *cycle, ngx_http_victorops_integration_t *vi);
+static ngx_uint_t ngx_http_victorops_spool_keeps(
+    ngx_http_victorops_store_op_t *op);
 static ngx_uint_t ngx_http_victorops_spool_wanted(
     ngx_http_victorops_spool_t *sp);
 static void ngx_http_victorops_spool_write(ngx_http_victorops_spool_t *sp,
@@ -404,10 +407,11 @@ ngx_http_victorops_spool_post(ngx_http_victorops_integration_t *vi,
     via->sp = sp;
     via->handler = op->handler;
     via->data = op->data;
+    via->direct = !ngx_http_victorops_spool_keeps(op);
 
     op->data = via;
 
-    if (ngx_http_victorops_spool_wanted(sp)) {
+    if (!via->direct && ngx_http_victorops_spool_wanted(sp)) {
         ngx_http_victorops_spool_write(sp, op);
         return;
     }
@@ -415,6 +419,57 @@ ngx_http_victorops_spool_post(ngx_http_victorops_integration_t *vi,
     op->handler = ngx_http_victorops_spool_sent;
 
     ngx_http_victorops_store_pg_post(vi, op);
+}
+
+
+/*
+ * Whether the spool can keep each of the batch's jobs: a delivery's hash
+ * and its link's VictorOps state only.  A batch with a Rootly event (its
+ * event id) or an escalate request (its link, its follow-up jobs) goes
+ * to PostgreSQL whatever its state: while it is unavailable that batch
+ * is answered 503, and its senders retry (nothing acknowledged is lost).
+ */
+
+static ngx_uint_t
+ngx_http_victorops_spool_keeps(ngx_http_victorops_store_op_t *op)
+{
+    ngx_uint_t                     i;
+    ngx_queue_t                   *q;
+    ngx_http_victorops_link_t     *link;
+    ngx_http_victorops_accept_t   *a;
+    ngx_http_victorops_pending_t  *p;
+
+    for (q = ngx_queue_head(&op->items);
+         q != ngx_queue_sentinel(&op->items);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_http_victorops_pending_t, queue);
+        a = &p->accept;
+
+        for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX && a->dups[i].type; i++) {
+            if (a->dups[i].type != NGX_HTTP_VICTOROPS_DUP_HASH) {
+                return 0;
+            }
+        }
+
+        if (a->effects == NULL) {
+            continue;
+        }
+
+        if (a->effects->jobs.nelts) {
+            return 0;
+        }
+
+        link = a->effects->links.elts;
+
+        for (i = 0; i < a->effects->links.nelts; i++) {
+            if (link[i].op != NGX_HTTP_VICTOROPS_LINK_VO_STATE) {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
 }
 
 
@@ -465,7 +520,7 @@ ngx_http_victorops_spool_sent(ngx_http_victorops_store_op_t *op)
     via = op->data;
     sp = via->sp;
 
-    if (op->rc == NGX_AGAIN && !sp->closed) {
+    if (op->rc == NGX_AGAIN && !sp->closed && !via->direct) {
         ngx_http_victorops_spool_write(sp, op);
         return;
     }
@@ -603,7 +658,7 @@ ngx_http_victorops_spool_pending(sqlite3 *db, sqlite3_stmt *stmt,
         dup = &a->dups[i];
 
         if (dup->type != NGX_HTTP_VICTOROPS_DUP_HASH) {
-            return NGX_ERROR;   /* refused with PostgreSQL at nginx -t */
+            return NGX_ERROR;   /* never here: spool_keeps() */
         }
 
         sqlite3_bind_blob(stmt, 2, dup->key.data, (int) dup->key.len,

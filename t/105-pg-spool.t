@@ -21,6 +21,12 @@
 #      others delivered, the refused one kept in the spool as a dead
 #      letter and logged; the session is usable after (the failed
 #      transaction rolled back): a later alert goes through.
+#   d. What the spool cannot keep (a Rootly event: its event id, the
+#      escalation's link and follow-up jobs) is answered 503 while
+#      PostgreSQL is down, not spooled (Rootly retries); a VictorOps
+#      webhook meanwhile is spooled (202); PostgreSQL back: the alert is
+#      delivered, the same Rootly event again is accepted (202) and its
+#      VictorOps incident created once.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -31,6 +37,8 @@ use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(sleep time);
 use POSIX ();
+use Digest::SHA qw(hmac_sha256_hex);
+use JSON::PP;
 use IO::Handle;
 use VoPg;
 use VoMock;
@@ -328,6 +336,67 @@ subtest 'c. a spooled job PostgreSQL refuses is kept aside, the others move' => 
     is(store_sql($spool, 'select count(*) from jobs'), 1, '... not through the spool');
     no_alerts_logged('c', $ng);
     $ng->stop;
+};
+
+subtest 'd. a Rootly event is not spooled (503 while PostgreSQL is down), a webhook is' => sub {
+    my $vo = VoMock->start(kind => 'victorops', api_id => 'vo-id',
+                           api_key => 'vo-key');
+    $pg->createdb('mixed');
+    $rootly->reset;
+    $rootly->seed({ incidents => [ { id => 'inc-d', title => 'Checkout down (inc-d)' } ] });
+
+    my $ng = VoNginx->start(workers => 1, integration => {
+        rootly_url => $rootly->url, api_url => $vo->url,
+        api_id => 'vo-id', api_key => 'vo-key', api_user => 'alice',
+        rootly_signing_secret => 'whsec-test',
+        escalate => 'severity=sev1 policy=pol-payments-primary',
+        store => $pg->uri(db => 'mixed'), node_id => 'node-mixed',
+        store_timeout => '2s', rootly_timeout => '2s',
+        retry_max_delay => '1s', alert_limit => 100000,
+    }, server_extra => "        location = /rootly { victorops_rootly_events acme; }\n");
+    ok(wait_for(sub { store_of($ng)->{state} eq 'ready' }, 20, 0.1), 'connected');
+
+    my $json = JSON::PP->new->utf8->canonical;
+    my $body = $json->encode({
+        event => { id => 'evt-spool-d', type => 'incident.created',
+                   issued_at => '2026-11-26T10:00:00Z' },
+        data => { id => 'inc-d', title => 'Checkout down (inc-d)',
+                  url => 'https://rootly.example/incidents/inc-d',
+                  status => 'started', groups => [],
+                  severity => { slug => 'sev1', name => 'SEV1' } } });
+    my $rootly_event = sub {
+        my $t = int time;
+        return $ng->post_webhook($body, path => '/rootly', secret => undef,
+            fresh => 1, headers => { 'X-Rootly-Signature' =>
+                "t=$t,v1=" . hmac_sha256_hex($t . $body, 'whsec-test') });
+    };
+
+    $pg->stop;
+    my $r = $rootly_event->();
+    is($r->{status}, 503, 'a Rootly event while PostgreSQL is down: 503')
+        or diag $r->{content};
+    my $w = $ng->post_webhook(alert('mixed', 1), fresh => 1);
+    is($w->{status}, 202, 'a VictorOps webhook meanwhile: 202') or diag $w->{content};
+    is(store_of($ng)->{spool}{depth}, 1, 'status: spool depth 1 (the webhook only)');
+
+    $pg->start_again;
+    ok(wait_for(sub {
+        delivered_keys($rootly->requests(path => '/v1/alerts', timeout => 0))
+            ->{ key_of('mixed', 1) } }, 30, 0.2), 'the spooled alert delivered');
+    ok(wait_for(sub { $rootly_event->()->{status} == 202 }, 30, 0.5),
+       'the Rootly event again: 202');
+    ok(wait_for(sub {
+        scalar grep { $_->{path} eq '/api-public/v1/incidents' }
+            @{ $vo->requests(path => '/api-public/v1/incidents', method => 'POST',
+                             timeout => 0) } }, 30, 0.2),
+       'its VictorOps incident created');
+    sleep 1;
+    is(scalar(grep { $_->{path} eq '/api-public/v1/incidents' }
+              @{ $vo->requests(path => '/api-public/v1/incidents', method => 'POST',
+                               timeout => 0) }), 1, '... once');
+    no_alerts_logged('d', $ng);
+    $ng->stop;
+    $vo->stop;
 };
 
 done_testing();
