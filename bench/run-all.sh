@@ -2,7 +2,8 @@
 # Run every benchmark and print one results table (markdown).
 #
 #   bench/run-all.sh              targets, ingest, latency, rss, payload,
-#                                 form-dos (~8 min)
+#                                 form-dos, and pg when PostgreSQL 15's
+#                                 server is installed (~10 min)
 #   PROFILE=1 bench/run-all.sh    also perf profiles (bench/profile.sh)
 #   ONLY="ingest latency" bench/run-all.sh
 #
@@ -12,7 +13,11 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 check_env
 
-ONLY=${ONLY:-targets ingest latency rss payload form-dos}
+if [ -z "${ONLY:-}" ]; then
+    ONLY="targets ingest latency rss payload form-dos"
+    # the PostgreSQL store's benchmark when PostgreSQL 15's server is there
+    [ -x "${PGBIN:-/usr/lib/postgresql/15/bin}/postgres" ] && ONLY="$ONLY pg"
+fi
 rm -f "$RESULTS_DIR"/*.md "$RESULTS_DIR"/*.summary
 
 load=$(cut -d' ' -f1 /proc/loadavg)

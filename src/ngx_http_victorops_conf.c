@@ -36,6 +36,10 @@ static char *ngx_http_victorops_conf_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_victorops_conf_value(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_victorops_conf_store(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_victorops_conf_password(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_victorops_conf_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_victorops_conf_signing(ngx_conf_t *cf,
@@ -203,9 +207,37 @@ static ngx_command_t  ngx_http_victorops_integration_commands[] = {
 
     { ngx_string("store"),
       NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_victorops_conf_store,
       0,
       offsetof(ngx_http_victorops_integration_t, store),
+      NULL },
+
+    { ngx_string("store_password_file"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_password,
+      0,
+      offsetof(ngx_http_victorops_integration_t, store_password),
+      NULL },
+
+    { ngx_string("store_timeout"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, store_timeout),
+      NULL },
+
+    { ngx_string("node_id"),
+      NGX_CONF_TAKE1,
+      ngx_http_victorops_conf_value,
+      0,
+      offsetof(ngx_http_victorops_integration_t, node_id),
+      NULL },
+
+    { ngx_string("store_spool"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_http_victorops_integration_t, store_spool),
       NULL },
 
     { ngx_string("store_sync"),
@@ -484,6 +516,7 @@ ngx_http_victorops_integration_create(ngx_conf_t *cf, ngx_str_t *name)
     vi->json_max_depth = NGX_CONF_UNSET_UINT;
     vi->store_sync = NGX_CONF_UNSET_UINT;
     vi->store_busy_timeout = NGX_CONF_UNSET_MSEC;
+    vi->store_timeout = NGX_CONF_UNSET_MSEC;
     vi->alert_limit = NGX_CONF_UNSET_UINT;
     vi->alert_limit_reject = NGX_CONF_UNSET_UINT;
     vi->duplicate_window = NGX_CONF_UNSET_MSEC;
@@ -558,6 +591,16 @@ ngx_http_victorops_integration_directive(ngx_conf_t *cf, ngx_command_t *dummy,
         }
 
         rv = cmd->set(cf, cmd, vi);
+
+        if (rv == NGX_CONF_OK && vi->pg_refused.len == 0
+            && ngx_http_victorops_pg_refused(&cmd->name))
+        {
+            /* refused once the block is parsed, if the store is PostgreSQL */
+
+            vi->pg_refused = cmd->name;
+            vi->pg_refused_file = cf->conf_file->file.name.data;
+            vi->pg_refused_line = cf->conf_file->line;
+        }
 
         if (rv == NGX_CONF_OK || rv == NGX_CONF_ERROR) {
             return rv;
@@ -851,6 +894,97 @@ ngx_http_victorops_conf_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ngx_http_victorops_conf_header_safe(field) != NGX_OK) {
         return "has a value with control characters";
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a SQLite file, or a PostgreSQL URI (postgresql://, postgres://) */
+
+static char *
+ngx_http_victorops_conf_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_victorops_integration_t  *vi = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (vi->store.len == 0) {
+        return "has an empty value";
+    }
+
+    if (!ngx_http_victorops_pg_uri(&vi->store)) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_victorops_pg_conf(cf, vi);
+}
+
+
+/*
+ * The PostgreSQL store's password, read now (the workers may not read
+ * the file); refused when others than its owner may read it, as libpq
+ * ignores such a password file
+ */
+
+static char *
+ngx_http_victorops_conf_password(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    u_char           *copy;
+    ngx_str_t        *field, *value, name, password;
+    ngx_uint_t        mode;
+    ngx_file_info_t   fi;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_info(name.data, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read \"%s\"", name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    mode = ngx_file_access(&fi);
+
+    if (mode & 077) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" may be read by others than its owner "
+                           "(mode 0%ui%ui%ui): chmod 600 it", name.data,
+                           (mode >> 6) & 7, (mode >> 3) & 7, mode & 7);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_victorops_conf_read(cf, &value[1], &password) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    copy = ngx_pnalloc(cf->pool, password.len + 1);
+    if (copy == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ngx_cpymem(copy, password.data, password.len) = '\0';
+
+    field->data = copy;
+    field->len = password.len;
 
     return NGX_CONF_OK;
 }

@@ -13,6 +13,7 @@
 
 char *ngx_http_victorops_integration_check(ngx_conf_t *cf,
     ngx_http_victorops_integration_t *vi);
+ngx_uint_t ngx_http_victorops_pg_refused(ngx_str_t *directive);
 ngx_int_t ngx_http_victorops_resolve_references(ngx_conf_t *cf,
     ngx_http_victorops_main_conf_t *vmcf);
 

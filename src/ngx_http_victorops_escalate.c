@@ -153,7 +153,7 @@ ngx_http_victorops_escalate_process(ngx_http_request_t *r,
                    "incident_id, summary or details too long");
     }
 
-    if (vi->st == NULL) {
+    if (!ngx_http_victorops_has_store(vi)) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 

@@ -64,6 +64,14 @@ static ngx_str_t  ngx_http_victorops_rootly_signature_header =
     ngx_string("X-Rootly-Signature");
 
 
+/* an event id recorded, on a PostgreSQL store: no row, seen before */
+
+static const char  ngx_http_victorops_events_seen_sql[] =
+    "INSERT INTO rootly_events (integration, id, seen_at)"
+    " VALUES ($1, $2, victorops_now_ms())"
+    " ON CONFLICT (integration, id) DO NOTHING RETURNING 1";
+
+
 ngx_int_t
 ngx_http_victorops_events_handler(ngx_http_request_t *r)
 {
@@ -143,7 +151,7 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
 
     /* Rootly may deliver an event more than once: act on it once */
 
-    if (vi->st == NULL) {
+    if (!ngx_http_victorops_has_store(vi)) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
@@ -160,8 +168,9 @@ ngx_http_victorops_events_process(ngx_http_request_t *r,
 
 
 /*
- * The event's id goes to the store's writer (an EXEC); once it is on
- * disk the answer says whether it was seen before: NGX_DONE posted.
+ * The event's id goes to the store's writer (an EXEC; on PostgreSQL,
+ * its query, which every node's workers share); once it is stored the
+ * answer says whether it was seen before: NGX_DONE posted.
  */
 
 static ngx_int_t
@@ -185,7 +194,13 @@ ngx_http_victorops_events_seen(ngx_http_request_t *r,
     e->type.len = type->len;
     e->type.data = ngx_pstrdup(e->call.pool, type);
 
-    if (e->id.data == NULL || e->type.data == NULL) {
+    if (e->id.data == NULL || e->type.data == NULL
+        || ngx_http_victorops_store_call_sql(e,
+                                      ngx_http_victorops_events_seen_sql,
+                                      NULL)
+           != NGX_OK
+        || ngx_http_victorops_store_call_str(e, &e->id) != NGX_OK)
+    {
         ngx_destroy_pool(e->call.pool);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

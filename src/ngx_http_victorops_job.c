@@ -3,7 +3,8 @@
  * Copyright (C) The ngx_http_victorops_module authors
  *
  * Jobs: their ids, the copy a sender keeps while a call is under way,
- * and their kinds: who sends each (the dispatcher's table).
+ * their kinds: who sends each (the dispatcher's table), and the effects
+ * a job writes with its outcome or acceptance.
  */
 
 
@@ -109,6 +110,8 @@ ngx_http_victorops_job_copy(ngx_pool_t *pool, ngx_http_victorops_job_t *job)
     *copy = *job;
 
     ngx_str_null(&copy->body);
+    ngx_str_null(&copy->link_incident);
+    ngx_str_null(&copy->link_alert);
 
     if (ngx_http_victorops_job_str(pool, &copy->id, &job->id) != NGX_OK
         || ngx_http_victorops_job_str(pool, &copy->key, &job->key) != NGX_OK
@@ -138,4 +141,117 @@ ngx_http_victorops_job_str(ngx_pool_t *pool, ngx_str_t *dst, ngx_str_t *src)
     *ngx_cpymem(dst->data, src->data, src->len) = '\0';
 
     return NGX_OK;
+}
+
+
+/*
+ * Effects: the links a finished job changes and the jobs it leaves to
+ * do (a timeline event after a page), written with its outcome, in a
+ * pool of their own that goes with them.
+ */
+
+ngx_http_victorops_effects_t *
+ngx_http_victorops_effects_create(ngx_log_t *log)
+{
+    ngx_pool_t                    *pool;
+    ngx_http_victorops_effects_t  *fx;
+
+    pool = ngx_create_pool(2048, log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    fx = ngx_http_victorops_effects_alloc(pool);
+    if (fx == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    return fx;
+}
+
+
+/* effects in a pool they do not own: an accepted job's, the request's */
+
+ngx_http_victorops_effects_t *
+ngx_http_victorops_effects_alloc(ngx_pool_t *pool)
+{
+    ngx_http_victorops_effects_t  *fx;
+
+    fx = ngx_palloc(pool, sizeof(ngx_http_victorops_effects_t));
+    if (fx == NULL
+        || ngx_array_init(&fx->links, pool, 2,
+                          sizeof(ngx_http_victorops_link_t))
+           != NGX_OK
+        || ngx_array_init(&fx->jobs, pool, 2,
+                          sizeof(ngx_http_victorops_job_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    fx->pool = pool;
+
+    return fx;
+}
+
+
+/* a new job about the same incident as "from", copied into the effects */
+
+ngx_http_victorops_job_t *
+ngx_http_victorops_effects_job(ngx_http_victorops_effects_t *fx,
+    ngx_http_victorops_job_t *from, ngx_uint_t kind, ngx_str_t *body)
+{
+    ngx_http_victorops_job_t  *job;
+
+    job = ngx_array_push(&fx->jobs);
+    if (job == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(job, sizeof(ngx_http_victorops_job_t));
+
+    job->integration = from->integration;
+    job->kind = kind;
+
+    if (ngx_http_victorops_job_id(fx->pool, &job->id) != NGX_OK) {
+        return NULL;
+    }
+
+    job->key.data = ngx_pstrdup(fx->pool, &from->key);
+    job->key.len = from->key.len;
+    job->incident.data = ngx_pstrdup(fx->pool, &from->incident);
+    job->incident.len = from->incident.len;
+    job->body.data = ngx_pstrdup(fx->pool, body);
+    job->body.len = body->len;
+
+    if ((from->key.len && job->key.data == NULL)
+        || (from->incident.len && job->incident.data == NULL)
+        || (body->len && job->body.data == NULL))
+    {
+        return NULL;
+    }
+
+    return job;
+}
+
+
+/* a change to a link in the effects: zeroed, but for its "op" */
+
+ngx_http_victorops_link_t *
+ngx_http_victorops_effects_link(ngx_http_victorops_effects_t *fx,
+    ngx_uint_t op)
+{
+    ngx_http_victorops_link_t  *link;
+
+    link = ngx_array_push(&fx->links);
+    if (link == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
+
+    link->op = op;
+
+    return link;
 }

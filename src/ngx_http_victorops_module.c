@@ -547,7 +547,16 @@ ngx_http_victorops_init_module(ngx_cycle_t *cycle)
     vip = vmcf->integrations.elts;
 
     for (i = 0; i < vmcf->integrations.nelts; i++) {
-        if (ngx_http_victorops_store_prepare(cycle, vip[i]) == NGX_OK) {
+
+        /*
+         * A PostgreSQL store: each worker connects and migrates it; its
+         * spool is a SQLite store of the node's
+         */
+
+        if (vip[i]->store_pg
+            ? ngx_http_victorops_spool_prepare(cycle, vip[i]) == NGX_OK
+            : ngx_http_victorops_store_prepare(cycle, vip[i]) == NGX_OK)
+        {
             continue;
         }
 
@@ -628,11 +637,38 @@ ngx_http_victorops_integration_init(ngx_cycle_t *cycle,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK
-        || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
+    /*
+     * A PostgreSQL store: its connection, the ops on it, the budgets
+     * every node shares, the queue, its spool (what is not ported is
+     * refused at nginx -t, see docs/postgresql.md)
+     */
+
+    if (vi->store_pg) {
+        if (ngx_http_victorops_pg_init(cycle, vi) != NGX_OK
+            || ngx_http_victorops_store_pg_init(cycle, vi) != NGX_OK
+            || ngx_http_victorops_budget_init(cycle, vi) != NGX_OK
+            || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* without its spool, what PostgreSQL cannot take is refused */
+
+        if (ngx_http_victorops_spool_init(cycle, vi) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "victorops integration \"%V\": no spool \"%V\" "
+                          "in this worker, webhooks are answered 503 while "
+                          "PostgreSQL is unavailable", &vi->name,
+                          &vi->store_spool);
+        }
+
+    } else if (ngx_http_victorops_store_open(cycle, vi) != NGX_OK
+               || ngx_http_victorops_queue_init(cycle, vi) != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    /* the VictorOps client and reconciliation, either store */
 
     if (vi->api_id.len == 0) {
         return NGX_OK;
@@ -684,5 +720,8 @@ ngx_http_victorops_integration_done(ngx_http_victorops_integration_t *vi)
     ngx_http_victorops_sync_done(vi);
     ngx_http_victorops_vo_done(vi);
     ngx_http_victorops_queue_done(vi);
+    ngx_http_victorops_budget_done(vi);
     ngx_http_victorops_store_close(vi);
+    ngx_http_victorops_spool_close(vi);
+    ngx_http_victorops_pg_done(vi);
 }

@@ -114,6 +114,30 @@ typedef struct {
 } ngx_http_victorops_peer_t;
 
 
+/*
+ * A budget shared by the nodes of a PostgreSQL store (alert_limit,
+ * api_rate): the tokens the database granted to this node and not spent
+ * yet, and what its last answer said (ngx_http_victorops_budget.c)
+ */
+
+#define NGX_HTTP_VICTOROPS_BUDGET_ALERTS  0   /* alert_limit */
+#define NGX_HTTP_VICTOROPS_BUDGET_API     1   /* api_rate */
+#define NGX_HTTP_VICTOROPS_BUDGET_N       2
+
+typedef struct {
+    int64_t                       stock;              /* whole tokens */
+    int64_t                       granted;            /* in all */
+    int64_t                       spent;
+    int64_t                       grants;             /* answers */
+    int64_t                       refused;            /* answers of 0 */
+    int64_t                       asking_until;       /* a worker asks */
+    int64_t                       used_at;            /* taken, granted */
+    int64_t                       returned;           /* unspent */
+    int64_t                       next_at;            /* none before */
+    int64_t                       left;               /* the row's */
+} ngx_http_victorops_grant_t;
+
+
 typedef struct {
     u_char                        name[NGX_HTTP_VICTOROPS_NAME_MAX];
     size_t                        name_len;
@@ -128,9 +152,17 @@ typedef struct {
     ngx_atomic_t                  thread_cpu_us;
     ngx_atomic_t                  wal_restarts;       /* the writer's */
 
+    /* a PostgreSQL store's spool on this node (store_spool.c) */
+    ngx_atomic_t                  spool_depth;
+    ngx_atomic_t                  spool_moved;
+    ngx_atomic_t                  spool_dropped;
+    ngx_atomic_t                  spool_moved_at;     /* time_t */
+
     /* under the zone's mutex */
     ngx_http_victorops_peer_t     peers[NGX_HTTP_VICTOROPS_PEER_N];
     ngx_http_victorops_bucket_t   alerts;             /* alert_limit */
+    ngx_http_victorops_grant_t    grants[NGX_HTTP_VICTOROPS_BUDGET_N];
+    int64_t                       pauses_read;        /* budgets' */
 
     int64_t                       sync_next;          /* the lease */
     time_t                        sync_last;
@@ -139,6 +171,7 @@ typedef struct {
 
 
 typedef struct ngx_http_victorops_store_s  ngx_http_victorops_store_t;
+typedef struct ngx_http_victorops_pg_s     ngx_http_victorops_pg_t;
 
 
 /* a plain http:// URL to a host that is not loopback, and where it is set */
@@ -214,6 +247,17 @@ typedef struct {
     ngx_uint_t                    store_sync;
     ngx_msec_t                    store_busy_timeout;
 
+    /* a PostgreSQL store ("store postgresql://...") */
+    ngx_uint_t                    store_pg;
+    ngx_str_t                     store_masked;       /* for logs */
+    ngx_str_t                     store_password;     /* NUL-terminated */
+    ngx_msec_t                    store_timeout;
+    ngx_str_t                     node_id;
+    ngx_str_t                     store_spool;        /* SQLite */
+    ngx_str_t                     pg_refused;         /* a directive... */
+    u_char                       *pg_refused_file;    /* ...and where */
+    ngx_uint_t                    pg_refused_line;
+
     ngx_uint_t                    index;
     ngx_uint_t                    store_failed;       /* on a reload */
 #if (NGX_THREADS)
@@ -243,7 +287,19 @@ typedef struct {
     ngx_event_t                   sync_event;
     void                         *vo;                 /* vo_worker_t */
     ngx_uint_t                    syncing;
+    ngx_http_victorops_pg_t      *pg;
+    void                         *pg_ops;             /* store_pg.c's */
+    void                         *spool;              /* store_spool.c's */
+    void                         *budget;             /* budget.c's */
+    ngx_http_victorops_store_stats_t  pg_stats;       /* last read */
+    int64_t                       pg_stats_at;        /* 0: never */
 } ngx_http_victorops_integration_t;
+
+
+/* a store to queue into, in this worker: SQLite's, or a PostgreSQL one */
+
+#define ngx_http_victorops_has_store(vi)                                      \
+    ((vi)->st != NULL || (vi)->pg_ops != NULL)
 
 
 typedef struct {
@@ -331,6 +387,20 @@ typedef struct {
     ngx_str_t                     incident;
     ngx_str_t                     entity;
     ngx_str_t                     body;
+
+    /*
+     * A PostgreSQL claim's: the claim's lease token (an outcome applies
+     * while the job still holds it), and the link of the job's key, read
+     * with the claim ("link_given"), so that dispatch reads nothing more;
+     * none found, whether a VictorOps create is under way meanwhile
+     */
+    int64_t                       token;
+    ngx_str_t                     link_incident;
+    ngx_str_t                     link_alert;
+    unsigned                      link_given:1;
+    unsigned                      link_found:1;
+    unsigned                      link_creating:1;    /* a create under
+                                                         way, any node */
 
     /* the queue's: counted in flight (queue_enter(), queue_leave()) */
     unsigned                      inflight:1;
@@ -456,6 +526,7 @@ typedef struct {
 /* what each file defines, grouped by file: a map of the code */
 
 #include "ngx_http_victorops_auth.h"
+#include "ngx_http_victorops_budget.h"
 #include "ngx_http_victorops_conf.h"
 #include "ngx_http_victorops_conf_check.h"
 #include "ngx_http_victorops_curl.h"
@@ -465,6 +536,7 @@ typedef struct {
 #include "ngx_http_victorops_import.h"
 #include "ngx_http_victorops_job.h"
 #include "ngx_http_victorops_peer.h"
+#include "ngx_http_victorops_pg.h"
 #include "ngx_http_victorops_policies.h"
 #include "ngx_http_victorops_queue.h"
 #include "ngx_http_victorops_response.h"
@@ -474,6 +546,8 @@ typedef struct {
 #include "ngx_http_victorops_store.h"
 #include "ngx_http_victorops_store_jobs.h"
 #include "ngx_http_victorops_store_links.h"
+#include "ngx_http_victorops_store_pg.h"
+#include "ngx_http_victorops_store_spool.h"
 #include "ngx_http_victorops_store_thread.h"
 #include "ngx_http_victorops_sync.h"
 #include "ngx_http_victorops_vo.h"

@@ -6,7 +6,9 @@
  * workers share them: a token bucket, a pause (a rate limit answered,
  * or the upstream failing), credential health, the last success and the
  * last error, all in the integration's shared memory under the zone's
- * mutex.  Also the alert_limit bucket, shared the same way.  What an
+ * mutex.  Also the alert_limit bucket, shared the same way.  With a
+ * PostgreSQL store the buckets of alert_limit and api_rate are every
+ * node's, in the database (ngx_http_victorops_budget.c).  What an
  * answer means for a peer is decided by its sender; this file only
  * keeps the state and hands out tokens.
  */
@@ -152,6 +154,15 @@ ngx_http_victorops_alert_token(ngx_http_victorops_integration_t *vi,
         return NGX_OK;
     }
 
+    if (vi->budget) {
+
+        /* a PostgreSQL store: every node's budget */
+
+        return ngx_http_victorops_budget_take(vi,
+                                              NGX_HTTP_VICTOROPS_BUDGET_ALERTS,
+                                              now, wait);
+    }
+
     ngx_shmtx_lock(&vi->shpool->mutex);
     rc = ngx_http_victorops_bucket_take(&vi->sh->alerts, &rate, now, wait);
     ngx_shmtx_unlock(&vi->shpool->mutex);
@@ -171,6 +182,11 @@ ngx_http_victorops_alert_available(ngx_http_victorops_integration_t *vi,
 
     if (rate.rate == 0 || vi->sh == NULL) {
         return 0;
+    }
+
+    if (vi->budget) {
+        return ngx_http_victorops_budget_stock(vi,
+                                             NGX_HTTP_VICTOROPS_BUDGET_ALERTS);
     }
 
     ngx_shmtx_lock(&vi->shpool->mutex);
@@ -208,11 +224,19 @@ ngx_http_victorops_peer_token(ngx_http_victorops_integration_t *vi,
         *wait = p->paused_until - now;
         rc = NGX_BUSY;
 
+    } else if (vi->budget && rate.rate) {
+        rc = NGX_DECLINED;      /* every node's budget, below */
+
     } else {
         rc = ngx_http_victorops_bucket_take(&p->bucket, &rate, now, wait);
     }
 
     ngx_shmtx_unlock(&vi->shpool->mutex);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_victorops_budget_take(vi, NGX_HTTP_VICTOROPS_BUDGET_API,
+                                            now, wait);
+    }
 
     return rc;
 }

@@ -32,6 +32,9 @@
 #define NGX_HTTP_VICTOROPS_RETAIN_BATCH  500
 #define NGX_HTTP_VICTOROPS_SIGNATURES_KEPT  86400000
 
+/* PostgreSQL: a batch that grew to this goes even while one is in flight */
+#define NGX_HTTP_VICTOROPS_PG_APPEND_MAX  256
+
 
 /* a batch of accepted jobs, from its collection until its commit */
 
@@ -47,21 +50,6 @@ typedef struct {
     ngx_http_victorops_store_op_t      op;
     ngx_uint_t                         room;
 } ngx_http_victorops_claim_t;
-
-
-/* the chores of the dispatcher, as the writer's EXEC op */
-
-typedef struct {
-    ngx_http_victorops_store_op_t      op;
-    ngx_uint_t                         leases;     /* to do, then done */
-    ngx_uint_t                         dedup;
-    ngx_uint_t                         retain;
-    ngx_uint_t                         expired;
-    ngx_uint_t                         dead;
-    ngx_uint_t                         links;
-    ngx_msec_t                         duplicate_window;
-    time_t                             retention;
-} ngx_http_victorops_chores_t;
 
 
 static void ngx_http_victorops_pending_cleanup(void *data);
@@ -82,6 +70,10 @@ static void ngx_http_victorops_outcomes_post(
 static void ngx_http_victorops_outcomes_done(
     ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_dispatch_handler(ngx_event_t *ev);
+static void ngx_http_victorops_dispatch_pg(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
+static void ngx_http_victorops_dispatch_expire(
+    ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
 static void ngx_http_victorops_dispatch_claim(
     ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
 static void ngx_http_victorops_claimed(ngx_http_victorops_store_op_t *op);
@@ -187,17 +179,30 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
         ngx_delete_posted_event(&vi->outcome_event);
     }
 
-    if (vi->st == NULL) {
+    if (!ngx_http_victorops_has_store(vi)) {
         return;
     }
 
     vi->closing = 1;
 
-    /* what the last sends and releases did goes to disk before closing */
+    /*
+     * What the last sends and releases did goes to disk before closing
+     * (a PostgreSQL store: sent; what is not answered before the
+     * connection closes is lost, and the leases run out)
+     */
 
     ngx_http_victorops_outcomes_post(vi);
 
-    ngx_http_victorops_store_finish(vi);
+    if (vi->store_pg) {
+
+        /* APPENDs PostgreSQL could not take go to the spool, written */
+
+        ngx_http_victorops_store_pg_finish(vi);
+        ngx_http_victorops_spool_finish(vi);
+
+    } else {
+        ngx_http_victorops_store_finish(vi);
+    }
 
     /* a batch not yet posted goes, its requests unanswered */
 
@@ -223,7 +228,9 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
 void
 ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi)
 {
-    if (vi->st && !vi->dispatch_event.posted && !vi->closing) {
+    if (ngx_http_victorops_has_store(vi) && !vi->dispatch_event.posted
+        && !vi->closing)
+    {
         ngx_post_event(&vi->dispatch_event, &ngx_posted_events);
     }
 }
@@ -246,7 +253,7 @@ ngx_http_victorops_queue_accept(ngx_http_request_t *r,
 
     vi = a->job.integration;
 
-    if (vi->st == NULL || vi->closing) {
+    if (!ngx_http_victorops_has_store(vi) || vi->closing) {
         return NGX_ERROR;
     }
 
@@ -423,6 +430,7 @@ ngx_http_victorops_effects_copy(ngx_pool_t *pool,
 static void
 ngx_http_victorops_commit_handler(ngx_event_t *ev)
 {
+    ngx_uint_t                         n;
     ngx_queue_t                       *q;
     ngx_connection_t                  *c;
     ngx_http_victorops_batch_t        *batch;
@@ -434,6 +442,29 @@ ngx_http_victorops_commit_handler(ngx_event_t *ev)
 
     if (ngx_queue_empty(&vi->batch)) {
         return;
+    }
+
+    /*
+     * PostgreSQL: while an APPEND is in flight, the next batch grows
+     * (group commit: one commit's round trip collects the webhooks of
+     * many passes); it goes once that one is answered (committed()),
+     * or at once if it reached NGX_HTTP_VICTOROPS_PG_APPEND_MAX
+     */
+
+    if (vi->store_pg && !ngx_queue_empty(&vi->appends)) {
+        n = 0;
+
+        for (q = ngx_queue_head(&vi->batch);
+             q != ngx_queue_sentinel(&vi->batch)
+             && n < NGX_HTTP_VICTOROPS_PG_APPEND_MAX;
+             q = ngx_queue_next(q))
+        {
+            n++;
+        }
+
+        if (n < NGX_HTTP_VICTOROPS_PG_APPEND_MAX) {
+            return;
+        }
     }
 
     batch = ngx_pcalloc(vi->batch_pool, sizeof(ngx_http_victorops_batch_t));
@@ -488,6 +519,14 @@ ngx_http_victorops_committed(ngx_http_victorops_store_op_t *op)
     pool = op->pool;
 
     ngx_queue_remove(&batch->link);
+
+    /* PostgreSQL: the batch that grew meanwhile goes now (failed or not) */
+
+    if (vi->store_pg && !vi->closing && !ngx_queue_empty(&vi->batch)
+        && !vi->commit_event.posted)
+    {
+        ngx_post_event(&vi->commit_event, &ngx_posted_events);
+    }
 
     /* what each handler counts, logs and answers is its reply's */
 
@@ -589,6 +628,7 @@ ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
 {
     u_char                            *p;
     size_t                             len;
+    ngx_uint_t                         creating;
     ngx_http_victorops_outcome_t      *o;
     ngx_http_victorops_integration_t  *vi;
 
@@ -615,6 +655,16 @@ ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
                + job->entity.len;
     }
 
+    /* the end of an escalation: its create's mark goes (PostgreSQL) */
+
+    creating = (vi->store_pg && job->kind == NGX_HTTP_VICTOROPS_JOB_ESCALATE
+                && (op == NGX_HTTP_VICTOROPS_DONE
+                    || op == NGX_HTTP_VICTOROPS_DEAD));
+
+    if (creating) {
+        len += sizeof(NGX_HTTP_VICTOROPS_CREATING) - 1 + job->id.len;
+    }
+
     o = ngx_alloc(len, vi->dispatch_event.log);
     if (o == NULL) {
         if (fx) {
@@ -629,6 +679,7 @@ ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
     o->effects = fx;
     o->op = op;
     o->seq = job->seq;
+    o->token = job->token;
     o->at = at;
     o->status = status;
 
@@ -654,6 +705,14 @@ ngx_http_victorops_outcome_post(ngx_http_victorops_job_t *job,
         ngx_http_victorops_outcome_str(o->key, &job->key);
         ngx_http_victorops_outcome_str(o->incident, &job->incident);
         ngx_http_victorops_outcome_str(o->entity, &job->entity);
+    }
+
+    if (creating) {
+        o->creating.data = p;
+        p = ngx_cpymem(p, NGX_HTTP_VICTOROPS_CREATING,
+                       sizeof(NGX_HTTP_VICTOROPS_CREATING) - 1);
+        p = ngx_cpymem(p, job->id.data, job->id.len);
+        o->creating.len = p - o->creating.data;
     }
 
 #undef ngx_http_victorops_outcome_str
@@ -684,7 +743,9 @@ ngx_http_victorops_outcomes_post(ngx_http_victorops_integration_t *vi)
 {
     ngx_http_victorops_store_op_t  *op;
 
-    if (ngx_queue_empty(&vi->outcomes) || vi->st == NULL) {
+    if (ngx_queue_empty(&vi->outcomes)
+        || !ngx_http_victorops_has_store(vi))
+    {
         return;
     }
 
@@ -784,119 +845,6 @@ ngx_http_victorops_outcomes_done(ngx_http_victorops_store_op_t *op)
 
 
 /*
- * Effects: the links a finished job changes and the jobs it leaves to
- * do (a timeline event after a page), written with its outcome, in a
- * pool of their own that goes with them.
- */
-
-ngx_http_victorops_effects_t *
-ngx_http_victorops_effects_create(ngx_log_t *log)
-{
-    ngx_pool_t                    *pool;
-    ngx_http_victorops_effects_t  *fx;
-
-    pool = ngx_create_pool(2048, log);
-    if (pool == NULL) {
-        return NULL;
-    }
-
-    fx = ngx_http_victorops_effects_alloc(pool);
-    if (fx == NULL) {
-        ngx_destroy_pool(pool);
-        return NULL;
-    }
-
-    return fx;
-}
-
-
-/* effects in a pool they do not own: an accepted job's, the request's */
-
-ngx_http_victorops_effects_t *
-ngx_http_victorops_effects_alloc(ngx_pool_t *pool)
-{
-    ngx_http_victorops_effects_t  *fx;
-
-    fx = ngx_palloc(pool, sizeof(ngx_http_victorops_effects_t));
-    if (fx == NULL
-        || ngx_array_init(&fx->links, pool, 2,
-                          sizeof(ngx_http_victorops_link_t))
-           != NGX_OK
-        || ngx_array_init(&fx->jobs, pool, 2,
-                          sizeof(ngx_http_victorops_job_t))
-           != NGX_OK)
-    {
-        return NULL;
-    }
-
-    fx->pool = pool;
-
-    return fx;
-}
-
-
-/* a new job about the same incident as "from", copied into the effects */
-
-ngx_http_victorops_job_t *
-ngx_http_victorops_effects_job(ngx_http_victorops_effects_t *fx,
-    ngx_http_victorops_job_t *from, ngx_uint_t kind, ngx_str_t *body)
-{
-    ngx_http_victorops_job_t  *job;
-
-    job = ngx_array_push(&fx->jobs);
-    if (job == NULL) {
-        return NULL;
-    }
-
-    ngx_memzero(job, sizeof(ngx_http_victorops_job_t));
-
-    job->integration = from->integration;
-    job->kind = kind;
-
-    if (ngx_http_victorops_job_id(fx->pool, &job->id) != NGX_OK) {
-        return NULL;
-    }
-
-    job->key.data = ngx_pstrdup(fx->pool, &from->key);
-    job->key.len = from->key.len;
-    job->incident.data = ngx_pstrdup(fx->pool, &from->incident);
-    job->incident.len = from->incident.len;
-    job->body.data = ngx_pstrdup(fx->pool, body);
-    job->body.len = body->len;
-
-    if ((from->key.len && job->key.data == NULL)
-        || (from->incident.len && job->incident.data == NULL)
-        || (body->len && job->body.data == NULL))
-    {
-        return NULL;
-    }
-
-    return job;
-}
-
-
-/* a change to a link in the effects: zeroed, but for its "op" */
-
-ngx_http_victorops_link_t *
-ngx_http_victorops_effects_link(ngx_http_victorops_effects_t *fx,
-    ngx_uint_t op)
-{
-    ngx_http_victorops_link_t  *link;
-
-    link = ngx_array_push(&fx->links);
-    if (link == NULL) {
-        return NULL;
-    }
-
-    ngx_memzero(link, sizeof(ngx_http_victorops_link_t));
-
-    link->op = op;
-
-    return link;
-}
-
-
-/*
  * The dispatcher: claims due jobs, as many as there is room in flight
  * for, and hands each to the sender of its kind (job.c's table).  The
  * claim is an op of the store's writer: one at a time, dispatched when
@@ -913,13 +861,18 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
     c = ev->data;
     vi = c->data;
 
-    if (vi->st == NULL || vi->claiming || vi->closing
+    if (!ngx_http_victorops_has_store(vi) || vi->claiming || vi->closing
         || ngx_exiting || ngx_terminate || ngx_quit)
     {
         return;
     }
 
     now = ngx_http_victorops_now();
+
+    if (vi->store_pg) {
+        ngx_http_victorops_dispatch_pg(vi, ev->log, now);
+        return;
+    }
 
     /*
      * The WAL goes into the database from the writer, after a commit, not
@@ -962,6 +915,89 @@ ngx_http_victorops_dispatch_handler(ngx_event_t *ev)
     }
 
     ngx_http_victorops_dispatch_claim(vi, ev->log, now);
+}
+
+
+/*
+ * A PostgreSQL store's dispatcher: no idle read first (a claim that
+ * finds nothing is one query a second per worker) and no checkpoints;
+ * its chores are EXPIRE ops.
+ */
+
+static void
+ngx_http_victorops_dispatch_pg(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now)
+{
+    int64_t  until;
+
+    until = ngx_http_victorops_peer_paused(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY,
+                                           now);
+
+    if (until) {
+        ngx_http_victorops_curl_release_waiting(vi, "rootly rate limit");
+        ngx_http_victorops_dispatch_at(vi, now, until);
+        return;
+    }
+
+    if (vi->inflight >= NGX_HTTP_VICTOROPS_INFLIGHT_MAX) {
+        return;     /* a finishing transfer kicks the dispatcher again */
+    }
+
+    ngx_http_victorops_dispatch_expire(vi, log, now);
+    ngx_http_victorops_dispatch_claim(vi, log, now);
+}
+
+
+/*
+ * Every 5 s in each worker of each node: jobs whose lease ran out go
+ * back to the queue, whichever node held them (one killed, or cut off
+ * from the database); once a minute, duplicate records older than
+ * duplicate_window are deleted, and retention (dead letters and links
+ * older than "retention", a batch of each) as SQLite's chores do.
+ */
+
+static void
+ngx_http_victorops_dispatch_expire(ngx_http_victorops_integration_t *vi,
+    ngx_log_t *log, int64_t now)
+{
+    ngx_http_victorops_chores_t  *ch;
+
+    if (vi->choring
+        || now - vi->leases_checked < NGX_HTTP_VICTOROPS_LEASE_CHECK)
+    {
+        return;
+    }
+
+    ch = ngx_calloc(sizeof(ngx_http_victorops_chores_t), log);
+    if (ch == NULL) {
+        return;
+    }
+
+    vi->leases_checked = now;
+    ch->leases = 1;
+
+    if (now - vi->dedup_expired > 60000) {
+        vi->dedup_expired = now;
+        ch->dedup = 1;
+    }
+
+    if (now >= vi->retained) {
+        vi->retained = now + NGX_HTTP_VICTOROPS_RETAIN_EVERY;
+        ch->retain = 1;
+    }
+
+    ch->duplicate_window = vi->duplicate_window;
+    ch->retention = vi->retention;
+    ch->batch = NGX_HTTP_VICTOROPS_RETAIN_BATCH;
+
+    ch->op.type = NGX_HTTP_VICTOROPS_OP_EXPIRE;
+    ch->op.integration = vi;
+    ch->op.handler = ngx_http_victorops_chores_done;
+    ch->op.now = now;
+
+    vi->choring = 1;
+
+    ngx_http_victorops_store_post(vi, &ch->op);
 }
 
 
@@ -1090,7 +1126,9 @@ ngx_http_victorops_dispatch_next(ngx_http_victorops_integration_t *vi,
 {
     int64_t  due;
 
-    due = ngx_http_victorops_store_next_due(vi);
+    /* a PostgreSQL store: the next poll (a read would block the loop) */
+
+    due = vi->store_pg ? 0 : ngx_http_victorops_store_next_due(vi);
 
     if (due > now) {
         next = ngx_min(next, due);

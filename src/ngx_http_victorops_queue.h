@@ -27,15 +27,6 @@ void ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job,
     ngx_http_victorops_effects_t *fx);
 void ngx_http_victorops_job_delivered(ngx_http_victorops_job_t *job,
     ngx_str_t *alert);
-ngx_http_victorops_effects_t *ngx_http_victorops_effects_create(
-    ngx_log_t *log);
-ngx_http_victorops_effects_t *ngx_http_victorops_effects_alloc(
-    ngx_pool_t *pool);
-ngx_http_victorops_job_t *ngx_http_victorops_effects_job(
-    ngx_http_victorops_effects_t *fx, ngx_http_victorops_job_t *from,
-    ngx_uint_t kind, ngx_str_t *body);
-ngx_http_victorops_link_t *ngx_http_victorops_effects_link(
-    ngx_http_victorops_effects_t *fx, ngx_uint_t op);
 void ngx_http_victorops_job_retry(ngx_http_victorops_job_t *job,
     ngx_http_victorops_transfer_t *t, int64_t now, ngx_str_t *reason);
 void ngx_http_victorops_job_dead(ngx_http_victorops_job_t *job,

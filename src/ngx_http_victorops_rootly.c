@@ -21,6 +21,7 @@
 
 #define NGX_HTTP_VICTOROPS_REASON_MAX    200
 #define NGX_HTTP_VICTOROPS_DOWN_MAX      5000
+#define NGX_HTTP_VICTOROPS_HOLD          1000
 
 
 static ngx_int_t ngx_http_victorops_rootly_begin(
@@ -109,7 +110,29 @@ ngx_http_victorops_rootly_begin(ngx_http_victorops_job_t *job, int64_t now,
         return NGX_ERROR;
     }
 
-    if (ngx_http_victorops_rootly_call(job, t->pool, &kind, &call) != NGX_OK) {
+    switch (ngx_http_victorops_rootly_call(job, t->pool, &kind, &call)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_AGAIN:
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "victorops integration \"%V\": %s for incident "
+                      "\"%V\" (job %V) held: nothing linked while a "
+                      "VictorOps incident is being created", &vi->name,
+                      ngx_http_victorops_class_name(job->class),
+                      ngx_http_victorops_job_incident(job), &job->id);
+
+        ngx_destroy_pool(t->pool);
+
+        if (wait == NULL) {
+            return NGX_ERROR;
+        }
+
+        *wait = NGX_HTTP_VICTOROPS_HOLD;
+        return NGX_BUSY;
+
+    default:
         goto failed;
     }
 
@@ -196,7 +219,7 @@ ngx_http_victorops_rootly_call(ngx_http_victorops_job_t *job,
         rc = ngx_http_victorops_rootly_dispatch(job, pool, &facts, call);
 
         if (rc != NGX_OK) {
-            return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
+            return (rc == NGX_DECLINED) ? NGX_OK : rc;
         }
     }
 
@@ -224,7 +247,10 @@ ngx_http_victorops_rootly_call(ngx_http_victorops_job_t *job,
  * An event job: its payload classified again and decided with the
  * link of its key (decide_dispatch()), then the body of what it
  * became (an alert, or activity text); NGX_DECLINED: nothing linked,
- * "call" says so.
+ * "call" says so; NGX_AGAIN: nothing linked while a VictorOps create
+ * is under way (a PostgreSQL claim says so): it may be about the
+ * incident being created, so it waits for the create's outcome and
+ * never becomes a new alert meanwhile.
  */
 
 static ngx_int_t
@@ -263,6 +289,13 @@ ngx_http_victorops_rootly_dispatch(ngx_http_victorops_job_t *job,
         }
     }
 
+    if (f->link.found == NGX_HTTP_VICTOROPS_FACT_NO && job->link_creating
+        && (d.action == NGX_HTTP_VICTOROPS_EVENT_JOB
+            || d.why == NGX_HTTP_VICTOROPS_WHY_NO_LINK))
+    {
+        return NGX_AGAIN;
+    }
+
     if (d.action == NGX_HTTP_VICTOROPS_EVENT_IGNORE) {
         ngx_memzero(call, sizeof(ngx_http_victorops_call_t));
         call->action = NGX_HTTP_VICTOROPS_CALL_NO_LINK;
@@ -283,12 +316,40 @@ ngx_http_victorops_rootly_dispatch(ngx_http_victorops_job_t *job,
 }
 
 
-/* the link of the job's key, as the store has it now */
+/*
+ * The link of the job's key, as the store has it now: a PostgreSQL
+ * claim read it with the job (no read on the event loop); SQLite's is
+ * read from the loop's connection.
+ */
 
 static ngx_int_t
 ngx_http_victorops_rootly_link(ngx_http_victorops_job_t *job,
     ngx_pool_t *pool, ngx_http_victorops_rootly_link_t *link)
 {
+    if (job->link_given) {
+        if (!job->link_found) {
+            link->found = NGX_HTTP_VICTOROPS_FACT_NO;
+            return NGX_OK;
+        }
+
+        link->found = NGX_HTTP_VICTOROPS_FACT_YES;
+        link->incident = job->link_incident;
+        link->alert = job->link_alert;
+
+        return NGX_OK;
+    }
+
+    if (job->integration->store_pg) {
+
+        /* never read on the loop: only a claim gives the link */
+
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": job %V needs a link "
+                      "its claim did not give", &job->integration->name,
+                      &job->id);
+        return NGX_ERROR;
+    }
+
     switch (ngx_http_victorops_store_link_get(job->integration, pool,
                                               &job->key, &job->incident,
                                               &job->entity, &link->incident,
@@ -325,7 +386,7 @@ ngx_http_victorops_rootly_done(ngx_http_victorops_transfer_t *t)
     job = t->data;
     vi = job->integration;
 
-    if (vi->st == NULL) {
+    if (!ngx_http_victorops_has_store(vi)) {
 
         /* the worker exits and its store is closed: nothing to record */
 
@@ -463,6 +524,8 @@ ngx_http_victorops_rootly_answer(ngx_http_victorops_integration_t *vi,
         *until = ngx_http_victorops_peer_retry_at(t, now);
 
         ngx_http_victorops_rootly_pause(vi, *until);
+        ngx_http_victorops_budget_pause(vi, NGX_HTTP_VICTOROPS_PEER_ROOTLY,
+                                        now, *until);
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_RATE_LIMITED);
 
         return NGX_BUSY;

@@ -15,25 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_victorops_module.h"
-
-
-/* an admin action that writes: an EXEC, answered once it completes */
-
-#define NGX_HTTP_VICTOROPS_ADMIN_REPLAY  0
-#define NGX_HTTP_VICTOROPS_ADMIN_LINK    1
-#define NGX_HTTP_VICTOROPS_ADMIN_UNLINK  2
-
-typedef struct {
-    ngx_http_victorops_store_call_t   call;
-    ngx_uint_t                        action;
-    ngx_uint_t                        n;          /* replayed */
-    ngx_str_t                         id;
-    ngx_str_t                         key;
-    ngx_str_t                         incident;
-    ngx_str_t                         entity;
-    ngx_str_t                         rootly_incident;
-    ngx_str_t                         rootly_alert;
-} ngx_http_victorops_admin_t;
+#include "ngx_http_victorops_admin.h"
 
 
 typedef struct {
@@ -44,17 +26,26 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_victorops_status_get(ngx_http_request_t *r);
+static void ngx_http_victorops_status_answer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_victorops_status_send(ngx_http_request_t *r);
+static void ngx_http_victorops_status_stats(
+    ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_store_stats_t *stats);
 static ngx_int_t ngx_http_victorops_status_json(ngx_http_request_t *r,
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
 static ngx_int_t ngx_http_victorops_status_prometheus(ngx_http_request_t *r,
     ngx_http_victorops_main_conf_t *vmcf, ngx_str_t *out);
 static ngx_int_t ngx_http_victorops_status_integration_json(yajl_gen g,
     ngx_http_victorops_integration_t *vi, int64_t now);
+static ngx_int_t ngx_http_victorops_status_pg_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi);
 static ngx_int_t ngx_http_victorops_status_counters_json(yajl_gen g,
     ngx_http_victorops_shctx_t *sh);
 static ngx_int_t ngx_http_victorops_status_peer_json(yajl_gen g,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_shctx_t *sh,
     ngx_uint_t id, int64_t now);
+static ngx_int_t ngx_http_victorops_status_budget_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_grant_t *grant);
 static ngx_int_t ngx_http_victorops_status_error_json(yajl_gen g,
     ngx_http_victorops_last_error_t *e);
 static u_char *ngx_http_victorops_status_integration_prometheus(u_char *p,
@@ -75,7 +66,7 @@ static ngx_int_t ngx_http_victorops_admin_exec(
     ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_admin_done(ngx_http_victorops_store_op_t *op);
 static ngx_int_t ngx_http_victorops_admin_reply(ngx_http_request_t *r,
-    ngx_uint_t action, ngx_int_t rc, ngx_uint_t n, ngx_str_t *key);
+    ngx_http_victorops_admin_t *a, ngx_int_t rc);
 static ngx_int_t ngx_http_victorops_status_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 
@@ -162,8 +153,38 @@ ngx_http_victorops_status_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The queue's numbers of a PostgreSQL store are read first if the last
+ * read is older than a second (admin_pg.c): the answer waits for them
+ */
+
 static ngx_int_t
 ngx_http_victorops_status_get(ngx_http_request_t *r)
+{
+    ngx_http_victorops_main_conf_t  *vmcf;
+
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_victorops_module);
+
+    if (ngx_http_victorops_status_pg_refresh(r, vmcf,
+                                             ngx_http_victorops_status_answer)
+        == NGX_DONE)
+    {
+        return NGX_DONE;
+    }
+
+    return ngx_http_victorops_status_send(r);
+}
+
+
+static void
+ngx_http_victorops_status_answer(ngx_http_request_t *r)
+{
+    ngx_http_finalize_request(r, ngx_http_victorops_status_send(r));
+}
+
+
+static ngx_int_t
+ngx_http_victorops_status_send(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
     ngx_str_t                        format, body;
@@ -276,12 +297,7 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
 
     /* the queue, from this worker's handle on the store */
 
-    if (vi->st == NULL
-        || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
-    {
-        ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
-        stats.pending = -1;
-    }
+    ngx_http_victorops_status_stats(vi, &stats);
 
     if (ngx_http_victorops_gen_cstr(g, "queue") != NGX_OK
         || yajl_gen_map_open(g) != yajl_gen_status_ok
@@ -316,8 +332,25 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
         || ngx_http_victorops_gen_cstr(g, vi->alert_limit_reject
                                           ? "reject" : "queue")
            != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
+        || ngx_http_victorops_status_budget_json(g, vi,
+                            &copy.grants[NGX_HTTP_VICTOROPS_BUDGET_ALERTS])
+           != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    if (vi->store_pg) {
+        if (ngx_http_victorops_status_pg_json(g, vi) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
         || yajl_gen_map_open(g) != yajl_gen_status_ok
         || ngx_http_victorops_gen_str(g, "path", &vi->store) != NGX_OK
         || ngx_http_victorops_gen_int(g, "commits", copy.commits)
@@ -332,6 +365,97 @@ ngx_http_victorops_status_integration_json(yajl_gen g,
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The queue's numbers: SQLite's read from this worker's handle on the
+ * store; a PostgreSQL store's as last read (status_pg_refresh()), for
+ * every node; "pending" -1 when unknown
+ */
+
+static void
+ngx_http_victorops_status_stats(ngx_http_victorops_integration_t *vi,
+    ngx_http_victorops_store_stats_t *stats)
+{
+    if (vi->store_pg && vi->pg_stats_at) {
+        *stats = vi->pg_stats;
+        return;
+    }
+
+    if (vi->store_pg || vi->st == NULL
+        || ngx_http_victorops_store_stats(vi, stats) != NGX_OK)
+    {
+        ngx_memzero(stats, sizeof(ngx_http_victorops_store_stats_t));
+        stats->pending = -1;
+    }
+}
+
+
+/*
+ * "store": {"backend":"postgresql","uri":masked,"state":"ready",
+ * "node":..,"schema_version":1,"connects":1,"failures":0,
+ * "state_since":..,"last_heartbeat":..,"last_error":..,"spool":{"path":..,
+ * "depth":0,"moved":0,"dropped":0,"last_moved_at":0}}: this worker's
+ * connection, the node's spool
+ */
+
+static ngx_int_t
+ngx_http_victorops_status_pg_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi)
+{
+    ngx_http_victorops_pg_info_t     info;
+    ngx_http_victorops_spool_info_t  spool;
+
+    ngx_http_victorops_pg_info(vi, &info);
+    ngx_http_victorops_spool_info(vi, &spool);
+
+    if (ngx_http_victorops_gen_cstr(g, "store") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "backend") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "postgresql") != NGX_OK
+        || ngx_http_victorops_gen_str(g, "uri", &vi->store_masked) != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, "state") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, info.state) != NGX_OK
+        || ngx_http_victorops_gen_str(g, "node", &info.node) != NGX_OK
+        || ngx_http_victorops_gen_int(g, "schema_version", info.schema)
+        || ngx_http_victorops_gen_int(g, "connects", info.connects)
+        || ngx_http_victorops_gen_int(g, "failures", info.failures)
+        || ngx_http_victorops_gen_int(g, "state_since", info.since)
+        || ngx_http_victorops_gen_int(g, "last_heartbeat", info.heartbeat)
+        || ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (info.error.len == 0) {
+        if (yajl_gen_null(g) != yajl_gen_status_ok) {
+            return NGX_ERROR;
+        }
+
+    } else if (yajl_gen_string(g, info.error.data, info.error.len)
+               != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_victorops_gen_cstr(g, "spool") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_str(g, "path", &spool.path) != NGX_OK
+        || ngx_http_victorops_gen_int(g, "depth", spool.depth)
+        || ngx_http_victorops_gen_int(g, "moved", spool.moved)
+        || ngx_http_victorops_gen_int(g, "dropped", spool.dropped)
+        || ngx_http_victorops_gen_int(g, "last_moved_at", spool.last_moved_at)
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
         return NGX_ERROR;
     }
 
@@ -424,6 +548,14 @@ ngx_http_victorops_status_peer_json(yajl_gen g,
     }
 
     if (vo
+        && ngx_http_victorops_status_budget_json(g, vi,
+                                   &sh->grants[NGX_HTTP_VICTOROPS_BUDGET_API])
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (vo
         && (ngx_http_victorops_gen_int(g, "last_sync", sh->sync_last)
             || ngx_http_victorops_gen_cstr(g, "last_sync_ok") != NGX_OK
             || yajl_gen_bool(g, sh->sync_ok) != yajl_gen_status_ok))
@@ -433,6 +565,44 @@ ngx_http_victorops_status_peer_json(yajl_gen g,
 
     if (ngx_http_victorops_gen_cstr(g, "last_error") != NGX_OK
         || ngx_http_victorops_status_error_json(g, &p->error) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "budget", with a PostgreSQL store: where alert_limit's or api_rate's
+ * tokens come from, "shared" (every node's, granted by the database),
+ * what this node was granted, spent, holds and gave back unspent, its
+ * grants (and how many gave nothing), the whole tokens the database had
+ * left at the last one.  A SQLite store's budgets are this node's
+ * ("local"): its status stays as it was, without "budget".
+ */
+
+static ngx_int_t
+ngx_http_victorops_status_budget_json(yajl_gen g,
+    ngx_http_victorops_integration_t *vi, ngx_http_victorops_grant_t *grant)
+{
+    if (!vi->store_pg) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_victorops_gen_cstr(g, "budget") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_victorops_gen_cstr(g, "source") != NGX_OK
+        || ngx_http_victorops_gen_cstr(g, vi->budget ? "shared" : "local")
+           != NGX_OK
+        || ngx_http_victorops_gen_int(g, "granted", grant->granted)
+        || ngx_http_victorops_gen_int(g, "spent", grant->spent)
+        || ngx_http_victorops_gen_int(g, "held", grant->stock)
+        || ngx_http_victorops_gen_int(g, "returned", grant->returned)
+        || ngx_http_victorops_gen_int(g, "grants", grant->grants)
+        || ngx_http_victorops_gen_int(g, "grants_empty", grant->refused)
+        || ngx_http_victorops_gen_int(g, "store_tokens_left", grant->left)
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
         return NGX_ERROR;
@@ -541,10 +711,10 @@ ngx_http_victorops_status_integration_prometheus(u_char *p,
         p = ngx_sprintf(p, "} %uA\n", copy.counters[m->counter]);
     }
 
-    if (vi->st == NULL
-        || ngx_http_victorops_store_stats(vi, &stats) != NGX_OK)
-    {
-        ngx_memzero(&stats, sizeof(ngx_http_victorops_store_stats_t));
+    ngx_http_victorops_status_stats(vi, &stats);
+
+    if (stats.pending < 0) {
+        stats.pending = 0;
     }
 
     p = ngx_sprintf(p,
@@ -656,7 +826,7 @@ ngx_http_victorops_status_admin(ngx_http_request_t *r)
                                                "unauthorized");
     }
 
-    if (vi->st == NULL) {
+    if (!ngx_http_victorops_has_store(vi)) {
         return ngx_http_victorops_status_error(r,
                                                NGX_HTTP_SERVICE_UNAVAILABLE,
                                                "store unavailable");
@@ -705,6 +875,13 @@ ngx_http_victorops_admin_action(ngx_http_request_t *r,
      && ngx_strncmp(action->data, s, sizeof(s) - 1) == 0)
 
     if (ngx_http_victorops_action_is("dead_letters")) {
+        if (vi->store_pg) {
+            return ngx_http_victorops_admin_post(r, vi,
+                                                 NGX_HTTP_VICTOROPS_ADMIN_DEAD,
+                                                 NULL, NULL, NULL, NULL, NULL,
+                                                 NULL);
+        }
+
         if (yajl_gen_map_open(g) != yajl_gen_status_ok
             || ngx_http_victorops_gen_cstr(g, "dead_letters") != NGX_OK
             || ngx_http_victorops_store_dead_list(vi, g, 1000) != NGX_OK
@@ -834,6 +1011,10 @@ ngx_http_victorops_admin_post(ngx_http_request_t *r,
     a->action = action;
     pool = a->call.pool;
 
+    if (vi->store_pg) {
+        a->call.op.pg_exec = ngx_http_victorops_admin_pg;
+    }
+
     if (!ngx_http_victorops_admin_copy(pool, &a->id, id)
         || !ngx_http_victorops_admin_copy(pool, &a->key, key)
         || !ngx_http_victorops_admin_copy(pool, &a->incident, incident)
@@ -924,16 +1105,14 @@ ngx_http_victorops_admin_done(ngx_http_victorops_store_op_t *op)
         return;
     }
 
-    ngx_http_finalize_request(r,
-                              ngx_http_victorops_admin_reply(r, a->action,
-                                                             op->rc, a->n,
-                                                             &a->key));
+    ngx_http_finalize_request(r, ngx_http_victorops_admin_reply(r, a,
+                                                                op->rc));
 }
 
 
 static ngx_int_t
-ngx_http_victorops_admin_reply(ngx_http_request_t *r, ngx_uint_t action,
-    ngx_int_t rc, ngx_uint_t n, ngx_str_t *key)
+ngx_http_victorops_admin_reply(ngx_http_request_t *r,
+    ngx_http_victorops_admin_t *a, ngx_int_t rc)
 {
     yajl_gen   g;
     ngx_int_t  ok;
@@ -943,15 +1122,29 @@ ngx_http_victorops_admin_reply(ngx_http_request_t *r, ngx_uint_t action,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* PostgreSQL's list of dead letters: made already, in the call's pool */
+
+    if (a->action == NGX_HTTP_VICTOROPS_ADMIN_DEAD) {
+        body.len = a->body.len;
+        body.data = ngx_pstrdup(r->pool, &a->body);
+
+        if (body.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_victorops_send(r, NGX_HTTP_OK, "application/json",
+                                       &body);
+    }
+
     g = ngx_http_victorops_gen_create(r->pool);
     if (g == NULL || yajl_gen_map_open(g) != yajl_gen_status_ok) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    switch (action) {
+    switch (a->action) {
 
     case NGX_HTTP_VICTOROPS_ADMIN_REPLAY:
-        ok = ngx_http_victorops_gen_int(g, "replayed", n);
+        ok = ngx_http_victorops_gen_int(g, "replayed", a->n);
         break;
 
     case NGX_HTTP_VICTOROPS_ADMIN_UNLINK:
@@ -966,7 +1159,7 @@ ngx_http_victorops_admin_reply(ngx_http_request_t *r, ngx_uint_t action,
         break;
 
     default: /* NGX_HTTP_VICTOROPS_ADMIN_LINK */
-        ok = ngx_http_victorops_gen_str(g, "linked", key);
+        ok = ngx_http_victorops_gen_str(g, "linked", &a->key);
         break;
     }
 

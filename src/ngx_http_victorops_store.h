@@ -35,16 +35,25 @@
  *             had run out (nothing written)
  *   EXEC      "exec" (a store function, with "data") in the transaction,
  *             or after it ("alone": a checkpoint); its "rc" is the op's
+ *   EXPIRE    PostgreSQL's alone (store_pg.c), the op of a chores_t:
+ *             what its flags ask (jobs whose lease ran out back to the
+ *             queue, whichever node held them; old duplicate records
+ *             and Rootly event ids; retention), how many of each in its
+ *             counts
  *
  * "exec" runs where the backend runs ops (the SQLite backend: a thread of
  * nginx's pool): it may call the store*.h functions with the "vi" given,
- * and nothing of the event loop.
+ * and nothing of the event loop.  On a PostgreSQL store an EXEC runs
+ * "pg_exec" instead, on the loop: it adds the op's queries to the batch
+ * given (and its handler of their answers, "data" the op); the op's
+ * "rc" is NGX_ERROR if a query failed, else as the handler left it.
  */
 
 #define NGX_HTTP_VICTOROPS_OP_APPEND    0
 #define NGX_HTTP_VICTOROPS_OP_CLAIM     1
 #define NGX_HTTP_VICTOROPS_OP_OUTCOMES  2
 #define NGX_HTTP_VICTOROPS_OP_EXEC      3
+#define NGX_HTTP_VICTOROPS_OP_EXPIRE    4
 
 
 typedef struct ngx_http_victorops_store_op_s  ngx_http_victorops_store_op_t;
@@ -53,6 +62,8 @@ typedef ngx_int_t (*ngx_http_victorops_store_exec_pt)(
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_store_op_t *op);
 typedef void (*ngx_http_victorops_store_done_pt)(
     ngx_http_victorops_store_op_t *op);
+typedef ngx_int_t (*ngx_http_victorops_store_pg_exec_pt)(
+    ngx_http_victorops_pgb_t *b, ngx_http_victorops_store_op_t *op);
 
 
 struct ngx_http_victorops_store_op_s {
@@ -72,8 +83,13 @@ struct ngx_http_victorops_store_op_s {
     ngx_array_t                   jobs;
 
     ngx_http_victorops_store_exec_pt  exec;       /* EXEC */
+    ngx_http_victorops_store_pg_exec_pt  pg_exec; /* EXEC, PostgreSQL */
     unsigned                      alone:1;
 };
+
+
+typedef ngx_int_t (*ngx_http_victorops_store_rows_pt)(void *call,
+    struct pg_result *res);
 
 
 /*
@@ -90,7 +106,36 @@ typedef struct {
     ngx_http_request_t               *request;
     ngx_pool_cleanup_t               *cleanup;    /* in the request's pool */
     ngx_http_victorops_store_done_pt  done;
+
+    /*
+     * A PostgreSQL store's form of the same call (store_pg_call.c): one
+     * query, given with store_call_sql() and its parameters, answered on
+     * the loop; "rows" reads its result into the call (NULL: rows or
+     * none make the op's "rc" NGX_OK or NGX_DECLINED), then "done" runs
+     * as after the EXEC.  A feature gives both forms.
+     */
+    ngx_http_victorops_pg_query_t    *pgq;
+    ngx_http_victorops_store_rows_pt  rows;
 } ngx_http_victorops_store_call_t;
+
+
+/*
+ * The dispatcher's chores (queue.c): an EXEC on SQLite (the queue's
+ * exec runs them), an EXPIRE on PostgreSQL; flags to do, counts done.
+ */
+
+typedef struct {
+    ngx_http_victorops_store_op_t      op;
+    ngx_uint_t                         leases;
+    ngx_uint_t                         dedup;
+    ngx_uint_t                         retain;
+    ngx_uint_t                         expired;
+    ngx_uint_t                         dead;
+    ngx_uint_t                         links;
+    ngx_uint_t                         batch;      /* retention's */
+    ngx_msec_t                         duplicate_window;
+    time_t                             retention;
+} ngx_http_victorops_chores_t;
 
 
 /* APPEND: an accepted job, copied out of its request */
@@ -111,6 +156,7 @@ typedef struct {
     ngx_queue_t                   queue;
     ngx_uint_t                    op;
     int64_t                       seq;
+    int64_t                       token;          /* PostgreSQL's lease */
     int64_t                       at;
     ngx_uint_t                    status;
     ngx_int_t                     rc;
@@ -119,6 +165,8 @@ typedef struct {
     ngx_str_t                     key;
     ngx_str_t                     incident;
     ngx_str_t                     entity;
+    ngx_str_t                     creating;       /* PostgreSQL: the job's
+                                                     create mark, to drop */
     ngx_http_victorops_effects_t *effects;
 } ngx_http_victorops_outcome_t;
 

@@ -152,7 +152,9 @@ ngx_http_victorops_store_thread_init(ngx_cycle_t *cycle,
 
 /*
  * The one way to the store's writer: "op" waits for the next task;
- * every op posted in this event-loop turn goes in the same one.
+ * every op posted in this event-loop turn goes in the same one.  A
+ * PostgreSQL store's ops go to its connection instead (store_pg.c), its
+ * APPENDs through its spool (store_spool.c), which decides.
  */
 
 void
@@ -160,6 +162,16 @@ ngx_http_victorops_store_post(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_op_t *op)
 {
     ngx_http_victorops_store_t  *st;
+
+    if (vi->store_pg) {
+        if (op->type == NGX_HTTP_VICTOROPS_OP_APPEND && vi->spool) {
+            ngx_http_victorops_spool_post(vi, op);
+            return;
+        }
+
+        ngx_http_victorops_store_pg_post(vi, op);
+        return;
+    }
 
     st = vi->st;
 
@@ -887,7 +899,7 @@ ngx_http_victorops_store_call(ngx_http_victorops_integration_t *vi,
     ngx_pool_t                       *pool;
     ngx_http_victorops_store_call_t  *call;
 
-    if (vi->st == NULL || vi->closing) {
+    if (!ngx_http_victorops_has_store(vi) || vi->closing) {
         return NULL;
     }
 
@@ -941,6 +953,13 @@ ngx_http_victorops_store_call_post(ngx_http_request_t *r, void *data)
 
         call->request = r;
         call->cleanup = cln;
+    }
+
+    /* PostgreSQL: the call's query, or its op's pg_exec (store_pg.c) */
+
+    if (call->op.integration->store_pg && call->op.pg_exec == NULL) {
+        ngx_http_victorops_store_pg_call(call);
+        return NGX_OK;
     }
 
     ngx_http_victorops_store_post(call->op.integration, &call->op);

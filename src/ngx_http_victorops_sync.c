@@ -9,6 +9,10 @@
  * resolves in VictorOps what Rootly resolved, adds Rootly activity for
  * VictorOps acknowledgements and resolutions nobody reported.  Repairs
  * are jobs, written in one transaction, sent by the queue.
+ *
+ * With a PostgreSQL store, one node of all those sharing it runs a round
+ * (the lease is a row, ngx_http_victorops_sync_pg.c); the shared memory
+ * says when this node's workers look.
  */
 
 
@@ -16,26 +20,6 @@
 #include <ngx_core.h>
 
 #include "ngx_http_victorops_module.h"
-
-
-#define NGX_HTTP_VICTOROPS_SYNC_LINKS    20
-#define NGX_HTTP_VICTOROPS_SYNC_RETRY    5000
-
-
-typedef struct {
-    ngx_http_victorops_store_op_t      op;            /* the repairs */
-    ngx_pool_t                        *pool;
-    ngx_http_victorops_integration_t  *vi;
-    ngx_http_victorops_integration_t  *wvi;           /* the writer's */
-    ngx_array_t                        links;         /* link_t */
-    ngx_array_t                        vo;            /* vo_incident_t */
-    ngx_str_t                         *status;        /* Rootly's, per link */
-    ngx_str_t                         *title;
-    ngx_str_t                         *url;
-    ngx_uint_t                         next;
-    ngx_uint_t                         vo_read;
-    ngx_uint_t                         repairs;
-} ngx_http_victorops_sync_t;
 
 
 static void ngx_http_victorops_sync_handler(ngx_event_t *ev);
@@ -48,17 +32,16 @@ static void ngx_http_victorops_sync_rootly_done(
 static void ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s);
 static ngx_int_t ngx_http_victorops_sync_exec(
     ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
-static void ngx_http_victorops_sync_repaired(
-    ngx_http_victorops_store_op_t *op);
-static ngx_int_t ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s,
-    ngx_uint_t i, int64_t now, ngx_uint_t *repairs);
+static ngx_int_t ngx_http_victorops_sync_write_job(
+    ngx_http_victorops_sync_t *s, ngx_http_victorops_job_t *job);
+static ngx_int_t ngx_http_victorops_sync_write_link(
+    ngx_http_victorops_sync_t *s, ngx_http_victorops_link_t *link,
+    int64_t now);
 static ngx_int_t ngx_http_victorops_sync_activity(ngx_http_victorops_sync_t *s,
     ngx_http_victorops_link_t *link, ngx_http_victorops_vo_incident_t *vo,
     ngx_uint_t class, int64_t now);
 static ngx_int_t ngx_http_victorops_sync_resolve(ngx_http_victorops_sync_t *s,
     ngx_uint_t i, int64_t now);
-static void ngx_http_victorops_sync_end(ngx_http_victorops_sync_t *s,
-    ngx_uint_t ok);
 
 
 /*
@@ -110,8 +93,8 @@ ngx_http_victorops_sync_handler(ngx_event_t *ev)
     vi = c->data;
     sh = vi->sh;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit || vi->st == NULL
-        || sh == NULL)
+    if (ngx_exiting || ngx_terminate || ngx_quit
+        || !ngx_http_victorops_has_store(vi) || sh == NULL)
     {
         return;
     }
@@ -157,10 +140,8 @@ static void
 ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
     int64_t now)
 {
-    int64_t                         wait;
-    ngx_pool_t                     *pool;
-    ngx_http_victorops_sync_t      *s;
-    ngx_http_victorops_transfer_t  *t;
+    ngx_pool_t                 *pool;
+    ngx_http_victorops_sync_t  *s;
 
     pool = ngx_create_pool(4096, ngx_cycle->log);
     if (pool == NULL) {
@@ -174,10 +155,6 @@ ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
            != NGX_OK
         || ngx_array_init(&s->vo, pool, 16,
                           sizeof(ngx_http_victorops_vo_incident_t))
-           != NGX_OK
-        || ngx_http_victorops_store_sync_list(vi, pool,
-                                              NGX_HTTP_VICTOROPS_SYNC_LINKS,
-                                              &s->links)
            != NGX_OK)
     {
         ngx_destroy_pool(pool);
@@ -186,19 +163,58 @@ ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
 
     s->pool = pool;
     s->vi = vi;
+    s->started = now;
 
-    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SYNC_RUNS);
+    /* PostgreSQL: the lease and the links, then sync_run() */
+
+    if (vi->store_pg) {
+        vi->syncing = 1;
+
+        if (ngx_http_victorops_sync_pg_start(s) != NGX_OK) {
+            ngx_http_victorops_sync_end(s, 0);
+        }
+
+        return;
+    }
+
+    if (ngx_http_victorops_store_sync_list(vi, pool,
+                                           NGX_HTTP_VICTOROPS_SYNC_LINKS,
+                                           &s->links)
+        != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    ngx_http_victorops_sync_run(s);
+}
+
+
+/* the links are read: the round runs */
+
+void
+ngx_http_victorops_sync_run(ngx_http_victorops_sync_t *s)
+{
+    int64_t                            wait, now;
+    ngx_http_victorops_transfer_t     *t;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = s->vi;
+    now = s->started;
 
     if (s->links.nelts == 0) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "victorops \"%V\": sync: no open links", &vi->name);
+        s->ran = 1;
+        ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SYNC_RUNS);
         ngx_http_victorops_sync_end(s, 1);
         return;
     }
 
-    s->status = ngx_pcalloc(pool, 3 * s->links.nelts * sizeof(ngx_str_t));
+    s->status = ngx_pcalloc(s->pool,
+                            3 * s->links.nelts * sizeof(ngx_str_t));
     if (s->status == NULL) {
-        ngx_destroy_pool(pool);
+        ngx_http_victorops_sync_end(s, 0);
         return;
     }
 
@@ -207,20 +223,22 @@ ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
 
     vi->syncing = 1;
 
-    /* VictorOps first, within api_rate; without a token, soon again */
+    /*
+     * VictorOps first, within api_rate; without a token, soon again, and
+     * not a round (with a PostgreSQL store the first token of a node may
+     * still be on its way: budget.c)
+     */
 
     if (ngx_http_victorops_peer_token(vi, NGX_HTTP_VICTOROPS_PEER_VO, now,
                                       &wait)
         != NGX_OK)
     {
-        ngx_shmtx_lock(&vi->shpool->mutex);
-        vi->sh->sync_next = now + ngx_max(wait, 1000);
-        ngx_shmtx_unlock(&vi->shpool->mutex);
-
-        vi->syncing = 0;
-        ngx_destroy_pool(pool);
+        ngx_http_victorops_sync_skip(s, ngx_max(wait, 1000));
         return;
     }
+
+    s->ran = 1;
+    ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SYNC_RUNS);
 
     t = ngx_http_victorops_vo_transfer(vi, "GET", "/api-public/v1/incidents",
                                        NULL);
@@ -402,8 +420,18 @@ ngx_http_victorops_sync_repair(ngx_http_victorops_sync_t *s)
 
     vi = s->vi;
 
-    if (vi->st == NULL || vi->closing) {
+    if (!ngx_http_victorops_has_store(vi) || vi->closing) {
         ngx_http_victorops_sync_end(s, 0);
+        return;
+    }
+
+    /* PostgreSQL: the repairs one transaction, built here, sent */
+
+    if (vi->store_pg) {
+        if (ngx_http_victorops_sync_pg_repair(s) != NGX_OK) {
+            ngx_http_victorops_sync_end(s, 0);
+        }
+
         return;
     }
 
@@ -444,7 +472,7 @@ ngx_http_victorops_sync_exec(ngx_http_victorops_integration_t *wvi,
 }
 
 
-static void
+void
 ngx_http_victorops_sync_repaired(ngx_http_victorops_store_op_t *op)
 {
     ngx_uint_t                         i;
@@ -470,9 +498,12 @@ ngx_http_victorops_sync_repaired(ngx_http_victorops_store_op_t *op)
 }
 
 
-/* one link ("i"), in the reconciliation's transaction */
+/*
+ * One link ("i"), in the reconciliation's transaction (SQLite: on the
+ * writer; PostgreSQL: on the loop, its writes added to the batch)
+ */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s, ngx_uint_t i,
     int64_t now, ngx_uint_t *repairs)
 {
@@ -537,14 +568,14 @@ ngx_http_victorops_sync_link(ngx_http_victorops_sync_t *s, ngx_uint_t i,
             l.op = NGX_HTTP_VICTOROPS_LINK_ROOTLY_STATE;
             l.rootly_incident = link[i].rootly_incident;
             l.rootly_state = 1;
-            rc = ngx_http_victorops_store_link_write(s->wvi, &l, now);
+            rc = ngx_http_victorops_sync_write_link(s, &l, now);
         }
     }
 
     if (rc == NGX_OK) {
         l = link[i];
         l.op = NGX_HTTP_VICTOROPS_LINK_SYNCED;
-        rc = ngx_http_victorops_store_link_write(s->wvi, &l, now);
+        rc = ngx_http_victorops_sync_write_link(s, &l, now);
     }
 
     return rc;
@@ -603,8 +634,8 @@ ngx_http_victorops_sync_activity(ngx_http_victorops_sync_t *s,
     l.entity = link->entity;
     l.vo_state = vo->phase;
 
-    if (ngx_http_victorops_store_insert(s->wvi, &job) != NGX_OK
-        || ngx_http_victorops_store_link_write(s->wvi, &l, now) != NGX_OK)
+    if (ngx_http_victorops_sync_write_job(s, &job) != NGX_OK
+        || ngx_http_victorops_sync_write_link(s, &l, now) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -627,6 +658,21 @@ ngx_http_victorops_sync_resolve(ngx_http_victorops_sync_t *s, ngx_uint_t i,
     ngx_http_victorops_escalation_t   esc;
 
     link = &((ngx_http_victorops_link_t *) s->links.elts)[i];
+
+    /*
+     * a resolve job reads the links on the loop when it is sent, not
+     * ported to PostgreSQL yet: the link stays open, repaired later
+     */
+
+    if (s->vi->store_pg) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": reconciliation: Rootly "
+                      "incident \"%V\" is %V, VictorOps incident #%V is "
+                      "open: not resolved, the PostgreSQL store does not "
+                      "send resolve jobs yet", &s->vi->name,
+                      &link->rootly_incident, &s->status[i], &link->incident);
+        return NGX_DECLINED;
+    }
 
     ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
 
@@ -671,25 +717,83 @@ ngx_http_victorops_sync_resolve(ngx_http_victorops_sync_t *s, ngx_uint_t i,
                   &link->rootly_incident, &s->status[i], &link->incident,
                   &job.id);
 
-    return ngx_http_victorops_store_insert(s->wvi, &job);
+    return ngx_http_victorops_sync_write_job(s, &job);
 }
 
 
-static void
+/* a repair's writes: to the writer (SQLite) or to the batch (PostgreSQL) */
+
+static ngx_int_t
+ngx_http_victorops_sync_write_job(ngx_http_victorops_sync_t *s,
+    ngx_http_victorops_job_t *job)
+{
+    if (s->vi->store_pg) {
+        return ngx_http_victorops_sync_pg_job(s, job);
+    }
+
+    return ngx_http_victorops_store_insert(s->wvi, job);
+}
+
+
+static ngx_int_t
+ngx_http_victorops_sync_write_link(ngx_http_victorops_sync_t *s,
+    ngx_http_victorops_link_t *link, int64_t now)
+{
+    if (s->vi->store_pg) {
+        return ngx_http_victorops_sync_pg_link(s, link);
+    }
+
+    return ngx_http_victorops_store_link_write(s->wvi, link, now);
+}
+
+
+void
 ngx_http_victorops_sync_end(ngx_http_victorops_sync_t *s, ngx_uint_t ok)
+{
+    int64_t                            next;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = s->vi;
+    vi->syncing = 0;
+
+    next = ok ? (int64_t) vi->sync_interval : NGX_HTTP_VICTOROPS_SYNC_RETRY;
+
+    if (s->token) {
+        ngx_http_victorops_sync_pg_release(s, next);
+    }
+
+    if (vi->sh) {
+        ngx_shmtx_lock(&vi->shpool->mutex);
+        vi->sh->sync_last = ngx_time();
+        vi->sh->sync_ok = ok;
+        vi->sh->sync_next = ngx_http_victorops_now() + next;
+        ngx_shmtx_unlock(&vi->shpool->mutex);
+    }
+
+    ngx_destroy_pool(s->pool);
+}
+
+
+/*
+ * No round now: another node holds the lease, or no VictorOps token;
+ * this node looks again after "wait" (a lease held is let go until then)
+ */
+
+void
+ngx_http_victorops_sync_skip(ngx_http_victorops_sync_t *s, int64_t wait)
 {
     ngx_http_victorops_integration_t  *vi;
 
     vi = s->vi;
     vi->syncing = 0;
 
+    if (s->token) {
+        ngx_http_victorops_sync_pg_release(s, wait);
+    }
+
     if (vi->sh) {
         ngx_shmtx_lock(&vi->shpool->mutex);
-        vi->sh->sync_last = ngx_time();
-        vi->sh->sync_ok = ok;
-        vi->sh->sync_next = ngx_http_victorops_now()
-                            + (ok ? (int64_t) vi->sync_interval
-                                  : NGX_HTTP_VICTOROPS_SYNC_RETRY);
+        vi->sh->sync_next = ngx_http_victorops_now() + wait;
         ngx_shmtx_unlock(&vi->shpool->mutex);
     }
 

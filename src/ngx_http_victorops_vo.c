@@ -369,6 +369,10 @@ ngx_http_victorops_vo_next(ngx_http_victorops_vo_ctx_t *ctx)
         rc = ngx_http_victorops_vo_steps[ctx->step].request(ctx, &t);
     } while (rc == NGX_DECLINED);
 
+    if (rc == NGX_AGAIN) {
+        return NGX_OK;      /* the step waits for the store: vo_go_on() */
+    }
+
     if (rc != NGX_OK) {
         return rc;
     }
@@ -439,6 +443,14 @@ ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
 }
 
 
+/* the job's lease on PostgreSQL, while the claim's token holds it */
+
+static const char  ngx_http_victorops_vo_lease_sql[] =
+    "UPDATE jobs SET lease_until = victorops_now_ms() + $4::bigint"
+    " WHERE integration = $1 AND seq = $2::bigint AND state = 1"
+    " AND lease_token = $3::bigint";
+
+
 /* the job's lease, extended by the store's writer (best effort) */
 
 static void
@@ -459,7 +471,17 @@ ngx_http_victorops_vo_lease(ngx_http_victorops_vo_ctx_t *ctx, int64_t until)
     l->job.id.data = ngx_pstrdup(l->call.pool, &ctx->job.id);
     l->until = until;
 
-    if (l->job.id.data == NULL) {
+    if (l->job.id.data == NULL
+        || ngx_http_victorops_store_call_sql(l,
+                                             ngx_http_victorops_vo_lease_sql,
+                                             NULL)
+           != NGX_OK
+        || ngx_http_victorops_store_call_int(l, ctx->job.seq) != NGX_OK
+        || ngx_http_victorops_store_call_int(l, ctx->job.token) != NGX_OK
+        || ngx_http_victorops_store_call_int(l, until
+                                                - ngx_http_victorops_now())
+           != NGX_OK)
+    {
         ngx_destroy_pool(l->call.pool);
         return;
     }
@@ -553,6 +575,28 @@ ngx_http_victorops_vo_answered(ngx_http_victorops_transfer_t *t)
     }
 
     ngx_http_victorops_vo_steps[ctx->step].answered(ctx, t, now);
+}
+
+
+/*
+ * A job going on after a store answer (vo_store.c) with what its start
+ * returned: under way or finished, else released (NGX_BUSY: no api_rate
+ * token, for "wait" ms).
+ */
+
+void
+ngx_http_victorops_vo_resume(ngx_http_victorops_vo_ctx_t *ctx, ngx_int_t rc,
+    int64_t wait)
+{
+    if (rc == NGX_OK || rc == NGX_DONE) {
+        return;
+    }
+
+    if (rc == NGX_BUSY) {
+        ctx->job.created = ngx_http_victorops_now() + wait;
+    }
+
+    ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL, NULL);
 }
 
 

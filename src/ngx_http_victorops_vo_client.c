@@ -150,6 +150,8 @@ ngx_http_victorops_vo_answer(ngx_http_victorops_integration_t *vi,
 
         ngx_http_victorops_peer_pause(vi, NGX_HTTP_VICTOROPS_PEER_VO,
                                       *until);
+        ngx_http_victorops_budget_pause(vi, NGX_HTTP_VICTOROPS_PEER_VO, now,
+                                        *until);
 
         ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_VO_RATE_LIMITED);
 

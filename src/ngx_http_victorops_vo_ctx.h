@@ -53,11 +53,31 @@ struct ngx_http_victorops_vo_ctx_s {
     ngx_uint_t                         has_token;
     ngx_uint_t                         calls;
     ngx_uint_t                         gave_up;    /* still failing */
+    ngx_uint_t                         creating;   /* its mark written */
     ngx_http_victorops_vo_find_t      *find;
     ngx_http_victorops_transfer_t     *t;
     ngx_event_t                        wait;
     ngx_connection_t                   dummy;
 };
+
+
+/*
+ * The sender's store reads and writes (vo_store.c): NGX_AGAIN, the
+ * answer goes to a handler later (a PostgreSQL store), with the rc the
+ * call would have returned.
+ */
+
+typedef void (*ngx_http_victorops_vo_read_pt)(
+    ngx_http_victorops_vo_ctx_t *ctx, ngx_int_t rc);
+
+ngx_int_t ngx_http_victorops_vo_escalation_read(
+    ngx_http_victorops_vo_ctx_t *ctx, ngx_http_victorops_vo_read_pt handler);
+ngx_int_t ngx_http_victorops_vo_open_read(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_vo_read_pt handler);
+ngx_int_t ngx_http_victorops_vo_creating(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_http_victorops_vo_read_pt handler);
+void ngx_http_victorops_vo_resume(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_int_t rc, int64_t wait);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_VO_CTX_H_INCLUDED_ */

@@ -20,6 +20,13 @@
 #include "ngx_http_victorops_vo_ctx.h"
 
 
+static void ngx_http_victorops_vo_escalate_read(
+    ngx_http_victorops_vo_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_http_victorops_vo_escalate_linked(
+    ngx_http_victorops_vo_ctx_t *ctx, ngx_int_t rc, int64_t now,
+    int64_t *wait);
+static void ngx_http_victorops_vo_create_marked(
+    ngx_http_victorops_vo_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_victorops_vo_targets(
     ngx_http_victorops_vo_ctx_t *ctx);
 static ngx_int_t ngx_http_victorops_vo_find_sink(
@@ -38,17 +45,17 @@ static void ngx_http_victorops_vo_paged(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_effects_t *fx, ngx_str_t *text);
 
 
-/* starts an escalation: its teams, unless what is linked makes it moot */
+/*
+ * Starts an escalation: what is linked to its Rootly incident (read
+ * from the store, on PostgreSQL with a query whose answer goes on),
+ * then its teams, unless what is linked makes it moot.
+ */
 
 ngx_int_t
 ngx_http_victorops_vo_escalate(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
     int64_t *wait)
 {
-    ngx_int_t                          rc;
-    ngx_http_victorops_integration_t  *vi;
-    ngx_http_victorops_vo_decision_t   d;
-
-    vi = ctx->vi;
+    ngx_int_t  rc;
 
     if (ngx_http_victorops_escalation_canon(ctx->pool, &ctx->esc,
                                             &ctx->canon)
@@ -57,8 +64,43 @@ ngx_http_victorops_vo_escalate(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_victorops_store_escalation_get(vi, ctx->pool, &ctx->esc.id,
-                                                 &ctx->link);
+    rc = ngx_http_victorops_vo_escalation_read(ctx,
+                                         ngx_http_victorops_vo_escalate_read);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_OK;      /* under way: the read's answer goes on */
+    }
+
+    return ngx_http_victorops_vo_escalate_linked(ctx, rc, now, wait);
+}
+
+
+static void
+ngx_http_victorops_vo_escalate_read(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    int64_t  wait;
+
+    wait = 0;
+    rc = ngx_http_victorops_vo_escalate_linked(ctx, rc,
+                                               ngx_http_victorops_now(),
+                                               &wait);
+
+    ngx_http_victorops_vo_resume(ctx, rc, wait);
+}
+
+
+/* "rc": the link read, NGX_OK (into ctx->link), NGX_DECLINED, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_victorops_vo_escalate_linked(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_int_t rc, int64_t now, int64_t *wait)
+{
+    ngx_http_victorops_integration_t  *vi;
+    ngx_http_victorops_vo_decision_t   d;
+
+    vi = ctx->vi;
+
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
@@ -361,14 +403,29 @@ ngx_http_victorops_vo_find_answered(ngx_http_victorops_vo_ctx_t *ctx,
 }
 
 
-/* the create, with the mark a later attempt looks for */
+/*
+ * The create, with the mark a later attempt looks for; on PostgreSQL,
+ * after the create's mark in the store (vo_creating(): NGX_AGAIN, the
+ * step is made again once it is written).
+ */
 
 ngx_int_t
 ngx_http_victorops_vo_create_request(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t **tp)
 {
+    ngx_int_t                       rc;
     ngx_str_t                       body;
     ngx_http_victorops_transfer_t  *t;
+
+    if (!ctx->creating) {
+        rc = ngx_http_victorops_vo_creating(ctx,
+                                           ngx_http_victorops_vo_create_marked);
+        if (rc != NGX_OK) {
+            return (rc == NGX_AGAIN) ? NGX_AGAIN : NGX_ERROR;
+        }
+
+        ctx->creating = 1;
+    }
 
     if ((ctx->esc.mark.len == 0
          && ngx_http_victorops_vo_mark(ctx->pool, &ctx->job.id,
@@ -392,6 +449,25 @@ ngx_http_victorops_vo_create_request(ngx_http_victorops_vo_ctx_t *ctx,
     *tp = t;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_victorops_vo_create_marked(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
+
+        /* never created without its mark: later */
+
+        ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_RELEASE, NULL,
+                                     NULL);
+        return;
+    }
+
+    ctx->creating = 1;
+
+    ngx_http_victorops_vo_go_on(ctx);
 }
 
 

@@ -17,6 +17,11 @@
 #include "ngx_http_victorops_vo_ctx.h"
 
 
+static void ngx_http_victorops_vo_open(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_victorops_vo_resolve_open(
+    ngx_http_victorops_vo_ctx_t *ctx, ngx_int_t rc, int64_t now,
+    int64_t *wait);
 static void ngx_http_victorops_vo_resolved_ok(
     ngx_http_victorops_vo_ctx_t *ctx, ngx_array_t *done, ngx_str_t *reason);
 static ngx_int_t ngx_http_victorops_vo_resolved_links(
@@ -28,35 +33,57 @@ static ngx_int_t ngx_http_victorops_vo_rootly_resolved(
 
 /*
  * Starts a resolve job: the open VictorOps incidents linked to the
- * Rootly incident, resolved in one call (as vo_begin()); with none,
- * the job is done (NGX_DONE).
+ * Rootly incident (read from the store, on PostgreSQL with a query
+ * whose answer goes on), resolved in one call (as vo_begin()); with
+ * none, the job is done (NGX_DONE).
  */
 
 ngx_int_t
 ngx_http_victorops_vo_resolve(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
     int64_t *wait)
 {
-    ngx_uint_t                         i;
-    ngx_str_t                         *n;
-    ngx_array_t                        links;
-    ngx_http_victorops_link_t         *link;
+    ngx_int_t  rc;
+
+    rc = ngx_http_victorops_vo_open_read(ctx, ngx_http_victorops_vo_open);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_OK;      /* under way: the read's answer goes on */
+    }
+
+    return ngx_http_victorops_vo_resolve_open(ctx, rc, now, wait);
+}
+
+
+static void
+ngx_http_victorops_vo_open(ngx_http_victorops_vo_ctx_t *ctx, ngx_int_t rc)
+{
+    int64_t  wait;
+
+    wait = 0;
+    rc = ngx_http_victorops_vo_resolve_open(ctx, rc, ngx_http_victorops_now(),
+                                            &wait);
+
+    ngx_http_victorops_vo_resume(ctx, rc, wait);
+}
+
+
+/* "rc": the read of the open incidents (into ctx->numbers) */
+
+static ngx_int_t
+ngx_http_victorops_vo_resolve_open(ngx_http_victorops_vo_ctx_t *ctx,
+    ngx_int_t rc, int64_t now, int64_t *wait)
+{
     ngx_http_victorops_effects_t      *fx;
     ngx_http_victorops_integration_t  *vi;
     ngx_http_victorops_vo_decision_t   d;
 
     vi = ctx->vi;
 
-    if (ngx_array_init(&links, ctx->pool, 2,
-                       sizeof(ngx_http_victorops_link_t))
-        != NGX_OK
-        || ngx_http_victorops_store_links_open(vi, ctx->pool, &ctx->esc.id,
-                                               &links)
-           != NGX_OK)
-    {
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ngx_http_victorops_vo_decide(ctx, links.nelts,
+    ngx_http_victorops_vo_decide(ctx, ctx->numbers.nelts,
                                  NGX_HTTP_VICTOROPS_FACT_UNKNOWN, &d);
 
     if (d.action == NGX_HTTP_VICTOROPS_VO_NOTHING_OPEN) {
@@ -77,17 +104,6 @@ ngx_http_victorops_vo_resolve(ngx_http_victorops_vo_ctx_t *ctx, int64_t now,
 
         ngx_http_victorops_vo_finish(ctx, NGX_HTTP_VICTOROPS_DONE, NULL, fx);
         return NGX_DONE;
-    }
-
-    link = links.elts;
-
-    for (i = 0; i < links.nelts; i++) {
-        n = ngx_array_push(&ctx->numbers);
-        if (n == NULL) {
-            return NGX_ERROR;
-        }
-
-        *n = link[i].incident;
     }
 
     return ngx_http_victorops_vo_begin(ctx, NGX_HTTP_VICTOROPS_S_RESOLVE, now,

@@ -4,14 +4,16 @@
 set -eu
 
 pkgs="build-essential nginx nginx-dev libcurl4-openssl-dev libyajl-dev
-      libsqlite3-dev libssl-dev"
+      libsqlite3-dev libssl-dev libpq-dev pkg-config"
 
 for what in "$@"; do
     case "$what" in
     build) ;;
-    test)     pkgs="$pkgs libtest-base-perl python3 python3-jsonschema curl procps sqlite3 openssl" ;;
+    # postgresql-15: the server the PostgreSQL store's tests start
+    # (t/lib/VoPg.pm: initdb, postgres, pg_isready; psql)
+    test)     pkgs="$pkgs libtest-base-perl python3 python3-jsonschema curl procps sqlite3 openssl postgresql-15 postgresql-client-15" ;;
     compat)   pkgs="$pkgs libtest-base-perl libtest-longstring-perl liblist-moreutils-perl libhttp-message-perl" ;;
-    valgrind) pkgs="$pkgs libtest-base-perl python3 python3-jsonschema valgrind procps sqlite3" ;;
+    valgrind) pkgs="$pkgs libtest-base-perl python3 python3-jsonschema valgrind procps sqlite3 postgresql-15 postgresql-client-15" ;;
     fuzz)     pkgs="$pkgs clang libclang-rt-dev" ;;
     deb)      pkgs="$pkgs debhelper dpkg-dev fakeroot" ;;
     deb-test) pkgs="$pkgs curl procps" ;;

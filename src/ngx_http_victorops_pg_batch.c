@@ -1,0 +1,323 @@
+
+/*
+ * Copyright (C) The ngx_http_victorops_module authors
+ *
+ * A batch of queries on the worker's PostgreSQL connection, for the
+ * features whose reads and writes are not store ops (reconciliation,
+ * its lease, the admin API, the status' numbers): the queries are built
+ * in the caller's pool, sent together (pg_send(), one pipeline batch),
+ * each answer given to the batch's "result" handler with the query's
+ * "item", and "done" called once all are answered.  The first error is
+ * logged and makes "rc" NGX_ERROR.  Never blocks.
+ *
+ * A batch is one transaction, as store_pg.c's ops are: the implicit one
+ * of the extended protocol, from its first statement to the sync that
+ * ends it (never an explicit BEGIN: after an error it would leave the
+ * session in a failed transaction).  Its commit is confirmed by a
+ * "SELECT 1" after the sync (an error of the commit would be its
+ * answer); "done" waits for it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <libpq-fe.h>
+
+#include "ngx_http_victorops_module.h"
+
+
+static ngx_http_victorops_pgbq_t *ngx_http_victorops_pgb_query(
+    ngx_http_victorops_pgb_t *b, const char *sql, void *item);
+static void ngx_http_victorops_pgb_answer(ngx_http_victorops_pg_query_t *pq,
+    PGresult *res);
+
+
+ngx_http_victorops_pgb_t *
+ngx_http_victorops_pgb_create(ngx_http_victorops_integration_t *vi,
+    ngx_pool_t *pool)
+{
+    ngx_http_victorops_pgb_t  *b;
+
+    b = ngx_pcalloc(pool, sizeof(ngx_http_victorops_pgb_t));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&b->queries, pool, 8, sizeof(void *)) != NGX_OK) {
+        return NULL;
+    }
+
+    b->vi = vi;
+    b->pool = pool;
+    b->rc = NGX_OK;
+
+    return b;
+}
+
+
+/* a query of the batch; "item" is given back with its answer */
+
+ngx_http_victorops_pgbq_t *
+ngx_http_victorops_pgb_add(ngx_http_victorops_pgb_t *b, const char *sql,
+    void *item)
+{
+    ngx_http_victorops_pgbq_t  *q, **qp;
+
+    q = ngx_http_victorops_pgb_query(b, sql, item);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    qp = ngx_array_push(&b->queries);
+    if (qp == NULL) {
+        return NULL;
+    }
+
+    *qp = q;
+
+    return q;
+}
+
+
+static ngx_http_victorops_pgbq_t *
+ngx_http_victorops_pgb_query(ngx_http_victorops_pgb_t *b, const char *sql,
+    void *item)
+{
+    ngx_http_victorops_pgbq_t  *q;
+
+    q = ngx_pcalloc(b->pool, sizeof(ngx_http_victorops_pgbq_t));
+    if (q == NULL) {
+        return NULL;
+    }
+
+    q->batch = b;
+    q->item = item;
+
+    q->q.sql = sql;
+    q->q.values = q->values;
+    q->q.lengths = q->lengths;
+    q->q.formats = q->formats;
+    q->q.handler = ngx_http_victorops_pgb_answer;
+    q->q.data = q;
+
+    return q;
+}
+
+
+/* a text parameter, NUL-terminated in the batch's pool */
+
+ngx_int_t
+ngx_http_victorops_pgbq_str(ngx_http_victorops_pgbq_t *q, ngx_str_t *s)
+{
+    u_char  *p;
+
+    if (q->q.nparams == NGX_HTTP_VICTOROPS_PGB_PARAMS) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(q->batch->pool, s->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, s->data, s->len) = '\0';
+
+    q->values[q->q.nparams] = (char *) p;
+    q->lengths[q->q.nparams] = 0;
+    q->formats[q->q.nparams] = 0;
+    q->q.nparams++;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_victorops_pgbq_int(ngx_http_victorops_pgbq_t *q, int64_t n)
+{
+    u_char  *p;
+
+    if (q->q.nparams == NGX_HTTP_VICTOROPS_PGB_PARAMS) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(q->batch->pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_sprintf(p, "%L%Z", n);
+
+    q->values[q->q.nparams] = (char *) p;
+    q->lengths[q->q.nparams] = 0;
+    q->formats[q->q.nparams] = 0;
+    q->q.nparams++;
+
+    return NGX_OK;
+}
+
+
+/* a bytea parameter, binary: the bytes as they are (they stay alive) */
+
+ngx_int_t
+ngx_http_victorops_pgbq_bin(ngx_http_victorops_pgbq_t *q, ngx_str_t *s)
+{
+    if (q->q.nparams == NGX_HTTP_VICTOROPS_PGB_PARAMS) {
+        return NGX_ERROR;
+    }
+
+    q->values[q->q.nparams] = s->len ? (char *) s->data : "";
+    q->lengths[q->q.nparams] = (int) s->len;
+    q->formats[q->q.nparams] = 1;
+    q->q.nparams++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sends the batch: NGX_OK, "done" will be called; NGX_ERROR, nothing was
+ * sent (the connection is down or backing off) and nothing will be.
+ */
+
+ngx_int_t
+ngx_http_victorops_pgb_send(ngx_http_victorops_pgb_t *b)
+{
+    ngx_uint_t                  i, n;
+    ngx_http_victorops_pgbq_t  *q, **qp;
+
+    if (b->queries.nelts == 0) {
+        return NGX_ERROR;
+    }
+
+    /* the commit's confirmation, a batch of its own */
+
+    q = ngx_http_victorops_pgb_query(b, "SELECT 1", NULL);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->confirm = 1;
+
+    qp = ngx_array_push(&b->queries);
+    if (qp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *qp = q;
+
+    qp = b->queries.elts;
+    n = b->queries.nelts;
+
+    for (i = 0; i < n; i++) {
+        qp[i]->q.more = (i + 1 < n && !qp[i + 1]->confirm);
+
+        if (ngx_http_victorops_pg_send(b->vi->pg, &qp[i]->q) != NGX_OK) {
+
+            /* only the first can be refused: the state is the same */
+
+            if (i == 0) {
+                return NGX_ERROR;
+            }
+
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                          "victorops pg: a batch refused halfway");
+            b->rc = NGX_ERROR;
+            break;
+        }
+
+        b->waiting++;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_victorops_pgb_answer(ngx_http_victorops_pg_query_t *pq,
+    PGresult *res)
+{
+    char                       *v;
+    ExecStatusType              status;
+    ngx_http_victorops_pgb_t   *b;
+    ngx_http_victorops_pgbq_t  *q;
+
+    q = pq->data;
+    b = q->batch;
+
+    status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+
+        if (b->rc == NGX_OK) {
+            v = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "victorops integration \"%V\": PostgreSQL store: "
+                          "%s", &b->vi->name,
+                          v ? v : (pq->error ? pq->error : "no answer"));
+        }
+
+        b->rc = NGX_ERROR;
+
+    } else if (b->result && b->rc == NGX_OK && !q->confirm) {
+        b->result(b, q->item, res);
+    }
+
+    if (--b->waiting == 0) {
+        b->done(b);
+    }
+}
+
+
+/* a text column, copied into "pool" (NUL-terminated) */
+
+ngx_int_t
+ngx_http_victorops_pgb_text(ngx_pool_t *pool, struct pg_result *res,
+    int row, int col, ngx_str_t *s)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = PQgetlength(res, row, col);
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, PQgetvalue(res, row, col), len) = '\0';
+
+    s->data = p;
+    s->len = len;
+
+    return NGX_OK;
+}
+
+
+/* an integer column; 0 if NULL or not a number */
+
+int64_t
+ngx_http_victorops_pgb_int(struct pg_result *res, int row, int col)
+{
+    u_char     *v;
+    size_t      len;
+    int64_t     n;
+    ngx_uint_t  neg;
+
+    if (PQgetisnull(res, row, col)) {
+        return 0;
+    }
+
+    v = (u_char *) PQgetvalue(res, row, col);
+    len = PQgetlength(res, row, col);
+    neg = (len && v[0] == '-');
+
+    n = ngx_atoof(v + neg, len - neg);
+
+    if (n == NGX_ERROR) {
+        return 0;
+    }
+
+    return neg ? -n : n;
+}
