@@ -315,10 +315,16 @@ ngx_http_victorops_budget_rate(ngx_http_victorops_integration_t *vi,
 
     } else {
 
-        /* api_rate calls a second, one at a time */
+        /*
+         * api_rate calls a second, one at a time, refilled at 95 % of
+         * it: a node spends a token some milliseconds after its grant
+         * (the answer, then the job's next try), so grants at the full
+         * rate could put api_rate + 1 calls of several nodes into one
+         * second
+         */
 
         rate->rate = (int64_t) vi->api_rate;
-        rate->period = 1000;
+        rate->period = 1000 * 100 / 95;
         rate->burst = 1;
     }
 
