@@ -24,6 +24,10 @@
 #   f. Retention: dead letters and links older than retention (30 days)
 #      are deleted by the chores' EXPIRE, not those a job waits for, not
 #      recent ones, not another integration's.
+#   g. A reload (SIGHUP) of node A during a burst of new alerts posted to
+#      both nodes (a client each, new connections, a delivery retried
+#      after a 503 or a refused connection as VictorOps would): every
+#      delivery answered 2xx in the end, each alert at Rootly once.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -402,6 +406,69 @@ subtest 'f. retention on PostgreSQL: old dead letters and links go, the rest sta
        'the recent link, the one a job waits for and another integration\'s stay');
     no_alerts_logged('f', $ng);
     $ng->stop;
+};
+
+subtest 'g. A reloaded during a burst over both nodes: every delivery answered, each alert once' => sub {
+    my $n = 120;
+
+    $rootly->reset;
+    $_->stop for $A, $B;
+    $pg->createdb('reload');
+    $A = node('reload', 'node-a');
+    $B = node('reload', 'node-b');
+
+    # one client per node, each delivery retried until answered 2xx (at
+    # most 20 tries): "i status tries" per line
+    my @kids;
+    for my $side (['a', $A], ['b', $B]) {
+        my ($tag, $ng) = @$side;
+        my $pid = open(my $kid, '-|') // die "fork: $!";
+        if ($pid == 0) {
+            for my $i (1 .. $n) {
+                my ($res, $tries) = (undef, 0);
+                while ($tries++ < 20) {
+                    $res = $ng->post_webhook(event('ALERT', "reload-$tag/$i", 900 + $i),
+                                             fresh => 1);
+                    last if $res->{status} == 202 || $res->{status} == 200;
+                    sleep 0.1;
+                }
+                print "$tag $i $res->{status} $tries\n";
+            }
+            POSIX::_exit(0);
+        }
+        push @kids, $kid;
+    }
+
+    ok(wait_for(sub { sql('reload', 'select count(*) from jobs') > 0
+                      || keys %{ delivered_keys($rootly->requests(timeout => 0)) } }, 20, 0.02),
+       'the burst has begun');
+    my @old = $A->reload(wait_old => 1);
+    note 'A reloaded, old workers ' . join(' ', @old) . ' gone';
+
+    my (%codes, $retried);
+    for my $kid (@kids) {
+        while (my $line = <$kid>) {
+            my ($tag, $i, $status, $tries) = split ' ', $line;
+            $codes{$status}++;
+            $retried++ if $tries > 1;
+        }
+        close $kid;
+    }
+    note 'deliveries retried by the clients: ' . ($retried // 0);
+    is(($codes{202} // 0) + ($codes{200} // 0), 2 * $n,
+       "all @{[2 * $n]} deliveries answered 2xx") or diag explain \%codes;
+
+    my %want = map { my $t = $_; map { ("victorops:acme:reload-$t/$_" => 1) } 1 .. $n } qw(a b);
+    wait_for(sub { keys %{ delivered_keys($rootly->requests(timeout => 0)) } >= 2 * $n },
+             40, 0.2);
+    sleep 1.5;
+    my $got = delivered_keys($rootly->requests(timeout => 0));
+    is_deeply($got, \%want, 'Rootly got each alert once')
+        or diag explain { map { $_ => $got->{$_} } grep { ($got->{$_} // 0) != 1 } keys %want };
+    ok(wait_for(sub { sql('reload', 'select count(*) from jobs') == 0 }, 20, 0.2),
+       'no job left in the store');
+    no_alerts_logged('g', $A, $B);
+    $_->stop for $A, $B;
 };
 
 done_testing();
