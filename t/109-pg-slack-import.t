@@ -9,6 +9,8 @@
 #      signature in the shared "signatures" table; nothing paged again.
 #   b. The team import at A creates each VictorOps team as a Rootly team
 #      once; run again at B it creates nothing new (all unchanged).
+#   c. The clean-up deletes signatures older than slack_replay_window and
+#      a minute, keeps the newer ones.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -191,6 +193,22 @@ subtest 'b. the team import at A, then at B: each team created once' => sub {
     is($t{Payments}{victor_ops_id}, 'team-payments', 'Payments carries team-payments');
     is($t{Database}{victor_ops_id}, 'team-dba', 'Database carries team-dba');
     no_alerts_logged('b', $A, $B);
+};
+
+subtest 'c. signatures older than slack_replay_window are deleted, newer ones kept' => sub {
+    sql('slack', q{insert into signatures (integration, sig, seen_at) values
+                   ('acme', 'v0=old'::bytea, victorops_now_ms() - 400000),
+                   ('acme', 'v0=new'::bytea, victorops_now_ms() - 200000)});
+
+    # new workers: their first chores include the once-a-minute clean-up
+    $B->reload;
+    ok(wait_for(sub { sql('slack', q{select count(*) from signatures where sig = 'v0=old'::bytea}) == 0 },
+                20, 0.2),
+       'one 400 s old (slack_replay_window 300 s and a minute) is deleted')
+        or return evidence('slack', $B);
+    is(sql('slack', q{select count(*) from signatures where sig = 'v0=new'::bytea}), 1,
+       'one 200 s old is kept');
+    no_alerts_logged('c', $A, $B);
 };
 
 $_->stop for grep { $_->pid } $A, $B;
