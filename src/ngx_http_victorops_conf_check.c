@@ -439,17 +439,16 @@ ngx_http_victorops_check_spool(ngx_conf_t *cf,
 /*
  * What the PostgreSQL store does not do yet: the directives of features
  * whose store reads and writes are SQLite's alone (loop-side reads, EXEC
- * ops): Slack, the team import and signed escalation-policy webhooks
- * (signatures).  Refused at nginx -t.  Rootly's outgoing webhooks,
- * escalate requests, the VictorOps API's jobs (escalations, resolves,
- * on-call hand-offs), reconciliation and the admin API are ported.
+ * ops): signed escalation-policy webhooks (signatures).  Refused at
+ * nginx -t.  Rootly's outgoing webhooks, escalate requests, the
+ * VictorOps API's jobs (escalations, resolves, on-call hand-offs),
+ * reconciliation, the admin API, Slack's /page and the team import are
+ * ported.
  */
 
 static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
     ngx_string("escalation_auth_code"),
     ngx_string("escalation_auth_code_file"),
-    ngx_string("slack_signing_secret"),
-    ngx_string("slack_signing_secret_file"),
     ngx_null_string
 };
 
@@ -542,17 +541,7 @@ ngx_http_victorops_reference_check(ngx_conf_t *cf,
     d = ref->directive;
     err = NULL;
 
-    if (vi->store_pg && ngx_strcmp(d, "victorops_webhook") != 0
-        && ngx_strcmp(d, "victorops_status") != 0
-        && ngx_strcmp(d, "victorops_rootly_events") != 0
-        && ngx_strcmp(d, "victorops_escalate") != 0)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"%s\" in %s:%ui is not supported with a PostgreSQL "
-                      "store yet (victorops integration \"%V\")",
-                      d, ref->file, ref->line, &vi->name);
-        return NGX_ERROR;
-    }
+    /* every location directive runs on a PostgreSQL store too */
 
     if (ngx_strcmp(d, "victorops_slack_command") == 0) {
         if (vi->slack_secrets->nelts == 0 || vi->api_user.len == 0

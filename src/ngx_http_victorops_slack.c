@@ -8,7 +8,10 @@
  * with an ephemeral message within Slack's 3 s (errors too); the page
  * itself is a durable job whose outcome (the incident number, or the
  * error) is posted to the command's response_url, which must be on one
- * of slack_response_hosts, by the Slack reply sender at the end.
+ * of slack_response_hosts, by the Slack reply sender at the end.  With
+ * a PostgreSQL store a signed request is also taken once on any node:
+ * its signature goes into "signatures" first (a store call), a replay
+ * finds it there and is refused.
  */
 
 
@@ -23,6 +26,14 @@
 #define NGX_HTTP_VICTOROPS_SLACK_MAX     300
 
 
+/* a new signature gives a row; a replay none, on whichever node */
+
+static const char  ngx_http_victorops_slack_seen_sql[] =
+    "INSERT INTO signatures (integration, sig, seen_at)"
+    " VALUES ($1, $2::bytea, victorops_now_ms())"
+    " ON CONFLICT (integration, sig) DO NOTHING RETURNING 1";
+
+
 typedef struct {
     ngx_pool_t                        *pool;
     ngx_http_request_t                *request;   /* NULL: the client left */
@@ -32,6 +43,14 @@ typedef struct {
     ngx_connection_t                   dummy;
     ngx_str_t                          command;
 } ngx_http_victorops_slack_list_t;
+
+
+/* a signature being recorded (PostgreSQL): the body waits for it */
+
+typedef struct {
+    ngx_http_victorops_store_call_t    call;
+    ngx_str_t                          body;
+} ngx_http_victorops_slack_seen_t;
 
 
 /* a reply job under way, in its transfer's pool */
@@ -45,6 +64,14 @@ typedef struct {
 static void ngx_http_victorops_slack_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_victorops_slack_process(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi);
+static ngx_int_t ngx_http_victorops_slack_seen(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *sig, ngx_str_t *body);
+static ngx_int_t ngx_http_victorops_slack_seen_exec(
+    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_slack_seen_done(
+    ngx_http_victorops_store_op_t *op);
+static ngx_int_t ngx_http_victorops_slack_form(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *body);
 static ngx_int_t ngx_http_victorops_slack_command(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_http_victorops_json_t *form);
 static ngx_int_t ngx_http_victorops_slack_page(ngx_http_request_t *r,
@@ -115,10 +142,9 @@ static ngx_int_t
 ngx_http_victorops_slack_process(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi)
 {
-    ngx_int_t                   rc;
-    ngx_str_t                   body, name;
-    ngx_table_elt_t            *ts, *sig;
-    ngx_http_victorops_json_t  *form;
+    ngx_int_t         rc;
+    ngx_str_t         body, name;
+    ngx_table_elt_t  *ts, *sig;
 
     if (ngx_http_victorops_body(r, &body) != NGX_OK) {
         return ngx_http_victorops_slack_creply(r,
@@ -159,9 +185,129 @@ ngx_http_victorops_slack_process(ngx_http_request_t *r,
                                 "Sorry, the command could not be checked.");
     }
 
+    if (vi->store_pg) {
+        return ngx_http_victorops_slack_seen(r, vi, &sig->value, &body);
+    }
+
+    return ngx_http_victorops_slack_form(r, vi, &body);
+}
+
+
+/*
+ * PostgreSQL: the signature recorded before anything else is done, so
+ * that the same request is taken once across every node (the timestamp
+ * window alone lets a captured request be replayed within it).
+ */
+
+static ngx_int_t
+ngx_http_victorops_slack_seen(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *sig, ngx_str_t *body)
+{
+    u_char                           *s;
+    ngx_http_victorops_slack_seen_t  *seen;
+
+    seen = ngx_http_victorops_store_call(vi,
+                                      sizeof(ngx_http_victorops_slack_seen_t),
+                                      ngx_http_victorops_slack_seen_exec,
+                                      ngx_http_victorops_slack_seen_done);
+    if (seen == NULL) {
+        return ngx_http_victorops_slack_creply(r,
+                                "Sorry, the command could not be checked.");
+    }
+
+    seen->body = *body;
+
+    /* the call may outlive the request: the bytes go with it */
+
+    s = ngx_pstrdup(seen->call.pool, sig);
+
+    if (s == NULL
+        || ngx_http_victorops_store_call_sql(seen,
+                                             ngx_http_victorops_slack_seen_sql,
+                                             NULL)
+           != NGX_OK
+        || ngx_http_victorops_store_call_bin(seen, s, sig->len) != NGX_OK)
+    {
+        ngx_destroy_pool(seen->call.pool);
+
+        return ngx_http_victorops_slack_creply(r,
+                                "Sorry, the command could not be checked.");
+    }
+
+    /* NGX_ERROR: not posted, the call's pool gone */
+
+    if (ngx_http_victorops_store_call_post(r, seen) != NGX_OK) {
+        return ngx_http_victorops_slack_creply(r,
+                                "Sorry, the command could not be checked.");
+    }
+
+    return NGX_DONE;
+}
+
+
+/* never run: this call is PostgreSQL's */
+
+static ngx_int_t
+ngx_http_victorops_slack_seen_exec(ngx_http_victorops_integration_t *wvi,
+    ngx_http_victorops_store_op_t *op)
+{
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_victorops_slack_seen_done(ngx_http_victorops_store_op_t *op)
+{
+    ngx_http_victorops_slack_seen_t  *seen = op->data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = seen->call.request;
+
+    if (r == NULL) {
+        return;
+    }
+
+    c = r->connection;
+
+    switch (op->rc) {
+
+    case NGX_OK:
+        rc = ngx_http_victorops_slack_form(r, op->integration, &seen->body);
+        break;
+
+    case NGX_DECLINED:
+        rc = ngx_http_victorops_slack_reject(r, op->integration,
+                                             "replayed request");
+        break;
+
+    default:
+        rc = ngx_http_victorops_slack_creply(r,
+                                "Sorry, the command could not be checked.");
+        break;
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* a signed command: its form */
+
+static ngx_int_t
+ngx_http_victorops_slack_form(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi, ngx_str_t *body)
+{
+    ngx_http_victorops_json_t  *form;
+
     ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_SLACK_COMMANDS);
 
-    if (ngx_http_victorops_form_parse(r->pool, body.data, body.len, &form)
+    if (ngx_http_victorops_form_parse(r->pool, body->data, body->len, &form)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -395,10 +395,15 @@ static const char  ngx_http_victorops_pg_links_gc[] =
     "   ORDER BY l.updated_at LIMIT $3::integer) RETURNING 1)"
     " SELECT count(*) FROM d";
 
-/* Rootly event ids are kept a day, as the SQLite store keeps them */
+/*
+ * Rootly event ids are kept a day, as the SQLite store keeps them;
+ * Slack's signatures as long as slack_replay_window ($2) and a minute
+ */
 
 static const char  ngx_http_victorops_pg_events_gc[] =
-    "DELETE FROM rootly_events WHERE integration = $1"
+    "WITH s AS (DELETE FROM signatures WHERE integration = $1"
+    "  AND seen_at <= victorops_now_ms() - $2::bigint)"
+    " DELETE FROM rootly_events WHERE integration = $1"
     " AND seen_at <= victorops_now_ms() - 86400000";
 
 
@@ -1128,7 +1133,12 @@ ngx_http_victorops_store_pg_expire(ngx_http_victorops_pg_run_t *run)
         q = ngx_http_victorops_pgq(run, ngx_http_victorops_pg_events_gc,
                                    NGX_HTTP_VICTOROPS_PGQ_PLAIN, NULL);
 
-        if (q == NULL || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK) {
+        if (q == NULL
+            || ngx_http_victorops_pgq_str(q, pool, name) != NGX_OK
+            || ngx_http_victorops_pgq_int(q, pool,
+                   run->op->integration->slack_replay_window + 60000)
+               != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }

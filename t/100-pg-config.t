@@ -192,13 +192,14 @@ Content-Type: application/json
         api_id vo-id;
         api_key vo-key;
         api_user alice;
-        slack_signing_secret slack-secret;
+        escalation_url https://hooks.example.com/vo;
+        escalation_auth_code c0de;
     }
 --- config
     location = /t { return 200; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"slack_signing_secret" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+qr/\[emerg\] .*"escalation_auth_code" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
 
 
 
@@ -218,18 +219,28 @@ qr/\[emerg\] .*"escalation_auth_code" in \S+nginx\.conf:\d+ is not supported wit
 
 
 
-=== TEST 12: a location directive not ported to PostgreSQL is refused, naming it, its file and line
+=== TEST 12: Slack's /page and the team import are ported: their directives load with a PostgreSQL store
 --- http_config
     victorops_integration acme {
         rootly_token t;
         webhook_secret s;
         store postgresql://vo@127.0.0.1:1/victorops;
+        api_id vo-id;
+        api_key vo-key;
+        api_user alice;
+        slack_signing_secret slack-secret;
+        admin_token admin-token;
     }
 --- config
     location = /slack { victorops_slack_command acme; }
---- must_die
---- error_log eval
-qr/\[emerg\] .*"victorops_slack_command" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+    location = /import { victorops_import_teams acme; }
+    location = /t { return 200; }
+--- request
+GET /t
+--- response_body
+--- error_code: 200
+--- no_error_log
+[emerg]
 
 
 
