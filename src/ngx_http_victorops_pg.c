@@ -36,13 +36,11 @@
 #include <libpq-fe.h>
 
 #include "ngx_http_victorops_module.h"
+#include "ngx_http_victorops_pg_conn.h"
 
 
 #define NGX_HTTP_VICTOROPS_PG_BACKOFF_MIN  250
 #define NGX_HTTP_VICTOROPS_PG_BACKOFF_MAX  15000
-#define NGX_HTTP_VICTOROPS_PG_ERROR_MAX    256
-#define NGX_HTTP_VICTOROPS_PG_PARAMS       8     /* and the NULL */
-#define NGX_HTTP_VICTOROPS_PG_HEARTBEAT    5000
 
 /*
  * A migration's DDL waiting for a table lock (a long query of another
@@ -51,54 +49,6 @@
  * advisory lock) is bounded by statement_timeout.
  */
 #define NGX_HTTP_VICTOROPS_PG_LOCK_TIMEOUT  "5s"
-
-
-struct ngx_http_victorops_pg_s {
-    ngx_http_victorops_integration_t  *vi;
-    ngx_log_t                    *log;
-    PGconn                       *conn;
-    ngx_connection_t             *c;              /* on PQsocket() */
-    ino_t                         ino;
-    ngx_pool_t                   *pool;           /* the connection's */
-
-    ngx_uint_t                    state;
-    PostgresPollingStatusType     poll;           /* while connecting */
-    time_t                        since;
-
-    ngx_queue_t                   waiting;        /* not sent yet */
-    ngx_queue_t                   sent;           /* waiting for results */
-    ngx_uint_t                    syncs;          /* sync results to come */
-    const char                   *stmts[NGX_HTTP_VICTOROPS_PG_STMTS];
-
-    ngx_connection_t              dummy;
-    ngx_event_t                   timer;          /* timeouts, backoff */
-    ngx_event_t                   send_event;     /* posted */
-    ngx_event_t                   beat_event;     /* the heartbeat */
-    ngx_http_victorops_pg_query_t  beat;
-    const char                   *beat_values[2];
-    time_t                        beat_last;      /* answered */
-    ngx_msec_t                    timeout;
-    ngx_msec_t                    backoff;
-
-    ngx_uint_t                    connects;
-    ngx_uint_t                    failures;       /* in a row */
-    ngx_uint_t                    schema;
-    ngx_uint_t                    from;           /* migrated from */
-
-    const char                   *keywords[NGX_HTTP_VICTOROPS_PG_PARAMS];
-    const char                   *values[NGX_HTTP_VICTOROPS_PG_PARAMS];
-    ngx_str_t                     node;
-    char                         *vi_name;
-    char                         *timeout_value;  /* "10000ms" */
-
-    size_t                        error_len;
-    u_char                        error[NGX_HTTP_VICTOROPS_PG_ERROR_MAX];
-
-    unsigned                      reading:1;      /* events registered */
-    unsigned                      writing:1;
-    unsigned                      flushing:1;     /* output left */
-    unsigned                      beat_sent:1;
-};
 
 
 static ngx_int_t ngx_http_victorops_pg_params(ngx_cycle_t *cycle,
@@ -125,7 +75,6 @@ static void ngx_http_victorops_pg_detach(ngx_http_victorops_pg_t *pg,
     ngx_queue_t *failed);
 static void ngx_http_victorops_pg_abort(ngx_http_victorops_pg_t *pg,
     ngx_queue_t *queries, const char *error);
-static void ngx_http_victorops_pg_notice(void *data, const char *message);
 static ngx_http_victorops_pg_query_t *ngx_http_victorops_pg_internal(
     ngx_http_victorops_pg_t *pg, const char *sql, int nparams,
     const char **values, ngx_uint_t more);
@@ -135,14 +84,6 @@ static void ngx_http_victorops_pg_step(ngx_http_victorops_pg_query_t *q,
     PGresult *res);
 static void ngx_http_victorops_pg_ready(ngx_http_victorops_pg_query_t *q,
     PGresult *res);
-static void ngx_http_victorops_pg_beat_handler(ngx_event_t *ev);
-static void ngx_http_victorops_pg_beat_done(ngx_http_victorops_pg_query_t *q,
-    PGresult *res);
-
-
-static const char  *ngx_http_victorops_pg_states[] = {
-    "down", "connecting", "migrating", "ready", "backoff"
-};
 
 
 /* in each worker: the connection's memory, then the first attempt */
@@ -1409,107 +1350,4 @@ ngx_http_victorops_pg_done(ngx_http_victorops_integration_t *vi)
                    "victorops pg: %V closed", &vi->name);
 
     vi->pg = NULL;
-}
-
-
-/*
- * Every 5 s while ready, this node's nodes.seen_at: what tells other
- * nodes it is alive, and what finds a connection that stopped answering
- * (the answer timeout) when the worker has nothing else to send.
- */
-
-static void
-ngx_http_victorops_pg_beat_handler(ngx_event_t *ev)
-{
-    ngx_connection_t         *dummy;
-    ngx_http_victorops_pg_t  *pg;
-
-    dummy = ev->data;
-    pg = dummy->data;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    if (pg->state == NGX_HTTP_VICTOROPS_PG_READY && !pg->beat_sent
-        && ngx_http_victorops_pg_send(pg, &pg->beat) == NGX_OK)
-    {
-        pg->beat_sent = 1;
-    }
-
-    ngx_add_timer(&pg->beat_event, NGX_HTTP_VICTOROPS_PG_HEARTBEAT);
-}
-
-
-static void
-ngx_http_victorops_pg_beat_done(ngx_http_victorops_pg_query_t *q,
-    PGresult *res)
-{
-    ngx_http_victorops_pg_t  *pg;
-
-    pg = q->data;
-    pg->beat_sent = 0;
-
-    if (res == NULL) {
-        return;
-    }
-
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        ngx_log_error(NGX_LOG_WARN, pg->log, 0,
-                      "victorops integration \"%V\": PostgreSQL store "
-                      "heartbeat failed: %s", &pg->vi->name,
-                      PQresultErrorMessage(res));
-        return;
-    }
-
-    pg->beat_last = ngx_time();
-}
-
-
-/* server notices go to the error log, not to stderr */
-
-static void
-ngx_http_victorops_pg_notice(void *data, const char *message)
-{
-    ngx_http_victorops_pg_t  *pg = data;
-
-    size_t  n;
-    u_char  text[NGX_HTTP_VICTOROPS_PG_ERROR_MAX];
-
-    n = ngx_http_victorops_pg_text(text, sizeof(text), message);
-
-    ngx_log_error(NGX_LOG_INFO, pg->log, 0,
-                  "victorops integration \"%V\": PostgreSQL: %*s",
-                  &pg->vi->name, n, text);
-}
-
-
-void
-ngx_http_victorops_pg_info(ngx_http_victorops_integration_t *vi,
-    ngx_http_victorops_pg_info_t *info)
-{
-    ngx_http_victorops_pg_t  *pg;
-
-    ngx_memzero(info, sizeof(ngx_http_victorops_pg_info_t));
-
-    pg = vi->pg;
-
-    if (pg == NULL) {
-        info->state = "down";
-        return;
-    }
-
-    info->state = ngx_http_victorops_pg_states[pg->state];
-    info->ready = (pg->state == NGX_HTTP_VICTOROPS_PG_READY);
-    info->down = (pg->state == NGX_HTTP_VICTOROPS_PG_DOWN
-                  || pg->state == NGX_HTTP_VICTOROPS_PG_BACKOFF);
-    info->node = pg->node;
-    info->schema = pg->state == NGX_HTTP_VICTOROPS_PG_READY ? pg->schema : 0;
-    info->connects = pg->connects;
-    info->failures = pg->failures;
-    info->backoff = pg->backoff;
-    info->since = pg->since;
-    info->heartbeat = pg->beat_last;
-    info->error.data = pg->error;
-    info->error.len = pg->error_len;
 }
