@@ -277,6 +277,9 @@ ngx_http_victorops_pg_connect(ngx_http_victorops_pg_t *pg)
         return;
     }
 
+    /* queries waiting for the connection keep an exiting worker up */
+
+    pg->timer.cancelable = ngx_queue_empty(&pg->waiting);
     ngx_add_timer(&pg->timer, pg->timeout);
 }
 
@@ -989,6 +992,14 @@ ngx_http_victorops_pg_put(ngx_http_victorops_pg_t *pg,
         pg->syncs++;
     }
 
+    /*
+     * the answer timeout; with queries in flight an exiting worker waits
+     * for their answers (or the timeout) before it goes: their requests
+     * are answered, their outcomes written
+     */
+
+    pg->timer.cancelable = 0;
+
     if (!pg->timer.timer_set) {
         ngx_add_timer(&pg->timer, pg->timeout + 1000);
     }
@@ -1141,6 +1152,7 @@ ngx_http_victorops_pg_results(ngx_http_victorops_pg_t *pg)
         }
 
     } else {
+        pg->timer.cancelable = 0;
         ngx_add_timer(&pg->timer, pg->timeout + 1000);
     }
 }
@@ -1219,6 +1231,7 @@ ngx_http_victorops_pg_fail(ngx_http_victorops_pg_t *pg, const char *what,
 
     } else {
         pg->state = NGX_HTTP_VICTOROPS_PG_BACKOFF;
+        pg->timer.cancelable = 1;
         ngx_add_timer(&pg->timer, delay);
     }
 
