@@ -439,15 +439,13 @@ ngx_http_victorops_check_spool(ngx_conf_t *cf,
 /*
  * What the PostgreSQL store does not do yet: the directives of features
  * whose store reads and writes are SQLite's alone (loop-side reads, EXEC
- * ops): Slack, the team import and signed escalation-policy webhooks
- * (signatures).  Refused at nginx -t.  Rootly's outgoing webhooks,
- * escalate requests, the VictorOps API's jobs (escalations, resolves,
- * on-call hand-offs), reconciliation and the admin API are ported.
+ * ops): Slack and the team import.  Refused at nginx -t.  Rootly's
+ * outgoing webhooks, escalate requests, signed escalation-policy
+ * webhooks, the VictorOps API's jobs (escalations, resolves, on-call
+ * hand-offs), reconciliation and the admin API are ported.
  */
 
 static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
-    ngx_string("escalation_auth_code"),
-    ngx_string("escalation_auth_code_file"),
     ngx_string("slack_signing_secret"),
     ngx_string("slack_signing_secret_file"),
     ngx_null_string
