@@ -642,7 +642,8 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
      * A signature is remembered once its delivery is handled (the form
      * carries VictorOps' vo_uuid, so no two deliveries share one): the
      * same signed request again is a replay, answered as a duplicate,
-     * long after duplicate_window (see webhook_accept()).
+     * long after duplicate_window (see webhook_accept()); on PostgreSQL
+     * the signature's insert with the job decides (webhook_sig.c).
      */
 
     signature = NULL;

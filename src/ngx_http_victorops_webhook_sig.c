@@ -154,16 +154,18 @@ ngx_http_victorops_webhook_ignored(ngx_http_request_t *r,
             if (ngx_http_victorops_store_call_sql(sig,
                                        ngx_http_victorops_signature_claim_sql,
                                        NULL)
-                    == NGX_OK
-                && ngx_http_victorops_store_call_bin(sig, sig->signature,
+                    != NGX_OK
+                || ngx_http_victorops_store_call_bin(sig, sig->signature,
                                             NGX_HTTP_VICTOROPS_SIGNATURE_LEN)
-                   == NGX_OK
-                && ngx_http_victorops_store_call_post(r, sig) == NGX_OK)
+                   != NGX_OK)
             {
+                ngx_destroy_pool(sig->call.pool);
+
+            } else if (ngx_http_victorops_store_call_post(r, sig) == NGX_OK) {
                 return NGX_DONE;
             }
 
-            ngx_destroy_pool(sig->call.pool);
+            /* a failed post destroyed the call's pool */
         }
     }
 
