@@ -439,16 +439,14 @@ ngx_http_victorops_check_spool(ngx_conf_t *cf,
 /*
  * What the PostgreSQL store does not do yet: the directives of features
  * whose store reads and writes are SQLite's alone (loop-side reads, EXEC
- * ops): signed escalation-policy webhooks (signatures).  Refused at
- * nginx -t.  Rootly's outgoing webhooks, escalate requests, the
- * VictorOps API's jobs (escalations, resolves, on-call hand-offs),
- * reconciliation, the admin API, Slack's /page and the team import are
- * ported.
+ * ops).  None now: Rootly's outgoing webhooks, escalate requests,
+ * signed escalation-policy webhooks, the VictorOps API's jobs
+ * (escalations, resolves, on-call hand-offs), reconciliation, the admin
+ * API, Slack's /page and the team import are ported.  The list stays
+ * for what a feature added later has not ported yet.
  */
 
 static ngx_str_t  ngx_http_victorops_pg_refused_list[] = {
-    ngx_string("escalation_auth_code"),
-    ngx_string("escalation_auth_code_file"),
     ngx_null_string
 };
 

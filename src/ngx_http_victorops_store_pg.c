@@ -110,6 +110,36 @@ static const char  ngx_http_victorops_pg_append_event[] =
     " victorops_now_ms(), victorops_now_ms()"
     " WHERE EXISTS (SELECT 1 FROM d) RETURNING seq";
 
+/*
+ * A signed escalation-policy webhook's job, unless any node took its
+ * signature ($9) already; with a duplicate_window, its delivery's digest
+ * ($10, within $11 ms) as above, claimed only for a new signature.
+ */
+
+#define NGX_HTTP_VICTOROPS_PG_SIG                                             \
+    "WITH s AS (INSERT INTO signatures (integration, sig, seen_at)"           \
+    " VALUES ($1, $9::bytea, victorops_now_ms())"                             \
+    " ON CONFLICT (integration, sig) DO NOTHING RETURNING 1)"
+
+#define NGX_HTTP_VICTOROPS_PG_SIG_JOB(cte)                                    \
+    " INSERT INTO jobs (integration, id, kind, class, key, incident, entity," \
+    " body, created_at, next_at)"                                             \
+    " SELECT $1, $2, $3::smallint, $4::smallint, $5, $6, $7, $8::bytea,"      \
+    " victorops_now_ms(), victorops_now_ms()"                                 \
+    " WHERE EXISTS (SELECT 1 FROM " cte ")"                                   \
+    " ON CONFLICT (integration, id) DO NOTHING RETURNING seq"
+
+static const char  ngx_http_victorops_pg_append_sig[] =
+    NGX_HTTP_VICTOROPS_PG_SIG NGX_HTTP_VICTOROPS_PG_SIG_JOB("s");
+
+static const char  ngx_http_victorops_pg_append_sig_dup[] =
+    NGX_HTTP_VICTOROPS_PG_SIG
+    ", d AS (INSERT INTO dedup (integration, hash, seen_at)"
+    " SELECT $1, $10::bytea, victorops_now_ms() WHERE EXISTS (SELECT 1 FROM s)"
+    " ON CONFLICT (integration, hash) DO UPDATE SET seen_at = EXCLUDED.seen_at"
+    " WHERE dedup.seen_at <= EXCLUDED.seen_at - $11::bigint RETURNING 1)"
+    NGX_HTTP_VICTOROPS_PG_SIG_JOB("d");
+
 static const char  ngx_http_victorops_pg_append[] =
     "INSERT INTO jobs (integration, id, kind, class, key, incident, entity,"
     " body, created_at, next_at)"
@@ -623,7 +653,7 @@ ngx_http_victorops_store_pg_pending(ngx_http_victorops_pg_run_t *run,
     ngx_uint_t                    i;
     ngx_pool_t                   *pool;
     const char                   *sql;
-    ngx_http_victorops_dup_t     *hash, *event;
+    ngx_http_victorops_dup_t     *hash, *event, *sig, *dup;
     ngx_http_victorops_job_t     *job;
     ngx_http_victorops_pgq_t     *q;
     ngx_http_victorops_accept_t  *a;
@@ -633,31 +663,54 @@ ngx_http_victorops_store_pg_pending(ngx_http_victorops_pg_run_t *run,
     pool = run->pool;
     hash = NULL;
     event = NULL;
+    sig = NULL;
 
     p->duplicate = 0;
 
-    /* one duplicate key: a delivery's digest, or a Rootly event id */
+    /*
+     * Its duplicate keys: a delivery's digest or a Rootly event id; or a
+     * signature, alone or before a digest
+     */
 
     for (i = 0; i < NGX_HTTP_VICTOROPS_DUPS_MAX && a->dups[i].type; i++) {
-        if (i > 0 || a->dups[i].type == NGX_HTTP_VICTOROPS_DUP_SIGNATURE) {
+        dup = &a->dups[i];
+
+        if (i > 1
+            || (i == 1
+                && (sig == NULL || dup->type != NGX_HTTP_VICTOROPS_DUP_HASH)))
+        {
             ngx_log_error(NGX_LOG_ALERT, run->ops->fail_event.log, 0,
-                          "victorops integration \"%V\": a duplicate key "
-                          "the PostgreSQL store does not keep yet",
+                          "victorops integration \"%V\": duplicate keys "
+                          "the PostgreSQL store does not keep",
                           &run->ops->vi->name);
             return NGX_ERROR;
         }
 
-        if (a->dups[i].type == NGX_HTTP_VICTOROPS_DUP_EVENT) {
-            event = &a->dups[i];
+        switch (dup->type) {
 
-        } else {
-            hash = &a->dups[i];
+        case NGX_HTTP_VICTOROPS_DUP_SIGNATURE:
+            sig = dup;
+            break;
+
+        case NGX_HTTP_VICTOROPS_DUP_EVENT:
+            event = dup;
+            break;
+
+        default: /* NGX_HTTP_VICTOROPS_DUP_HASH */
+            hash = dup;
+            break;
         }
     }
 
-    sql = hash ? ngx_http_victorops_pg_append_dup
-               : (event ? ngx_http_victorops_pg_append_event
-                        : ngx_http_victorops_pg_append);
+    if (sig) {
+        sql = hash ? ngx_http_victorops_pg_append_sig_dup
+                   : ngx_http_victorops_pg_append_sig;
+
+    } else {
+        sql = hash ? ngx_http_victorops_pg_append_dup
+                   : (event ? ngx_http_victorops_pg_append_event
+                            : ngx_http_victorops_pg_append);
+    }
 
     q = ngx_http_victorops_pgq(run, sql, NGX_HTTP_VICTOROPS_PGQ_JOB, p);
 
@@ -674,6 +727,10 @@ ngx_http_victorops_store_pg_pending(ngx_http_victorops_pg_run_t *run,
     }
 
     ngx_http_victorops_pgq_bin(q, &job->body);
+
+    if (sig) {
+        ngx_http_victorops_pgq_bin(q, &sig->key);
+    }
 
     if (hash) {
         ngx_http_victorops_pgq_bin(q, &hash->key);

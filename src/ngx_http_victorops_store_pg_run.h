@@ -12,7 +12,7 @@
 #define _NGX_HTTP_VICTOROPS_STORE_PG_RUN_H_INCLUDED_
 
 
-#define NGX_HTTP_VICTOROPS_PGQ_PARAMS   10
+#define NGX_HTTP_VICTOROPS_PGQ_PARAMS   11
 
 /* what a query's answer says: its role */
 #define NGX_HTTP_VICTOROPS_PGQ_PLAIN    0   /* succeeded or not */

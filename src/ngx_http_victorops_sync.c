@@ -659,21 +659,6 @@ ngx_http_victorops_sync_resolve(ngx_http_victorops_sync_t *s, ngx_uint_t i,
 
     link = &((ngx_http_victorops_link_t *) s->links.elts)[i];
 
-    /*
-     * a resolve job reads the links on the loop when it is sent, not
-     * ported to PostgreSQL yet: the link stays open, repaired later
-     */
-
-    if (s->vi->store_pg) {
-        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                      "victorops integration \"%V\": reconciliation: Rootly "
-                      "incident \"%V\" is %V, VictorOps incident #%V is "
-                      "open: not resolved, the PostgreSQL store does not "
-                      "send resolve jobs yet", &s->vi->name,
-                      &link->rootly_incident, &s->status[i], &link->incident);
-        return NGX_DECLINED;
-    }
-
     ngx_memzero(&job, sizeof(ngx_http_victorops_job_t));
 
     job.integration = s->vi;
@@ -688,10 +673,17 @@ ngx_http_victorops_sync_resolve(ngx_http_victorops_sync_t *s, ngx_uint_t i,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_victorops_store_job_pending(s->wvi, &job.key,
+    /*
+     * One resolve of a key unfinished at a time: on PostgreSQL, the
+     * batch's insert skips it if one is there (sync_pg_job())
+     */
+
+    if (!s->vi->store_pg) {
+        rc = ngx_http_victorops_store_job_pending(s->wvi, &job.key,
                                               NGX_HTTP_VICTOROPS_JOB_RESOLVE);
-    if (rc != NGX_DECLINED) {
-        return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+        if (rc != NGX_DECLINED) {
+            return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+        }
     }
 
     if (ngx_http_victorops_escalation_init(s->pool, &esc) != NGX_OK

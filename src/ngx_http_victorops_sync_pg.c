@@ -77,6 +77,16 @@ static const char  ngx_http_victorops_sync_pg_job_sql[] =
     " VALUES ($1, $2, $3::smallint, $4::smallint, $5, $6, $7, $8::bytea,"
     " victorops_now_ms(), victorops_now_ms())";
 
+/* a resolve: unless one of its key is unfinished (the SQLite check) */
+
+static const char  ngx_http_victorops_sync_pg_resolve_sql[] =
+    "INSERT INTO jobs (integration, id, kind, class, key, incident, entity,"
+    " body, created_at, next_at)"
+    " SELECT $1, $2, $3::smallint, $4::smallint, $5, $6, $7, $8::bytea,"
+    " victorops_now_ms(), victorops_now_ms()"
+    " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE integration = $1"
+    " AND key = $5 AND kind = $3::smallint AND state < 2)";
+
 static const char  ngx_http_victorops_sync_pg_vo_state_sql[] =
     "UPDATE links SET vo_state = greatest(vo_state, $5::smallint),"
     " updated_at = victorops_now_ms()"
@@ -353,7 +363,10 @@ ngx_http_victorops_sync_pg_job(ngx_http_victorops_sync_t *s,
     ngx_http_victorops_pgbq_t  *q;
 
     q = ngx_http_victorops_pgb_add(s->batch,
-                                   ngx_http_victorops_sync_pg_job_sql, NULL);
+                                   (job->kind == NGX_HTTP_VICTOROPS_JOB_RESOLVE)
+                                   ? ngx_http_victorops_sync_pg_resolve_sql
+                                   : ngx_http_victorops_sync_pg_job_sql,
+                                   NULL);
 
     if (q == NULL
         || ngx_http_victorops_pgbq_str(q, &s->vi->name) != NGX_OK

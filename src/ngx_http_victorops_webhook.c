@@ -59,16 +59,6 @@ typedef struct {
 } ngx_http_victorops_collect_t;
 
 
-/* an ignored delivery's signature, on its way to the store */
-
-typedef struct {
-    ngx_http_victorops_store_call_t    call;
-    ngx_http_victorops_event_t        *ev;        /* the request's */
-    u_char                             signature[
-                                           NGX_HTTP_VICTOROPS_SIGNATURE_LEN];
-} ngx_http_victorops_ignored_t;
-
-
 static ngx_int_t ngx_http_victorops_webhook_auth(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, const char **why);
 static ngx_uint_t ngx_http_victorops_content_type(ngx_http_request_t *r);
@@ -108,21 +98,12 @@ static ngx_int_t ngx_http_victorops_webhook_duplicate(ngx_http_request_t *r,
     ngx_http_victorops_webhook_ctx_t *ctx, ngx_http_victorops_event_t *ev);
 static void ngx_http_victorops_webhook_queued(ngx_http_request_t *r,
     ngx_int_t rc, void *data, ngx_str_t *id);
-static ngx_int_t ngx_http_victorops_ignored_exec(
-    ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
-static void ngx_http_victorops_ignored_done(ngx_http_victorops_store_op_t *op);
-static ngx_int_t ngx_http_victorops_ignored(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
-    ngx_http_victorops_event_decision_t *d, u_char *signature);
 static ngx_int_t ngx_http_victorops_body_chunks(ngx_http_request_t *r,
     ngx_http_victorops_chunk_pt handler, void *data);
 static ngx_int_t ngx_http_victorops_parser_chunk(void *data, u_char *buf,
     size_t len);
 static ngx_int_t ngx_http_victorops_collect_chunk(void *data, u_char *buf,
     size_t len);
-static ngx_int_t ngx_http_victorops_reply(ngx_http_request_t *r,
-    ngx_uint_t status, const char *result, ngx_http_victorops_event_t *ev,
-    ngx_str_t *id);
 static ngx_int_t ngx_http_victorops_reject(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, const char *why);
 static ngx_int_t ngx_http_victorops_unauthorized(ngx_http_request_t *r,
@@ -661,7 +642,8 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
      * A signature is remembered once its delivery is handled (the form
      * carries VictorOps' vo_uuid, so no two deliveries share one): the
      * same signed request again is a replay, answered as a duplicate,
-     * long after duplicate_window (see webhook_accept()).
+     * long after duplicate_window (see webhook_accept()); on PostgreSQL
+     * the signature's insert with the job decides (webhook_sig.c).
      */
 
     signature = NULL;
@@ -669,132 +651,13 @@ ngx_http_victorops_webhook_process(ngx_http_request_t *r,
     if (ctx->need_signature) {
         signature = ctx->mac;
 
-        rc = ngx_http_victorops_store_signature_seen(vi, signature,
-                                            NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_SERVICE_UNAVAILABLE;
-        }
-
-        if (rc == NGX_OK) {
-            ngx_http_victorops_count(vi, NGX_HTTP_VICTOROPS_C_DUPLICATE);
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "victorops integration \"%V\": replayed "
-                          "escalation-policy webhook from %V (signature "
-                          "seen before) not forwarded again", &vi->name,
-                          &r->connection->addr_text);
-
-            ngx_str_null(&ev->reason);
-            return ngx_http_victorops_reply(r, NGX_HTTP_OK, "duplicate", ev,
-                                            NULL);
+        rc = ngx_http_victorops_webhook_replayed(r, vi, ev, signature);
+        if (rc != NGX_DECLINED) {
+            return rc;
         }
     }
 
     return ngx_http_victorops_webhook_enqueue(r, ctx, ev, signature);
-}
-
-
-/*
- * Nothing to forward, counted by why.  A signed delivery's signature
- * is remembered all the same (best effort, an EXEC of its own, answered
- * once done): an acknowledgement ignored today for want of a link must
- * not count if replayed once there is one.
- */
-
-static ngx_int_t
-ngx_http_victorops_ignored(ngx_http_request_t *r,
-    ngx_http_victorops_integration_t *vi, ngx_http_victorops_event_t *ev,
-    ngx_http_victorops_event_decision_t *d, u_char *signature)
-{
-    ngx_uint_t                     counter;
-    ngx_http_victorops_ignored_t  *sig;
-
-    switch (d->why) {
-
-    case NGX_HTTP_VICTOROPS_WHY_TYPE:
-        counter = NGX_HTTP_VICTOROPS_C_IGNORED_TYPE;
-        break;
-
-    case NGX_HTTP_VICTOROPS_WHY_INFO:
-        counter = NGX_HTTP_VICTOROPS_C_IGNORED_INFO;
-        break;
-
-    case NGX_HTTP_VICTOROPS_WHY_INCIDENT:
-        counter = NGX_HTTP_VICTOROPS_C_IGNORED_NOT_INCIDENT;
-        break;
-
-    default: /* NGX_HTTP_VICTOROPS_WHY_NO_LINK */
-        counter = NGX_HTTP_VICTOROPS_C_IGNORED_NO_LINK;
-        break;
-    }
-
-    ngx_http_victorops_count(vi, counter);
-
-    ev->reason = d->reason;
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "victorops integration \"%V\": ignored %s%s%V%s: %V",
-                  &vi->name,
-                  ev->class == NGX_HTTP_VICTOROPS_IGNORED
-                      ? "delivery" : ngx_http_victorops_class_name(ev->class),
-                  ev->incident.len ? " for incident \"" : "", &ev->incident,
-                  ev->incident.len ? "\"" : "", &ev->reason);
-
-    if (signature) {
-        sig = ngx_http_victorops_store_call(vi,
-                                       sizeof(ngx_http_victorops_ignored_t),
-                                       ngx_http_victorops_ignored_exec,
-                                       ngx_http_victorops_ignored_done);
-        if (sig) {
-            sig->ev = ev;
-            ngx_memcpy(sig->signature, signature,
-                       NGX_HTTP_VICTOROPS_SIGNATURE_LEN);
-
-            if (ngx_http_victorops_store_call_post(r, sig) == NGX_OK) {
-                return NGX_DONE;
-            }
-        }
-    }
-
-    return ngx_http_victorops_reply(r, NGX_HTTP_OK, "ignored", ev, NULL);
-}
-
-
-static ngx_int_t
-ngx_http_victorops_ignored_exec(ngx_http_victorops_integration_t *wvi,
-    ngx_http_victorops_store_op_t *op)
-{
-    ngx_http_victorops_ignored_t  *sig = op->data;
-
-    return ngx_http_victorops_store_signature_claim(wvi, sig->signature,
-                                            NGX_HTTP_VICTOROPS_SIGNATURE_LEN,
-                                            op->now);
-}
-
-
-/* best effort: the delivery is ignored all the same */
-
-static void
-ngx_http_victorops_ignored_done(ngx_http_victorops_store_op_t *op)
-{
-    ngx_http_request_t            *r;
-    ngx_http_victorops_ignored_t  *sig = op->data;
-
-    r = sig->call.request;
-
-    if (op->rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_WARN, r ? r->connection->log : ngx_cycle->log,
-                      0, "victorops integration \"%V\": the signature of an "
-                      "ignored delivery could not be stored",
-                      &op->integration->name);
-    }
-
-    if (r) {
-        ngx_http_finalize_request(r,
-                              ngx_http_victorops_reply(r, NGX_HTTP_OK,
-                                                       "ignored", sig->ev,
-                                                       NULL));
-    }
 }
 
 
@@ -824,7 +687,7 @@ ngx_http_victorops_webhook_enqueue(ngx_http_request_t *r,
     ngx_http_victorops_decide_event(&facts, &d);
 
     if (d.action == NGX_HTTP_VICTOROPS_EVENT_IGNORE) {
-        return ngx_http_victorops_ignored(r, vi, ev, &d, signature);
+        return ngx_http_victorops_webhook_ignored(r, vi, ev, &d, signature);
     }
 
     /* the rest asks for the link: at dispatch */
@@ -1404,7 +1267,7 @@ ngx_http_victorops_collect_chunk(void *data, u_char *buf, size_t len)
 
 /* {"result":...,"class":...,"incident":...,"id"|"reason":...} */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_victorops_reply(ngx_http_request_t *r, ngx_uint_t status,
     const char *result, ngx_http_victorops_event_t *ev, ngx_str_t *id)
 {

@@ -14,6 +14,8 @@ $ENV{TEST_NGINX_PG_PASSWORD_FILE} = secret_file('pg.password', "hunter2-file\n")
 chmod 0600, $ENV{TEST_NGINX_PG_PASSWORD_FILE};
 $ENV{TEST_NGINX_PG_OPEN_FILE} = secret_file('pg-open.password', "hunter2-open\n");
 chmod 0644, $ENV{TEST_NGINX_PG_OPEN_FILE};
+$ENV{TEST_NGINX_SLACK_FILE} = secret_file('slack.secret', "slack-secret\n");
+chmod 0600, $ENV{TEST_NGINX_SLACK_FILE};
 $ENV{TEST_NGINX_MISSING_FILE} = "$ENV{PWD}/t/servroot-data/does-not-exist";
 
 no_shuffle();
@@ -183,7 +185,7 @@ Content-Type: application/json
 
 
 
-=== TEST 10: a feature not ported to PostgreSQL is an nginx -t error naming the directive, file and line
+=== TEST 10: signed escalation-policy webhooks with the VictorOps API load with a PostgreSQL store (nothing is refused but alert_limit_overflow reject, TEST 18)
 --- http_config
     victorops_integration acme {
         rootly_token t;
@@ -197,25 +199,29 @@ Content-Type: application/json
     }
 --- config
     location = /t { return 200; }
---- must_die
---- error_log eval
-qr/\[emerg\] .*"escalation_auth_code" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet \(victorops integration "acme"\)/
+--- request
+GET /t
+--- error_code: 200
+--- no_error_log
+[emerg]
 
 
 
-=== TEST 11: signed escalation-policy webhooks are refused too, whatever the order of the directives
+=== TEST 11: Slack's secret file before the store loads too (the order of the directives does not matter)
 --- http_config
     victorops_integration acme {
         rootly_token t;
-        escalation_auth_code c0de;
-        escalation_url https://hooks.example.com/vo;
+        webhook_secret s;
+        slack_signing_secret_file $TEST_NGINX_SLACK_FILE;
         store postgresql://vo@127.0.0.1:1/victorops;
     }
 --- config
     location = /t { return 200; }
---- must_die
---- error_log eval
-qr/\[emerg\] .*"escalation_auth_code" in \S+nginx\.conf:\d+ is not supported with a PostgreSQL store yet/
+--- request
+GET /t
+--- error_code: 200
+--- no_error_log
+[emerg]
 
 
 
@@ -378,6 +384,24 @@ GET /status
         api_user alice;
         sync_interval 30s;
         admin_token adm1n;
+    }
+--- config
+    location = /t { return 200; }
+--- request
+GET /t
+--- error_code: 200
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 21: signed escalation-policy webhooks (escalation_auth_code) work with a PostgreSQL store
+--- http_config
+    victorops_integration acme {
+        rootly_token t;
+        escalation_auth_code c0de;
+        escalation_url https://hooks.example.com/vo;
+        store postgresql://vo@127.0.0.1:1/victorops;
     }
 --- config
     location = /t { return 200; }
