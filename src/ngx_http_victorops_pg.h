@@ -153,6 +153,10 @@ ngx_int_t ngx_http_victorops_pg_check(ngx_conf_t *cf,
     ngx_http_victorops_integration_t *vi);
 u_char *ngx_http_victorops_pg_mask(u_char *dst, u_char *src, size_t len);
 size_t ngx_http_victorops_pg_text(u_char *dst, size_t size, const char *src);
+ngx_int_t ngx_http_victorops_pg_param(ngx_http_victorops_pg_query_t *q,
+    int max, const char *value, int len, int format);
+char *ngx_http_victorops_pg_str(ngx_pool_t *pool, ngx_str_t *s);
+char *ngx_http_victorops_pg_int(ngx_pool_t *pool, int64_t n);
 ngx_int_t ngx_http_victorops_pg_stmt(const char **stmts, const char *sql,
     u_char *name);
 void ngx_http_victorops_pg_stmt_forget(const char **stmts, const char *sql);

@@ -110,50 +110,28 @@ ngx_http_victorops_pgb_query(ngx_http_victorops_pgb_t *b, const char *sql,
 ngx_int_t
 ngx_http_victorops_pgbq_str(ngx_http_victorops_pgbq_t *q, ngx_str_t *s)
 {
-    u_char  *p;
+    char  *v;
 
-    if (q->q.nparams == NGX_HTTP_VICTOROPS_PGB_PARAMS) {
-        return NGX_ERROR;
-    }
+    v = ngx_http_victorops_pg_str(q->batch->pool, s);
 
-    p = ngx_pnalloc(q->batch->pool, s->len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_cpymem(p, s->data, s->len) = '\0';
-
-    q->values[q->q.nparams] = (char *) p;
-    q->lengths[q->q.nparams] = 0;
-    q->formats[q->q.nparams] = 0;
-    q->q.nparams++;
-
-    return NGX_OK;
+    return v ? ngx_http_victorops_pg_param(&q->q,
+                                           NGX_HTTP_VICTOROPS_PGB_PARAMS,
+                                           v, 0, 0)
+             : NGX_ERROR;
 }
 
 
 ngx_int_t
 ngx_http_victorops_pgbq_int(ngx_http_victorops_pgbq_t *q, int64_t n)
 {
-    u_char  *p;
+    char  *v;
 
-    if (q->q.nparams == NGX_HTTP_VICTOROPS_PGB_PARAMS) {
-        return NGX_ERROR;
-    }
+    v = ngx_http_victorops_pg_int(q->batch->pool, n);
 
-    p = ngx_pnalloc(q->batch->pool, NGX_INT64_LEN + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    (void) ngx_sprintf(p, "%L%Z", n);
-
-    q->values[q->q.nparams] = (char *) p;
-    q->lengths[q->q.nparams] = 0;
-    q->formats[q->q.nparams] = 0;
-    q->q.nparams++;
-
-    return NGX_OK;
+    return v ? ngx_http_victorops_pg_param(&q->q,
+                                           NGX_HTTP_VICTOROPS_PGB_PARAMS,
+                                           v, 0, 0)
+             : NGX_ERROR;
 }
 
 
@@ -162,16 +140,9 @@ ngx_http_victorops_pgbq_int(ngx_http_victorops_pgbq_t *q, int64_t n)
 ngx_int_t
 ngx_http_victorops_pgbq_bin(ngx_http_victorops_pgbq_t *q, ngx_str_t *s)
 {
-    if (q->q.nparams == NGX_HTTP_VICTOROPS_PGB_PARAMS) {
-        return NGX_ERROR;
-    }
-
-    q->values[q->q.nparams] = s->len ? (char *) s->data : "";
-    q->lengths[q->q.nparams] = (int) s->len;
-    q->formats[q->q.nparams] = 1;
-    q->q.nparams++;
-
-    return NGX_OK;
+    return ngx_http_victorops_pg_param(&q->q, NGX_HTTP_VICTOROPS_PGB_PARAMS,
+                                       s->len ? (char *) s->data : "",
+                                       (int) s->len, 1);
 }
 
 

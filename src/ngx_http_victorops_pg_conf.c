@@ -369,3 +369,66 @@ ngx_http_victorops_pg_stmt_check(const char **stmts,
         ngx_http_victorops_pg_stmt_forget(stmts, q->sql);
     }
 }
+
+
+/*
+ * A query's next parameter, into the arrays its values, lengths and
+ * formats point at (the query's wrapper's, "max" long): text (format
+ * 0, NUL-terminated) or binary (1, "len" bytes).
+ */
+
+ngx_int_t
+ngx_http_victorops_pg_param(ngx_http_victorops_pg_query_t *q, int max,
+    const char *value, int len, int format)
+{
+    int  n;
+
+    n = q->nparams;
+
+    if (n >= max) {
+        return NGX_ERROR;
+    }
+
+    ((const char **) q->values)[n] = value;
+    ((int *) q->lengths)[n] = len;
+    ((int *) q->formats)[n] = format;
+    q->nparams++;
+
+    return NGX_OK;
+}
+
+
+/* a text parameter's value: "s" copied NUL-terminated into "pool" */
+
+char *
+ngx_http_victorops_pg_str(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *ngx_cpymem(p, s->data, s->len) = '\0';
+
+    return (char *) p;
+}
+
+
+/* a text parameter's value: "n" in decimal, in "pool" */
+
+char *
+ngx_http_victorops_pg_int(ngx_pool_t *pool, int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_sprintf(p, "%L%Z", n);
+
+    return (char *) p;
+}

@@ -33,9 +33,6 @@ typedef struct {
 } ngx_http_victorops_pgc_t;
 
 
-static ngx_int_t ngx_http_victorops_pgc_param(
-    ngx_http_victorops_store_call_t *call, const char *value, int len,
-    int format);
 static void ngx_http_victorops_pgc_answer(ngx_http_victorops_pg_query_t *pq,
     PGresult *res);
 
@@ -84,20 +81,18 @@ ngx_http_victorops_store_call_str(void *data, ngx_str_t *s)
 {
     ngx_http_victorops_store_call_t  *call = data;
 
-    u_char  *p;
+    char  *v;
 
     if (call->pgq == NULL) {
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(call->pool, s->len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    v = ngx_http_victorops_pg_str(call->pool, s);
 
-    *ngx_cpymem(p, s->data, s->len) = '\0';
-
-    return ngx_http_victorops_pgc_param(call, (char *) p, 0, 0);
+    return v ? ngx_http_victorops_pg_param(call->pgq,
+                                           NGX_HTTP_VICTOROPS_PGC_PARAMS,
+                                           v, 0, 0)
+             : NGX_ERROR;
 }
 
 
@@ -106,20 +101,18 @@ ngx_http_victorops_store_call_int(void *data, int64_t n)
 {
     ngx_http_victorops_store_call_t  *call = data;
 
-    u_char  *p;
+    char  *v;
 
     if (call->pgq == NULL) {
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(call->pool, NGX_INT64_LEN + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    v = ngx_http_victorops_pg_int(call->pool, n);
 
-    (void) ngx_sprintf(p, "%L%Z", n);
-
-    return ngx_http_victorops_pgc_param(call, (char *) p, 0, 0);
+    return v ? ngx_http_victorops_pg_param(call->pgq,
+                                           NGX_HTTP_VICTOROPS_PGC_PARAMS,
+                                           v, 0, 0)
+             : NGX_ERROR;
 }
 
 
@@ -134,31 +127,10 @@ ngx_http_victorops_store_call_bin(void *data, u_char *bytes, size_t len)
         return NGX_OK;
     }
 
-    return ngx_http_victorops_pgc_param(call, len ? (char *) bytes : "",
-                                        (int) len, 1);
-}
-
-
-static ngx_int_t
-ngx_http_victorops_pgc_param(ngx_http_victorops_store_call_t *call,
-    const char *value, int len, int format)
-{
-    int                        n;
-    ngx_http_victorops_pgc_t  *pgc;
-
-    pgc = call->pgq->data;
-    n = pgc->q.nparams;
-
-    if (n == NGX_HTTP_VICTOROPS_PGC_PARAMS) {
-        return NGX_ERROR;
-    }
-
-    pgc->values[n] = value;
-    pgc->lengths[n] = len;
-    pgc->formats[n] = format;
-    pgc->q.nparams++;
-
-    return NGX_OK;
+    return ngx_http_victorops_pg_param(call->pgq,
+                                       NGX_HTTP_VICTOROPS_PGC_PARAMS,
+                                       len ? (char *) bytes : "",
+                                       (int) len, 1);
 }
 
 

@@ -241,21 +241,14 @@ ngx_int_t
 ngx_http_victorops_pgq_str(ngx_http_victorops_pgq_t *q, ngx_pool_t *pool,
     ngx_str_t *s)
 {
-    u_char  *p;
+    char  *v;
 
-    p = ngx_pnalloc(pool, s->len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    v = ngx_http_victorops_pg_str(pool, s);
 
-    *ngx_cpymem(p, s->data, s->len) = '\0';
-
-    q->values[q->q.nparams] = (char *) p;
-    q->lengths[q->q.nparams] = 0;
-    q->formats[q->q.nparams] = 0;
-    q->q.nparams++;
-
-    return NGX_OK;
+    return v ? ngx_http_victorops_pg_param(&q->q,
+                                           NGX_HTTP_VICTOROPS_PGQ_PARAMS,
+                                           v, 0, 0)
+             : NGX_ERROR;
 }
 
 
@@ -263,21 +256,14 @@ ngx_int_t
 ngx_http_victorops_pgq_int(ngx_http_victorops_pgq_t *q, ngx_pool_t *pool,
     int64_t n)
 {
-    u_char  *p;
+    char  *v;
 
-    p = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    v = ngx_http_victorops_pg_int(pool, n);
 
-    (void) ngx_sprintf(p, "%L%Z", n);
-
-    q->values[q->q.nparams] = (char *) p;
-    q->lengths[q->q.nparams] = 0;
-    q->formats[q->q.nparams] = 0;
-    q->q.nparams++;
-
-    return NGX_OK;
+    return v ? ngx_http_victorops_pg_param(&q->q,
+                                           NGX_HTTP_VICTOROPS_PGQ_PARAMS,
+                                           v, 0, 0)
+             : NGX_ERROR;
 }
 
 
@@ -286,8 +272,7 @@ ngx_http_victorops_pgq_int(ngx_http_victorops_pgq_t *q, ngx_pool_t *pool,
 void
 ngx_http_victorops_pgq_bin(ngx_http_victorops_pgq_t *q, ngx_str_t *s)
 {
-    q->values[q->q.nparams] = s->len ? (char *) s->data : "";
-    q->lengths[q->q.nparams] = (int) s->len;
-    q->formats[q->q.nparams] = 1;
-    q->q.nparams++;
+    (void) ngx_http_victorops_pg_param(&q->q, NGX_HTTP_VICTOROPS_PGQ_PARAMS,
+                                       s->len ? (char *) s->data : "",
+                                       (int) s->len, 1);
 }
