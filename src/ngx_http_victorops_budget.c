@@ -58,6 +58,13 @@
 /* tokens held unspent for so long go back to the bucket */
 #define NGX_HTTP_VICTOROPS_BUDGET_IDLE    2000
 
+/*
+ * A token of api_rate (a bucket of one) not spent so long after its
+ * grant is dropped, never given back nor spent late: a late call would
+ * share its second with the calls of the tokens granted since
+ */
+#define NGX_HTTP_VICTOROPS_BUDGET_FRESH   100
+
 
 typedef struct ngx_http_victorops_budget_s  ngx_http_victorops_budget_t;
 
@@ -316,15 +323,16 @@ ngx_http_victorops_budget_rate(ngx_http_victorops_integration_t *vi,
     } else {
 
         /*
-         * api_rate calls a second, one at a time, refilled at 95 % of
-         * it: a node spends a token some milliseconds after its grant
-         * (the answer, then the job's next try), so grants at the full
-         * rate could put api_rate + 1 calls of several nodes into one
-         * second
+         * api_rate calls a second, one at a time, refilled at 90 % of
+         * it.  A token is spent up to BUDGET_FRESH ms after its grant
+         * (the answer, the job's next try, its call), so the calls of
+         * any second come from grants of 1.1 s at most: 1 + 1.1 * 0.9 *
+         * api_rate < api_rate + 1.  At 95 % a token spent 53 ms late
+         * could make it api_rate + 1.
          */
 
         rate->rate = (int64_t) vi->api_rate;
-        rate->period = 1000 * 100 / 95;
+        rate->period = 1000 * 100 / 90;
         rate->burst = 1;
     }
 
@@ -364,6 +372,13 @@ ngx_http_victorops_budget_take(ngx_http_victorops_integration_t *vi,
 
     ngx_shmtx_lock(&vi->shpool->mutex);
 
+    if (which == NGX_HTTP_VICTOROPS_BUDGET_API && g->stock > 0
+        && now - g->granted_at > NGX_HTTP_VICTOROPS_BUDGET_FRESH)
+    {
+        g->dropped += g->stock;     /* too late to spend */
+        g->stock = 0;
+    }
+
     if (g->stock > 0) {
         g->stock--;
         g->spent++;
@@ -384,6 +399,12 @@ ngx_http_victorops_budget_take(ngx_http_victorops_integration_t *vi,
 
     if (ask && g->asking_until > now) {
         ask = 0;        /* another worker asks */
+
+    } else if (ask && which == NGX_HTTP_VICTOROPS_BUDGET_API) {
+
+        /* the asker tries again soon after the answer: a fresh token */
+
+        *wait = NGX_HTTP_VICTOROPS_BUDGET_SOON;
     }
 
     if (ask) {
@@ -549,6 +570,7 @@ ngx_http_victorops_budget_answer(ngx_http_victorops_ask_t *a, PGresult *res,
 
     if (v[0]) {
         g->used_at = now;
+        g->granted_at = now;
     }
 
     ngx_shmtx_unlock(&vi->shpool->mutex);
@@ -696,7 +718,8 @@ ngx_http_victorops_budget_read(ngx_event_t *ev)
 /*
  * The node's tokens unspent for BUDGET_IDLE go back to the bucket: taken
  * out of the stock first (never spent and given back both); lost if the
- * update fails (fewer tokens, never more)
+ * update fails (fewer tokens, never more).  An api_rate token is
+ * dropped once it is no longer fresh.
  */
 
 static void
@@ -717,7 +740,15 @@ ngx_http_victorops_budget_give(ngx_http_victorops_ask_t *a, int64_t now)
 
     n = 0;
 
-    if (g->stock > 0 && now - g->used_at >= NGX_HTTP_VICTOROPS_BUDGET_IDLE) {
+    if (a->which == NGX_HTTP_VICTOROPS_BUDGET_API && g->stock > 0
+        && now - g->granted_at > NGX_HTTP_VICTOROPS_BUDGET_FRESH)
+    {
+        g->dropped += g->stock;     /* never given back: see FRESH */
+        g->stock = 0;
+
+    } else if (g->stock > 0
+               && now - g->used_at >= NGX_HTTP_VICTOROPS_BUDGET_IDLE)
+    {
         n = g->stock;
         g->stock = 0;
         g->returned += n;

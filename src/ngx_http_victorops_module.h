@@ -132,7 +132,9 @@ typedef struct {
     int64_t                       refused;            /* answers of 0 */
     int64_t                       asking_until;       /* a worker asks */
     int64_t                       used_at;            /* taken, granted */
+    int64_t                       granted_at;         /* the last grant */
     int64_t                       returned;           /* unspent */
+    int64_t                       dropped;            /* spent too late */
     int64_t                       next_at;            /* none before */
     int64_t                       left;               /* the row's */
 } ngx_http_victorops_grant_t;

@@ -577,10 +577,11 @@ ngx_http_victorops_status_peer_json(yajl_gen g,
 /*
  * "budget", with a PostgreSQL store: where alert_limit's or api_rate's
  * tokens come from, "shared" (every node's, granted by the database),
- * what this node was granted, spent, holds and gave back unspent, its
- * grants (and how many gave nothing), the whole tokens the database had
- * left at the last one.  A SQLite store's budgets are this node's
- * ("local"): its status stays as it was, without "budget".
+ * what this node was granted, spent, holds, gave back unspent and
+ * dropped (too late to spend), its grants (and how many gave nothing),
+ * the whole tokens the database had left at the last one.  A SQLite
+ * store's budgets are this node's ("local"): its status stays as it
+ * was, without "budget".
  */
 
 static ngx_int_t
@@ -600,6 +601,7 @@ ngx_http_victorops_status_budget_json(yajl_gen g,
         || ngx_http_victorops_gen_int(g, "spent", grant->spent)
         || ngx_http_victorops_gen_int(g, "held", grant->stock)
         || ngx_http_victorops_gen_int(g, "returned", grant->returned)
+        || ngx_http_victorops_gen_int(g, "dropped", grant->dropped)
         || ngx_http_victorops_gen_int(g, "grants", grant->grants)
         || ngx_http_victorops_gen_int(g, "grants_empty", grant->refused)
         || ngx_http_victorops_gen_int(g, "store_tokens_left", grant->left)

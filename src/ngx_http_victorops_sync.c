@@ -22,9 +22,16 @@
 #include "ngx_http_victorops_module.h"
 
 
+/* a VictorOps token so near is waited for, so many times at most */
+#define NGX_HTTP_VICTOROPS_SYNC_NEAR     100
+#define NGX_HTTP_VICTOROPS_SYNC_TRIES    5
+
+
 static void ngx_http_victorops_sync_handler(ngx_event_t *ev);
 static void ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
     int64_t now);
+static void ngx_http_victorops_sync_vo(ngx_http_victorops_sync_t *s);
+static void ngx_http_victorops_sync_token(ngx_event_t *ev);
 static ngx_int_t ngx_http_victorops_sync_rootly(ngx_http_victorops_sync_t *s);
 static void ngx_http_victorops_sync_vo_done(ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_sync_rootly_done(
@@ -195,12 +202,9 @@ ngx_http_victorops_sync_start(ngx_http_victorops_integration_t *vi,
 void
 ngx_http_victorops_sync_run(ngx_http_victorops_sync_t *s)
 {
-    int64_t                            wait, now;
-    ngx_http_victorops_transfer_t     *t;
     ngx_http_victorops_integration_t  *vi;
 
     vi = s->vi;
-    now = s->started;
 
     if (s->links.nelts == 0) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
@@ -223,16 +227,48 @@ ngx_http_victorops_sync_run(ngx_http_victorops_sync_t *s)
 
     vi->syncing = 1;
 
-    /*
-     * VictorOps first, within api_rate; without a token, soon again, and
-     * not a round (with a PostgreSQL store the first token of a node may
-     * still be on its way: budget.c)
-     */
+    ngx_http_victorops_sync_vo(s);
+}
+
+
+/*
+ * VictorOps first, within api_rate.  A token asked for this node (a
+ * PostgreSQL store: budget.c) or due within SYNC_NEAR ms is waited for
+ * here, the lease kept, a few times; else the round is skipped, soon
+ * again, and is not a round.
+ */
+
+static void
+ngx_http_victorops_sync_vo(ngx_http_victorops_sync_t *s)
+{
+    int64_t                            wait, now;
+    ngx_http_victorops_transfer_t     *t;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = s->vi;
+    now = ngx_http_victorops_now();
+    wait = 0;
 
     if (ngx_http_victorops_peer_token(vi, NGX_HTTP_VICTOROPS_PEER_VO, now,
                                       &wait)
         != NGX_OK)
     {
+        if (wait <= NGX_HTTP_VICTOROPS_SYNC_NEAR
+            && s->token_tries++ < NGX_HTTP_VICTOROPS_SYNC_TRIES
+            && !ngx_exiting && !ngx_terminate && !ngx_quit)
+        {
+            s->dummy.fd = (ngx_socket_t) -1;
+            s->dummy.data = s;
+
+            s->tick.handler = ngx_http_victorops_sync_token;
+            s->tick.data = &s->dummy;
+            s->tick.log = ngx_cycle->log;
+            s->tick.cancelable = 1;
+
+            ngx_add_timer(&s->tick, (ngx_msec_t) ngx_max(wait, 1));
+            return;
+        }
+
         ngx_http_victorops_sync_skip(s, ngx_max(wait, 1000));
         return;
     }
@@ -255,6 +291,26 @@ ngx_http_victorops_sync_run(ngx_http_victorops_sync_t *s)
         ngx_destroy_pool(t->pool);
         ngx_http_victorops_sync_end(s, 0);
     }
+}
+
+
+/* the token's wait is over: the round goes on, or stops with the worker */
+
+static void
+ngx_http_victorops_sync_token(ngx_event_t *ev)
+{
+    ngx_connection_t           *c;
+    ngx_http_victorops_sync_t  *s;
+
+    c = ev->data;
+    s = c->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        ngx_http_victorops_sync_skip(s, 1000);
+        return;
+    }
+
+    ngx_http_victorops_sync_vo(s);
 }
 
 

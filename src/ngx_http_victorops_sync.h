@@ -42,6 +42,9 @@ typedef struct {
     int64_t                            asked;         /* the token asked */
     int64_t                            wait;          /* not taken: due */
     ngx_uint_t                         ran;           /* sync_run() was */
+    ngx_uint_t                         token_tries;
+    ngx_event_t                        tick;          /* a token's wait */
+    ngx_connection_t                   dummy;
 } ngx_http_victorops_sync_t;
 
 

@@ -331,7 +331,8 @@ ngx_http_victorops_vo_decide(ngx_http_victorops_vo_ctx_t *ctx,
 
 /*
  * A job's first call, from "step", once a token of api_rate is its
- * own: NGX_BUSY (none yet, again after "wait"), else as vo_next().
+ * own, or is asked for it (BUDGET_SOON: the call waits for it): else
+ * NGX_BUSY (again after "wait", from the queue), or as vo_next().
  */
 
 ngx_int_t
@@ -340,12 +341,17 @@ ngx_http_victorops_vo_begin(ngx_http_victorops_vo_ctx_t *ctx, ngx_uint_t step,
 {
     if (ngx_http_victorops_peer_token(ctx->vi, NGX_HTTP_VICTOROPS_PEER_VO,
                                       now, wait)
-        != NGX_OK)
+        == NGX_OK)
     {
+        ctx->has_token = 1;
+
+    } else if (*wait <= NGX_HTTP_VICTOROPS_BUDGET_SOON) {
+        ctx->token_wait = ngx_max(*wait, 1);
+
+    } else {
         return NGX_BUSY;
     }
 
-    ctx->has_token = 1;
     ctx->step = step;
 
     return ngx_http_victorops_vo_next(ctx);
@@ -387,7 +393,7 @@ static ngx_int_t
 ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
     ngx_http_victorops_transfer_t *t)
 {
-    int64_t  now, wait;
+    int64_t  now, wait, until;
 
     t->handler = ngx_http_victorops_vo_answered;
     t->data = ctx;
@@ -396,19 +402,32 @@ ngx_http_victorops_vo_call(ngx_http_victorops_vo_ctx_t *ctx,
     now = ngx_http_victorops_now();
     wait = 0;
 
-    if (!ctx->has_token) {
+    if (ctx->token_wait) {
+
+        /* the token vo_begin() asked for: no sooner */
+
+        wait = ctx->token_wait;
+        ctx->token_wait = 0;
+        ngx_add_timer(&ctx->wait, (ngx_msec_t) wait);
+
+    } else if (!ctx->has_token) {
         (void) ngx_http_victorops_peer_wait(ctx->vi, NGX_HTTP_VICTOROPS_PEER_VO,
                                             now, &ctx->wait, 0, &wait);
     }
 
     /*
      * A job making a second call, or waiting for a token, keeps its
-     * lease: no other worker takes it meanwhile.
+     * lease: no other worker takes it meanwhile.  It is extended when
+     * what it covers runs short, not at each try.
      */
 
-    if (ctx->calls++ || wait) {
-        ngx_http_victorops_vo_lease(ctx, now + wait + (int64_t) t->timeout
-                                         + NGX_HTTP_VICTOROPS_LEASE_MORE);
+    until = now + wait + (int64_t) t->timeout;
+
+    if ((ctx->calls++ || wait)
+        && until + NGX_HTTP_VICTOROPS_LEASE_MORE / 2 > ctx->lease_until)
+    {
+        ctx->lease_until = until + NGX_HTTP_VICTOROPS_LEASE_MORE;
+        ngx_http_victorops_vo_lease(ctx, ctx->lease_until);
     }
 
     if (wait) {

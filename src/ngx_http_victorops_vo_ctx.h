@@ -51,6 +51,8 @@ struct ngx_http_victorops_vo_ctx_s {
     ngx_uint_t                         team;
     ngx_uint_t                         step;
     ngx_uint_t                         has_token;
+    int64_t                            token_wait;    /* ms, asked */
+    int64_t                            lease_until;   /* extended to */
     ngx_uint_t                         calls;
     ngx_uint_t                         gave_up;    /* still failing */
     ngx_uint_t                         creating;   /* its mark written */

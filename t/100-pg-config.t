@@ -367,7 +367,7 @@ qr/\[emerg\] .*"alert_limit_overflow reject" is not supported with a PostgreSQL 
     location = /status { victorops_status; }
 --- request
 GET /status
---- response_body_like: "alert_limit":\{"per_minute":7,"available":0,"overflow":"queue","budget":\{"source":"shared","granted":0,"spent":0,"held":0,"returned":0,"grants":0,"grants_empty":0,"store_tokens_left":0\}\}
+--- response_body_like: "alert_limit":\{"per_minute":7,"available":0,"overflow":"queue","budget":\{"source":"shared","granted":0,"spent":0,"held":0,"returned":0,"dropped":0,"grants":0,"grants_empty":0,"store_tokens_left":0\}\}
 --- no_error_log
 [emerg]
 

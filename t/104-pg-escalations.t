@@ -327,7 +327,12 @@ subtest 'd. 50 escalations over both nodes never exceed api_rate' => sub {
     }
     note sprintf '%d VictorOps calls in %.2f s', scalar @t, @t ? $t[-1] - $t[0] : 0;
 
-    ok($worst <= $rate, "at most $rate calls in any second over both nodes (worst: $worst)");
+    my @b = map { $_->integration_status->{victorops}{budget} // {} } $A, $B;
+    note join '; ', map { "spent $_->{spent}, dropped $_->{dropped}" } @b;
+
+    ok($worst <= $rate, "at most $rate calls in any second over both nodes (worst: $worst)")
+        or diag join "\n", map { sprintf '%.3f %s %s', $_->{time}, $_->{method}, $_->{path} }
+                            sort { $a->{time} <=> $b->{time} } @{ $vo->requests(timeout => 0) };
 
     is(scalar(grep { $_->{status} == 429 } @{ $vo->requests(timeout => 0) }), 0, 'no 429');
     no_alerts_logged('d', $A, $B);
