@@ -15,10 +15,10 @@
  * elapsed on the database's clock and takes at most what it holds.  What
  * was granted to a node is taken out of the shared bucket, so what all
  * nodes spend together never exceeds it.  A refusal says when the next
- * token will be there; until then no worker of the node asks.  Tokens a
- * node has not spent for 2 s go back to the bucket: the queue is shared,
- * and the jobs this node would spend them on may be another node's by
- * now.
+ * token will be there; until then (1 s at most) no worker of the node
+ * asks.  Tokens a node has not spent for 1 s go back to the bucket: the
+ * queue is shared, and the jobs this node would spend them on may be
+ * another node's by now.
  *
  * Rate-limit pauses (a 429, its Retry-After) are shared too: the node
  * that saw one writes the row's paused_until, and each node reads the
@@ -45,10 +45,11 @@
 #define NGX_HTTP_VICTOROPS_BUDGET_DOWN    1000
 
 /*
- * The longest a job without a token waits before it is tried again:
- * the next token may go to another node, and this node's jobs (in the
- * shared queue) should not wait for this node's next one while that
- * node holds a token and has nothing to spend it on
+ * The longest a job without a token waits before it is tried again, and
+ * a refusal is believed (the node asks again after it): the next token
+ * may go to another node, and this node's jobs (in the shared queue)
+ * should not wait for this node's next one while that node holds a
+ * token and has nothing to spend it on, or has given tokens back
  */
 #define NGX_HTTP_VICTOROPS_BUDGET_WAIT    1000
 
@@ -56,7 +57,7 @@
 #define NGX_HTTP_VICTOROPS_BUDGET_READ    1000
 
 /* tokens held unspent for so long go back to the bucket */
-#define NGX_HTTP_VICTOROPS_BUDGET_IDLE    2000
+#define NGX_HTTP_VICTOROPS_BUDGET_IDLE    1000
 
 /*
  * A token of api_rate (a bucket of one) not spent so long after its
@@ -566,7 +567,8 @@ ngx_http_victorops_budget_answer(ngx_http_victorops_ask_t *a, PGresult *res,
     g->refused += (v[0] == 0);
     g->left = v[1];
     g->asking_until = 0;
-    g->next_at = v[2] ? now + v[2] : 0;
+    g->next_at = v[2] ? now + ngx_min(v[2], NGX_HTTP_VICTOROPS_BUDGET_WAIT)
+                      : 0;
 
     if (v[0]) {
         g->used_at = now;
