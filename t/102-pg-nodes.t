@@ -41,7 +41,7 @@ use JSON::PP;
 use POSIX ();
 use VoPg;
 use VoMock;
-use VoNginx qw(wait_for dedup_key delivered_keys rootly_successes);
+use VoNginx qw(wait_for dedup_key delivered_keys rootly_successes no_alerts_logged);
 
 VoPg::require_server();
 
@@ -69,11 +69,6 @@ sub node {
     });
 }
 
-sub sql {
-    my ($db, $q) = @_;
-    return join "\n", $pg->psql($q, db => $db);
-}
-
 sub event {
     my ($type, $entity, $number) = @_;
     my %body = (entity_id => $entity, incident_number => "$number",
@@ -97,22 +92,13 @@ sub evidence {
     diag "---- $what: mock timeline";
     diag timeline($rootly->requests(timeout => 0));
     diag "---- jobs";
-    diag sql($db, 'select seq, kind, class, key, state, attempts, lease_owner, '
-                  . 'lease_until - victorops_now_ms() from jobs order by seq');
+    diag $pg->sql($db, 'select seq, kind, class, key, state, attempts, lease_owner, '
+                       . 'lease_until - victorops_now_ms() from jobs order by seq');
     diag "---- links";
-    diag sql($db, 'select key, incident, rootly_alert, vo_state from links');
+    diag $pg->sql($db, 'select key, incident, rootly_alert, vo_state from links');
     for my $ng (@nodes) {
-        my @log = grep { /victorops integration|\[(?:warn|error|crit|alert|emerg)\]/ }
-                  split /\n/, $ng->error_log;
-        diag "---- error.log of " . $ng->url . " (last 30)";
-        diag join "\n", @log > 30 ? @log[-30 .. -1] : @log;
+        diag $ng->log_tail(qr/victorops integration|\[(?:warn|error|crit|alert|emerg)\]/);
     }
-}
-
-sub no_alerts_logged {
-    my ($label, @nodes) = @_;
-    my @bad = map { grep { /\[(?:alert|crit|emerg)\]/ } split /\n/, $_->error_log } @nodes;
-    is(scalar @bad, 0, "$label: no [alert] or worse logged") or diag join "\n", @bad;
 }
 
 $pg->createdb('ab');
@@ -146,8 +132,8 @@ subtest 'a. triggered at A, acknowledged at B: one alert, acknowledged' => sub {
     is($alerts->[0]{attributes}{status}, 'acknowledged', 'the alert is acknowledged')
         or diag explain $alerts->[0]{attributes};
 
-    is(sql('ab', 'select count(*) from jobs'), 0, 'no job left in the store');
-    is(sql('ab', "select rootly_alert from links where key like '%checkout-api/latency-p99'"),
+    is($pg->sql('ab', 'select count(*) from jobs'), 0, 'no job left in the store');
+    is($pg->sql('ab', "select rootly_alert from links where key like '%checkout-api/latency-p99'"),
        $alerts->[0]{id}, 'the link holds the alert');
 };
 
@@ -173,8 +159,8 @@ subtest 'b. the same delivery at A and at B: one alert, then duplicates' => sub 
               'Rootly got one alert for it')
         or do { diag explain $got; evidence('ab', 'b', $A, $B) };
 
-    is(sql('ab', 'select count(*) from dedup'), 3,
-       'dedup: the three deliveries taken (a: 2, b: 1)');
+    is($pg->sql('ab', 'select count(*) from dedup'), 3,
+            'dedup: the three deliveries taken (a: 2, b: 1)');
     my $dups = 0;
     $dups += $_->integration_status->{duplicate} // 0 for $A, $B;
     is($dups, 2, 'status: two duplicates over both nodes');
@@ -258,7 +244,7 @@ subtest 'd. per-incident order while both nodes claim' => sub {
         $sent{ $ng->url } = () = $ng->log_lines(qr/delivered: rootly answered 2/);
     }
     note 'deliveries by node: ' . join ', ', map { "$_ $sent{$_}" } sort keys %sent;
-    is(sql('ab', 'select count(*) from jobs'), 0, 'no job left in the store');
+    is($pg->sql('ab', 'select count(*) from jobs'), 0, 'no job left in the store');
     evidence('ab', 'd', $A, $B) unless $ok;
     no_alerts_logged('a, b, d', $A, $B);
     $A->stop;
@@ -282,11 +268,11 @@ subtest 'c. A killed holding leases: B takes its jobs over, each delivered once'
     }
 
     my $leased = wait_for(sub {
-        sql('kill', "select count(*) from jobs where state = 1 and lease_owner = 'node-a'") == $n
-    }, 5, 0.05);
+        $pg->sql('kill', "select count(*) from jobs where state = 1 and lease_owner = 'node-a'") == $n
+         }, 5, 0.05);
     ok($leased, "A holds all $n jobs leased")
-        or diag sql('kill', 'select seq, key, state, lease_owner from jobs');
-    my $until = sql('kill', 'select max(lease_until) from jobs');
+        or diag $pg->sql('kill', 'select seq, key, state, lease_owner from jobs');
+    my $until = $pg->sql('kill', 'select max(lease_until) from jobs');
 
     $na->kill9;
     $rootly->reset;     # A's requests still in the mock are forgotten
@@ -313,7 +299,7 @@ subtest 'c. A killed holding leases: B takes its jobs over, each delivered once'
                       $nb->log_lines(qr/leased by a worker that exited are queued again/);
     is($queued, $n, 'B logged the jobs it queued again')
         or diag join "\n", $nb->log_lines(qr/victorops/);
-    is(sql('kill', 'select count(*) from jobs'), 0, 'no job left in the store');
+    is($pg->sql('kill', 'select count(*) from jobs'), 0, 'no job left in the store');
     no_alerts_logged("c", $nb);
     $nb->stop;
 };
@@ -322,7 +308,7 @@ subtest 'e. a statement that fails: 503, then back to normal; PostgreSQL stopped
     $pg->createdb('fail');
     $rootly->reset;
     my $ng = node('fail', 'node-e');
-    ok(wait_for(sub { sql('fail', "select to_regclass('jobs') is not null") eq 't' }, 20, 0.1),
+    ok(wait_for(sub { $pg->sql('fail', "select to_regclass('jobs') is not null") eq 't' }, 20, 0.1),
        'the schema is migrated');
 
     # a trigger refuses one entity's jobs: that batch fails whole
@@ -343,8 +329,8 @@ subtest 'e. a statement that fails: 503, then back to normal; PostgreSQL stopped
     is($res->{status}, 202, 'the next webhook on that worker: 202') or diag $res->{content};
     ok(wait_for(sub { delivered_keys($rootly->requests(timeout => 0))->{'victorops:acme:fine/1'} },
                 10, 0.2), '... delivered');
-    is(sql('fail', "select count(*) from jobs where entity = 'poison'"), 0,
-       'nothing of the refused batch was written');
+    is($pg->sql('fail', "select count(*) from jobs where entity = 'poison'"), 0,
+            'nothing of the refused batch was written');
 
     # PostgreSQL stopped: accepted into the node's spool (t/105), then
     # moved and delivered once it is back
@@ -355,16 +341,16 @@ subtest 'e. a statement that fails: 503, then back to normal; PostgreSQL stopped
     $pg->start_again;
     ok(wait_for(sub { delivered_keys($rootly->requests(timeout => 0))->{'victorops:acme:fine/2'} },
                 30, 0.2), 'PostgreSQL back: delivered');
-    ok(wait_for(sub { sql('fail', 'select count(*) from jobs') == 0 }, 10, 0.2),
+    ok(wait_for(sub { $pg->sql('fail', 'select count(*) from jobs') == 0 }, 10, 0.2),
        'delivered jobs leave the store');
-    is(sql('fail', 'select count(*) from jobs'), 0, 'no job left in the store');
+    is($pg->sql('fail', 'select count(*) from jobs'), 0, 'no job left in the store');
     $ng->stop;
 };
 
 subtest 'f. retention on PostgreSQL: old dead letters and links go, the rest stays' => sub {
     $pg->createdb('retain');
     my $ng = node('retain', 'node-f');
-    ok(wait_for(sub { sql('retain', "select to_regclass('jobs') is not null") eq 't' }, 20, 0.1),
+    ok(wait_for(sub { $pg->sql('retain', "select to_regclass('jobs') is not null") eq 't' }, 20, 0.1),
        'the schema is migrated');
     $ng->stop;
 
@@ -439,8 +425,8 @@ subtest 'g. A reloaded during a burst over both nodes: every delivery answered, 
         push @kids, $kid;
     }
 
-    ok(wait_for(sub { sql('reload', 'select count(*) from jobs') > 0
-                      || keys %{ delivered_keys($rootly->requests(timeout => 0)) } }, 20, 0.02),
+    ok(wait_for(sub { $pg->sql('reload', 'select count(*) from jobs') > 0
+                           || keys %{ delivered_keys($rootly->requests(timeout => 0)) } }, 20, 0.02),
        'the burst has begun');
     my @old = $A->reload(wait_old => 1);
     note 'A reloaded, old workers ' . join(' ', @old) . ' gone';
@@ -465,7 +451,7 @@ subtest 'g. A reloaded during a burst over both nodes: every delivery answered, 
     my $got = delivered_keys($rootly->requests(timeout => 0));
     is_deeply($got, \%want, 'Rootly got each alert once')
         or diag explain { map { $_ => $got->{$_} } grep { ($got->{$_} // 0) != 1 } keys %want };
-    ok(wait_for(sub { sql('reload', 'select count(*) from jobs') == 0 }, 20, 0.2),
+    ok(wait_for(sub { $pg->sql('reload', 'select count(*) from jobs') == 0 }, 20, 0.2),
        'no job left in the store');
     no_alerts_logged('g', $A, $B);
     $_->stop for $A, $B;

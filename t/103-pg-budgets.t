@@ -32,7 +32,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use VoPg;
 use VoMock;
-use VoNginx qw(wait_for dedup_key delivered_keys);
+use VoNginx qw(wait_for dedup_key delivered_keys no_alerts_logged);
 
 VoPg::require_server();
 
@@ -50,11 +50,6 @@ sub node {
         retry_max_delay => '2s',
         alert_limit => $opt{alert_limit},
     });
-}
-
-sub sql {
-    my ($db, $q) = @_;
-    return join "\n", $pg->psql($q, db => $db);
 }
 
 sub alert {
@@ -81,26 +76,17 @@ sub evidence {
     diag "---- $what: mock timeline";
     diag timeline($t0, $rootly->requests(timeout => 0));
     diag "---- jobs";
-    diag sql($db, 'select seq, key, state, attempts, lease_owner, '
-                  . 'next_at - victorops_now_ms() from jobs order by seq');
+    diag $pg->sql($db, 'select seq, key, state, attempts, lease_owner, '
+                       . 'next_at - victorops_now_ms() from jobs order by seq');
     diag "---- budgets";
-    diag sql($db, 'select name, capacity, per_ms, tokens, '
-                  . 'victorops_now_ms() - updated_at, paused_until - victorops_now_ms() '
-                  . 'from budgets');
+    diag $pg->sql($db, 'select name, capacity, per_ms, tokens, '
+                       . 'victorops_now_ms() - updated_at, paused_until - victorops_now_ms() '
+                       . 'from budgets');
     for my $ng (@nodes) {
         diag "---- status of " . $ng->url;
         diag explain $ng->integration_status->{alert_limit};
-        my @log = grep { /victorops|\[(?:warn|error|crit|alert|emerg)\]/ }
-                  split /\n/, $ng->error_log;
-        diag "---- error.log of " . $ng->url . " (last 30)";
-        diag join "\n", @log > 30 ? @log[-30 .. -1] : @log;
+        diag $ng->log_tail();
     }
-}
-
-sub no_alerts_logged {
-    my ($label, @nodes) = @_;
-    my @bad = map { grep { /\[(?:alert|crit|emerg)\]/ } split /\n/, $_->error_log } @nodes;
-    is(scalar @bad, 0, "$label: no [alert] or worse logged") or diag join "\n", @bad;
 }
 
 # ------------------------------------------------------------------ a, b
@@ -134,9 +120,9 @@ subtest 'a. alert_limit 5 holds for both nodes together' => sub {
        '... all 5 accepted');
     $first = (sort { $a->{time} <=> $b->{time} } @$reqs)[0];
 
-    is(sql('lim', 'select count(*) from jobs where state in (0, 1)'), 7,
-       'the 7 others wait in the queue (jobs table)');
-    is(sql('lim', 'select count(*) from jobs where state = 2'), 0, 'none dead-lettered');
+    is($pg->sql('lim', 'select count(*) from jobs where state in (0, 1)'), 7,
+            'the 7 others wait in the queue (jobs table)');
+    is($pg->sql('lim', 'select count(*) from jobs where state = 2'), 0, 'none dead-lettered');
 
     my (%spent, %granted, $ok);
     for my $ng ($A, $B) {
@@ -157,7 +143,7 @@ subtest 'a. alert_limit 5 holds for both nodes together' => sub {
     is($spent, 5, 'the nodes spent 5 tokens together');
     is($granted, 5, 'the database granted 5 tokens in all');
 
-    my ($cap, $per_min, $tokens) = split /\|/, sql('lim',
+    my ($cap, $per_min, $tokens) = split /\|/, $pg->sql('lim',
         "select capacity, round((per_ms * 60000)::numeric, 6), tokens "
         . "from budgets where integration = 'acme' and name = 'alert_limit'");
     is($cap, 5, 'budgets row: capacity 5');
@@ -184,8 +170,8 @@ subtest 'b. the rest waits for the shared bucket, and is not lost' => sub {
 
     my $keys = delivered_keys($reqs);
     is(scalar(grep { $_ > 1 } values %$keys), 0, 'none delivered twice');
-    is(sql('lim', 'select count(*) from jobs where state in (0, 1)'), 6,
-       'the 6 others still wait in the queue');
+    is($pg->sql('lim', 'select count(*) from jobs where state in (0, 1)'), 6,
+            'the 6 others still wait in the queue');
 
     evidence('lim', 'b', $t0, $A, $B) unless @$reqs == 6 && $after >= 11.5;
     no_alerts_logged('a, b', $A, $B);
@@ -238,8 +224,8 @@ subtest 'c. a burst over four workers never exceeds the shared bucket' => sub {
     is($spent, $got, 'the nodes spent what Rootly received');
     cmp_ok($held, '<=', 2 * 3, 'each node holds at most a block (3) unspent');
     is(scalar(grep { $_ > 1 } values %{ delivered_keys($reqs) }), 0, 'none delivered twice');
-    is(sql('burst', 'select count(*) from jobs where state in (0, 1)'), $n - $got,
-       'the others wait in the queue');
+    is($pg->sql('burst', 'select count(*) from jobs where state in (0, 1)'), $n - $got,
+            'the others wait in the queue');
 
     evidence('burst', 'c', $t, $na, $nb) unless $got >= $limit && $got <= $allowed;
     no_alerts_logged('c', $na, $nb);
@@ -271,9 +257,9 @@ subtest 'd. a 429 seen by one node pauses both' => sub {
     my $t429 = $r429->[0]{time} // time;
 
     my $shared = wait_for(sub {
-        sql('pause', "select count(*) from budgets where integration = 'acme' "
-                     . "and name = 'alert_limit' and paused_until > victorops_now_ms()") == 1
-    }, 3, 0.05);
+        $pg->sql('pause', "select count(*) from budgets where integration = 'acme' "
+                          . "and name = 'alert_limit' and paused_until > victorops_now_ms()") == 1
+         }, 3, 0.05);
     ok($shared, 'the pause is in the budgets row');
 
     sleep 0.05 while time < $t429 + 1.5;

@@ -37,7 +37,7 @@ use JSON::PP;
 use Time::HiRes qw(sleep time);
 use VoPg;
 use VoMock;
-use VoNginx qw(wait_for);
+use VoNginx qw(wait_for no_alerts_logged);
 
 VoPg::require_server();
 
@@ -65,11 +65,6 @@ sub node {
         location = /rootly   { victorops_rootly_events acme; }
         location = /escalate { victorops_escalate acme; }
 _EOC_
-}
-
-sub sql {
-    my ($db, $q) = @_;
-    return join "\n", $pg->psql($q, db => $db);
 }
 
 sub incident {
@@ -118,21 +113,12 @@ sub timeline {
 sub evidence {
     my ($db, @nodes) = @_;
     diag "---- jobs";
-    diag sql($db, 'select seq, kind, key, state, attempts, lease_owner, last_error from jobs order by seq');
+    diag $pg->sql($db, 'select seq, kind, key, state, attempts, lease_owner, last_error from jobs order by seq');
     diag "---- links";
-    diag sql($db, 'select key, incident, entity, rootly_incident, targets, vo_state from links');
+    diag $pg->sql($db, 'select key, incident, entity, rootly_incident, targets, vo_state from links');
     for my $ng (@nodes) {
-        my @log = grep { /victorops|\[(?:warn|error|crit|alert|emerg)\]/ }
-                  split /\n/, $ng->error_log;
-        diag "---- error.log of " . $ng->url . " (last 30)";
-        diag join "\n", @log > 30 ? @log[-30 .. -1] : @log;
+        diag $ng->log_tail();
     }
-}
-
-sub no_alerts_logged {
-    my ($label, @nodes) = @_;
-    my @bad = map { grep { /\[(?:alert|crit|emerg)\]/ } split /\n/, $_->error_log } @nodes;
-    is(scalar @bad, 0, "$label: no [alert] or worse logged") or diag join "\n", @bad;
 }
 
 $pg->createdb('esc');
@@ -155,10 +141,10 @@ subtest "a. escalation at A, VictorOps' webhook for it at B while the create is 
        'the VictorOps incident exists (its answer not yet sent)')
         or return evidence('esc', $A, $B);
     my $inc = $vo->state->{incidents}[0];
-    is(sql('esc', "select count(*) from links where incident = '~creating'"), 1,
-       "the create's mark is in the store");
-    is(sql('esc', "select count(*) from links where rootly_incident = 'inc-a'"), 0,
-       'no link yet');
+    is($pg->sql('esc', "select count(*) from links where incident = '~creating'"), 1,
+            "the create's mark is in the store");
+    is($pg->sql('esc', "select count(*) from links where rootly_incident = 'inc-a'"), 0,
+            'no link yet');
 
     my $hook = $B->post_webhook({ entity_id => $inc->{entityId},
                                   incident_number => $inc->{incidentNumber},
@@ -180,11 +166,11 @@ subtest "a. escalation at A, VictorOps' webhook for it at B while the create is 
     is(scalar @events, 3, 'three timeline events, nothing twice') or diag explain \@events;
     is(scalar @{ $rootly->requests(path => '/v1/alerts', timeout => 0) }, 0, 'no Rootly alert');
     is(scalar @{ creates() }, 1, 'one VictorOps create');
-    is(sql('esc', "select count(*) from links where incident = '~creating'"), 0,
-       "the create's mark is gone");
-    is(sql('esc', "select incident || '|' || targets from links where rootly_incident = 'inc-a'"),
+    is($pg->sql('esc', "select count(*) from links where incident = '~creating'"), 0,
+            "the create's mark is gone");
+    is($pg->sql('esc', "select incident || '|' || targets from links where rootly_incident = 'inc-a'"),
        "$inc->{incidentNumber}|EscalationPolicy:pol-payments-primary", 'the link is shared');
-    ok(wait_for(sub { sql('esc', 'select count(*) from jobs') == 0 }, 10, 0.2), 'no job left')
+    ok(wait_for(sub { $pg->sql('esc', 'select count(*) from jobs') == 0 }, 10, 0.2), 'no job left')
         or evidence('esc', $A, $B);
 };
 
@@ -209,10 +195,10 @@ subtest 'b. the same Rootly event at A and at B: one VictorOps create' => sub {
 
     my $c = creates(wait => 1, timeout => 20);
     is(scalar @$c, 1, 'one create') or evidence('esc', $A, $B);
-    ok(wait_for(sub { sql('esc', 'select count(*) from jobs') == 0 }, 20, 0.2), 'no job left');
+    ok(wait_for(sub { $pg->sql('esc', 'select count(*) from jobs') == 0 }, 20, 0.2), 'no job left');
     sleep 1;
     is(scalar @{ creates() }, 1, 'still one create');
-    is(sql('esc', "select count(*) from rootly_events where id in ('evt-b-$$', 'evt-b3-$$')"),
+    is($pg->sql('esc', "select count(*) from rootly_events where id in ('evt-b-$$', 'evt-b3-$$')"),
        2, 'both event ids recorded once');
 };
 
@@ -231,7 +217,7 @@ subtest 'c. 20 escalations over both nodes: each created exactly once' => sub {
 
     my $c = creates(wait => 20, timeout => 60);
     is(scalar(grep { $_->{status} == 200 } @$c), 20, '20 creates') or evidence('esc', $A, $B);
-    ok(wait_for(sub { sql('esc', 'select count(*) from jobs') == 0 }, 60, 0.2), 'no job left')
+    ok(wait_for(sub { $pg->sql('esc', 'select count(*) from jobs') == 0 }, 60, 0.2), 'no job left')
         or evidence('esc', $A, $B);
     sleep 1;
     $c = creates();
@@ -240,9 +226,9 @@ subtest 'c. 20 escalations over both nodes: each created exactly once' => sub {
     $by{ $_->{json}{summary} }++ for @$c;
     is_deeply([sort grep { $by{$_} != 1 } keys %by], [], 'no incident created twice');
     is(scalar keys %by, 20, 'one create per Rootly incident');
-    is(sql('esc', "select count(distinct rootly_incident) from links where rootly_incident like 'inc-c-%'"),
+    is($pg->sql('esc', "select count(distinct rootly_incident) from links where rootly_incident like 'inc-c-%'"),
        20, 'each linked');
-    is(sql('esc', "select count(*) from links where incident = '~creating'"), 0, 'no mark left');
+    is($pg->sql('esc', "select count(*) from links where incident = '~creating'"), 0, 'no mark left');
     my @logs = map { $_->error_log } $A, $B;
     ok((grep { /paged VictorOps/ } split /\n/, $logs[0]) && (grep { /paged VictorOps/ } split /\n/, $logs[1]),
        'both nodes sent creates');
@@ -258,8 +244,8 @@ subtest 'e. an update at B, a reroute requested at B, a resolve at A: on the sha
     my $c = creates(wait => 1, timeout => 20);
     is(scalar @$c, 1, 'one create') or return evidence('esc', $A, $B);
     my $number = $c->[0]{json}{incidentNumber} // $vo->state->{incidents}[0]{incidentNumber};
-    ok(wait_for(sub { sql('esc', "select count(*) from links where rootly_incident = 'inc-e'") == 1 },
-                20, 0.2), 'linked') or evidence('esc', $A, $B);
+    ok(wait_for(sub { $pg->sql('esc', "select count(*) from links where rootly_incident = 'inc-e'") == 1 },
+                     20, 0.2), 'linked') or evidence('esc', $A, $B);
 
     # the same targets again, at the other node: nothing to do
     is(event($B, 'incident.updated', incident(id => 'inc-e'))->{status}, 202, 'B: updated (same severity)');
@@ -277,7 +263,7 @@ subtest 'e. an update at B, a reroute requested at B, a resolve at A: on the sha
     is(scalar @$rr, 1, 'one reroute') or evidence('esc', $A, $B);
     my $incident_number = $rr->[0]{json}{reroutes}[0]{incidentNumber} // '';
     ok($incident_number eq "$number", "of incident #$number");
-    ok(wait_for(sub { sql('esc', "select targets from links where rootly_incident = 'inc-e'")
+    ok(wait_for(sub { $pg->sql('esc', "select targets from links where rootly_incident = 'inc-e'")
                       eq 'EscalationPolicy:pol-dba-primary' }, 20, 0.2), 'the link pages the new policy')
         or evidence('esc', $A, $B);
 
@@ -288,7 +274,7 @@ subtest 'e. an update at B, a reroute requested at B, a resolve at A: on the sha
     is_deeply($p->[0]{json}{incidentNames}, ["$number"], 'of the linked incident');
     ok(wait_for(sub { grep { /^Resolved VictorOps incident #\Q$number\E$/ } timeline('inc-e') }, 20, 0.2),
        'timeline: Resolved VictorOps incident') or evidence('esc', $A, $B);
-    ok(wait_for(sub { sql('esc', "select vo_state || '|' || rootly_state from links where rootly_incident = 'inc-e'")
+    ok(wait_for(sub { $pg->sql('esc', "select vo_state || '|' || rootly_state from links where rootly_incident = 'inc-e'")
                       eq '2|1' }, 20, 0.2), 'the link: resolved on both sides')
         or evidence('esc', $A, $B);
     is(scalar @{ creates() }, 1, 'still one create');
@@ -355,8 +341,8 @@ subtest 'f. A SIGKILLed mid-create: B takes the job over, finds the incident, ne
        'the create reached VictorOps') or return evidence('kill', $A, $B);
     my $inc = $vo->state->{incidents}[0];
     $A->kill9;
-    is(sql('kill', "select count(*) from links where incident = '~creating'"), 1,
-       "the killed create's mark stays");
+    is($pg->sql('kill', "select count(*) from links where incident = '~creating'"), 1,
+            "the killed create's mark stays");
 
     # VictorOps' webhook for it, at B: held until the job is taken over
     my $hook = $B->post_webhook({ entity_id => $inc->{entityId},
@@ -365,7 +351,7 @@ subtest 'f. A SIGKILLed mid-create: B takes the job over, finds the incident, ne
                                   state_message => 'paged from Rootly' });
     is($hook->{status}, 202, "B: VictorOps' webhook accepted (202)");
 
-    ok(wait_for(sub { sql('kill', "select incident from links where rootly_incident = 'inc-f'")
+    ok(wait_for(sub { $pg->sql('kill', "select incident from links where rootly_incident = 'inc-f'")
                       eq $inc->{incidentNumber} }, 60, 0.2),
        'B took the job over once its lease ran out, and linked the incident')
         or return evidence('kill', $B);
@@ -379,8 +365,8 @@ subtest 'f. A SIGKILLed mid-create: B takes the job over, finds the incident, ne
     is(scalar @{ creates() }, 1, 'one create, ever');
     is(scalar @{ $vo->state->{incidents} }, 1, 'one VictorOps incident');
     is(scalar @{ $rootly->requests(path => '/v1/alerts', timeout => 0) }, 0, 'no Rootly alert');
-    is(sql('kill', "select count(*) from links where incident = '~creating'"), 0,
-       "the mark is gone");
+    is($pg->sql('kill', "select count(*) from links where incident = '~creating'"), 0,
+            "the mark is gone");
     no_alerts_logged('f', $B);
 };
 

@@ -42,7 +42,7 @@ use JSON::PP;
 use IO::Handle;
 use VoPg;
 use VoMock;
-use VoNginx qw(wait_for dedup_key delivered_keys store_sql);
+use VoNginx qw(wait_for dedup_key delivered_keys store_sql no_alerts_logged);
 
 VoPg::require_server();
 
@@ -61,11 +61,6 @@ sub node {
         alert_limit => 100000,
         %{ $opt{integration} // {} },
     });
-}
-
-sub sql {
-    my ($db, $q) = @_;
-    return join "\n", $pg->psql($q, db => $db);
 }
 
 sub alert {
@@ -102,12 +97,6 @@ sub check_delivered_once {
         or diag join "\n", map { "$_: $got->{$_} times" } @twice[0 .. ($#twice > 19 ? 19 : $#twice)];
     is(scalar @extra, 0, "$label: nothing else was delivered") or diag "@extra";
     return !@missing && !@twice && !@extra;
-}
-
-sub no_alerts_logged {
-    my ($label, @nodes) = @_;
-    my @bad = map { grep { /\[(?:alert|crit|emerg)\]/ } split /\n/, $_->error_log } @nodes;
-    is(scalar @bad, 0, "$label: no [alert] or worse logged") or diag join "\n", @bad;
 }
 
 # ------------------------------------------------------------------ a
@@ -161,7 +150,7 @@ subtest 'a. PostgreSQL down from the start: spooled, then moved and delivered' =
     is($st->{spool}{moved}, $n, "status: $n moved");
     cmp_ok($st->{spool}{last_moved_at}, '>=', int($t0) - 1, 'status: last_moved_at set');
     is(store_sql($spool, 'select count(*) from jobs'), 0, 'the spool is empty');
-    is(sql('solo', 'select count(*) from jobs'), 0, 'no job left in the database');
+    is($pg->sql('solo', 'select count(*) from jobs'), 0, 'no job left in the database');
     ok(scalar $ng->log_lines(qr/spooled jobs moved to PostgreSQL/), 'the moves were logged');
     no_alerts_logged('a', $ng);
     $ng->stop;
@@ -251,10 +240,10 @@ subtest 'b. PostgreSQL stopped during a 1,000-webhook burst over two nodes' => s
     is(store_sql($own, 'select count(*) from jobs'), 0, "B's spool is empty");
     is(store_sql($A->dir . '/logs/victorops/acme-spool.db', 'select count(*) from jobs'), 0,
        "A's spool is empty");
-    my $left = wait_for(sub { sql('burst', 'select count(*) from jobs') == 0 }, 10);
+    my $left = wait_for(sub { $pg->sql('burst', 'select count(*) from jobs') == 0 }, 10);
     ok($left, 'no job left in the database')
-        or diag sql('burst', 'select seq, key, state, attempts, lease_owner, last_status, '
-                             . 'last_error from jobs order by seq limit 20');
+        or diag $pg->sql('burst', 'select seq, key, state, attempts, lease_owner, last_status, '
+                                  . 'last_error from jobs order by seq limit 20');
     no_alerts_logged('b', $A, $B);
 
     # d. one delivery posted to both nodes while PostgreSQL is down:
@@ -324,8 +313,8 @@ subtest 'c. a spooled job PostgreSQL refuses is kept aside, the others move' => 
     my $st = store_of($ng);
     is($st->{spool}{depth}, 0, 'status: spool depth 0');
     is($st->{spool}{moved}, 2, 'status: 2 moved');
-    is(sql('refused', "select count(*) from jobs where id = 'badbadbadbadbad1'"), 0,
-       'not in the database');
+    is($pg->sql('refused', "select count(*) from jobs where id = 'badbadbadbadbad1'"), 0,
+            'not in the database');
 
     # the refused batch left no aborted transaction behind on the session
     my $r3 = $ng->post_webhook(alert('refused', 3));

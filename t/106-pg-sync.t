@@ -38,7 +38,7 @@ use HTTP::Tiny;
 use JSON::PP;
 use VoPg;
 use VoMock;
-use VoNginx qw(wait_for dedup_key rootly_successes);
+use VoNginx qw(wait_for dedup_key rootly_successes no_alerts_logged);
 
 VoPg::require_server();
 
@@ -75,10 +75,7 @@ sub admin {
                              headers => { Authorization => 'Bearer adm1n' });
 }
 
-sub sql {
-    my ($q) = @_;
-    return join "\n", $pg->psql($q, db => 'sync');
-}
+sub sql { $pg->sql('sync', @_) }
 
 # the rounds: VictorOps' incident list, read once by each
 sub rounds {
@@ -113,10 +110,7 @@ sub evidence {
                               . 'rootly_state, synced_at from links');
     diag "---- jobs\n" . sql('select seq, kind, class, key, state, attempts from jobs');
     for my $ng (@nodes) {
-        my @log = grep { /victorops|\[(?:warn|error|crit|alert|emerg)\]/ }
-                  split /\n/, $ng->error_log;
-        diag "---- error.log of " . $ng->url . " (last 30)";
-        diag join "\n", @log > 30 ? @log[-30 .. -1] : @log;
+        diag $ng->log_tail();
     }
 }
 
@@ -126,12 +120,6 @@ sub gaps_ok {
     my @short = grep { $t[$_] - $t[$_ - 1] < $INTERVAL - 0.05 } 1 .. $#t;
     is(scalar @short, 0, "$label: every round at least ${INTERVAL}s after the one before")
         or diag join ', ', map { sprintf '%.3f', $t[$_] - $t[$_ - 1] } 1 .. $#t;
-}
-
-sub no_alerts_logged {
-    my ($label, @nodes) = @_;
-    my @bad = map { grep { /\[(?:alert|crit|emerg)\]/ } split /\n/, $_->error_log } @nodes;
-    is(scalar @bad, 0, "$label: no [alert] or worse logged") or diag join "\n", @bad;
 }
 
 $pg->createdb('sync');

@@ -58,7 +58,7 @@ sub claim_sql {
 my $pg = VoPg->start;
 my $db = $pg->createdb('claims');
 
-sub sql { join "\n", $pg->psql($_[0], db => $db) }
+sub sql { $pg->sql($db, @_) }
 
 my $SQL = claim_sql();
 like($SQL, qr/^WITH cand AS MATERIALIZED .*FOR UPDATE SKIP LOCKED/s,

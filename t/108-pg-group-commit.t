@@ -39,7 +39,7 @@ my $N = 40;
 my $pg = VoPg->start;
 my $db = $pg->createdb('group');
 
-sub sql { join "\n", $pg->psql($_[0], db => $db) }
+sub sql { $pg->sql($db, @_) }
 
 my $ng = VoNginx->start(
     workers => 1,

@@ -25,7 +25,7 @@ use JSON::PP;
 use Time::HiRes qw(sleep time);
 use VoPg;
 use VoMock;
-use VoNginx qw(wait_for);
+use VoNginx qw(wait_for no_alerts_logged);
 
 VoPg::require_server();
 
@@ -53,11 +53,6 @@ sub node {
         location = /slack  { victorops_slack_command acme; }
         location = /import { victorops_import_teams acme; }
 _EOC_
-}
-
-sub sql {
-    my ($db, $q) = @_;
-    return join "\n", $pg->psql($q, db => $db);
 }
 
 sub form {
@@ -113,19 +108,10 @@ sub team_writes {
 sub evidence {
     my ($db, @nodes) = @_;
     diag "---- jobs";
-    diag sql($db, 'select seq, kind, key, state, attempts, lease_owner, last_error from jobs order by seq');
+    diag $pg->sql($db, 'select seq, kind, key, state, attempts, lease_owner, last_error from jobs order by seq');
     for my $ng (@nodes) {
-        my @log = grep { /victorops|\[(?:warn|error|crit|alert|emerg)\]/ }
-                  split /\n/, $ng->error_log;
-        diag "---- error.log of " . $ng->url . " (last 30)";
-        diag join "\n", @log > 30 ? @log[-30 .. -1] : @log;
+        diag $ng->log_tail();
     }
-}
-
-sub no_alerts_logged {
-    my ($label, @nodes) = @_;
-    my @bad = map { grep { /\[(?:alert|crit|emerg)\]/ } split /\n/, $_->error_log } @nodes;
-    is(scalar @bad, 0, "$label: no [alert] or worse logged") or diag join "\n", @bad;
 }
 
 $pg->createdb('slack');
@@ -146,7 +132,7 @@ subtest 'a. /page at A pages once and answers Slack; replayed at B: refused' => 
     is_deeply((slack_messages())[0], { response_type => 'in_channel',
         text => 'Paged VictorOps policy pol-payments-primary, policy pol-payments-secondary: incident #2201 (checkout is down)' },
         'with the incident number');
-    is(sql('slack', 'select count(*) from signatures'), 1, 'its signature is in the shared store');
+    is($pg->sql('slack', 'select count(*) from signatures'), 1, 'its signature is in the shared store');
 
     $res = post_signed($B, $req);
     is($res->{status}, 401, 'B: the same signed request: 401') or diag $res->{content};
@@ -164,7 +150,7 @@ subtest 'a. /page at A pages once and answers Slack; replayed at B: refused' => 
     is(scalar @$creates, 1, 'one VictorOps create') or evidence('slack', $A, $B);
     is(scalar @{ $vo->state->{incidents} }, 1, 'one VictorOps incident');
     is(scalar(slack_messages()), 1, 'one message to response_url');
-    ok(wait_for(sub { sql('slack', 'select count(*) from jobs') == 0 }, 10, 0.2), 'no job left')
+    ok(wait_for(sub { $pg->sql('slack', 'select count(*) from jobs') == 0 }, 10, 0.2), 'no job left')
         or evidence('slack', $A, $B);
     unlike(join("\n", map { $_->error_log } $A, $B), qr/\Q$SECRET\E/, 'the secret is never logged');
     no_alerts_logged('a', $A, $B);
@@ -196,18 +182,18 @@ subtest 'b. the team import at A, then at B: each team created once' => sub {
 };
 
 subtest 'c. signatures older than slack_replay_window are deleted, newer ones kept' => sub {
-    sql('slack', q{insert into signatures (integration, sig, seen_at) values
-                   ('acme', 'v0=old'::bytea, victorops_now_ms() - 400000),
+    $pg->sql('slack', q{insert into signatures (integration, sig, seen_at) values
+                        ('acme', 'v0=old'::bytea, victorops_now_ms() - 400000),
                    ('acme', 'v0=new'::bytea, victorops_now_ms() - 200000)});
 
     # new workers: their first chores include the once-a-minute clean-up
     $B->reload;
-    ok(wait_for(sub { sql('slack', q{select count(*) from signatures where sig = 'v0=old'::bytea}) == 0 },
-                20, 0.2),
+    ok(wait_for(sub { $pg->sql('slack', q{select count(*) from signatures where sig = 'v0=old'::bytea}) == 0 },
+                     20, 0.2),
        'one 400 s old (slack_replay_window 300 s and a minute) is deleted')
         or return evidence('slack', $B);
-    is(sql('slack', q{select count(*) from signatures where sig = 'v0=new'::bytea}), 1,
-       'one 200 s old is kept');
+    is($pg->sql('slack', q{select count(*) from signatures where sig = 'v0=new'::bytea}), 1,
+            'one 200 s old is kept');
     no_alerts_logged('c', $A, $B);
 };
 

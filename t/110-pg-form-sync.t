@@ -29,7 +29,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use VoPg;
 use VoMock;
-use VoNginx qw(wait_for);
+use VoNginx qw(wait_for no_alerts_logged);
 
 VoPg::require_server();
 
@@ -63,10 +63,7 @@ sub node {
     });
 }
 
-sub sql {
-    my ($q) = @_;
-    return join "\n", $pg->psql($q, db => 'form');
-}
+sub sql { $pg->sql('form', @_) }
 
 sub unescape {
     my ($s) = @_;
@@ -121,17 +118,8 @@ sub evidence {
     diag "---- jobs\n" . sql('select seq, kind, class, key, state, attempts from jobs');
     diag "---- signatures\n" . sql('select count(*) from signatures');
     for my $ng (@nodes) {
-        my @log = grep { /victorops|\[(?:warn|error|crit|alert|emerg)\]/ }
-                  split /\n/, $ng->error_log;
-        diag "---- error.log of " . $ng->url . " (last 30)";
-        diag join "\n", @log > 30 ? @log[-30 .. -1] : @log;
+        diag $ng->log_tail();
     }
-}
-
-sub no_alerts_logged {
-    my ($label, @nodes) = @_;
-    my @bad = map { grep { /\[(?:alert|crit|emerg)\]/ } split /\n/, $_->error_log } @nodes;
-    is(scalar @bad, 0, "$label: no [alert] or worse logged") or diag join "\n", @bad;
 }
 
 $pg->createdb('form');

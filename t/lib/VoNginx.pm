@@ -24,6 +24,8 @@ package VoNginx;
 #   $ng->stop;                 # SIGQUIT (SIGTERM, SIGKILL as fallbacks)
 #   $ng->error_log;            # contents of logs/error.log
 #   $ng->log_lines(qr/.../);   # matching lines of it
+#   $ng->log_tail;             # its last 30 module, warn and worse lines, for diag
+#   VoNginx::no_alerts_logged('a', @nodes);  # a test: no [alert] or worse
 #   $ng->store_dump;           # the jobs table, through the sqlite3 CLI
 #   VoNginx::wait_for(sub { ... }, 10);
 #   VoNginx::delivered_keys($rootly->requests(...));  # dedup key => 2xx count
@@ -57,7 +59,7 @@ use Test::More ();
 use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(wait_for dedup_key delivered_keys alive store_sql
-                    rootly_successes);
+                    rootly_successes no_alerts_logged);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../..');
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -549,6 +551,28 @@ sub error_log {
 sub log_lines {
     my ($self, $re) = @_;
     return grep { $_ =~ $re } split /\n/, $self->error_log;
+}
+
+# The last $n (30) error.log lines matching $re (the module's and warn or
+# worse), headed by the node's URL: for diag when a test fails.
+sub log_tail {
+    my ($self, $re, $n) = @_;
+    $re //= qr/victorops|\[(?:warn|error|crit|alert|emerg)\]/;
+    $n //= 30;
+    my @log = $self->log_lines($re);
+    @log = @log[-$n .. -1] if @log > $n;
+    return join "\n", "---- error.log of $self->{url} (last $n of "
+                      . scalar($self->log_lines($re)) . ')', @log;
+}
+
+# A test: no [alert], [crit] or [emerg] line in the error.log of any of
+# the nodes (the lines are shown when there is).
+sub no_alerts_logged {
+    my ($label, @nodes) = @_;
+    my @bad = map { $_->log_lines(qr/\[(?:alert|crit|emerg)\]/) } @nodes;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    return Test::More::is(scalar @bad, 0, "$label: no [alert] or worse logged")
+        || Test::More::diag(join "\n", @bad);
 }
 
 # The jobs table (or another query) through the sqlite3 CLI.

@@ -15,6 +15,7 @@ package VoPg;
 #   $pg->uri(db => 'x', user => 'u', password => 'pw', query => 'a=b');
 #   $pg->psql('select 1');  # rows as a list of "a|b" lines (dies on error)
 #   $pg->psql_ok('...');    # (exit status 0, output) without dying
+#   $pg->sql($db, $sql);    # the same lines joined by "\n", in database $db
 #   $pg->createdb('name');
 #   $pg->stop;              # SIGINT (fast shutdown), waits for the pid
 #   $pg->start_again;       # same folder, port and password
@@ -234,6 +235,12 @@ sub psql {
     my ($rc, $out) = $self->psql_ok($sql, %opt);
     croak "VoPg: psql failed ($rc): $sql\n$out" if $rc;
     return split /\n/, $out;
+}
+
+# psql's lines joined: one value, or rows of |-separated columns
+sub sql {
+    my ($self, $db, $sql) = @_;
+    return join "\n", $self->psql($sql, db => $db);
 }
 
 sub createdb {
