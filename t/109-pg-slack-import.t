@@ -209,14 +209,14 @@ subtest "d. a store slower than Slack's 3 s: answered in time, said what happene
     # a slow INSERT, for the rows "which" picks, until dropped
     my $slow = sub {
         my ($table, $when) = @_;
-        sql('slack', qq{create or replace function slow_$table() returns trigger
+        $pg->sql('slack', qq{create or replace function slow_$table() returns trigger
                         language plpgsql as \$\$ begin
                         if $when then perform pg_sleep(3.5); end if;
                         return new; end \$\$});
-        sql('slack', qq{create trigger slow before insert on $table
+        $pg->sql('slack', qq{create trigger slow before insert on $table
                         for each row execute function slow_$table()});
     };
-    my $fast = sub { sql('slack', "drop trigger slow on $_[0]") };
+    my $fast = sub { $pg->sql('slack', "drop trigger slow on $_[0]") };
 
     # the signature is not recorded in time: nothing done
     $slow->('signatures', 'true');
@@ -233,7 +233,7 @@ subtest "d. a store slower than Slack's 3 s: answered in time, said what happene
     is(scalar @{ $vo->requests(path => '/api-public/v1/incidents', method => 'POST', timeout => 0) }, 0,
        'no VictorOps create');
     is(scalar(slack_messages()), 0, 'nothing posted to response_url');
-    is(sql('slack', "select count(*) from jobs where key like 'slack:%'"), 0, 'no job');
+    is($pg->sql('slack', "select count(*) from jobs where key like 'slack:%'"), 0, 'no job');
 
     # the page is being written: it goes on, its outcome to response_url
     $slow->('jobs', q{new.key like 'slack:%'});
