@@ -300,7 +300,7 @@ ngx_http_victorops_slack_late_handler(ngx_event_t *ev)
     ngx_http_victorops_store_call_leave(r);
 
     ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                  "victorops integration "%V": slack command answered "
+                  "victorops integration \"%V\": slack command answered "
                   "after %M ms without its store: %s", &late->vi->name,
                   (ngx_msec_t) NGX_HTTP_VICTOROPS_SLACK_LATE, what);
 
