@@ -316,6 +316,41 @@ ngx_http_victorops_pending_cleanup(void *data)
 }
 
 
+/*
+ * The request, answered before its job is (a Slack command past its
+ * deadline), leaves it: NGX_OK, it was still waiting for a batch and is
+ * not written; NGX_BUSY, its batch is being written and the job goes on,
+ * its answer nowhere; NGX_DECLINED, no job.
+ */
+
+ngx_int_t
+ngx_http_victorops_queue_withdraw(ngx_http_request_t *r)
+{
+    ngx_uint_t                     busy;
+    ngx_pool_cleanup_t            *c;
+    ngx_http_victorops_pending_t  *p;
+
+    for (c = r->pool->cleanup; c; c = c->next) {
+
+        if (c->handler != ngx_http_victorops_pending_cleanup) {
+            continue;
+        }
+
+        p = c->data;
+        busy = p->committing;
+
+        /* the request leaves it: out of its batch unless being written */
+
+        ngx_http_victorops_pending_cleanup(p);
+        c->handler = NULL;
+
+        return busy ? NGX_BUSY : NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
 /* what the queue keeps of an accepted job: all of it, in "pool" */
 
 static ngx_int_t

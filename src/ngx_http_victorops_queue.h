@@ -20,6 +20,7 @@ void ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi);
 void ngx_http_victorops_queue_kick(ngx_http_victorops_integration_t *vi);
 ngx_int_t ngx_http_victorops_queue_accept(ngx_http_request_t *r,
     ngx_http_victorops_accept_t *a);
+ngx_int_t ngx_http_victorops_queue_withdraw(ngx_http_request_t *r);
 void ngx_http_victorops_queue_enter(ngx_http_victorops_job_t *job);
 void ngx_http_victorops_queue_leave(ngx_http_victorops_job_t *job);
 void ngx_http_victorops_job_outcome(ngx_http_victorops_job_t *job,

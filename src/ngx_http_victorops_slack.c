@@ -25,6 +25,12 @@
 #define NGX_HTTP_VICTOROPS_SLACK_WAIT    2000
 #define NGX_HTTP_VICTOROPS_SLACK_MAX     300
 
+/*
+ * Slack gives up on a command after 3 s: a page whose store has not
+ * answered by then is answered anyway (store_timeout may be longer)
+ */
+#define NGX_HTTP_VICTOROPS_SLACK_LATE    2500
+
 
 /* a new signature gives a row; a replay none, on whichever node */
 
@@ -53,6 +59,16 @@ typedef struct {
 } ngx_http_victorops_slack_seen_t;
 
 
+/* a command's deadline, in the request's pool (a cleanup's data) */
+
+typedef struct {
+    ngx_http_request_t                *request;
+    ngx_http_victorops_integration_t  *vi;
+    ngx_event_t                        event;
+    ngx_connection_t                   dummy;
+} ngx_http_victorops_slack_late_t;
+
+
 /* a reply job under way, in its transfer's pool */
 
 typedef struct {
@@ -70,6 +86,11 @@ static ngx_int_t ngx_http_victorops_slack_seen_exec(
     ngx_http_victorops_integration_t *wvi, ngx_http_victorops_store_op_t *op);
 static void ngx_http_victorops_slack_seen_done(
     ngx_http_victorops_store_op_t *op);
+static ngx_int_t ngx_http_victorops_slack_late(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi);
+static void ngx_http_victorops_slack_late_handler(ngx_event_t *ev);
+static void ngx_http_victorops_slack_late_off(ngx_http_request_t *r);
+static void ngx_http_victorops_slack_late_cleanup(void *data);
 static ngx_int_t ngx_http_victorops_slack_form(ngx_http_request_t *r,
     ngx_http_victorops_integration_t *vi, ngx_str_t *body);
 static ngx_int_t ngx_http_victorops_slack_command(ngx_http_request_t *r,
@@ -185,11 +206,135 @@ ngx_http_victorops_slack_process(ngx_http_request_t *r,
                                 "Sorry, the command could not be checked.");
     }
 
+    if (ngx_http_victorops_slack_late(r, vi) != NGX_OK) {
+        return ngx_http_victorops_slack_creply(r, "Sorry.");
+    }
+
     if (vi->store_pg) {
         return ngx_http_victorops_slack_seen(r, vi, &sig->value, &body);
     }
 
     return ngx_http_victorops_slack_form(r, vi, &body);
+}
+
+
+/* a signed command is answered within SLACK_LATE, its store or not */
+
+static ngx_int_t
+ngx_http_victorops_slack_late(ngx_http_request_t *r,
+    ngx_http_victorops_integration_t *vi)
+{
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_victorops_slack_late_t  *late;
+
+    cln = ngx_pool_cleanup_add(r->pool,
+                               sizeof(ngx_http_victorops_slack_late_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    late = cln->data;
+    ngx_memzero(late, sizeof(ngx_http_victorops_slack_late_t));
+
+    late->request = r;
+    late->vi = vi;
+
+    late->dummy.fd = (ngx_socket_t) -1;
+    late->dummy.data = late;
+
+    late->event.handler = ngx_http_victorops_slack_late_handler;
+    late->event.data = &late->dummy;
+    late->event.log = r->connection->log;
+
+    cln->handler = ngx_http_victorops_slack_late_cleanup;
+
+    ngx_add_timer(&late->event, NGX_HTTP_VICTOROPS_SLACK_LATE);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The store has not answered in time.  The request leaves what it
+ * waits for: a page still waiting for its batch is not written (nothing
+ * paged); one being written goes on, its outcome posted to response_url
+ * as usual; a signature being recorded (PostgreSQL) leaves nothing to
+ * page.  Each is said so.
+ */
+
+static void
+ngx_http_victorops_slack_late_handler(ngx_event_t *ev)
+{
+    ngx_int_t                         rc;
+    const char                       *text, *what;
+    ngx_connection_t                 *c;
+    ngx_http_request_t               *r;
+    ngx_http_victorops_slack_late_t  *late;
+
+    c = ev->data;
+    late = c->data;
+    r = late->request;
+    c = r->connection;
+
+    switch (ngx_http_victorops_queue_withdraw(r)) {
+
+    case NGX_OK:
+        what = "the page not queued";
+        text = "Sorry, the page could not be queued in time; nothing was "
+               "sent. Try again.";
+        break;
+
+    case NGX_BUSY:
+        what = "the page still being queued";
+        text = "Your page is being queued; the incident number follows "
+               "here once it is sent.";
+        break;
+
+    default:
+        what = "the command not checked";
+        text = "Sorry, the command could not be checked in time; nothing "
+               "was paged. Try again.";
+        break;
+    }
+
+    ngx_http_victorops_store_call_leave(r);
+
+    ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                  "victorops integration \"%V\": slack command answered "
+                  "after %M ms without its store: %s", &late->vi->name,
+                  (ngx_msec_t) NGX_HTTP_VICTOROPS_SLACK_LATE, what);
+
+    rc = ngx_http_victorops_slack_creply(r, text);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* answered, or answered by another timer (list): no deadline of ours */
+
+static void
+ngx_http_victorops_slack_late_off(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *c;
+
+    for (c = r->pool->cleanup; c; c = c->next) {
+        if (c->handler == ngx_http_victorops_slack_late_cleanup) {
+            ngx_http_victorops_slack_late_cleanup(c->data);
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_victorops_slack_late_cleanup(void *data)
+{
+    ngx_http_victorops_slack_late_t  *late = data;
+
+    if (late->event.timer_set) {
+        ngx_del_timer(&late->event);
+    }
 }
 
 
@@ -533,6 +678,10 @@ ngx_http_victorops_slack_list(ngx_http_request_t *r,
     ngx_pool_t                       *pool;
     ngx_http_victorops_slack_list_t  *ctx;
 
+    /* its VictorOps call is answered within 3 s by its own timers */
+
+    ngx_http_victorops_slack_late_off(r);
+
     /* it may outlive the request, and its connection's log */
 
     pool = ngx_create_pool(1024, ngx_cycle->log);
@@ -762,6 +911,8 @@ ngx_http_victorops_slack_reject(ngx_http_request_t *r,
 
     ngx_str_set(&msg, "unauthorized");
 
+    ngx_http_victorops_slack_late_off(r);
+
     return ngx_http_victorops_error(r, NGX_HTTP_UNAUTHORIZED, &msg);
 }
 
@@ -770,6 +921,8 @@ static ngx_int_t
 ngx_http_victorops_slack_reply(ngx_http_request_t *r, ngx_str_t *text)
 {
     ngx_str_t  body;
+
+    ngx_http_victorops_slack_late_off(r);
 
     if (ngx_http_victorops_slack_message(r->pool, "ephemeral", text, &body)
         != NGX_OK)

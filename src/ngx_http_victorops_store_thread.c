@@ -977,6 +977,25 @@ ngx_http_victorops_store_call_cleanup(void *data)
 }
 
 
+/*
+ * The request answered without its calls' answers: they are written all
+ * the same, and their answers go nowhere
+ */
+
+void
+ngx_http_victorops_store_call_leave(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *c;
+
+    for (c = r->pool->cleanup; c; c = c->next) {
+        if (c->handler == ngx_http_victorops_store_call_cleanup) {
+            ngx_http_victorops_store_call_cleanup(c->data);
+            c->handler = NULL;
+        }
+    }
+}
+
+
 static void
 ngx_http_victorops_store_called(ngx_http_victorops_store_op_t *op)
 {

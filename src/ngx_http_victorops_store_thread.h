@@ -22,6 +22,7 @@ void *ngx_http_victorops_store_call(ngx_http_victorops_integration_t *vi,
     ngx_http_victorops_store_done_pt done);
 ngx_int_t ngx_http_victorops_store_call_post(ngx_http_request_t *r,
     void *call);
+void ngx_http_victorops_store_call_leave(ngx_http_request_t *r);
 void ngx_http_victorops_store_checkpoint(ngx_http_victorops_integration_t *vi,
     int frames);
 

@@ -11,6 +11,11 @@
 #      once; run again at B it creates nothing new (all unchanged).
 #   c. The clean-up deletes signatures older than slack_replay_window and
 #      a minute, keeps the newer ones.
+#   d. A store slower than Slack's 3 s (a trigger sleeps 3.5 s in the
+#      INSERT): answered at 2.5 s all the same.  The signature's INSERT
+#      slow: "could not be checked in time", nothing paged.  The page's
+#      INSERT slow (being written): "being queued"; once written, paged
+#      once and its outcome posted to response_url.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -195,6 +200,61 @@ subtest 'c. signatures older than slack_replay_window are deleted, newer ones ke
     is($pg->sql('slack', q{select count(*) from signatures where sig = 'v0=new'::bytea}), 1,
             'one 200 s old is kept');
     no_alerts_logged('c', $A, $B);
+};
+
+subtest "d. a store slower than Slack's 3 s: answered in time, said what happened" => sub {
+    $vo->reset;
+    $slack->reset;
+
+    # a slow INSERT, for the rows "which" picks, until dropped
+    my $slow = sub {
+        my ($table, $when) = @_;
+        $pg->sql('slack', qq{create or replace function slow_$table() returns trigger
+                        language plpgsql as \$\$ begin
+                        if $when then perform pg_sleep(3.5); end if;
+                        return new; end \$\$});
+        $pg->sql('slack', qq{create trigger slow before insert on $table
+                        for each row execute function slow_$table()});
+    };
+    my $fast = sub { $pg->sql('slack', "drop trigger slow on $_[0]") };
+
+    # the signature is not recorded in time: nothing done
+    $slow->('signatures', 'true');
+    my $t0 = time;
+    my $res = post_signed($A, signed('team-payments the store is slow'));
+    my $took = time - $t0;
+    $fast->('signatures');
+    is(ephemeral($res), 'Sorry, the command could not be checked in time; nothing was paged. Try again.',
+       'signature late: answered, nothing paged') or diag $res->{content};
+    cmp_ok($took, '<', 3.2, sprintf 'before the store answered (%.2f s)', $took);
+    ok(wait_for(sub { $A->log_lines(qr/slack command answered after 2500 ms without its store: the command not checked/) },
+                5, 0.1), 'logged');
+    sleep 2;
+    is(scalar @{ $vo->requests(path => '/api-public/v1/incidents', method => 'POST', timeout => 0) }, 0,
+       'no VictorOps create');
+    is(scalar(slack_messages()), 0, 'nothing posted to response_url');
+    is($pg->sql('slack', "select count(*) from jobs where key like 'slack:%'"), 0, 'no job');
+
+    # the page is being written: it goes on, its outcome to response_url
+    $slow->('jobs', q{new.key like 'slack:%'});
+    $t0 = time;
+    $res = post_signed($B, signed('team-payments the store is slow'));
+    $took = time - $t0;
+    is(ephemeral($res), 'Your page is being queued; the incident number follows here once it is sent.',
+       'page being written: answered, the outcome to follow') or diag $res->{content};
+    cmp_ok($took, '<', 3.2, sprintf 'before the store answered (%.2f s)', $took);
+    ok(wait_for(sub { slack_messages() >= 1 }, 20, 0.1), 'the outcome reached response_url')
+        or evidence('slack', $A, $B);
+    $fast->('jobs');
+    like((slack_messages())[0]{text} // '', qr/^Paged VictorOps policy pol-payments-primary, .*: incident #\d+ \(the store is slow\)$/,
+         'with the incident number');
+    sleep 1;
+    is(scalar @{ $vo->requests(path => '/api-public/v1/incidents', method => 'POST', timeout => 0) }, 1,
+       'one VictorOps create');
+    is(scalar(slack_messages()), 1, 'one message');
+    ok($B->log_lines(qr/slack command answered after 2500 ms without its store: the page still being queued/),
+       'logged');
+    no_alerts_logged('d', $A, $B);
 };
 
 $_->stop for grep { $_->pid } $A, $B;
