@@ -138,6 +138,8 @@ static void ngx_http_victorops_spool_end(ngx_http_victorops_move_t *mv,
     ngx_msec_t next);
 static ngx_int_t ngx_http_victorops_spool_count(ngx_http_victorops_store_t *w,
     int64_t *n);
+static ngx_int_t ngx_http_victorops_spool_exec(ngx_http_victorops_store_t *w,
+    const char *sql, const int64_t *v, ngx_uint_t n);
 static sqlite3_stmt *ngx_http_victorops_spool_stmt(
     ngx_http_victorops_store_t *w, const char *sql);
 
@@ -756,8 +758,7 @@ static ngx_int_t
 ngx_http_victorops_spool_take(ngx_http_victorops_integration_t *wvi,
     ngx_http_victorops_store_op_t *op)
 {
-    ngx_int_t                    rc;
-    sqlite3_stmt                *stmt;
+    int64_t                      v[2];
     ngx_http_victorops_move_t   *mv;
     ngx_http_victorops_store_t  *w;
 
@@ -772,28 +773,22 @@ ngx_http_victorops_spool_take(ngx_http_victorops_integration_t *wvi,
         return NGX_OK;
     }
 
-    stmt = ngx_http_victorops_spool_stmt(w, ngx_http_victorops_spool_busy);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
+    v[0] = op->now;
+    v[1] = (int64_t) ngx_pid;
 
-    sqlite3_bind_int64(stmt, 1, op->now);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64) ngx_pid);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-
-    if (rc == SQLITE_ROW) {
+    switch (ngx_http_victorops_spool_exec(w, ngx_http_victorops_spool_busy,
+                                          v, 2))
+    {
+    case NGX_DECLINED:
         mv->busy = 1;
         return NGX_OK;
-    }
 
-    if (rc != SQLITE_DONE) {
-        ngx_http_victorops_store_error(w, "spool");
+    case NGX_OK:
+        return ngx_http_victorops_spool_rows(mv, w, op->now);
+
+    default:
         return NGX_ERROR;
     }
-
-    return ngx_http_victorops_spool_rows(mv, w, op->now);
 }
 
 
@@ -802,6 +797,7 @@ ngx_http_victorops_spool_rows(ngx_http_victorops_move_t *mv,
     ngx_http_victorops_store_t *w, int64_t now)
 {
     int            rc;
+    int64_t        v[4];
     sqlite3_stmt  *stmt;
 
     stmt = ngx_http_victorops_spool_stmt(w, ngx_http_victorops_spool_select);
@@ -829,26 +825,13 @@ ngx_http_victorops_spool_rows(ngx_http_victorops_move_t *mv,
         return NGX_OK;
     }
 
-    stmt = ngx_http_victorops_spool_stmt(w, ngx_http_victorops_spool_lease);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
+    v[0] = now + ngx_http_victorops_spool_lease(mv->sp->vi);
+    v[1] = (int64_t) ngx_pid;
+    v[2] = mv->first;
+    v[3] = mv->last;
 
-    sqlite3_bind_int64(stmt, 1,
-                       now + ngx_http_victorops_spool_lease(mv->sp->vi));
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64) ngx_pid);
-    sqlite3_bind_int64(stmt, 3, mv->first);
-    sqlite3_bind_int64(stmt, 4, mv->last);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-
-    if (rc != SQLITE_DONE) {
-        ngx_http_victorops_store_error(w, "spool");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_victorops_spool_exec(w, ngx_http_victorops_spool_lease,
+                                         v, 4);
 }
 
 
@@ -1066,44 +1049,23 @@ static ngx_int_t
 ngx_http_victorops_spool_delete(ngx_http_victorops_integration_t *wvi,
     ngx_http_victorops_store_op_t *op)
 {
-    int                          rc;
-    sqlite3_stmt                *stmt;
+    int64_t                      v[3];
     ngx_http_victorops_move_t   *mv;
     ngx_http_victorops_store_t  *w;
 
     mv = op->data;
     w = wvi->st;
 
-    stmt = ngx_http_victorops_spool_stmt(w, ngx_http_victorops_spool_done);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
+    v[0] = mv->first;
+    v[1] = mv->last;
+    v[2] = (int64_t) ngx_pid;
 
-    sqlite3_bind_int64(stmt, 1, mv->first);
-    sqlite3_bind_int64(stmt, 2, mv->last);
-    sqlite3_bind_int64(stmt, 3, (sqlite3_int64) ngx_pid);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-
-    if (rc != SQLITE_DONE) {
-        ngx_http_victorops_store_error(w, "spool");
-        return NGX_ERROR;
-    }
-
-    stmt = ngx_http_victorops_spool_stmt(w, ngx_http_victorops_spool_gone);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, mv->first);
-    sqlite3_bind_int64(stmt, 2, mv->last);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-
-    if (rc != SQLITE_DONE) {
-        ngx_http_victorops_store_error(w, "spool");
+    if (ngx_http_victorops_spool_exec(w, ngx_http_victorops_spool_done, v, 3)
+        != NGX_OK
+        || ngx_http_victorops_spool_exec(w, ngx_http_victorops_spool_gone,
+                                         v, 2)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1159,28 +1121,20 @@ static ngx_int_t
 ngx_http_victorops_spool_bury(ngx_http_victorops_integration_t *wvi,
     ngx_http_victorops_store_op_t *op)
 {
-    int                          rc;
-    sqlite3_stmt                *stmt;
+    int64_t                      v[3];
     ngx_http_victorops_move_t   *mv;
     ngx_http_victorops_store_t  *w;
 
     mv = op->data;
     w = wvi->st;
 
-    stmt = ngx_http_victorops_spool_stmt(w, ngx_http_victorops_spool_dead);
-    if (stmt == NULL) {
-        return NGX_ERROR;
-    }
+    v[0] = op->now;
+    v[1] = mv->first;
+    v[2] = (int64_t) ngx_pid;
 
-    sqlite3_bind_int64(stmt, 1, op->now);
-    sqlite3_bind_int64(stmt, 2, mv->first);
-    sqlite3_bind_int64(stmt, 3, (sqlite3_int64) ngx_pid);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-
-    if (rc != SQLITE_DONE) {
-        ngx_http_victorops_store_error(w, "spool");
+    if (ngx_http_victorops_spool_exec(w, ngx_http_victorops_spool_dead, v, 3)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1319,4 +1273,42 @@ ngx_http_victorops_spool_stmt(ngx_http_victorops_store_t *w, const char *sql)
     }
 
     return stmt;
+}
+
+
+/*
+ * One statement with "n" integer parameters: NGX_OK, done; NGX_DECLINED,
+ * it gave a row; NGX_ERROR, logged
+ */
+
+static ngx_int_t
+ngx_http_victorops_spool_exec(ngx_http_victorops_store_t *w, const char *sql,
+    const int64_t *v, ngx_uint_t n)
+{
+    int            rc;
+    ngx_uint_t     i;
+    sqlite3_stmt  *stmt;
+
+    stmt = ngx_http_victorops_spool_stmt(w, sql);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        sqlite3_bind_int64(stmt, (int) i + 1, (sqlite3_int64) v[i]);
+    }
+
+    rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+
+    if (rc == SQLITE_ROW) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != SQLITE_DONE) {
+        ngx_http_victorops_store_error(w, "spool");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
