@@ -9,7 +9,6 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Digest::SHA qw(hmac_sha1_base64);
 use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -28,22 +27,7 @@ my $ng = VoNginx->start(workers => 2, integration => {
     duplicate_window => '1s',
 });
 
-sub unescape {
-    my ($s) = @_;
-    $s =~ tr/+/ /;
-    $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
-    return $s;
-}
-
-sub signature {
-    my ($body) = @_;
-    my @pairs = map { my ($k, $v) = split /=/, $_, 2; [unescape($k), unescape($v // '')] }
-                split /&/, $body;
-    my $sig = hmac_sha1_base64($URL . join('', map { $_->[0] . $_->[1] }
-                                               sort { $a->[0] cmp $b->[0] } @pairs),
-                               $CODE);
-    return $sig . '=' x ((4 - length($sig) % 4) % 4);
-}
+sub signature { VoMock::form_signature($URL, $CODE, $_[0]) }
 
 # an escalation-policy delivery as VictorOps sends it: its own vo_uuid
 sub delivery {

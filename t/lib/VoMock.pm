@@ -14,6 +14,7 @@ package VoMock;
 # Its stdout/stderr go to t/servroot-mock/<kind>.<port>.log.
 
 use strict;
+use Digest::SHA ();
 use warnings;
 
 use Carp qw(croak);
@@ -212,5 +213,26 @@ sub _install_signal_handlers {
 }
 
 END { _stop_all() }
+
+
+# X-VictorOps-Signature of an escalation-policy webhook: base64
+# HMAC-SHA1, keyed by the auth code, of the URL followed by each form
+# field's name and value (decoded), sorted by name; padded to 4.
+sub form_signature {
+    my ($url, $code, $body) = @_;
+    my $unescape = sub {
+        my ($s) = @_;
+        $s =~ tr/+/ /;
+        $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
+        return $s;
+    };
+    my @pairs = map { my ($k, $v) = split /=/, $_, 2;
+                      [$unescape->($k), $unescape->($v // '')] }
+                split /&/, $body;
+    my $sig = Digest::SHA::hmac_sha1_base64(
+        $url . join('', map { $_->[0] . $_->[1] }
+                        sort { $a->[0] cmp $b->[0] } @pairs), $code);
+    return $sig . '=' x ((4 - length($sig) % 4) % 4);
+}
 
 1;
