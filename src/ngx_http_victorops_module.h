@@ -278,6 +278,8 @@ typedef struct {
     ngx_event_t                   dispatch_event;
     ngx_queue_t                   outcomes;
     ngx_event_t                   outcome_event;
+    ngx_queue_t                   outcomes_kept;      /* PostgreSQL away */
+    ngx_event_t                   outcome_retry;
     ngx_uint_t                    inflight;
     int64_t                       dedup_expired;
     int64_t                       retained;           /* next time */

@@ -31,6 +31,8 @@
 #define NGX_HTTP_VICTOROPS_RETAIN_EVERY  60000
 #define NGX_HTTP_VICTOROPS_RETAIN_BATCH  500
 #define NGX_HTTP_VICTOROPS_SIGNATURES_KEPT  86400000
+/* outcomes kept while PostgreSQL is away: how often to look for it */
+#define NGX_HTTP_VICTOROPS_OUTCOME_RETRY  250
 
 /* PostgreSQL: a batch that grew to this goes even while one is in flight */
 #define NGX_HTTP_VICTOROPS_PG_APPEND_MAX  256
@@ -69,6 +71,9 @@ static void ngx_http_victorops_outcomes_post(
     ngx_http_victorops_integration_t *vi);
 static void ngx_http_victorops_outcomes_done(
     ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_outcomes_keep(
+    ngx_http_victorops_store_op_t *op);
+static void ngx_http_victorops_outcome_retry_handler(ngx_event_t *ev);
 static void ngx_http_victorops_dispatch_handler(ngx_event_t *ev);
 static void ngx_http_victorops_dispatch_pg(
     ngx_http_victorops_integration_t *vi, ngx_log_t *log, int64_t now);
@@ -138,6 +143,13 @@ ngx_http_victorops_queue_init(ngx_cycle_t *cycle,
     vi->outcome_event.data = &vi->dummy;
     vi->outcome_event.log = cycle->log;
 
+    ngx_queue_init(&vi->outcomes_kept);
+
+    vi->outcome_retry.handler = ngx_http_victorops_outcome_retry_handler;
+    vi->outcome_retry.data = &vi->dummy;
+    vi->outcome_retry.log = cycle->log;
+    vi->outcome_retry.cancelable = 1;
+
     vi->dispatch_event.handler = ngx_http_victorops_dispatch_handler;
     vi->dispatch_event.data = &vi->dummy;
     vi->dispatch_event.log = cycle->log;
@@ -179,6 +191,10 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
         ngx_delete_posted_event(&vi->outcome_event);
     }
 
+    if (vi->outcome_retry.timer_set) {
+        ngx_del_timer(&vi->outcome_retry);
+    }
+
     if (!ngx_http_victorops_has_store(vi)) {
         return;
     }
@@ -188,8 +204,14 @@ ngx_http_victorops_queue_done(ngx_http_victorops_integration_t *vi)
     /*
      * What the last sends and releases did goes to disk before closing
      * (a PostgreSQL store: sent; what is not answered before the
-     * connection closes is lost, and the leases run out)
+     * connection closes is lost, and the leases run out), with those
+     * kept while PostgreSQL was away, a last time
      */
+
+    if (!ngx_queue_empty(&vi->outcomes_kept)) {
+        ngx_queue_add(&vi->outcomes, &vi->outcomes_kept);
+        ngx_queue_init(&vi->outcomes_kept);
+    }
 
     ngx_http_victorops_outcomes_post(vi);
 
@@ -819,6 +841,11 @@ ngx_http_victorops_outcomes_done(ngx_http_victorops_store_op_t *op)
     earliest = 0;
     jobs = 0;
 
+    if (op->rc == NGX_AGAIN && vi->store_pg && !vi->closing) {
+        ngx_http_victorops_outcomes_keep(op);
+        return;
+    }
+
     while (!ngx_queue_empty(&op->items)) {
         q = ngx_queue_head(&op->items);
         ngx_queue_remove(q);
@@ -832,7 +859,15 @@ ngx_http_victorops_outcomes_done(ngx_http_victorops_store_op_t *op)
             earliest = o->at;
         }
 
-        if (o->rc == NGX_DECLINED) {
+        if (o->rc == NGX_DECLINED && o->kept) {
+            ngx_log_error(NGX_LOG_NOTICE, vi->dispatch_event.log, 0,
+                          "victorops integration \"%V\": a job's outcome "
+                          "kept while PostgreSQL was unavailable found the "
+                          "job settled or no longer leased (written before "
+                          "the connection was lost, or its lease ran out)",
+                          &vi->name);
+
+        } else if (o->rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_WARN, vi->dispatch_event.log, 0,
                           "victorops integration \"%V\": a job's outcome "
                           "came after its lease ran out; the job went back "
@@ -876,6 +911,80 @@ ngx_http_victorops_outcomes_done(ngx_http_victorops_store_op_t *op)
         ngx_http_victorops_dispatch_at(vi, ngx_http_victorops_now(),
                                        earliest);
     }
+}
+
+
+/*
+ * PostgreSQL was unavailable (nothing of the op was written, or its
+ * commit was not confirmed): the outcomes are kept, their jobs leased
+ * to this worker meanwhile, and sent again once the connection is ready.
+ * Each still applies only under its claim's lease token, so one sent
+ * again after its lease ran out (the job delivered again elsewhere) or
+ * after a commit whose answer was lost changes nothing.  Without this,
+ * a job delivered while PostgreSQL went away would be delivered again
+ * once its lease ran out.
+ */
+
+static void
+ngx_http_victorops_outcomes_keep(ngx_http_victorops_store_op_t *op)
+{
+    ngx_uint_t                         n;
+    ngx_queue_t                       *q;
+    ngx_http_victorops_outcome_t      *o;
+    ngx_http_victorops_integration_t  *vi;
+
+    vi = op->integration;
+    n = 0;
+
+    for (q = ngx_queue_head(&op->items);
+         q != ngx_queue_sentinel(&op->items);
+         q = ngx_queue_next(q))
+    {
+        o = ngx_queue_data(q, ngx_http_victorops_outcome_t, queue);
+        o->rc = NGX_OK;
+        o->kept = 1;
+        n++;
+    }
+
+    ngx_queue_add(&vi->outcomes_kept, &op->items);
+    ngx_free(op);
+
+    ngx_log_error(NGX_LOG_WARN, vi->dispatch_event.log, 0,
+                  "victorops integration \"%V\": PostgreSQL unavailable: "
+                  "%ui job outcomes kept until it is back (their jobs stay "
+                  "leased meanwhile)", &vi->name, n);
+
+    if (!vi->outcome_retry.timer_set) {
+        ngx_add_timer(&vi->outcome_retry, NGX_HTTP_VICTOROPS_OUTCOME_RETRY);
+    }
+}
+
+
+static void
+ngx_http_victorops_outcome_retry_handler(ngx_event_t *ev)
+{
+    ngx_connection_t                  *c;
+    ngx_http_victorops_pg_info_t       info;
+    ngx_http_victorops_integration_t  *vi;
+
+    c = ev->data;
+    vi = c->data;
+
+    if (vi->closing || ngx_queue_empty(&vi->outcomes_kept)) {
+        return;
+    }
+
+    ngx_http_victorops_pg_info(vi, &info);
+
+    if (!info.ready) {
+        ngx_add_timer(ev, NGX_HTTP_VICTOROPS_OUTCOME_RETRY);
+        return;
+    }
+
+    ngx_queue_add(&vi->outcomes, &vi->outcomes_kept);
+    ngx_queue_init(&vi->outcomes_kept);
+
+    ngx_http_victorops_outcomes_post(vi);
 }
 
 

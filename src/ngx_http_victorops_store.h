@@ -168,6 +168,7 @@ typedef struct {
     ngx_str_t                     creating;       /* PostgreSQL: the job's
                                                      create mark, to drop */
     ngx_http_victorops_effects_t *effects;
+    unsigned                      kept:1;         /* sent again */
 } ngx_http_victorops_outcome_t;
 
 
