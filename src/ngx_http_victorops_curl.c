@@ -6,6 +6,15 @@
  * CURLM per worker; curl sockets become nginx connections with level
  * triggered events, curl's timeout becomes one nginx timer.  Nothing
  * here blocks and libcurl is never called from its own callbacks.
+ *
+ * At most victorops_max_connections transfers run at once; the others
+ * wait here, in order, and are handed to libcurl as running ones end.
+ * Handed to libcurl at once, they would wait in its own queue for a
+ * connection with their CURLOPT_TIMEOUT_MS running: behind a slow
+ * upstream they timed out having had little of it, or none, and one
+ * that had reached the upstream was sent again.  A transfer a person
+ * waits for ("interactive": Slack's list) still goes to libcurl at once,
+ * its timeout its deadline.
  */
 
 
@@ -20,9 +29,13 @@ typedef struct {
     CURLM                        *multi;
     ngx_log_t                    *log;
     ngx_event_t                   timer;
+    ngx_event_t                   next;           /* posted */
     ngx_connection_t              dummy;
-    ngx_queue_t                   transfers;
-    ngx_uint_t                    active;
+    ngx_queue_t                   transfers;      /* running */
+    ngx_queue_t                   waiting;
+    ngx_uint_t                    active;         /* running and waiting */
+    ngx_uint_t                    running;
+    ngx_uint_t                    max;
     unsigned                      cleanup:1;
 } ngx_http_victorops_curl_t;
 
@@ -41,6 +54,9 @@ static void ngx_http_victorops_curl_timer_handler(ngx_event_t *ev);
 static void ngx_http_victorops_curl_action(curl_socket_t s, int action);
 static void ngx_http_victorops_curl_collect(void);
 static void ngx_http_victorops_curl_abort(const char *reason);
+static ngx_int_t ngx_http_victorops_transfer_run(
+    ngx_http_victorops_transfer_t *t);
+static void ngx_http_victorops_curl_next(ngx_event_t *ev);
 static void ngx_http_victorops_transfer_finish(
     ngx_http_victorops_transfer_t *t);
 static void ngx_http_victorops_transfer_cleanup(void *data);
@@ -67,7 +83,10 @@ ngx_http_victorops_curl_init(ngx_cycle_t *cycle, ngx_uint_t max_connections)
 
     vc->log = cycle->log;
     vc->active = 0;
+    vc->running = 0;
+    vc->max = max_connections;
     ngx_queue_init(&vc->transfers);
+    ngx_queue_init(&vc->waiting);
 
     vc->dummy.fd = (ngx_socket_t) -1;
 
@@ -75,6 +94,10 @@ ngx_http_victorops_curl_init(ngx_cycle_t *cycle, ngx_uint_t max_connections)
     vc->timer.data = &vc->dummy;
     vc->timer.log = cycle->log;
     vc->timer.cancelable = 1;
+
+    vc->next.handler = ngx_http_victorops_curl_next;
+    vc->next.data = &vc->dummy;
+    vc->next.log = cycle->log;
 
     if (curl_multi_setopt(vc->multi, CURLMOPT_SOCKETFUNCTION,
                           ngx_http_victorops_curl_socket) != CURLM_OK
@@ -116,6 +139,10 @@ ngx_http_victorops_curl_done(ngx_cycle_t *cycle)
 
     if (vc->timer.timer_set) {
         ngx_del_timer(&vc->timer);
+    }
+
+    if (vc->next.posted) {
+        ngx_delete_posted_event(&vc->next);
     }
 }
 
@@ -404,6 +431,15 @@ ngx_http_victorops_curl_abort(const char *reason)
 
     ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
 
+    /* the waiting first: none starts when a running one ends */
+
+    while (!ngx_queue_empty(&vc->waiting)) {
+        q = ngx_queue_head(&vc->waiting);
+        t = ngx_queue_data(q, ngx_http_victorops_transfer_t, queue);
+
+        ngx_http_victorops_transfer_abort(t, reason);
+    }
+
     while (!ngx_queue_empty(&vc->transfers)) {
         q = ngx_queue_head(&vc->transfers);
         t = ngx_queue_data(q, ngx_http_victorops_transfer_t, queue);
@@ -429,8 +465,8 @@ ngx_http_victorops_transfer_abort(ngx_http_victorops_transfer_t *t,
 
 /*
  * Takes back the transfers of "owner" that have not sent their request
- * yet (queued behind the connection limit, or still connecting): after
- * a 429 nothing more may go out until the pause ends.
+ * yet (waiting for their turn, or still connecting): after a 429
+ * nothing more may go out until the pause ends.
  */
 
 void
@@ -444,6 +480,18 @@ ngx_http_victorops_curl_release_waiting(void *owner, const char *reason)
 
     if (vc->multi == NULL) {
         return;
+    }
+
+    for (q = ngx_queue_head(&vc->waiting);
+         q != ngx_queue_sentinel(&vc->waiting);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        t = ngx_queue_data(q, ngx_http_victorops_transfer_t, queue);
+
+        if (t->owner == owner) {
+            ngx_http_victorops_transfer_abort(t, reason);
+        }
     }
 
     for (q = ngx_queue_head(&vc->transfers);
@@ -610,18 +658,82 @@ ngx_http_victorops_transfer_start(ngx_http_victorops_transfer_t *t)
         return NGX_ERROR;
     }
 
-    if (curl_multi_add_handle(vc->multi, easy) != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, t->log, 0,
-                      "victorops: curl_multi_add_handle() failed");
+    /*
+     * its turn comes after those waiting, in order; one a person waits
+     * for (a deadline of its own) goes to libcurl at once
+     */
+
+    if (!t->interactive
+        && (vc->running >= vc->max || !ngx_queue_empty(&vc->waiting)))
+    {
+        t->waiting = 1;
+        ngx_queue_insert_tail(&vc->waiting, &t->queue);
+
+    } else if (ngx_http_victorops_transfer_run(t) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    ngx_queue_insert_tail(&vc->transfers, &t->queue);
 
     vc->active++;
     vc->timer.cancelable = 0;
 
     return NGX_OK;
+}
+
+
+/* handed to libcurl: its timeout runs from now */
+
+static ngx_int_t
+ngx_http_victorops_transfer_run(ngx_http_victorops_transfer_t *t)
+{
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    if (curl_multi_add_handle(vc->multi, t->easy) != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                      "victorops: curl_multi_add_handle() failed");
+        return NGX_ERROR;
+    }
+
+    t->waiting = 0;
+    ngx_queue_insert_tail(&vc->transfers, &t->queue);
+    vc->running++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Posted when a transfer ended: those waiting take the free places, in
+ * order.  Not at once, from transfer_finish(): a handler, or a caller
+ * walking the lists (curl_release_waiting()), would see them move.
+ */
+
+static void
+ngx_http_victorops_curl_next(ngx_event_t *ev)
+{
+    ngx_queue_t                    *q;
+    ngx_http_victorops_transfer_t  *t;
+
+    ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
+
+    if (vc->multi == NULL) {
+        return;
+    }
+
+    while (vc->running < vc->max && !ngx_queue_empty(&vc->waiting)) {
+        q = ngx_queue_head(&vc->waiting);
+        t = ngx_queue_data(q, ngx_http_victorops_transfer_t, queue);
+
+        ngx_queue_remove(q);
+
+        if (ngx_http_victorops_transfer_run(t) != NGX_OK) {
+
+            /* ends it, not waiting any more: its handler sees why */
+
+            ngx_queue_insert_head(&vc->waiting, q);
+            ngx_http_victorops_transfer_abort(t, "curl_multi_add_handle() "
+                                                 "failed");
+        }
+    }
 }
 
 
@@ -652,9 +764,12 @@ ngx_http_victorops_transfer_finish(ngx_http_victorops_transfer_t *t)
 {
     ngx_http_victorops_curl_t  *vc = &ngx_http_victorops_curl;
 
-    (void) curl_multi_remove_handle(vc->multi, t->easy);
-
     ngx_queue_remove(&t->queue);
+
+    if (!t->waiting) {
+        (void) curl_multi_remove_handle(vc->multi, t->easy);
+        vc->running--;
+    }
 
     if (t->truncated) {
 
@@ -674,6 +789,12 @@ ngx_http_victorops_transfer_finish(ngx_http_victorops_transfer_t *t)
     t->handler(t);
 
     ngx_destroy_pool(t->pool);
+
+    if (!ngx_queue_empty(&vc->waiting) && vc->running < vc->max
+        && !vc->next.posted)
+    {
+        ngx_post_event(&vc->next, &ngx_posted_events);
+    }
 }
 
 

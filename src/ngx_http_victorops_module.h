@@ -370,6 +370,9 @@ struct ngx_http_victorops_transfer_s {
     ngx_str_t                     response;
     size_t                        response_size;
     unsigned                      truncated:1;
+    unsigned                      waiting:1;      /* for a connection */
+    unsigned                      interactive:1;  /* never waits: its
+                                                     timeout covers all */
     time_t                        ratelimit_reset;
     ngx_int_t                     ratelimit_remaining;
     time_t                        retry_after;

@@ -767,6 +767,7 @@ ngx_http_victorops_slack_list_start(ngx_event_t *ev)
     t->handler = ngx_http_victorops_slack_list_done;
     t->data = ctx;
     t->timeout = ngx_min(t->timeout, 2500);
+    t->interactive = 1;
 
     if (ngx_http_victorops_transfer_start(t) != NGX_OK) {
         ngx_destroy_pool(t->pool);
