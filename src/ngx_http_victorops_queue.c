@@ -941,7 +941,6 @@ ngx_http_victorops_outcomes_keep(ngx_http_victorops_store_op_t *op)
          q = ngx_queue_next(q))
     {
         o = ngx_queue_data(q, ngx_http_victorops_outcome_t, queue);
-        o->rc = NGX_OK;
         o->kept = 1;
         n++;
     }
