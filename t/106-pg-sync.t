@@ -347,6 +347,12 @@ subtest 'c. the node in a round killed: the other takes over once the lease ran 
     }, 20, 0.05), 'a node is in a round (the lease held for the round)')
         or evidence('c', $A, $B);
     my ($dead, $other) = $owner eq 'node-a' ? ($A, $B) : ($B, $A);
+
+    # the round's VictorOps list call (made after the lease was taken, 24 s
+    # before it runs out) recorded before counting: else the dead node's
+    # call, landing after the count, passes for the other node's round
+    ok(wait_for(sub { grep { $_->{time} * 1000 >= $until - 24000 - 100 } @{ rounds() } },
+                10, 0.05), "the round's VictorOps call recorded") or evidence('c', $A, $B);
     my $dead_rounds = scalar @{ rounds() };
 
     $dead->kill9;
