@@ -7,8 +7,10 @@
  * with its victor_ops_id, which escalation and on-call responders then
  * use.  Idempotent; one call at a time to each API, VictorOps within
  * api_rate, Rootly's rate-limit pause honoured; "?dry_run=1" answers
- * the plan without writing.  An import stops when the worker is asked
- * to exit: the client, if still there, gets 503.
+ * the plan without writing.  One import at a time per integration
+ * (import_lock.c): another one meanwhile is answered 409.  An import
+ * stops when the worker is asked to exit: the client, if still there,
+ * gets 503.
  */
 
 
@@ -52,11 +54,15 @@ typedef struct {
     ngx_array_t                        updated;
     ngx_array_t                        unchanged;
     ngx_array_t                        failed;     /* import_failed_t */
+    ngx_http_victorops_import_lock_t   lock;       /* not in a dry run */
 } ngx_http_victorops_import_t;
 
 
 static ngx_http_victorops_import_t *ngx_http_victorops_import_create(
     ngx_http_request_t *r, ngx_http_victorops_integration_t *vi);
+static void ngx_http_victorops_import_locked(
+    ngx_http_victorops_import_lock_t *lk, ngx_int_t rc);
+static void ngx_http_victorops_import_begin(ngx_http_victorops_import_t *ctx);
 static void ngx_http_victorops_import_step(ngx_event_t *ev);
 static void ngx_http_victorops_import_watch(ngx_event_t *ev);
 static void ngx_http_victorops_import_free(ngx_http_victorops_import_t *ctx);
@@ -122,17 +128,110 @@ ngx_http_victorops_import_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_add_timer(&ctx->watch, NGX_HTTP_VICTOROPS_I_WATCH);
+    /* a dry run writes nothing: it neither waits for nor holds the lock */
 
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "victorops integration \"%V\": team import%s started",
-                  &vi->name, ctx->dry_run ? " (dry run)" : "");
+    rc = ctx->dry_run ? NGX_OK : ngx_http_victorops_import_lock(&ctx->lock);
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_AGAIN:
+        r->main->count++;
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        ctx->cln->handler = NULL;
+        ngx_http_victorops_import_free(ctx);
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "victorops integration \"%V\": team import refused: "
+                      "another one is running", &vi->name);
+
+        ngx_str_set(&msg, "a team import is already running");
+        return ngx_http_victorops_error(r, NGX_HTTP_CONFLICT, &msg);
+
+    default: /* NGX_ERROR: PostgreSQL unavailable, or out of memory */
+        ctx->cln->handler = NULL;
+        ngx_http_victorops_import_free(ctx);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "victorops integration \"%V\": team import not "
+                      "started: its %s could not be taken", &vi->name,
+                      vi->store_pg ? "lease in PostgreSQL" : "lock");
+
+        ngx_str_set(&msg, "the store is unavailable: run the team import "
+                          "again");
+        return ngx_http_victorops_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        &msg);
+    }
 
     r->main->count++;
 
-    ngx_http_victorops_import_step(&ctx->wait);
+    ngx_http_victorops_import_begin(ctx);
 
     return NGX_DONE;
+}
+
+
+/* PostgreSQL's answer about the lock (a lease of "leases") */
+
+static void
+ngx_http_victorops_import_locked(ngx_http_victorops_import_lock_t *lk,
+    ngx_int_t rc)
+{
+    ngx_http_victorops_import_t  *ctx;
+
+    ctx = lk->data;
+
+    if (ctx->request == NULL) {
+
+        /* the client left meanwhile */
+
+        ngx_http_victorops_import_free(ctx);
+        return;
+    }
+
+    switch (rc) {
+
+    case NGX_OK:
+        ngx_http_victorops_import_begin(ctx);
+        return;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
+                      "victorops integration \"%V\": team import refused: "
+                      "another one is running (node \"%V\")",
+                      &ctx->vi->name, &lk->holder);
+
+        ngx_http_victorops_import_end(ctx, NGX_HTTP_CONFLICT,
+                                      "a team import is already running");
+        return;
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "victorops integration \"%V\": team import not "
+                      "started: its lease in PostgreSQL could not be "
+                      "taken", &ctx->vi->name);
+
+        ngx_http_victorops_import_end(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "the store is unavailable: run the "
+                                      "team import again");
+    }
+}
+
+
+static void
+ngx_http_victorops_import_begin(ngx_http_victorops_import_t *ctx)
+{
+    ngx_add_timer(&ctx->watch, NGX_HTTP_VICTOROPS_I_WATCH);
+
+    ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
+                  "victorops integration \"%V\": team import%s started",
+                  &ctx->vi->name, ctx->dry_run ? " (dry run)" : "");
+
+    ngx_http_victorops_import_step(&ctx->wait);
 }
 
 
@@ -197,6 +296,11 @@ ngx_http_victorops_import_create(ngx_http_request_t *r,
     ctx->watch.handler = ngx_http_victorops_import_watch;
     ctx->watch.data = &ctx->dummy;
     ctx->watch.log = ngx_cycle->log;
+
+    ctx->lock.vi = vi;
+    ctx->lock.pool = pool;
+    ctx->lock.handler = ngx_http_victorops_import_locked;
+    ctx->lock.data = ctx;
 
     return ctx;
 }
@@ -782,6 +886,7 @@ ngx_http_victorops_import_watch(ngx_event_t *ev)
     ctx = c->data;
 
     if (!ngx_exiting && !ngx_terminate) {
+        ngx_http_victorops_import_lock_renew(&ctx->lock);
         ngx_add_timer(&ctx->watch, NGX_HTTP_VICTOROPS_I_WATCH);
         return;
     }
@@ -822,11 +927,16 @@ ngx_http_victorops_import_free(ngx_http_victorops_import_t *ctx)
         ngx_del_timer(&ctx->watch);
     }
 
+    ngx_http_victorops_import_unlock(&ctx->lock);
+
     ngx_destroy_pool(ctx->pool);
 }
 
 
-/* the client went away: the call in flight finishes without it */
+/*
+ * The client went away: the call in flight, or PostgreSQL's answer
+ * about the lock, comes without it
+ */
 
 static void
 ngx_http_victorops_import_cleanup(void *data)
@@ -835,7 +945,7 @@ ngx_http_victorops_import_cleanup(void *data)
 
     ctx->request = NULL;
 
-    if (ctx->t == NULL) {
+    if (ctx->t == NULL && !ctx->lock.taking) {
         ngx_http_victorops_import_free(ctx);
     }
 }

@@ -169,6 +169,9 @@ typedef struct {
     int64_t                       sync_next;          /* the lease */
     time_t                        sync_last;
     ngx_uint_t                    sync_ok;
+
+    int64_t                       import_until;       /* import_lock.c */
+    int64_t                       import_token;
 } ngx_http_victorops_shctx_t;
 
 

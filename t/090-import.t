@@ -1,8 +1,9 @@
 # Importing VictorOps teams as Rootly teams (victorops_import_teams),
 # against the mock APIs: authorization, dry run, create, unchanged on a
 # second run, update of a team that exists with other values, a Rootly
-# failure for one team, VictorOps failing, Rootly's 429 honoured, an
-# import stopped by a reload.
+# failure for one team, VictorOps failing, Rootly's 429 honoured, one
+# import at a time (another meanwhile: 409; a dry run goes on), an import
+# stopped by a reload, its hold let go.
 
 use strict;
 use warnings;
@@ -11,7 +12,6 @@ use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
 use JSON::PP;
-use POSIX ();
 use Time::HiRes qw(sleep time);
 use VoMock;
 use VoNginx qw(wait_for);
@@ -110,6 +110,46 @@ subtest 'update, a failure, VictorOps failing, Rootly 429' => sub {
     like($res->{json}{error} // '', qr/VictorOps teams could not be read/, 'saying so');
 };
 
+sub import_in_background {
+    return $ng->post_in_background('/import' . ($_[0] // ''),
+        headers => { Authorization => 'Bearer admin-test-token' });
+}
+
+subtest 'one import at a time: another meanwhile gets 409, a dry run goes on' => sub {
+    $rootly->reset;
+    $vo->reset;
+
+    # Rootly answering each call 1 s late: the import takes about 4 s
+    $rootly->fault({ mode => 'slow', delay => 1, count => -1, path => '/v1/teams' });
+    my $started = () = $ng->log_lines(qr/team import started/);
+    my $first = import_in_background();
+    ok(wait_for(sub { $ng->log_lines(qr/team import started/) > $started }, 10, 0.05),
+       'the first import is under way') or diag $ng->log_tail;
+
+    # both workers: whichever takes them, the hold is the integration's
+    for my $n (1 .. 2) {
+        my $res = import_teams(query => ($n == 1 ? '' : '?x=1'));
+        is($res->{status}, 409, "import $n meanwhile: 409") or diag $res->{content};
+        is_deeply($res->{json}, { error => 'a team import is already running' }, 'saying why');
+    }
+    is(scalar($ng->log_lines(qr/team import refused: another one is running/)), 2, 'logged');
+
+    my $res = import_teams(query => '?dry_run=1');
+    is($res->{status}, 200, 'a dry run meanwhile: 200, not held back') or diag $res->{content};
+    is($res->{json}{dry_run}, JSON::PP::true, 'a dry run');
+
+    $res = $first->();
+    is($res->{status}, 200, 'the first import: 200') or diag $res->{content};
+    is_deeply($res->{json}, { dry_run => JSON::PP::false, created => [qw(Payments Database)],
+                              updated => [], unchanged => [], failed => [] }, 'it created both')
+        or diag $res->{content};
+    is(scalar(grep { $_->{method} eq 'POST' } @{ writes() }), 2, 'each team created once');
+
+    $res = import_teams();
+    is($res->{status}, 200, 'the next import, after it: 200') or diag $res->{content};
+    is_deeply($res->{json}{unchanged}, [qw(Payments Database)], 'both unchanged');
+};
+
 subtest 'a reload stops a running import at once, and says so' => sub {
     $rootly->reset;
     $vo->reset;
@@ -119,17 +159,7 @@ subtest 'a reload stops a running import at once, and says so' => sub {
     $vo->seed({ teams => [ map { { name => "Team $_", slug => "team-$_" } } 1 .. 6 ] });
     $rootly->fault({ mode => 'slow', delay => 1.5, count => -1, path => '/v1/teams' });
 
-    my $out = $ng->dir . "/import-client.json";
-    unlink $out;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        my $res = HTTP::Tiny->new(timeout => 30)->post($ng->url . '/import',
-            { headers => { Authorization => 'Bearer admin-test-token' } });
-        open my $fh, '>', $out;
-        print $fh $JSON->encode({ status => $res->{status}, content => $res->{content} });
-        close $fh;
-        POSIX::_exit(0);
-    }
+    my $client = import_in_background();
 
     ok(wait_for(sub { $ng->error_log =~ /team import: 6 VictorOps teams/ }, 10), 'the import is under way')
         or diag $ng->error_log;
@@ -143,13 +173,19 @@ subtest 'a reload stops a running import at once, and says so' => sub {
     like($ng->error_log, qr/team import stopped: nginx is shutting down \(\d of 6 teams done\)/,
          'logged: the import stopped');
 
-    waitpid $pid, 0;
-    my $res = eval { open my $fh, '<', $out or die; local $/; $JSON->decode(<$fh>) } // {};
+    my $res = $client->();
     is($res->{status}, 503, 'the waiting client got 503') or diag explain $res;
     like($res->{content} // '', qr/"error":"nginx is shutting down: the team import stopped, run it again"/,
          'saying why');
     ok(scalar(keys %{ rootly_teams() }) < 6, 'not every team was imported');
     $ng->wait_new_workers(\@old);
+
+    # the stopped import let its hold go: the next one runs
+    $rootly->reset;
+    $vo->reset;
+    $res = import_teams();
+    is($res->{status}, 200, 'an import after the reload: 200, not 409') or diag $res->{content};
+    is_deeply($res->{json}{created}, [qw(Payments Database)], 'and it ran');
 };
 
 $ng->stop;

@@ -16,6 +16,12 @@
 #      slow: "could not be checked in time", nothing paged.  The page's
 #      INSERT slow (being written): "being queued"; once written, paged
 #      once and its outcome posted to response_url.
+#   e. One team import at a time across the nodes: one running at A (a
+#      slow Rootly), another at B or at A meanwhile is answered 409 and
+#      creates nothing; the lease ("leases", task import) let go at the
+#      end, the next at B runs.
+#   f. PostgreSQL stopped: an import is answered 503 (its lease cannot
+#      be taken), nothing asked of VictorOps or Rootly.
 #
 # Skipped, with the reason, when PostgreSQL's server is not installed.
 
@@ -255,6 +261,58 @@ subtest "d. a store slower than Slack's 3 s: answered in time, said what happene
     ok($B->log_lines(qr/slack command answered after 2500 ms without its store: the page still being queued/),
        'logged');
     no_alerts_logged('d', $A, $B);
+};
+
+subtest 'e. one team import at a time across the nodes' => sub {
+    $rootly->reset;
+    $vo->reset;
+
+    my $lease = sub { $pg->sql('slack', q{select until, rounds from leases
+                                          where integration = 'acme' and task = 'import'}) };
+    my ($until, $rounds) = split /\|/, $lease->();
+    is($until, 0, 'the lease of b.\'s imports was let go');
+
+    # Rootly answering each call 1 s late: the import takes about 4 s
+    $rootly->fault({ mode => 'slow', delay => 1, count => -1, path => '/v1/teams' });
+    my $started = () = $A->log_lines(qr/team import started/);
+    my $first = $A->post_in_background('/import',
+        headers => { Authorization => 'Bearer admin-test-token' });
+    ok(wait_for(sub { $A->log_lines(qr/team import started/) > $started }, 10, 0.05),
+       'A: an import under way') or return evidence('slack', $A, $B);
+    cmp_ok((split /\|/, $lease->())[0], '>', 0, 'A holds the lease');
+
+    my $res = import_teams($B);
+    is($res->{status}, 409, 'B meanwhile: 409') or diag $res->{content};
+    is_deeply($res->{json}, { error => 'a team import is already running' }, 'saying why');
+    ok($B->log_lines(qr/team import refused: another one is running \(node "node-a"\)/),
+       'B: logged, naming the node that holds it') or diag $B->log_tail;
+    is(import_teams($A)->{status}, 409, 'A meanwhile: 409 too');
+
+    $res = $first->();
+    is($res->{status}, 200, 'the import at A: 200') or diag $res->{content};
+    is_deeply($res->{json}{created}, [qw(Payments Database)], 'it created both') or diag $res->{content};
+    is(scalar(grep { $_->{method} eq 'POST' } @{ team_writes() }), 2, 'each team created once');
+    is($lease->(), '0|' . ($rounds + 1), 'the lease let go, the import counted');
+
+    $res = import_teams($B);
+    is($res->{status}, 200, 'the next at B: 200') or diag $res->{content};
+    is_deeply($res->{json}{unchanged}, [qw(Payments Database)], 'both unchanged');
+    no_alerts_logged('e', $A, $B);
+};
+
+subtest 'f. PostgreSQL stopped: an import is answered 503' => sub {
+    $rootly->reset;
+    $vo->reset;
+    $pg->stop;
+
+    my $res = import_teams($A);
+    is($res->{status}, 503, 'answered 503') or diag $res->{content};
+    is_deeply($res->{json}, { error => 'the store is unavailable: run the team import again' },
+              'saying why');
+    ok($A->log_lines(qr/team import not started: its lease in PostgreSQL could not be taken/), 'logged')
+        or diag $A->log_tail;
+    is(scalar @{ $vo->requests(timeout => 0) }, 0, 'VictorOps not asked');
+    is(scalar @{ $rootly->requests(timeout => 0) }, 0, 'Rootly not asked');
 };
 
 $_->stop for grep { $_->pid } $A, $B;

@@ -14,6 +14,8 @@ package VoNginx;
 #                               fresh => 1);    # fresh: new connection
 #   $res->{status};            # 202 (599: connection failed)
 #   $res->{json}{id};          # the job id
+#   my $bg = $ng->post_in_background('/import', headers => {...});
+#   my $res = $bg->();         # waits: {status, content, json}
 #   $ng->status;               # GET /status, decoded
 #   $ng->integration_status;   # ->{integrations}{acme} of it
 #   $ng->reload;               # SIGHUP, waits for the new generation of workers
@@ -339,6 +341,35 @@ sub post_webhook {
     $res->{json} = eval { $JSON->decode($res->{content}) }
         if ($res->{headers}{'content-type'} // '') =~ /json/;
     return $res;
+}
+
+# A POST to $path (an empty body, %opt{headers}) made by a child process,
+# while the test goes on; returns a closure that waits for the child and
+# returns {status, content, json} (status 599 and the error if it failed).
+sub post_in_background {
+    my ($self, $path, %opt) = @_;
+    my $out = "$self->{dir}/background-$$-" . ++$self->{background} . '.json';
+    unlink $out;
+    my $pid = fork // croak "VoNginx: fork: $!";
+    if ($pid == 0) {
+        my $res = HTTP::Tiny->new(timeout => $opt{timeout} // 60)->post(
+            $self->{url} . $path, { headers => $opt{headers} // {} });
+        if (open my $fh, '>', "$out.tmp") {
+            print $fh $JSON->encode({ status => $res->{status},
+                                      content => $res->{content} });
+            close $fh;
+            rename "$out.tmp", $out;
+        }
+        POSIX::_exit(0);    # no END blocks: the parent's servers stay up
+    }
+    return sub {
+        waitpid $pid, 0;
+        my $res = eval { open my $fh, '<', $out or die "$out: $!\n";
+                         local $/; $JSON->decode(<$fh>) }
+            // { status => 599, content => $@ };
+        $res->{json} = eval { $JSON->decode($res->{content}) };
+        return $res;
+    };
 }
 
 sub _connect {
