@@ -18,7 +18,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/rand.h>
 #include <libpq-fe.h>
 
 #include "ngx_http_victorops_module.h"
@@ -35,36 +34,6 @@ static void ngx_http_victorops_import_pg_taken(ngx_http_victorops_pgb_t *b,
     void *item, PGresult *res);
 static void ngx_http_victorops_import_pg_take_done(
     ngx_http_victorops_pgb_t *b);
-static void ngx_http_victorops_import_pg_write(
-    ngx_http_victorops_import_lock_t *lk, int64_t hold);
-static void ngx_http_victorops_import_pg_renewed(ngx_http_victorops_pgb_t *b,
-    void *item, PGresult *res);
-static void ngx_http_victorops_import_pg_written(ngx_http_victorops_pgb_t *b);
-
-
-/*
- * Taken when free or lapsed (one taker: the upsert locks the row); with
- * it, whether it was taken and the node holding it otherwise (the
- * statement's snapshot)
- */
-
-static const char  ngx_http_victorops_import_take_sql[] =
-    "WITH t AS (INSERT INTO leases AS l (integration, task, owner, token,"
-    " until) VALUES ($1, 'import', $2, $3::bigint,"
-    " victorops_now_ms() + $4::bigint)"
-    " ON CONFLICT (integration, task) DO UPDATE SET owner = EXCLUDED.owner,"
-    " token = EXCLUDED.token, until = EXCLUDED.until"
-    " WHERE l.until <= victorops_now_ms() RETURNING 1)"
-    " SELECT (SELECT count(*) FROM t), (SELECT owner FROM leases"
-    " WHERE integration = $1 AND task = 'import')";
-
-/* renewed ($3 > 0) or let go ($3 = 0, a finished import counted) */
-
-static const char  ngx_http_victorops_import_write_sql[] =
-    "UPDATE leases SET until = CASE WHEN $3::bigint > 0"
-    " THEN victorops_now_ms() + $3::bigint ELSE 0 END,"
-    " rounds = rounds + CASE WHEN $3::bigint > 0 THEN 0 ELSE 1 END"
-    " WHERE integration = $1 AND task = 'import' AND token = $2::bigint";
 
 
 /*
@@ -82,11 +51,10 @@ ngx_http_victorops_import_lock(ngx_http_victorops_import_lock_t *lk)
 
     vi = lk->vi;
 
-    do {
-        if (RAND_bytes((u_char *) &token, sizeof(int64_t)) != 1) {
-            return NGX_ERROR;
-        }
-    } while (token == 0);
+    token = ngx_http_victorops_pgb_token();
+    if (token == 0) {
+        return NGX_ERROR;
+    }
 
     lk->asked = token;
 
@@ -135,7 +103,12 @@ ngx_http_victorops_import_lock_renew(ngx_http_victorops_import_lock_t *lk)
     vi = lk->vi;
 
     if (vi->store_pg) {
-        ngx_http_victorops_import_pg_write(lk, NGX_HTTP_VICTOROPS_I_HOLD);
+        ngx_http_victorops_pgb_lease_write(vi, "import", lk->token,
+                                           NGX_HTTP_VICTOROPS_I_HOLD, 0,
+                                           "team import: its lease lapsed "
+                                           "(PostgreSQL away for longer "
+                                           "than 30 s): another import may "
+                                           "run meanwhile");
         return;
     }
 
@@ -166,10 +139,8 @@ ngx_http_victorops_import_unlock(ngx_http_victorops_import_lock_t *lk)
     vi = lk->vi;
 
     if (vi->store_pg) {
-
-        /* not sent (PostgreSQL away): the lease lapses on its own */
-
-        ngx_http_victorops_import_pg_write(lk, 0);
+        ngx_http_victorops_pgb_lease_write(vi, "import", lk->token, 0, 1,
+                                           NULL);
         lk->token = 0;
         return;
     }
@@ -192,11 +163,7 @@ ngx_http_victorops_import_unlock(ngx_http_victorops_import_lock_t *lk)
 static ngx_int_t
 ngx_http_victorops_import_pg_take(ngx_http_victorops_import_lock_t *lk)
 {
-    ngx_http_victorops_pgb_t      *b;
-    ngx_http_victorops_pgbq_t     *q;
-    ngx_http_victorops_pg_info_t   info;
-
-    ngx_http_victorops_pg_info(lk->vi, &info);
+    ngx_http_victorops_pgb_t  *b;
 
     b = ngx_http_victorops_pgb_create(lk->vi, lk->pool);
     if (b == NULL) {
@@ -207,15 +174,9 @@ ngx_http_victorops_import_pg_take(ngx_http_victorops_import_lock_t *lk)
     b->done = ngx_http_victorops_import_pg_take_done;
     b->data = lk;
 
-    q = ngx_http_victorops_pgb_add(b, ngx_http_victorops_import_take_sql,
-                                   NULL);
-
-    if (q == NULL
-        || ngx_http_victorops_pgbq_str(q, &lk->vi->name) != NGX_OK
-        || ngx_http_victorops_pgbq_str(q, &info.node) != NGX_OK
-        || ngx_http_victorops_pgbq_int(q, lk->asked) != NGX_OK
-        || ngx_http_victorops_pgbq_int(q, NGX_HTTP_VICTOROPS_I_HOLD)
-           != NGX_OK)
+    if (ngx_http_victorops_pgb_lease_take(b, "import", lk->asked,
+                                          NGX_HTTP_VICTOROPS_I_HOLD)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -242,7 +203,7 @@ ngx_http_victorops_import_pg_taken(ngx_http_victorops_pgb_t *b, void *item,
 
     lk = b->data;
 
-    if (PQntuples(res) != 1 || PQnfields(res) != 2) {
+    if (PQntuples(res) != 1 || PQnfields(res) != 3) {
         b->rc = NGX_ERROR;
         return;
     }
@@ -253,8 +214,8 @@ ngx_http_victorops_import_pg_taken(ngx_http_victorops_pgb_t *b, void *item,
         return;
     }
 
-    if (!PQgetisnull(res, 0, 1)) {
-        (void) ngx_http_victorops_pgb_text(lk->pool, res, 0, 1, &lk->holder);
+    if (!PQgetisnull(res, 0, 2)) {
+        (void) ngx_http_victorops_pgb_text(lk->pool, res, 0, 2, &lk->holder);
     }
 }
 
@@ -277,73 +238,4 @@ ngx_http_victorops_import_pg_take_done(ngx_http_victorops_pgb_t *b)
     }
 
     lk->handler(lk, lk->token ? NGX_OK : NGX_DECLINED);
-}
-
-
-/* a renewal or the release, in a pool of its own (the import's may go) */
-
-static void
-ngx_http_victorops_import_pg_write(ngx_http_victorops_import_lock_t *lk,
-    int64_t hold)
-{
-    ngx_pool_t                 *pool;
-    ngx_http_victorops_pgb_t   *b;
-    ngx_http_victorops_pgbq_t  *q;
-
-    pool = ngx_create_pool(1024, ngx_cycle->log);
-    if (pool == NULL) {
-        return;
-    }
-
-    b = ngx_http_victorops_pgb_create(lk->vi, pool);
-    if (b == NULL) {
-        goto failed;
-    }
-
-    b->result = hold ? ngx_http_victorops_import_pg_renewed : NULL;
-    b->done = ngx_http_victorops_import_pg_written;
-    b->data = pool;
-
-    q = ngx_http_victorops_pgb_add(b, ngx_http_victorops_import_write_sql,
-                                   NULL);
-
-    if (q == NULL
-        || ngx_http_victorops_pgbq_str(q, &lk->vi->name) != NGX_OK
-        || ngx_http_victorops_pgbq_int(q, lk->token) != NGX_OK
-        || ngx_http_victorops_pgbq_int(q, hold) != NGX_OK
-        || ngx_http_victorops_pgb_send(b) != NGX_OK)
-    {
-        goto failed;
-    }
-
-    return;
-
-failed:
-
-    ngx_destroy_pool(pool);
-}
-
-
-static void
-ngx_http_victorops_import_pg_renewed(ngx_http_victorops_pgb_t *b,
-    void *item, PGresult *res)
-{
-    char  *n;
-
-    n = PQcmdTuples(res);
-
-    if (n[0] == '0' && n[1] == '\0') {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "victorops integration \"%V\": team import: its "
-                      "lease lapsed (PostgreSQL away for longer than %d "
-                      "ms): another import may run meanwhile",
-                      &b->vi->name, NGX_HTTP_VICTOROPS_I_HOLD);
-    }
-}
-
-
-static void
-ngx_http_victorops_import_pg_written(ngx_http_victorops_pgb_t *b)
-{
-    ngx_destroy_pool(b->data);
 }

@@ -187,6 +187,12 @@ ngx_int_t ngx_http_victorops_pgb_send(ngx_http_victorops_pgb_t *b);
 ngx_int_t ngx_http_victorops_pgb_text(ngx_pool_t *pool,
     struct pg_result *res, int row, int col, ngx_str_t *s);
 int64_t ngx_http_victorops_pgb_int(struct pg_result *res, int row, int col);
+int64_t ngx_http_victorops_pgb_token(void);
+ngx_int_t ngx_http_victorops_pgb_lease_take(ngx_http_victorops_pgb_t *b,
+    const char *task, int64_t token, int64_t hold);
+void ngx_http_victorops_pgb_lease_write(ngx_http_victorops_integration_t *vi,
+    const char *task, int64_t token, int64_t hold, int64_t rounds,
+    const char *lost);
 
 
 #endif /* _NGX_HTTP_VICTOROPS_PG_H_INCLUDED_ */

@@ -22,6 +22,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <openssl/rand.h>
 #include <libpq-fe.h>
 
 #include "ngx_http_victorops_module.h"
@@ -31,6 +32,38 @@ static ngx_http_victorops_pgbq_t *ngx_http_victorops_pgb_query(
     ngx_http_victorops_pgb_t *b, const char *sql, void *item);
 static void ngx_http_victorops_pgb_answer(ngx_http_victorops_pg_query_t *pq,
     PGresult *res);
+static void ngx_http_victorops_pgb_lease_written(ngx_http_victorops_pgb_t *b,
+    void *item, PGresult *res);
+static void ngx_http_victorops_pgb_lease_done(ngx_http_victorops_pgb_t *b);
+
+
+/*
+ * Leases: tasks one node runs at a time, a row of "leases" each (sync:
+ * reconciliation, import: the team import).  Taken when its time has
+ * passed (one taker: the upsert locks the row), held for $5 ms; the
+ * answer: whether it was taken, how long it stays the holder's and the
+ * holder's node (the statement's snapshot: may be stale, or NULL when
+ * the row was made meanwhile).
+ */
+
+static const char  ngx_http_victorops_pgb_lease_take_sql[] =
+    "WITH t AS (INSERT INTO leases AS l (integration, task, owner, token,"
+    " until) VALUES ($1, $2, $3, $4::bigint,"
+    " victorops_now_ms() + $5::bigint)"
+    " ON CONFLICT (integration, task) DO UPDATE SET owner = EXCLUDED.owner,"
+    " token = EXCLUDED.token, until = EXCLUDED.until"
+    " WHERE l.until <= victorops_now_ms() RETURNING 1)"
+    " SELECT (SELECT count(*) FROM t),"
+    " (SELECT until - victorops_now_ms() FROM leases"
+    " WHERE integration = $1 AND task = $2),"
+    " (SELECT owner FROM leases WHERE integration = $1 AND task = $2)";
+
+/* the holder's (token $3): held $4 ms from now (0: let go), $5 rounds */
+
+static const char  ngx_http_victorops_pgb_lease_write_sql[] =
+    "UPDATE leases SET until = victorops_now_ms() + $4::bigint,"
+    " rounds = rounds + $5::bigint"
+    " WHERE integration = $1 AND task = $2 AND token = $3::bigint";
 
 
 ngx_http_victorops_pgb_t *
@@ -263,6 +296,135 @@ ngx_http_victorops_pgb_text(ngx_pool_t *pool, struct pg_result *res,
     s->len = len;
 
     return NGX_OK;
+}
+
+
+/* a lease's token: random, never 0; 0 if none could be drawn */
+
+int64_t
+ngx_http_victorops_pgb_token(void)
+{
+    int64_t  token;
+
+    do {
+        if (RAND_bytes((u_char *) &token, sizeof(int64_t)) != 1) {
+            return 0;
+        }
+    } while (token == 0);
+
+    return token;
+}
+
+
+/* the lease of "task" asked for, with "token", for "hold" ms */
+
+ngx_int_t
+ngx_http_victorops_pgb_lease_take(ngx_http_victorops_pgb_t *b,
+    const char *task, int64_t token, int64_t hold)
+{
+    ngx_str_t                      name;
+    ngx_http_victorops_pgbq_t     *q;
+    ngx_http_victorops_pg_info_t   info;
+
+    ngx_http_victorops_pg_info(b->vi, &info);
+
+    name.data = (u_char *) task;
+    name.len = ngx_strlen(task);
+
+    q = ngx_http_victorops_pgb_add(b, ngx_http_victorops_pgb_lease_take_sql,
+                                   NULL);
+
+    if (q == NULL
+        || ngx_http_victorops_pgbq_str(q, &b->vi->name) != NGX_OK
+        || ngx_http_victorops_pgbq_str(q, &name) != NGX_OK
+        || ngx_http_victorops_pgbq_str(q, &info.node) != NGX_OK
+        || ngx_http_victorops_pgbq_int(q, token) != NGX_OK
+        || ngx_http_victorops_pgbq_int(q, hold) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The lease of "task" held by "token", written in a batch of its own
+ * (the holder's pool may go meanwhile): "hold" ms more from now (0: let
+ * go), "rounds" counted; "lost", if given, logged when the lease is no
+ * longer the holder's.  Not sent (PostgreSQL away): the lease runs out
+ * on its own.
+ */
+
+void
+ngx_http_victorops_pgb_lease_write(ngx_http_victorops_integration_t *vi,
+    const char *task, int64_t token, int64_t hold, int64_t rounds,
+    const char *lost)
+{
+    ngx_str_t                   name;
+    ngx_pool_t                 *pool;
+    ngx_http_victorops_pgb_t   *b;
+    ngx_http_victorops_pgbq_t  *q;
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    b = ngx_http_victorops_pgb_create(vi, pool);
+    if (b == NULL) {
+        goto failed;
+    }
+
+    b->result = lost ? ngx_http_victorops_pgb_lease_written : NULL;
+    b->done = ngx_http_victorops_pgb_lease_done;
+    b->data = (void *) lost;
+
+    name.data = (u_char *) task;
+    name.len = ngx_strlen(task);
+
+    q = ngx_http_victorops_pgb_add(b, ngx_http_victorops_pgb_lease_write_sql,
+                                   NULL);
+
+    if (q == NULL
+        || ngx_http_victorops_pgbq_str(q, &vi->name) != NGX_OK
+        || ngx_http_victorops_pgbq_str(q, &name) != NGX_OK
+        || ngx_http_victorops_pgbq_int(q, token) != NGX_OK
+        || ngx_http_victorops_pgbq_int(q, hold) != NGX_OK
+        || ngx_http_victorops_pgbq_int(q, rounds) != NGX_OK
+        || ngx_http_victorops_pgb_send(b) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    return;
+
+failed:
+
+    ngx_destroy_pool(pool);
+}
+
+
+static void
+ngx_http_victorops_pgb_lease_written(ngx_http_victorops_pgb_t *b,
+    void *item, PGresult *res)
+{
+    char  *n;
+
+    n = PQcmdTuples(res);
+
+    if (n[0] == '0' && n[1] == '\0') {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "victorops integration \"%V\": %s",
+                      &b->vi->name, (char *) b->data);
+    }
+}
+
+
+static void
+ngx_http_victorops_pgb_lease_done(ngx_http_victorops_pgb_t *b)
+{
+    ngx_destroy_pool(b->pool);
 }
 
 

@@ -19,7 +19,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/rand.h>
 #include <libpq-fe.h>
 
 #include "ngx_http_victorops_module.h"
@@ -33,32 +32,7 @@ static void ngx_http_victorops_sync_pg_listed(ngx_http_victorops_pgb_t *b,
     void *item, PGresult *res);
 static void ngx_http_victorops_sync_pg_list_done(ngx_http_victorops_pgb_t *b);
 static void ngx_http_victorops_sync_pg_repaired(ngx_http_victorops_pgb_t *b);
-static void ngx_http_victorops_sync_pg_released(ngx_http_victorops_pgb_t *b);
 
-
-/*
- * The lease: taken when its time has passed (one taker: the upsert
- * locks the row), held for $4 ms; with it, whether it was taken and how
- * long it stays another node's (the statement's snapshot: may be stale,
- * then this node looks again soon).
- */
-
-static const char  ngx_http_victorops_sync_pg_take_sql[] =
-    "WITH t AS (INSERT INTO leases AS l (integration, task, owner, token,"
-    " until) VALUES ($1, 'sync', $2, $3::bigint,"
-    " victorops_now_ms() + $4::bigint)"
-    " ON CONFLICT (integration, task) DO UPDATE SET owner = EXCLUDED.owner,"
-    " token = EXCLUDED.token, until = EXCLUDED.until"
-    " WHERE l.until <= victorops_now_ms() RETURNING 1)"
-    " SELECT (SELECT count(*) FROM t), (SELECT until - victorops_now_ms()"
-    " FROM leases WHERE integration = $1 AND task = 'sync')";
-
-/* the round's end: the next one due in $3 ms, if the lease is still its */
-
-static const char  ngx_http_victorops_sync_pg_release_sql[] =
-    "UPDATE leases SET until = victorops_now_ms() + $3::bigint,"
-    " rounds = rounds + $4::bigint"
-    " WHERE integration = $1 AND task = 'sync' AND token = $2::bigint";
 
 /* links open on either side, the least recently reconciled first */
 
@@ -109,22 +83,17 @@ ngx_http_victorops_sync_pg_start(ngx_http_victorops_sync_t *s)
 {
     int64_t                            hold, token;
     ngx_http_victorops_pgb_t          *b;
-    ngx_http_victorops_pgbq_t         *q;
-    ngx_http_victorops_pg_info_t       info;
     ngx_http_victorops_integration_t  *vi;
 
     vi = s->vi;
 
-    do {
-        if (RAND_bytes((u_char *) &token, sizeof(int64_t)) != 1) {
-            return NGX_ERROR;
-        }
-    } while (token == 0);
+    token = ngx_http_victorops_pgb_token();
+    if (token == 0) {
+        return NGX_ERROR;
+    }
 
     hold = (NGX_HTTP_VICTOROPS_SYNC_LINKS + 1) * (int64_t) vi->rootly_timeout
            + 3 * (int64_t) vi->store_timeout;
-
-    ngx_http_victorops_pg_info(vi, &info);
 
     b = ngx_http_victorops_pgb_create(vi, s->pool);
     if (b == NULL) {
@@ -138,15 +107,7 @@ ngx_http_victorops_sync_pg_start(ngx_http_victorops_sync_t *s)
     s->batch = b;
     s->token = 0;
 
-    q = ngx_http_victorops_pgb_add(b, ngx_http_victorops_sync_pg_take_sql,
-                                   NULL);
-
-    if (q == NULL
-        || ngx_http_victorops_pgbq_str(q, &vi->name) != NGX_OK
-        || ngx_http_victorops_pgbq_str(q, &info.node) != NGX_OK
-        || ngx_http_victorops_pgbq_int(q, token) != NGX_OK
-        || ngx_http_victorops_pgbq_int(q, hold) != NGX_OK)
-    {
+    if (ngx_http_victorops_pgb_lease_take(b, "sync", token, hold) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -165,7 +126,7 @@ ngx_http_victorops_sync_pg_taken(ngx_http_victorops_pgb_t *b, void *item,
 
     s = b->data;
 
-    if (PQntuples(res) != 1 || PQnfields(res) != 2) {
+    if (PQntuples(res) != 1 || PQnfields(res) != 3) {
         b->rc = NGX_ERROR;
         return;
     }
@@ -460,50 +421,7 @@ void
 ngx_http_victorops_sync_pg_release(ngx_http_victorops_sync_t *s,
     int64_t next)
 {
-    ngx_pool_t                 *pool;
-    ngx_http_victorops_pgb_t   *b;
-    ngx_http_victorops_pgbq_t  *q;
-
-    pool = ngx_create_pool(1024, ngx_cycle->log);
-    if (pool == NULL) {
-        return;
-    }
-
-    b = ngx_http_victorops_pgb_create(s->vi, pool);
-    if (b == NULL) {
-        goto failed;
-    }
-
-    b->done = ngx_http_victorops_sync_pg_released;
-    b->data = pool;
-
-    q = ngx_http_victorops_pgb_add(b, ngx_http_victorops_sync_pg_release_sql,
-                                   NULL);
-
-    if (q == NULL
-        || ngx_http_victorops_pgbq_str(q, &s->vi->name) != NGX_OK
-        || ngx_http_victorops_pgbq_int(q, s->token) != NGX_OK
-        || ngx_http_victorops_pgbq_int(q, next) != NGX_OK
-        || ngx_http_victorops_pgbq_int(q, s->ran ? 1 : 0) != NGX_OK
-        || ngx_http_victorops_pgb_send(b) != NGX_OK)
-    {
-        goto failed;
-    }
-
+    ngx_http_victorops_pgb_lease_write(s->vi, "sync", s->token, next,
+                                       s->ran ? 1 : 0, NULL);
     s->token = 0;
-
-    return;
-
-failed:
-
-    /* the lease runs out on its own */
-
-    ngx_destroy_pool(pool);
-}
-
-
-static void
-ngx_http_victorops_sync_pg_released(ngx_http_victorops_pgb_t *b)
-{
-    ngx_destroy_pool(b->data);
 }
